@@ -1,0 +1,63 @@
+# dropq — the two commands: `make run` and `make test`. Both install what is
+# missing (Debian packages) and build first.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CONFIG     ?= examples/dropq.yaml
+
+# Debian packages dropq needs to build, test and run with its defaults.
+DEB_PACKAGES := cmake g++ make pkg-config \
+  libuv1-dev libyaml-cpp-dev libsimdjson-dev libsqlite3-dev sqlite3 catch2 \
+  nlohmann-json3-dev libspdlog-dev libcli11-dev libhowardhinnant-date-dev \
+  libssl-dev bubblewrap
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build test test-asan run clean
+
+all: build
+
+# Installs only what is missing, so it costs one dpkg-query when all is there.
+# Elsewhere than Debian (macOS) it only says what it would need.
+deps:
+	@if command -v dpkg-query >/dev/null 2>&1; then \
+	  missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi; \
+	else \
+	  echo "not Debian: install libuv, yaml-cpp, simdjson, sqlite3, catch2 v2, nlohmann-json, spdlog, CLI11, date, openssl yourself"; \
+	fi
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan: deps
+	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DDROPQ_SANITIZE=ON >/dev/null
+	@cmake --build $(BUILD_ASAN) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
+
+# The daemon in the foreground on the demo config (root ./var, bwrap, demo agent).
+# On a fresh root (no var/ yet) the example job files are dropped first, so
+# jobs run within seconds of starting.
+run: build
+	@if [ ! -d var ]; then \
+	  for d in examples/jobs/*/; do \
+	    g=$$(basename $$d); mkdir -p var/data/ipc/$$g/tasks; cp $$d*.json var/data/ipc/$$g/tasks/; \
+	  done; \
+	  echo "fresh root: dropped the example jobs from examples/jobs/ into var/data/ipc/<group>/tasks/"; \
+	fi
+	./$(BUILD)/dropq run --config $(CONFIG)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)

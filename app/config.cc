@@ -1,0 +1,306 @@
+#include "app/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+#include <string_view>
+
+#include "jobs/units.h"
+
+namespace dropq::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+using Keys = std::initializer_list<std::string_view>;
+
+std::string Join(const std::string& parent, const std::string& key) {
+  return parent.empty() ? key : parent + "." + key;
+}
+
+std::string Index(const std::string& parent, std::size_t i) {
+  return parent + "[" + std::to_string(i) + "]";
+}
+
+// Every mapping is checked against the keys it may hold, so a typo such as
+// `bwrap.netwrok` fails loudly instead of silently keeping a default. yaml-cpp
+// keeps duplicate keys (a lookup sees only the first), so those fail too.
+void CheckKeys(const YAML::Node& map, const std::string& path, Keys allowed) {
+  std::set<std::string> seen;
+  for (const auto& kv : map) {
+    if (!kv.first.IsScalar()) throw ConfigError(Join(path, "(key)"), "keys must be strings");
+    const std::string key = kv.first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      throw ConfigError(Join(path, key), "unknown key");
+    }
+    if (!seen.insert(key).second) throw ConfigError(Join(path, key), "duplicate key");
+  }
+}
+
+// A mapping section; `key:` with nothing after it (null) counts as empty, so
+// a section whose entries are all commented out still loads.
+bool IsMapOrNull(const YAML::Node& node) { return node.IsMap() || node.IsNull(); }
+
+std::string String(const YAML::Node& node, const std::string& key) {
+  if (!node.IsScalar()) throw ConfigError(key, "must be a string");
+  return node.Scalar();
+}
+
+std::string NonEmptyString(const YAML::Node& node, const std::string& key) {
+  std::string s = String(node, key);
+  if (s.empty()) throw ConfigError(key, "must be a non-empty string");
+  return s;
+}
+
+std::int64_t IntAtLeast(const YAML::Node& node, const std::string& key, std::int64_t min) {
+  const std::string reason = "must be an integer >= " + std::to_string(min);
+  if (!node.IsScalar()) throw ConfigError(key, reason);
+  const std::string& s = node.Scalar();
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end != s.data() + s.size() || value < min) throw ConfigError(key, reason);
+  return value;
+}
+
+// YAML 1.2 core booleans only: yaml-cpp would also take yes/no/on/off, which
+// is the kind of surprise (`network: no` vs `network: "no"`) strictness avoids.
+bool Bool(const YAML::Node& node, const std::string& key) {
+  if (node.IsScalar()) {
+    const std::string& s = node.Scalar();
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+  }
+  throw ConfigError(key, "must be true or false");
+}
+
+std::int64_t DurationMs(const YAML::Node& node, const std::string& key, std::int64_t min) {
+  const std::string reason = "must be a duration >= " + std::to_string(min) +
+                             "ms (integer milliseconds or a number with a unit: ms, s, m, h, d)";
+  if (!node.IsScalar()) throw ConfigError(key, reason);
+  auto ms = dropq::ParseDurationMs(node.Scalar());
+  if (!ms || *ms < min) throw ConfigError(key, reason);
+  return *ms;
+}
+
+std::int64_t SizeBytes(const YAML::Node& node, const std::string& key, std::int64_t min) {
+  const std::string reason = "must be a size >= " + std::to_string(min) +
+                             " bytes (integer bytes or a number with a unit: B, KiB, MiB, GiB, KB, MB, GB)";
+  if (!node.IsScalar()) throw ConfigError(key, reason);
+  auto bytes = dropq::ParseSizeBytes(node.Scalar());
+  if (!bytes || *bytes < min) throw ConfigError(key, reason);
+  return *bytes;
+}
+
+std::vector<std::string> StringList(const YAML::Node& node, const std::string& key) {
+  std::vector<std::string> out;
+  if (node.IsNull()) return out;
+  if (!node.IsSequence()) throw ConfigError(key, "must be a list of strings");
+  for (std::size_t i = 0; i < node.size(); ++i) out.push_back(String(node[i], Index(key, i)));
+  return out;
+}
+
+// Host paths the operator writes relative to the config file resolve against
+// its directory (not the working directory), in lexically normal form without
+// a trailing slash, so other modules can join and compare them as strings.
+std::string ResolvePath(const YAML::Node& node, const std::string& key, const fs::path& base) {
+  const std::string s = NonEmptyString(node, key);
+  std::string out = (base / s).lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+std::string ContainerPath(const YAML::Node& node, const std::string& key) {
+  std::string s = NonEmptyString(node, key);
+  if (s.front() != '/') throw ConfigError(key, "must be an absolute path");
+  return s;
+}
+
+void LoadBwrap(const YAML::Node& node, BwrapConfig& out, const fs::path& base) {
+  const std::string path = "bwrap";
+  if (!node) return;  // absent (yaml-cpp throws on the type of an absent node)
+  if (!IsMapOrNull(node)) throw ConfigError(path, "must be a mapping");
+  if (node.IsNull()) return;
+  CheckKeys(node, path, {"rootfs", "network", "extra_args", "ro_binds"});
+  if (auto n = node["rootfs"]) out.rootfs = ResolvePath(n, "bwrap.rootfs", base);
+  if (auto n = node["network"]) out.network = Bool(n, "bwrap.network");
+  if (auto n = node["extra_args"]) out.extra_args = StringList(n, "bwrap.extra_args");
+  if (const YAML::Node n = node["ro_binds"]) {
+    if (n.IsNull()) return;
+    if (!n.IsSequence()) throw ConfigError("bwrap.ro_binds", "must be a list of {host, container}");
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const std::string at = Index("bwrap.ro_binds", i);
+      const YAML::Node bind = n[i];
+      if (!bind.IsMap()) throw ConfigError(at, "must be a mapping with host and container");
+      CheckKeys(bind, at, {"host", "container"});
+      if (!bind["host"]) throw ConfigError(at + ".host", "required");
+      if (!bind["container"]) throw ConfigError(at + ".container", "required");
+      out.ro_binds.push_back({ResolvePath(bind["host"], at + ".host", base),
+                              ContainerPath(bind["container"], at + ".container")});
+    }
+  }
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
+  if (!node.IsMap()) throw ConfigError(at, "must be a mapping with at least folder");
+  CheckKeys(node, at, {"folder", "name", "jid", "main", "timeout"});
+  GroupConfig g;
+  if (!node["folder"]) throw ConfigError(at + ".folder", "required");
+  g.folder = String(node["folder"], at + ".folder");
+  if (Lower(g.folder) == "global") {
+    throw ConfigError(at + ".folder", "\"global\" is reserved for the shared memory folder");
+  }
+  if (!IsValidGroupFolder(g.folder)) {
+    throw ConfigError(at + ".folder", "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$");
+  }
+  g.name = node["name"] ? NonEmptyString(node["name"], at + ".name") : g.folder;
+  if (auto n = node["jid"]) g.jid = NonEmptyString(n, at + ".jid");
+  if (auto n = node["main"]) g.is_main = Bool(n, at + ".main");
+  if (auto n = node["timeout"]) g.timeout_ms = DurationMs(n, at + ".timeout", 1);
+  return g;
+}
+
+void LoadGroups(const YAML::Node& node, Config& c) {
+  if (!node || node.IsNull()) throw ConfigError("groups", "required (a non-empty list of groups)");
+  if (!node.IsSequence() || node.size() == 0) {
+    throw ConfigError("groups", "must be a non-empty list of groups");
+  }
+  std::optional<std::size_t> main_at;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const std::string at = Index("groups", i);
+    GroupConfig g = LoadGroup(node[i], at);
+    // Case-insensitive: on a case-insensitive filesystem "Team" and "team"
+    // would share one directory, and with it one another's files.
+    for (std::size_t j = 0; j < c.groups.size(); ++j) {
+      if (Lower(c.groups[j].folder) == Lower(g.folder)) {
+        throw ConfigError(at + ".folder", "duplicate folder (same as " + Index("groups", j) + ")");
+      }
+    }
+    if (g.is_main) {
+      if (main_at) {
+        throw ConfigError(at + ".main", "only one group may be main (" + Index("groups", *main_at) +
+                                            " already is)");
+      }
+      main_at = i;
+    }
+    c.groups.push_back(std::move(g));
+  }
+  if (!main_at) throw ConfigError("groups", "exactly one group must have main: true (found none)");
+}
+
+Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
+  // An empty file parses as null: load it as an empty mapping so the error
+  // names the first missing required key rather than the document's shape.
+  if (!IsMapOrNull(root)) throw ConfigError("(document)", "must be a mapping of keys");
+  if (root.IsMap()) {
+    CheckKeys(root, "",
+              {"root", "runtime", "agent", "max_concurrent", "timeout", "kill_grace", "max_output",
+               "max_job_file", "max_attempts", "session_dir", "log_level", "bwrap", "groups"});
+  }
+  auto get = [&](const char* key) { return root.IsMap() ? root[key] : YAML::Node(); };
+
+  Config c;
+  {
+    const YAML::Node n = get("agent");
+    if (!n || n.IsNull()) throw ConfigError("agent", "required (the agent's argv, a non-empty list of strings)");
+    if (!n.IsSequence() || n.size() == 0) throw ConfigError("agent", "must be a non-empty list of strings");
+    c.agent = StringList(n, "agent");
+    if (c.agent.front().empty()) throw ConfigError("agent[0]", "must be a non-empty string");
+  }
+  c.root = get("root") ? ResolvePath(get("root"), "root", base) : (base / "var").lexically_normal().string();
+  if (auto n = get("runtime")) {
+    c.runtime = String(n, "runtime");
+    if (c.runtime != "bwrap" && c.runtime != "process") throw ConfigError("runtime", "must be bwrap or process");
+  }
+  if (auto n = get("max_concurrent")) c.max_concurrent = IntAtLeast(n, "max_concurrent", 1);
+  if (auto n = get("timeout")) c.timeout_ms = DurationMs(n, "timeout", 1);
+  if (auto n = get("kill_grace")) c.kill_grace_ms = DurationMs(n, "kill_grace", 0);
+  if (auto n = get("max_output")) c.max_output = SizeBytes(n, "max_output", 1024);
+  if (auto n = get("max_job_file")) c.max_job_file = SizeBytes(n, "max_job_file", 1);
+  if (auto n = get("max_attempts")) c.max_attempts = IntAtLeast(n, "max_attempts", 1);
+  if (auto n = get("session_dir")) c.session_dir = ContainerPath(n, "session_dir");
+  if (auto n = get("log_level")) {
+    c.log_level = String(n, "log_level");
+    static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (!kLevels.count(c.log_level)) {
+      throw ConfigError("log_level", "must be one of trace, debug, info, warn, error, critical, off");
+    }
+  }
+  LoadBwrap(get("bwrap"), c.bwrap, base);
+  LoadGroups(get("groups"), c);
+  return c;
+}
+
+}  // namespace
+
+const GroupConfig* Config::FindGroup(const std::string& folder) const {
+  for (const auto& g : groups) {
+    if (g.folder == folder) return &g;
+  }
+  return nullptr;
+}
+
+const GroupConfig& Config::MainGroup() const {
+  for (const auto& g : groups) {
+    if (g.is_main) return g;
+  }
+  // Loading guarantees exactly one main group; only a hand-built Config lacks it.
+  throw std::logic_error("config has no main group");
+}
+
+Config LoadConfigString(const std::string& yaml, const std::string& base_dir) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(yaml);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("(yaml)", e.what());  // what() carries the line and column
+  }
+  // A second document would be ignored silently by YAML::Load; refuse it.
+  if (docs.size() > 1) throw ConfigError("(yaml)", "expected one YAML document, found " + std::to_string(docs.size()));
+  const fs::path base = fs::absolute(base_dir.empty() ? fs::path(".") : fs::path(base_dir)).lexically_normal();
+  try {
+    return LoadFromNode(docs.empty() ? YAML::Node() : docs.front(), base);
+  } catch (const YAML::Exception& e) {
+    // Not expected (every access is type-checked first), but never let a
+    // yaml-cpp exception escape as something other than a ConfigError.
+    throw ConfigError("(yaml)", e.what());
+  }
+}
+
+Config LoadConfigFile(const std::string& path) {
+  const fs::path abs = fs::absolute(path).lexically_normal();
+  std::error_code ec;
+  if (fs::is_directory(abs, ec)) throw std::runtime_error("cannot read config " + abs.string() + ": is a directory");
+  std::ifstream in(abs, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read config " + abs.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw std::runtime_error("cannot read config " + abs.string());
+  Config c = LoadConfigString(text.str(), abs.parent_path().string());
+  c.config_path = abs.string();
+  return c;
+}
+
+bool IsValidGroupFolder(const std::string& folder) {
+  if (folder.empty() || folder.size() > 64) return false;
+  auto alnum = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(folder.front())) return false;
+  for (char c : folder) {
+    if (!alnum(c) && c != '_' && c != '-') return false;
+  }
+  return Lower(folder) != "global";
+}
+
+}  // namespace dropq::app

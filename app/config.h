@@ -1,0 +1,83 @@
+#pragma once
+// dropq's configuration, loaded from YAML (yaml-cpp). The contract is
+// docs/CONFIG.md. Loading is strict: an unknown key, a value of the wrong
+// type or out of range, or an invalid group folder throws ConfigError naming
+// the key path (e.g. "groups[1].folder") and the reason; `dropq` turns that
+// into exit code 2.
+//
+// Relative paths (root, bwrap.rootfs, bwrap.ro_binds[].host) are resolved
+// against the directory holding the config file, so a config works from any
+// working directory; they come out absolute, lexically normal and without a
+// trailing slash. Durations are integer milliseconds or strings with a unit
+// ("300s", "5m"); sizes integer bytes or strings with a unit ("10MiB"); see
+// jobs/units.h. An empty `bwrap:` or list key counts as empty.
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace dropq::app {
+
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(const std::string& key, const std::string& reason)
+      : std::runtime_error(key + ": " + reason), key_(key), reason_(reason) {}
+  const std::string& key() const { return key_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string key_;
+  std::string reason_;
+};
+
+struct GroupConfig {
+  std::string folder;                    // ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, not "global", unique ignoring case
+  std::string name;                      // defaults to folder
+  std::optional<std::string> jid;
+  bool is_main = false;                  // YAML key `main`
+  std::optional<std::int64_t> timeout_ms;  // overrides the global timeout
+};
+
+struct BindMount {
+  std::string host;       // absolute after loading
+  std::string container;  // absolute path inside the sandbox
+};
+
+struct BwrapConfig {
+  std::optional<std::string> rootfs;     // a directory used as / instead of the host's /usr
+  bool network = false;                  // share the host network namespace
+  std::vector<std::string> extra_args;   // appended before the agent argv
+  std::vector<BindMount> ro_binds;       // operator-trusted read-only binds (e.g. the agent binary)
+};
+
+struct Config {
+  std::string config_path;               // absolute path of the file loaded; empty from LoadConfigString
+  std::string root;                      // absolute; default "./var" beside the config
+  std::string runtime = "bwrap";         // "bwrap" | "process"
+  std::vector<std::string> agent;        // argv run inside the sandbox; required, non-empty
+  std::int64_t max_concurrent = 5;       // >= 1
+  std::int64_t timeout_ms = 300'000;     // > 0
+  std::int64_t kill_grace_ms = 15'000;   // SIGTERM → SIGKILL; >= 0
+  std::int64_t max_output = 10 << 20;    // bytes captured per stream; >= 1024
+  std::int64_t max_job_file = 1 << 20;   // bytes; larger dropped files are rejected unread
+  std::int64_t max_attempts = 1;         // default attempts per job; >= 1
+  std::string session_dir = "/home/node/.claude";  // container path of the group's session dir
+  std::string log_level = "info";        // trace|debug|info|warn|error|critical|off
+  BwrapConfig bwrap;
+  std::vector<GroupConfig> groups;       // non-empty; exactly one is_main
+
+  const GroupConfig* FindGroup(const std::string& folder) const;
+  const GroupConfig& MainGroup() const;
+};
+
+// Throws ConfigError for every invalid input, std::runtime_error only when the
+// file cannot be read.
+Config LoadConfigFile(const std::string& path);
+// Same rules, from text; relative paths resolve against `base_dir`.
+Config LoadConfigString(const std::string& yaml, const std::string& base_dir);
+
+// NanoClaw's folder rule.
+bool IsValidGroupFolder(const std::string& folder);
+
+}  // namespace dropq::app

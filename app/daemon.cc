@@ -1,0 +1,300 @@
+#include "app/daemon.h"
+
+#include <signal.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <memory>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "jobs/dispatcher.h"
+#include "jobs/layout.h"
+#include "jobs/store.h"
+#include "runner/runner.h"
+#include "runner/runtime.h"
+#include "watcher/ingest.h"
+#include "watcher/watcher.h"
+
+namespace dropq::app {
+namespace {
+
+// Retry backoff: exponential with full jitter, 5 s base, 10 min cap.
+constexpr TimeMs kRetryBaseMs = 5'000;
+constexpr TimeMs kRetryCapMs = 600'000;
+
+class Daemon {
+ public:
+  Daemon(const Config& cfg, const DaemonOptions& opts)
+      : cfg_(cfg), opts_(opts), layout_(cfg.root), dispatcher_(clock_, static_cast<int>(cfg.max_concurrent)) {}
+
+  int Run() {
+    if (Status s = Setup(); !s.ok()) {
+      spdlog::critical("{}", s.message());
+      return 1;
+    }
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    // Every handle is closed by now; let their close callbacks finish.
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    spdlog::info("dropq stopped");
+    return 0;
+  }
+
+ private:
+  Status Setup() {
+    if (Status s = layout_.CreateCommon(); !s.ok()) return s;
+    for (const auto& g : cfg_.groups) {
+      if (Status s = layout_.CreateGroup(g.folder); !s.ok()) return s;
+    }
+    auto store = Store::Open(layout_.DatabasePath().string(), clock_);
+    if (!store.ok()) return store.status();
+    store_ = std::move(*store);
+    for (const auto& g : cfg_.groups) {
+      if (Status s = store_->UpsertGroup(g.folder, g.name, g.jid, g.is_main); !s.ok()) return s;
+    }
+
+    std::vector<runner::Mount> binds;
+    for (const auto& b : cfg_.bwrap.ro_binds) binds.push_back({b.host, b.container, true});
+    if (cfg_.runtime == "bwrap") {
+      runtime_ = runner::MakeBwrapRuntime({cfg_.bwrap.rootfs.value_or(""), cfg_.bwrap.network,
+                                           cfg_.bwrap.extra_args, binds});
+    } else {
+      runtime_ = runner::MakeProcessRuntime(binds);
+      spdlog::warn("runtime 'process' does NOT isolate jobs: agents run as this user with full access. "
+                   "Use it for development and tests only.");
+    }
+    if (Status s = runtime_->CheckAvailable(); !s.ok()) return s;
+
+    auto recovered = store_->RecoverInterrupted();
+    if (!recovered.ok()) return recovered.status();
+    if (!recovered->empty()) spdlog::warn("recovered {} job(s) interrupted by an earlier stop", recovered->size());
+
+    watcher::IngestOptions io;
+    for (const auto& g : cfg_.groups) io.groups.push_back({g.folder, g.jid, g.is_main});
+    io.max_file_bytes = cfg_.max_job_file;
+    io.default_max_attempts = cfg_.max_attempts;
+    ingestor_ = std::make_unique<watcher::Ingestor>(*store_, layout_, std::move(io), clock_);
+    if (Status s = ingestor_->Reconcile(); !s.ok()) return s;
+
+    auto queued = store_->ListQueued();
+    if (!queued.ok()) return queued.status();
+    for (const auto& j : *queued) dispatcher_.Add({j.id, j.group, j.priority, j.run_at});
+
+    uv_loop_init(&loop_);
+    loop_.data = this;
+    runner::RunnerOptions ro{cfg_.agent, cfg_.max_output, cfg_.kill_grace_ms, cfg_.session_dir};
+    runner_ = std::make_unique<runner::Runner>(&loop_, layout_, *runtime_, ro, clock_,
+                                               [this](const Job& j, RunOutcome o) { OnDone(j, std::move(o)); });
+    std::vector<std::string> folders;
+    for (const auto& g : cfg_.groups) folders.push_back(g.folder);
+    watcher_ = std::make_unique<watcher::Watcher>(&loop_, layout_, *ingestor_, folders,
+                                                  [this](std::vector<QueuedJob> jobs) { OnIngested(std::move(jobs)); });
+    if (Status s = watcher_->Start(); !s.ok()) return s;
+
+    uv_timer_init(&loop_, &wake_);
+    wake_.data = this;
+    uv_idle_init(&loop_, &pump_idle_);
+    pump_idle_.data = this;
+    for (auto [sig, h] : {std::pair<int, uv_signal_t*>{SIGINT, &sigint_}, std::pair<int, uv_signal_t*>{SIGTERM, &sigterm_}}) {
+      uv_signal_init(&loop_, h);
+      h->data = this;
+      uv_signal_start(h, [](uv_signal_t* h, int signum) {
+        spdlog::info("signal {} received: stopping", signum);
+        static_cast<Daemon*>(h->data)->Shutdown();
+      }, sig);
+    }
+    // An agent that exits without reading its stdin must not kill us.
+    ::signal(SIGPIPE, SIG_IGN);
+
+    spdlog::info("dropq {} started: root {}, runtime {}, {} group(s), max_concurrent {}", DROPQ_VERSION,
+                 layout_.root().string(), runtime_->name(), cfg_.groups.size(), cfg_.max_concurrent);
+    for (const auto& g : cfg_.groups) {
+      spdlog::info("group {}{}: drop job files into {}", g.folder, g.is_main ? " (main)" : "",
+                   layout_.TasksDir(g.folder).string());
+    }
+    ingestor_->ScanAll();
+    watcher_->Kick();
+    SchedulePump();
+    return Status::Ok();
+  }
+
+  void OnIngested(std::vector<QueuedJob> jobs) {
+    for (const auto& j : jobs) {
+      spdlog::info("job {} queued for group {}", j.id, j.group);
+      dispatcher_.Add(j);
+    }
+    SchedulePump();
+  }
+
+  // Pumping is deferred to an idle callback so that everything one loop turn
+  // produced (a batch of files, several exits) is started together.
+  void SchedulePump() {
+    if (!stopping_) uv_idle_start(&pump_idle_, [](uv_idle_t* h) {
+      uv_idle_stop(h);
+      static_cast<Daemon*>(h->data)->Pump();
+    });
+  }
+
+  void Pump() {
+    if (stopping_) return;
+    auto start = dispatcher_.TakeStartable();
+    if (!start.empty()) {
+      std::vector<runner::Attempt> attempts;
+      Status s = store_->Begin();
+      for (const auto& q : start) {
+        if (!s.ok()) break;
+        auto job = store_->GetJob(q.id);
+        if (!job.ok() || !*job) {
+          s = job.ok() ? Status::NotFound("job vanished") : job.status();
+          break;
+        }
+        auto run = store_->StartAttempt(q.id, std::string(runtime_->name()),
+                                        runner::ContainerName(q.group, clock_.NowMs()));
+        if (!run.ok()) {
+          s = run.status();
+          break;
+        }
+        runner::Attempt a;
+        a.job = **job;
+        a.job.attempts = run->attempt;
+        a.job.state = JobState::kRunning;
+        a.run = *run;
+        const GroupConfig* g = cfg_.FindGroup(q.group);
+        a.is_main = g && g->is_main;
+        if (g) a.chat_jid = g->jid;
+        a.timeout_ms = a.job.timeout_ms.value_or(g && g->timeout_ms ? *g->timeout_ms : cfg_.timeout_ms);
+        if (a.job.context_mode == ContextMode::kGroup) {
+          auto sess = store_->GetSession(q.group);
+          if (sess.ok()) a.session_id = *sess;
+        }
+        attempts.push_back(std::move(a));
+      }
+      if (s.ok()) s = store_->Commit();
+      if (!s.ok()) {
+        store_->Rollback();
+        spdlog::error("cannot start jobs: {}; they stay queued", s.message());
+        for (const auto& q : start) {
+          dispatcher_.Finished(q.group);
+          dispatcher_.Add(q);
+        }
+      } else {
+        for (auto& a : attempts) {
+          spdlog::info("job {} started (group {}, attempt {}, {})", a.job.id, a.job.group, a.run.attempt,
+                       a.run.container_name.value_or(""));
+          runner_->Start(std::move(a));
+        }
+      }
+    }
+    ArmWake();
+    if (opts_.once && runner_->active() == 0 && !ingestor_->pending()) {
+      spdlog::info("--once: nothing left that is ready to run");
+      Shutdown();
+    }
+  }
+
+  void ArmWake() {
+    auto next = dispatcher_.NextWakeup();
+    if (!next) {
+      uv_timer_stop(&wake_);
+      return;
+    }
+    TimeMs delay = std::max<TimeMs>(0, *next - clock_.NowMs());
+    uv_timer_start(&wake_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->Pump(); },
+                   static_cast<std::uint64_t>(delay), 0);
+    // In --once mode a future job must not keep the loop alive.
+    if (opts_.once) uv_unref(reinterpret_cast<uv_handle_t*>(&wake_));
+  }
+
+  void OnDone(const Job& job, RunOutcome o) {
+    dispatcher_.Finished(job.group);
+    bool final = true;
+    if (stopped_by_us_ && o.job_state == JobState::kFailed) {
+      // Stopped by our own shutdown: not the job's fault. Requeue it now.
+      o.run.status = "lost";
+      o.error = o.run.error = "stopped by dropq shutdown";
+      o.retry_at = clock_.NowMs();
+      final = false;
+    } else if (o.job_state == JobState::kFailed && job.attempts < job.max_attempts) {
+      TimeMs ceiling = std::min(kRetryCapMs, kRetryBaseMs << std::min<std::int64_t>(job.attempts - 1, 20));
+      std::uniform_int_distribution<TimeMs> jitter(0, ceiling);
+      o.retry_at = clock_.NowMs() + jitter(rng_);
+      final = false;
+    }
+    Status s = store_->Begin();
+    if (s.ok()) s = store_->FinishAttempt(job, o);
+    if (s.ok()) s = store_->Commit();
+    if (!s.ok()) {
+      store_->Rollback();
+      spdlog::error("job {}: cannot record the end of attempt {}: {}", job.id, o.run.attempt, s.message());
+    }
+    if (final) {
+      auto path = runner::WriteResultFile(layout_, job, o);
+      if (!path.ok()) spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
+      if (o.job_state == JobState::kSucceeded) {
+        spdlog::info("job {} succeeded in {} ms", job.id, o.run.duration_ms.value_or(0));
+      } else {
+        spdlog::warn("job {} failed: {}", job.id, o.error.value_or("unknown error"));
+      }
+    } else if (o.retry_at) {
+      spdlog::warn("job {} attempt {} failed ({}); retry at {}", job.id, o.run.attempt,
+                   o.error.value_or(""), FormatIsoUtc(*o.retry_at));
+      dispatcher_.Add({job.id, job.group, job.priority, *o.retry_at});
+    }
+    if (stopping_) {
+      MaybeFinishShutdown();
+    } else {
+      SchedulePump();
+    }
+  }
+
+  void Shutdown() {
+    if (stopping_) return;
+    stopping_ = true;
+    watcher_->Close();
+    uv_timer_stop(&wake_);
+    uv_idle_stop(&pump_idle_);
+    if (runner_->active() > 0) {
+      spdlog::info("stopping {} running job(s); they will be requeued", runner_->active());
+      stopped_by_us_ = true;
+      runner_->StopAll();
+    }
+    MaybeFinishShutdown();
+  }
+
+  void MaybeFinishShutdown() {
+    if (runner_->active() > 0 || closed_) return;
+    closed_ = true;
+    for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&pump_idle_),
+                           reinterpret_cast<uv_handle_t*>(&sigint_), reinterpret_cast<uv_handle_t*>(&sigterm_)}) {
+      uv_close(h, nullptr);
+    }
+  }
+
+  const Config& cfg_;
+  DaemonOptions opts_;
+  SystemClock clock_;
+  Layout layout_;
+  Dispatcher dispatcher_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<runner::Runtime> runtime_;
+  std::unique_ptr<watcher::Ingestor> ingestor_;
+  uv_loop_t loop_{};
+  std::unique_ptr<runner::Runner> runner_;
+  std::unique_ptr<watcher::Watcher> watcher_;
+  uv_timer_t wake_{};
+  uv_idle_t pump_idle_{};
+  uv_signal_t sigint_{}, sigterm_{};
+  bool stopping_ = false, stopped_by_us_ = false, closed_ = false;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace
+
+int RunDaemon(const Config& config, const DaemonOptions& options) {
+  Daemon d(config, options);
+  return d.Run();
+}
+
+}  // namespace dropq::app

@@ -1,0 +1,323 @@
+// The agent dropq's test suite runs. It speaks the container protocol like
+// the demo agent, but its behaviour is a script carried in the prompt, so one
+// binary can play every agent a test needs: slow, crashing, flooding,
+// malformed, SIGTERM-ignoring, or probing what the sandbox lets it see.
+//
+// Script: commands separated by ';', each `verb args` (spaces trimmed). A
+// prompt with no known verb is `echo <prompt>`. A script that mixes known and
+// unknown verbs, or gives a verb bad arguments, is a typo in a test: it fails
+// loudly (error block, exit 1) instead of doing something else.
+//
+//   echo TEXT        result.echo = TEXT
+//   sleep MS         sleep
+//   exit N           exit with code N now, printing nothing more
+//   flood BYTES      BYTES bytes of 'x' on stdout, in lines of 100 incl. '\n'
+//   stderr BYTES     the same on stderr
+//   nomarkers        end with the final JSON as one plain line, no markers
+//   blocks N         N success blocks {"block":i}, i = 1..N, now
+//   malformed        a block whose body is not JSON, then exit 0 (no final block)
+//   fail MESSAGE     the final block is status "error" with MESSAGE; exit 1
+//   probe PATH       result.probes[] += {path, exists, readable, writable}
+//   write PATH TEXT  result.writes[] += {path, ok, errno}
+//   ignore-term      ignore SIGTERM from now on
+//   child-sleep MS   fork a child (same process group) sleeping MS; result.child_pid
+//   input            result.input = stdin object, secrets replaced by their key names
+//   env NAME         result.env[NAME] = value or null
+//   idle MS          print the final block now, sleep MS, then exit
+//
+// The final block also carries newSessionId "test-<jobId>", so tests can check
+// that a group's next job receives it. Secrets are never printed; error
+// messages never quote the raw input.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kMaxInput = 64u << 20;
+
+void Emit(FILE* f, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fflush(f);
+}
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void PrintBlock(const json& body) {
+  Emit(stdout, "---NANOCLAW_OUTPUT_START---\n" + Dump(body) + "\n---NANOCLAW_OUTPUT_END---\n");
+}
+
+[[noreturn]] void Fail(const std::string& message) {
+  PrintBlock({{"status", "error"}, {"result", nullptr}, {"error", message}});
+  std::exit(1);
+}
+
+// Sleeps the whole duration even when a signal (e.g. an ignored SIGTERM's
+// EINTR on some kernels, or SIGCHLD) interrupts nanosleep.
+void SleepMs(std::int64_t ms) {
+  timespec left{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000L};
+  while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+  }
+}
+
+std::string ReadStdin() {
+  std::string input;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Fail(std::string("cannot read stdin: ") + std::strerror(errno));
+    }
+    input.append(buf, static_cast<std::size_t>(n));
+    if (input.size() > kMaxInput) Fail("stdin exceeds 64 MiB");
+  }
+  return input;
+}
+
+std::string Trim(const std::string& s) {
+  const char* ws = " \t\r\n";
+  const auto b = s.find_first_not_of(ws);
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
+// Splits "verb rest" at the first run of whitespace.
+std::pair<std::string, std::string> SplitWord(const std::string& s) {
+  const auto end = s.find_first_of(" \t");
+  if (end == std::string::npos) return {s, ""};
+  return {s.substr(0, end), Trim(s.substr(end))};
+}
+
+struct Command {
+  std::string verb;
+  std::string args;
+  std::int64_t number = 0;  // parsed argument of the numeric verbs
+};
+
+const std::set<std::string> kVerbs = {"echo",  "sleep",     "exit",  "flood",       "stderr",      "nomarkers",
+                                      "blocks", "malformed", "fail",  "probe",       "write",       "ignore-term",
+                                      "child-sleep", "input", "env",  "idle"};
+const std::set<std::string> kNumeric = {"sleep", "exit", "flood", "stderr", "blocks", "child-sleep", "idle"};
+const std::set<std::string> kNoArgs = {"nomarkers", "malformed", "ignore-term", "input"};
+const std::set<std::string> kNeedArg = {"probe", "write", "env"};
+
+std::vector<Command> ParseScript(const std::string& prompt) {
+  std::vector<Command> script;
+  bool any_known = false;
+  std::size_t start = 0;
+  for (;;) {
+    const auto semi = prompt.find(';', start);
+    const std::string piece = Trim(prompt.substr(start, semi == std::string::npos ? std::string::npos : semi - start));
+    if (!piece.empty()) {
+      auto [verb, args] = SplitWord(piece);
+      any_known = any_known || kVerbs.count(verb);
+      script.push_back({verb, args});
+    }
+    if (semi == std::string::npos) break;
+    start = semi + 1;
+  }
+  if (!any_known) return {{"echo", prompt}};
+  for (Command& c : script) {
+    if (!kVerbs.count(c.verb)) Fail("unknown command '" + c.verb + "' in script");
+    if (kNoArgs.count(c.verb) && !c.args.empty()) Fail(c.verb + " takes no arguments");
+    if (kNeedArg.count(c.verb) && c.args.empty()) Fail(c.verb + " needs an argument");
+    if (kNumeric.count(c.verb)) {
+      auto [end, ec] = std::from_chars(c.args.data(), c.args.data() + c.args.size(), c.number);
+      if (ec != std::errc() || end != c.args.data() + c.args.size() || c.number < 0 ||
+          (c.verb == "exit" && c.number > 255)) {
+        Fail(c.verb + " needs a non-negative integer" + (c.verb == "exit" ? " <= 255" : ""));
+      }
+    }
+  }
+  return script;
+}
+
+// Exactly `bytes` bytes, every line ending in '\n' (the last may be short).
+void Flood(FILE* f, std::int64_t bytes) {
+  std::string line(99, 'x');
+  line += '\n';
+  std::string chunk;
+  for (int i = 0; i < 655; ++i) chunk += line;  // 65500 bytes: whole lines only
+  auto left = static_cast<std::size_t>(bytes);
+  while (left >= line.size()) {
+    const std::size_t n = std::min(left / line.size() * line.size(), chunk.size());
+    std::fwrite(chunk.data(), 1, n, f);
+    left -= n;
+  }
+  if (left > 0) std::fwrite(chunk.data() + (line.size() - left), 1, left, f);  // ends at a '\n'
+  std::fflush(f);
+}
+
+std::string ErrnoName(int err) {
+  const char* name = strerrorname_np(err);
+  return name ? name : std::to_string(err);
+}
+
+json Probe(const std::string& path) {
+  json p = {{"path", path}, {"exists", false}, {"readable", false}, {"writable", false}};
+  struct stat st{};
+  if (stat(path.c_str(), &st) != 0) return p;
+  p["exists"] = true;
+  if (S_ISDIR(st.st_mode)) {
+    if (DIR* d = opendir(path.c_str())) {
+      p["readable"] = true;
+      closedir(d);
+    }
+    const std::string probe = path + "/.probe-" + std::to_string(getpid());
+    int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      p["writable"] = true;
+      close(fd);
+      unlink(probe.c_str());
+    }
+  } else {
+    // O_NONBLOCK so a FIFO cannot hang the probe; O_APPEND so it changes nothing.
+    int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+      p["readable"] = true;
+      close(fd);
+    }
+    fd = open(path.c_str(), O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+      p["writable"] = true;
+      close(fd);
+    }
+  }
+  return p;
+}
+
+json WriteFile(const std::string& args) {
+  auto [path, text] = SplitWord(args);
+  int err = 0;
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    err = errno;
+  } else {
+    std::size_t done = 0;
+    while (done < text.size() && err == 0) {
+      ssize_t n = write(fd, text.data() + done, text.size() - done);
+      if (n < 0 && errno != EINTR) err = errno;
+      if (n > 0) done += static_cast<std::size_t>(n);
+    }
+    if (close(fd) != 0 && err == 0) err = errno;
+  }
+  return {{"path", path}, {"ok", err == 0}, {"errno", err == 0 ? "" : ErrnoName(err)}};
+}
+
+// The input as received, but with secrets reduced to their names: tests can
+// see which secrets arrived without any value reaching stdout.
+json RedactedInput(json in) {
+  if (in.contains("secrets")) {
+    json names = json::array();
+    if (in["secrets"].is_object()) {
+      for (const auto& item : in["secrets"].items()) names.push_back(item.key());
+    }
+    in["secrets"] = names;
+  }
+  return in;
+}
+
+}  // namespace
+
+int main() {
+  const std::string input = ReadStdin();
+  json in;
+  try {
+    in = json::parse(input);
+  } catch (const json::parse_error& e) {
+    Fail("stdin is not valid JSON (error at byte " + std::to_string(e.byte) + ")");
+  }
+  if (!in.is_object()) Fail("stdin must be a JSON object");
+  if (!in.contains("prompt") || !in["prompt"].is_string()) Fail("prompt must be a string");
+  const std::vector<Command> script = ParseScript(in["prompt"].get<std::string>());
+
+  json result = json::object();
+  bool markers = true;
+  std::optional<std::string> failure;
+  auto final_body = [&] {
+    json body = {{"status", failure ? "error" : "success"}, {"result", result}};
+    if (failure) body["error"] = *failure;
+    if (in.contains("jobId") && !in["jobId"].is_null()) {
+      body["newSessionId"] = "test-" + (in["jobId"].is_string() ? in["jobId"].get<std::string>() : Dump(in["jobId"]));
+    }
+    return body;
+  };
+  auto print_final = [&] {
+    if (markers) {
+      PrintBlock(final_body());
+    } else {
+      Emit(stdout, Dump(final_body()) + "\n");
+    }
+  };
+
+  for (const Command& c : script) {
+    if (c.verb == "echo") {
+      result["echo"] = c.args;
+    } else if (c.verb == "sleep") {
+      SleepMs(c.number);
+    } else if (c.verb == "exit") {
+      std::fflush(nullptr);
+      _exit(static_cast<int>(c.number));  // "immediately": no final block, no destructors
+    } else if (c.verb == "flood") {
+      Flood(stdout, c.number);
+    } else if (c.verb == "stderr") {
+      Flood(stderr, c.number);
+    } else if (c.verb == "nomarkers") {
+      markers = false;
+    } else if (c.verb == "blocks") {
+      for (std::int64_t i = 1; i <= c.number; ++i) PrintBlock({{"status", "success"}, {"result", {{"block", i}}}});
+    } else if (c.verb == "malformed") {
+      Emit(stdout, "---NANOCLAW_OUTPUT_START---\n{this is not: json\n---NANOCLAW_OUTPUT_END---\n");
+      return 0;
+    } else if (c.verb == "fail") {
+      failure = c.args;
+    } else if (c.verb == "probe") {
+      result["probes"].push_back(Probe(c.args));
+    } else if (c.verb == "write") {
+      result["writes"].push_back(WriteFile(c.args));
+    } else if (c.verb == "ignore-term") {
+      std::signal(SIGTERM, SIG_IGN);
+    } else if (c.verb == "child-sleep") {
+      std::fflush(nullptr);  // or the child would flush our buffered output twice
+      const pid_t pid = fork();
+      if (pid == 0) {
+        SleepMs(c.number);
+        _exit(0);
+      }
+      result["child_pid"] = pid > 0 ? json(pid) : json(nullptr);
+    } else if (c.verb == "input") {
+      result["input"] = RedactedInput(in);
+    } else if (c.verb == "env") {
+      const char* value = std::getenv(c.args.c_str());
+      result["env"][c.args] = value ? json(value) : json(nullptr);
+    } else if (c.verb == "idle") {
+      print_final();
+      SleepMs(c.number);
+      return failure ? 1 : 0;
+    }
+  }
+  print_final();
+  return failure ? 1 : 0;
+}

@@ -1,0 +1,497 @@
+#include "jobs/store.h"
+
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
+
+#include "schema/migrations.h"
+
+namespace dropq {
+
+// A cached prepared statement. Use() resets it and clears bindings, so each
+// call site starts clean; binding indexes are 1-based as in SQLite.
+class Store::Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
+  ~Stmt() { sqlite3_finalize(s_); }
+
+  Stmt& Use() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+    return *this;
+  }
+  Stmt& Bind(int i, std::int64_t v) { sqlite3_bind_int64(s_, i, v); return *this; }
+  Stmt& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, const char* v) { return Bind(i, std::string(v)); }
+  Stmt& Bind(int i, std::string_view v) { return Bind(i, std::string(v)); }
+  Stmt& BindTime(int i, TimeMs t) { return Bind(i, FormatIsoUtc(t)); }
+  template <typename T>
+  Stmt& Bind(int i, const std::optional<T>& v) {
+    if (v) return Bind(i, *v);
+    sqlite3_bind_null(s_, i);
+    return *this;
+  }
+  Stmt& BindTime(int i, const std::optional<TimeMs>& t) {
+    if (t) return BindTime(i, *t);
+    sqlite3_bind_null(s_, i);
+    return *this;
+  }
+
+  // SQLITE_ROW → true, SQLITE_DONE → false, anything else → error.
+  Result<bool> Step() {
+    int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    std::string msg = sqlite3_errmsg(db_);
+    sqlite3_reset(s_);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return Status::Busy("sqlite: " + msg);
+    if (rc == SQLITE_CONSTRAINT) return Status::Conflict("sqlite: " + msg);
+    return Status::IOError("sqlite: " + msg);
+  }
+  Status Run() {
+    auto r = Step();
+    return r.ok() ? Status::Ok() : r.status();
+  }
+
+  bool IsNull(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+  std::int64_t Int(int c) const { return sqlite3_column_int64(s_, c); }
+  std::string Text(int c) const {
+    auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, c))) : std::string();
+  }
+  std::optional<std::string> OptText(int c) const { return IsNull(c) ? std::nullopt : std::optional(Text(c)); }
+  std::optional<std::int64_t> OptInt(int c) const { return IsNull(c) ? std::nullopt : std::optional(Int(c)); }
+  TimeMs Time(int c) const { return ParseIsoTime(Text(c)).value_or(0); }
+  std::optional<TimeMs> OptTime(int c) const { return IsNull(c) ? std::nullopt : std::optional(Time(c)); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_;
+};
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+
+constexpr const char* kJobColumns =
+    "id, group_folder, type, client_id, state, prompt, priority, run_at, timeout_ms, context_mode, attempts, "
+    "max_attempts, source_name, source_hash, created_at, started_at, finished_at, result, error";
+
+}  // namespace
+
+Store::Store(sqlite3* db, const Clock& clock) : db_(db), clock_(clock) {}
+
+Store::~Store() {
+  cache_.clear();  // finalize statements before closing
+  sqlite3_close(db_);
+}
+
+Status Store::Err(const char* what) const { return Status::IOError(std::string(what) + ": " + sqlite3_errmsg(db_)); }
+
+Status Store::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return Status::IOError(std::string("sqlite: ") + msg);
+  }
+  return Status::Ok();
+}
+
+Store::Stmt& Store::Prepare(const char* sql) {
+  // Statements are keyed by the address of their literal: every call site
+  // passes a string literal, so this is a cheap exact lookup.
+  for (auto& [key, stmt] : cache_) {
+    if (key == sql) return stmt->Use();
+  }
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
+    // A statement that does not prepare is a programming error in this file.
+    fprintf(stderr, "dropq: bad SQL %s: %s\n", sql, sqlite3_errmsg(db_));
+    abort();
+  }
+  cache_.emplace_back(sql, std::make_unique<Stmt>(db_, s));
+  return cache_.back().second->Use();
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock& clock) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  std::unique_ptr<Store> store(new Store(db, clock));
+  if (rc != SQLITE_OK) return store->Err(("cannot open " + path).c_str());
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  sqlite3_extended_result_codes(db, 0);
+  // WAL: readers never block the writer. synchronous=FULL: a COMMIT that
+  // returned is on disk, which is what "remove the file after COMMIT" relies on.
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+    if (Status s = store->Exec(pragma); !s.ok()) return Status::IOError(path + ": " + s.message());
+  }
+  if (Status s = store->Migrate(); !s.ok()) return Status(s);
+  return store;
+}
+
+Result<std::unique_ptr<Store>> Store::OpenReadOnly(const std::string& path, const Clock& clock) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<Store> store(new Store(db, clock));
+  if (rc != SQLITE_OK) return Status::NotFound("cannot open database " + path + ": " + sqlite3_errmsg(db));
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  auto v = store->SchemaVersion();
+  if (!v.ok()) return v.status();
+  auto known = static_cast<std::int64_t>(schema::migrations().size());
+  if (*v == 0) return Status::NotFound(path + " holds no dropq database yet (has the daemon run?)");
+  if (*v > known) {
+    return Status::Corruption(path + " has schema version " + std::to_string(*v) + ", newer than this dropq (" +
+                              std::to_string(known) + ")");
+  }
+  return store;
+}
+
+Result<std::int64_t> Store::SchemaVersion() {
+  auto& st = Prepare("PRAGMA user_version");
+  auto r = st.Step();
+  if (!r.ok()) return r.status();
+  return st.Int(0);
+}
+
+Status Store::Migrate() {
+  auto v = SchemaVersion();
+  if (!v.ok()) return v.status();
+  const auto& all = schema::migrations();
+  auto known = static_cast<std::int64_t>(all.size());
+  if (*v > known) {
+    return Status::Corruption("database schema version " + std::to_string(*v) + " is newer than this dropq (" +
+                              std::to_string(known) + "); refusing to touch it");
+  }
+  for (auto i = *v; i < known; ++i) {
+    const auto& m = all[static_cast<std::size_t>(i)];
+    std::string sql = "BEGIN IMMEDIATE;\n" + std::string(m.sql) + "\nPRAGMA user_version=" + std::to_string(i + 1) +
+                      ";\nCOMMIT;";
+    if (Status s = Exec(sql.c_str()); !s.ok()) {
+      Exec("ROLLBACK");
+      return Status::IOError("migration " + std::string(m.name) + " failed: " + s.message());
+    }
+  }
+  return Status::Ok();
+}
+
+Status Store::Begin() { return Exec("BEGIN IMMEDIATE"); }
+Status Store::Commit() { return Exec("COMMIT"); }
+void Store::Rollback() { Exec("ROLLBACK"); }
+
+Status Store::UpsertGroup(const std::string& folder, const std::string& name, const std::optional<std::string>& jid,
+                          bool is_main) {
+  TimeMs now = clock_.NowMs();
+  return Prepare(
+             "INSERT INTO groups(folder, name, jid, is_main, created_at, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?5) "
+             "ON CONFLICT(folder) DO UPDATE SET name=excluded.name, jid=excluded.jid, is_main=excluded.is_main, "
+             "updated_at=excluded.updated_at "
+             "WHERE name IS NOT excluded.name OR jid IS NOT excluded.jid OR is_main IS NOT excluded.is_main")
+      .Bind(1, folder)
+      .Bind(2, name)
+      .Bind(3, jid)
+      .Bind(4, std::int64_t{is_main})
+      .BindTime(5, now)
+      .Run();
+}
+
+Status Store::AppendEvent(std::optional<JobId> job, const std::optional<std::string>& group, const std::string& event,
+                          const std::string& detail_json) {
+  return Prepare("INSERT INTO job_events(job_id, group_folder, at, event, detail) VALUES(?1, ?2, ?3, ?4, ?5)")
+      .Bind(1, job)
+      .Bind(2, group)
+      .BindTime(3, clock_.NowMs())
+      .Bind(4, event)
+      .Bind(5, detail_json.empty() ? std::optional<std::string>() : std::optional(detail_json))
+      .Run();
+}
+
+Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequest& req, const JobSource& src,
+                                         std::int64_t default_max_attempts) {
+  if (req.client_id) {
+    auto& q = Prepare("SELECT id FROM jobs WHERE group_folder=?1 AND client_id=?2").Bind(1, group).Bind(2, *req.client_id);
+    auto found = q.Step();
+    if (!found.ok()) return found.status();
+    if (*found) {
+      JobId existing = q.Int(0);
+      nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}, {"client_id", *req.client_id}};
+      if (Status s = AppendEvent(existing, group, "duplicate", d.dump()); !s.ok()) return s;
+      return Inserted{existing, true};
+    }
+  }
+  TimeMs now = clock_.NowMs();
+  auto& ins = Prepare(
+      "INSERT INTO jobs(group_folder, type, client_id, state, prompt, priority, run_at, timeout_ms, context_mode, "
+      "max_attempts, source_name, source_hash, source_claim, created_at) "
+      "VALUES(?1, 'run', ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+  ins.Bind(1, group)
+      .Bind(2, req.client_id)
+      .Bind(3, req.prompt)
+      .Bind(4, req.priority)
+      .BindTime(5, req.run_at.value_or(now))
+      .Bind(6, req.timeout_ms)
+      .Bind(7, ToString(req.context_mode))
+      .Bind(8, req.max_attempts.value_or(default_max_attempts))
+      .Bind(9, src.name)
+      .Bind(10, src.sha256)
+      .Bind(11, src.claim)
+      .BindTime(12, now);
+  if (Status s = ins.Run(); !s.ok()) return s;
+  JobId id = sqlite3_last_insert_rowid(db_);
+  nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}};
+  if (Status s = AppendEvent(id, group, "received", d.dump()); !s.ok()) return s;
+  return Inserted{id, false};
+}
+
+Result<bool> Store::HasClaim(const std::string& claim) {
+  auto& q = Prepare("SELECT 1 FROM jobs WHERE source_claim=?1").Bind(1, claim);
+  return q.Step();
+}
+
+Result<JobRun> Store::StartAttempt(JobId id, const std::string& runtime, const std::string& container_name) {
+  TimeMs now = clock_.NowMs();
+  auto& up = Prepare(
+                 "UPDATE jobs SET state='running', attempts=attempts+1, started_at=?2, finished_at=NULL "
+                 "WHERE id=?1 AND state='queued' RETURNING attempts, group_folder")
+                 .Bind(1, id)
+                 .BindTime(2, now);
+  auto row = up.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::NotFound("job " + std::to_string(id) + " is not queued");
+  JobRun run;
+  run.job_id = id;
+  run.attempt = up.Int(0);
+  std::string group = up.Text(1);
+  up.Step();  // finish the RETURNING statement before the next write
+  run.runtime = runtime;
+  run.container_name = container_name;
+  run.started_at = now;
+  auto& ins = Prepare(
+                  "INSERT INTO job_runs(job_id, attempt, runtime, container_name, started_at) VALUES(?1, ?2, ?3, ?4, ?5)")
+                  .Bind(1, id)
+                  .Bind(2, run.attempt)
+                  .Bind(3, runtime)
+                  .Bind(4, container_name)
+                  .BindTime(5, now);
+  if (Status s = ins.Run(); !s.ok()) return s;
+  run.id = sqlite3_last_insert_rowid(db_);
+  nlohmann::json d = {{"attempt", run.attempt}, {"runtime", runtime}, {"container", container_name}};
+  if (Status s = AppendEvent(id, group, "started", d.dump()); !s.ok()) return s;
+  return run;
+}
+
+Status Store::FinishAttempt(const Job& job, const RunOutcome& o) {
+  const JobRun& r = o.run;
+  auto& run = Prepare(
+      "UPDATE job_runs SET finished_at=?2, duration_ms=?3, status=?4, exit_code=?5, signal=?6, stdout_bytes=?7, "
+      "stderr_bytes=?8, stdout_truncated=?9, stderr_truncated=?10, log_file=?11, error=?12 WHERE id=?1");
+  run.Bind(1, r.id)
+      .BindTime(2, r.finished_at)
+      .Bind(3, r.duration_ms)
+      .Bind(4, r.status)
+      .Bind(5, r.exit_code)
+      .Bind(6, r.signal)
+      .Bind(7, r.stdout_bytes)
+      .Bind(8, r.stderr_bytes)
+      .Bind(9, std::int64_t{r.stdout_truncated})
+      .Bind(10, std::int64_t{r.stderr_truncated})
+      .Bind(11, r.log_file)
+      .Bind(12, r.error);
+  if (Status s = run.Run(); !s.ok()) return s;
+  auto& up = Prepare(
+      "UPDATE jobs SET state=?2, finished_at=?3, result=?4, error=?5, run_at=coalesce(?6, run_at) WHERE id=?1");
+  up.Bind(1, job.id)
+      .Bind(2, o.retry_at ? std::string_view("queued") : ToString(o.job_state))
+      .BindTime(3, o.retry_at ? std::optional<TimeMs>() : r.finished_at)
+      .Bind(4, o.result)
+      .Bind(5, o.error)
+      .BindTime(6, o.retry_at);
+  if (Status s = up.Run(); !s.ok()) return s;
+  if (o.new_session_id && job.context_mode == ContextMode::kGroup) {
+    auto& ss = Prepare(
+        "INSERT INTO sessions(group_folder, session_id, updated_at) VALUES(?1, ?2, ?3) "
+        "ON CONFLICT(group_folder) DO UPDATE SET session_id=excluded.session_id, updated_at=excluded.updated_at");
+    if (Status s = ss.Bind(1, job.group).Bind(2, *o.new_session_id).BindTime(3, clock_.NowMs()).Run(); !s.ok()) {
+      return s;
+    }
+  }
+  nlohmann::json d = {{"attempt", r.attempt}, {"run_status", r.status}, {"duration_ms", r.duration_ms.value_or(0)}};
+  if (r.exit_code) d["exit_code"] = *r.exit_code;
+  if (r.signal) d["signal"] = *r.signal;
+  if (o.error) d["error"] = *o.error;
+  if (o.retry_at) d["retry_at"] = FormatIsoUtc(*o.retry_at);
+  return AppendEvent(job.id, job.group, o.retry_at ? "retry" : std::string(ToString(o.job_state)), d.dump());
+}
+
+Result<std::vector<JobId>> Store::RecoverInterrupted() {
+  std::vector<JobId> touched;
+  TimeMs now = clock_.NowMs();
+  auto& runs = Prepare("SELECT r.id, r.job_id, r.attempt, j.attempts, j.max_attempts, j.group_folder FROM job_runs r "
+                       "JOIN jobs j ON j.id = r.job_id WHERE r.status='running'");
+  struct Lost { std::int64_t run_id; JobId job; std::int64_t attempt, attempts, max_attempts; std::string group; };
+  std::vector<Lost> lost;
+  for (;;) {
+    auto row = runs.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    lost.push_back({runs.Int(0), runs.Int(1), runs.Int(2), runs.Int(3), runs.Int(4), runs.Text(5)});
+  }
+  for (const auto& l : lost) {
+    const char* msg = "dropq stopped while this attempt ran";
+    if (Status s = Prepare("UPDATE job_runs SET status='lost', finished_at=?2, error=?3 WHERE id=?1")
+                       .Bind(1, l.run_id).BindTime(2, now).Bind(3, msg).Run();
+        !s.ok()) {
+      return s;
+    }
+    bool retry = l.attempts < l.max_attempts;
+    if (Status s = Prepare("UPDATE jobs SET state=?2, finished_at=?3, error=?4 WHERE id=?1 AND state='running'")
+                       .Bind(1, l.job)
+                       .Bind(2, retry ? "queued" : "failed")
+                       .BindTime(3, retry ? std::optional<TimeMs>() : std::optional<TimeMs>(now))
+                       .Bind(4, msg)
+                       .Run();
+        !s.ok()) {
+      return s;
+    }
+    nlohmann::json d = {{"attempt", l.attempt}, {"requeued", retry}, {"reason", msg}};
+    if (Status s = AppendEvent(l.job, l.group, "recovered", d.dump()); !s.ok()) return s;
+    touched.push_back(l.job);
+  }
+  // A job marked running with no running attempt row (a crash between the two
+  // writes cannot happen inside one transaction, but be strict) is requeued.
+  if (Status s = Prepare("UPDATE jobs SET state='queued' WHERE state='running'").Run(); !s.ok()) return s;
+  return touched;
+}
+
+namespace {
+
+template <typename S>
+Job ReadJob(const S& q) {
+  Job j;
+  j.id = q.Int(0);
+  j.group = q.Text(1);
+  j.type = q.Text(2);
+  j.client_id = q.OptText(3);
+  j.state = ParseJobState(q.Text(4)).value_or(JobState::kFailed);
+  j.prompt = q.Text(5);
+  j.priority = q.Int(6);
+  j.run_at = q.Time(7);
+  j.timeout_ms = q.OptInt(8);
+  j.context_mode = q.Text(9) == "group" ? ContextMode::kGroup : ContextMode::kIsolated;
+  j.attempts = q.Int(10);
+  j.max_attempts = q.Int(11);
+  j.source_name = q.OptText(12);
+  j.source_hash = q.OptText(13);
+  j.created_at = q.Time(14);
+  j.started_at = q.OptTime(15);
+  j.finished_at = q.OptTime(16);
+  j.result = q.OptText(17);
+  j.error = q.OptText(18);
+  return j;
+}
+
+template <typename S, typename F>
+Status ReadAll(S& q, F&& each) {
+  for (;;) {
+    auto row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Ok();
+    each(q);
+  }
+}
+
+}  // namespace
+
+Result<std::optional<Job>> Store::GetJob(JobId id) {
+  static const std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id=?1";
+  auto& q = Prepare(sql.c_str()).Bind(1, id);
+  auto row = q.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<Job>();
+  return std::optional<Job>(ReadJob(q));
+}
+
+Result<std::vector<Job>> Store::ListJobs(const JobFilter& f) {
+  static const std::string sql = std::string("SELECT ") + kJobColumns +
+                                 " FROM jobs WHERE (?1 IS NULL OR state=?1) AND (?2 IS NULL OR group_folder=?2) "
+                                 "ORDER BY id DESC LIMIT ?3";
+  auto& q = Prepare(sql.c_str());
+  q.Bind(1, f.state ? std::optional<std::string>(std::string(ToString(*f.state))) : std::nullopt)
+      .Bind(2, f.group)
+      .Bind(3, std::int64_t{f.limit});
+  std::vector<Job> out;
+  if (Status s = ReadAll(q, [&](const Stmt& r) { out.push_back(ReadJob(r)); }); !s.ok()) return s;
+  return out;
+}
+
+Result<std::vector<Job>> Store::ListQueued() {
+  static const std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE state='queued' ORDER BY id";
+  auto& q = Prepare(sql.c_str());
+  std::vector<Job> out;
+  if (Status s = ReadAll(q, [&](const Stmt& r) { out.push_back(ReadJob(r)); }); !s.ok()) return s;
+  return out;
+}
+
+Result<std::vector<JobEvent>> Store::ListEvents(std::optional<JobId> job) {
+  auto& q = Prepare("SELECT id, job_id, group_folder, at, event, detail FROM job_events "
+                    "WHERE (?1 IS NULL OR job_id=?1) ORDER BY id")
+                .Bind(1, job);
+  std::vector<JobEvent> out;
+  Status s = ReadAll(q, [&](const Stmt& r) {
+    out.push_back({r.Int(0), r.OptInt(1), r.OptText(2), r.Time(3), r.Text(4), r.OptText(5)});
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::vector<JobRun>> Store::ListRuns(JobId job) {
+  auto& q = Prepare("SELECT id, job_id, attempt, runtime, container_name, started_at, finished_at, duration_ms, "
+                    "status, exit_code, signal, stdout_bytes, stderr_bytes, stdout_truncated, stderr_truncated, "
+                    "log_file, error FROM job_runs WHERE job_id=?1 ORDER BY attempt")
+                .Bind(1, job);
+  std::vector<JobRun> out;
+  Status s = ReadAll(q, [&](const Stmt& r) {
+    JobRun run;
+    run.id = r.Int(0);
+    run.job_id = r.Int(1);
+    run.attempt = r.Int(2);
+    run.runtime = r.Text(3);
+    run.container_name = r.OptText(4);
+    run.started_at = r.Time(5);
+    run.finished_at = r.OptTime(6);
+    run.duration_ms = r.OptInt(7);
+    run.status = r.Text(8);
+    run.exit_code = r.OptInt(9);
+    run.signal = r.OptInt(10);
+    run.stdout_bytes = r.OptInt(11).value_or(0);
+    run.stderr_bytes = r.OptInt(12).value_or(0);
+    run.stdout_truncated = r.Int(13) != 0;
+    run.stderr_truncated = r.Int(14) != 0;
+    run.log_file = r.OptText(15);
+    run.error = r.OptText(16);
+    out.push_back(std::move(run));
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, std::int64_t>>> Store::CountByState() {
+  auto& q = Prepare("SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state");
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  if (Status s = ReadAll(q, [&](const Stmt& r) { out.emplace_back(r.Text(0), r.Int(1)); }); !s.ok()) return s;
+  return out;
+}
+
+Result<std::optional<std::string>> Store::GetSession(const std::string& group) {
+  auto& q = Prepare("SELECT session_id FROM sessions WHERE group_folder=?1").Bind(1, group);
+  auto row = q.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(q.Text(0));
+}
+
+}  // namespace dropq

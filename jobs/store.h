@@ -1,0 +1,146 @@
+#pragma once
+// The SQLite store: the durable queue and the audit trail (docs/SCHEMA.md).
+//
+// One Store is the daemon's writer connection and lives on the loop thread.
+// Readers (the CLI) open their own connection with OpenReadOnly; WAL lets them
+// read while the daemon writes. Every state change writes the jobs row and a
+// job_events row in the same transaction, so the audit trail is never behind.
+//
+// Opening applies pending migrations (PRAGMA user_version). A database whose
+// version is newer than this binary knows is refused — starting over would
+// lose jobs.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "jobs/clock.h"
+#include "jobs/job.h"
+#include "jobs/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace dropq {
+
+struct JobEvent {
+  std::int64_t id = 0;
+  std::optional<JobId> job_id;
+  std::optional<std::string> group;
+  TimeMs at = 0;
+  std::string event;
+  std::optional<std::string> detail;  // JSON text
+};
+
+// One attempt. `status` is running | succeeded | failed | timed_out | lost.
+struct JobRun {
+  std::int64_t id = 0;
+  JobId job_id = 0;
+  std::int64_t attempt = 0;
+  std::string runtime;
+  std::optional<std::string> container_name;
+  TimeMs started_at = 0;
+  std::optional<TimeMs> finished_at;
+  std::optional<std::int64_t> duration_ms;
+  std::string status = "running";
+  std::optional<std::int64_t> exit_code;
+  std::optional<std::int64_t> signal;
+  std::int64_t stdout_bytes = 0;
+  std::int64_t stderr_bytes = 0;
+  bool stdout_truncated = false;
+  bool stderr_truncated = false;
+  std::optional<std::string> log_file;
+  std::optional<std::string> error;
+};
+
+struct JobFilter {
+  std::optional<JobState> state;
+  std::optional<std::string> group;
+  int limit = 1000;
+};
+
+// How an attempt ended, as the runner saw it.
+struct RunOutcome {
+  JobState job_state = JobState::kFailed;  // succeeded | failed
+  JobRun run;                              // finished fields filled in
+  std::optional<std::string> result;       // JSON text
+  std::optional<std::string> error;
+  std::optional<std::string> new_session_id;
+  // Set when a failed attempt will be retried: the job goes back to
+  // `queued` with this run_at (and a `retry` event) instead of `failed`.
+  std::optional<TimeMs> retry_at;
+};
+
+class Store {
+ public:
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // The daemon's writer connection: creates the file, applies migrations.
+  static Result<std::unique_ptr<Store>> Open(const std::string& path, const Clock& clock);
+  // A reader for the CLI: never writes, never migrates; refuses a missing
+  // database or one with a schema it does not know.
+  static Result<std::unique_ptr<Store>> OpenReadOnly(const std::string& path, const Clock& clock);
+
+  // Explicit transactions group many writes into one commit (group commit).
+  // Calls outside Begin/Commit run in their own implicit transaction.
+  Status Begin();
+  Status Commit();
+  void Rollback();
+
+  Status UpsertGroup(const std::string& folder, const std::string& name, const std::optional<std::string>& jid,
+                     bool is_main);
+
+  // Records a new queued job and its `received` event. When the group already
+  // has a job with the request's client id, nothing is inserted: a
+  // `duplicate` event is appended to that job and its id returned with
+  // duplicate = true.
+  struct Inserted {
+    JobId id = 0;
+    bool duplicate = false;
+  };
+  Result<Inserted> InsertJob(const std::string& group, const RunRequest& req, const JobSource& src,
+                             std::int64_t default_max_attempts);
+  // True when a job was already recorded from this claim token (start-up
+  // reconciliation of data/claimed/).
+  Result<bool> HasClaim(const std::string& claim);
+
+  Status AppendEvent(std::optional<JobId> job, const std::optional<std::string>& group, const std::string& event,
+                     const std::string& detail_json);
+
+  // queued → running, attempts+1, a job_runs row, a `started` event.
+  Result<JobRun> StartAttempt(JobId id, const std::string& runtime, const std::string& container_name);
+  // running → succeeded | failed (or queued again, see retry_at); fills the
+  // job_runs row; a `succeeded` / `failed` / `retry` event; stores the
+  // group's new session id when given.
+  Status FinishAttempt(const Job& job, const RunOutcome& outcome);
+
+  // Start-up recovery: attempts still `running` belong to a dropq that died.
+  // Each becomes `lost`; its job is requeued while attempts remain, else
+  // failed. Returns the jobs touched.
+  Result<std::vector<JobId>> RecoverInterrupted();
+
+  Result<std::optional<Job>> GetJob(JobId id);
+  Result<std::vector<Job>> ListJobs(const JobFilter& filter);
+  Result<std::vector<Job>> ListQueued();
+  Result<std::vector<JobEvent>> ListEvents(std::optional<JobId> job);
+  Result<std::vector<JobRun>> ListRuns(JobId job);
+  Result<std::vector<std::pair<std::string, std::int64_t>>> CountByState();
+  Result<std::optional<std::string>> GetSession(const std::string& group);
+  Result<std::int64_t> SchemaVersion();
+
+ private:
+  Store(sqlite3* db, const Clock& clock);
+  class Stmt;
+  Stmt& Prepare(const char* sql);
+  Status Exec(const char* sql);
+  Status Migrate();
+  Status Err(const char* what) const;
+
+  sqlite3* db_;
+  const Clock& clock_;
+  std::vector<std::pair<const char*, std::unique_ptr<Stmt>>> cache_;
+};
+
+}  // namespace dropq

@@ -1,0 +1,416 @@
+#include "runner/runner.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "jobs/atomic_file.h"
+#include "runner/sentinel.h"
+
+namespace dropq::runner {
+namespace {
+
+template <typename H>
+uv_handle_t* AsHandle(H* h) {
+  return reinterpret_cast<uv_handle_t*>(h);
+}
+
+// The last non-empty line of captured stderr, for error messages.
+std::string LastLine(const std::string& text) {
+  std::size_t end = text.find_last_not_of("\r\n \t");
+  if (end == std::string::npos) return "";
+  std::size_t start = text.find_last_of('\n', end);
+  start = start == std::string::npos ? 0 : start + 1;
+  std::string line = text.substr(start, end - start + 1);
+  if (line.size() > 500) line.resize(500);
+  return line;
+}
+
+std::string FileTimestamp(TimeMs t) {
+  std::string s = FormatIsoUtc(t);
+  std::replace(s.begin(), s.end(), ':', '-');
+  std::replace(s.begin(), s.end(), '.', '-');
+  return s;
+}
+
+}  // namespace
+
+std::string ContainerInputJson(const Attempt& a) {
+  nlohmann::json in = {
+      {"prompt", a.job.prompt},
+      {"groupFolder", a.job.group},
+      {"chatJid", a.chat_jid ? nlohmann::json(*a.chat_jid) : nlohmann::json(nullptr)},
+      {"isMain", a.is_main},
+      {"isScheduledTask", a.is_scheduled_task},
+      {"jobId", a.job.id},
+      {"attempt", a.run.attempt},
+      {"secrets", a.secrets},
+  };
+  if (a.session_id) in["sessionId"] = *a.session_id;
+  return in.dump();
+}
+
+// One attempt in flight. Owns its libuv handles; deletes itself after the
+// last close callback, once it has reported to the Runner.
+class Runner::Execution {
+ public:
+  Execution(Runner* r, Attempt a)
+      : r_(r), a_(std::move(a)), parser_({}, static_cast<std::size_t>(r->options_.max_output)) {}
+
+  void Start() {
+    started_ms_ = r_->clock_.NowMs();
+    SandboxSpec sandbox;
+    sandbox.container_name = a_.run.container_name.value_or("");
+    sandbox.mounts = GroupMounts(r_->layout_, a_.job.group, a_.is_main, r_->options_.session_dir);
+    sandbox.agent = r_->options_.agent;
+    SpawnSpec spec = r_->runtime_.Build(sandbox);
+
+    std::vector<char*> argv, envp;
+    for (auto& s : spec.argv) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    for (auto& s : spec.env) envp.push_back(s.data());
+    envp.push_back(nullptr);
+
+    uv_pipe_init(r_->loop_, &in_, 0);
+    uv_pipe_init(r_->loop_, &out_, 0);
+    uv_pipe_init(r_->loop_, &err_, 0);
+    uv_timer_init(r_->loop_, &timer_);
+    for (uv_handle_t* h : {AsHandle(&in_), AsHandle(&out_), AsHandle(&err_), AsHandle(&timer_), AsHandle(&proc_)}) {
+      h->data = this;
+    }
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE);
+    stdio[0].data.stream = reinterpret_cast<uv_stream_t*>(&in_);
+    stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+    stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&out_);
+    stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+    stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&err_);
+    uv_process_options_t opts{};
+    opts.file = argv[0];
+    opts.args = argv.data();
+    opts.env = envp.data();
+    opts.stdio = stdio;
+    opts.stdio_count = 3;
+    // DETACHED = setsid(): the attempt gets its own process group, so a stop
+    // reaches every process it started.
+    opts.flags = UV_PROCESS_DETACHED;
+    opts.exit_cb = &Execution::OnExit;
+    int rc = uv_spawn(r_->loop_, &proc_, &opts);
+    if (rc != 0) {
+      spawn_error_ = std::string("cannot start ") + spec.argv[0] + ": " + uv_strerror(rc);
+      exited_ = true;
+      // The handles are initialised and must be closed all the same.
+      CloseAll();
+      return;
+    }
+    pid_ = proc_.pid;
+    input_ = ContainerInputJson(a_);
+    uv_buf_t buf = uv_buf_init(input_.data(), static_cast<unsigned>(input_.size()));
+    write_.data = this;
+    // An agent that exits without reading makes this fail with EPIPE; the
+    // daemon ignores SIGPIPE, so that is only a result code here.
+    uv_write(&write_, reinterpret_cast<uv_stream_t*>(&in_), &buf, 1, [](uv_write_t* w, int) {
+      auto* self = static_cast<Execution*>(w->data);
+      self->Close(AsHandle(&self->in_));
+    });
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&out_), &Execution::Alloc, &Execution::OnStdout);
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&err_), &Execution::Alloc, &Execution::OnStderr);
+    uv_timer_start(&timer_, &Execution::OnTimeout, static_cast<std::uint64_t>(a_.timeout_ms), 0);
+  }
+
+  // Graceful stop: SIGTERM now, SIGKILL after the grace period.
+  void RequestStop(bool timed_out) {
+    if (exited_ || stopping_) return;
+    stopping_ = true;
+    timed_out_ = timed_out;
+    KillGroup(SIGTERM);
+    uv_timer_stop(&timer_);
+    uv_timer_start(&timer_, &Execution::OnKillTimer, static_cast<std::uint64_t>(r_->options_.kill_grace_ms), 0);
+  }
+
+  const Job& job() const { return a_.job; }
+
+ private:
+  static void Alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+    auto* self = static_cast<Execution*>(h->data);
+    *buf = uv_buf_init(self->read_buf_, sizeof(self->read_buf_));
+  }
+
+  static void OnStdout(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+    auto* self = static_cast<Execution*>(s->data);
+    if (n > 0) {
+      std::string_view chunk(buf->base, static_cast<std::size_t>(n));
+      self->Capture(self->stdout_, self->stdout_bytes_, self->stdout_truncated_, chunk);
+      self->parser_.Feed(chunk);
+    } else if (n < 0) {
+      self->parser_.Finish();
+      self->out_eof_ = true;
+      self->Close(AsHandle(&self->out_));
+      self->MaybeDone();
+    }
+  }
+
+  static void OnStderr(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+    auto* self = static_cast<Execution*>(s->data);
+    if (n > 0) {
+      self->Capture(self->stderr_, self->stderr_bytes_, self->stderr_truncated_,
+                    std::string_view(buf->base, static_cast<std::size_t>(n)));
+    } else if (n < 0) {
+      self->err_eof_ = true;
+      self->Close(AsHandle(&self->err_));
+      self->MaybeDone();
+    }
+  }
+
+  void Capture(std::string& into, std::int64_t& count, bool& truncated, std::string_view chunk) {
+    count += static_cast<std::int64_t>(chunk.size());
+    auto room = static_cast<std::size_t>(r_->options_.max_output) - std::min(into.size(), static_cast<std::size_t>(r_->options_.max_output));
+    if (chunk.size() > room) {
+      truncated = true;
+      chunk = chunk.substr(0, room);
+    }
+    into.append(chunk);
+  }
+
+  static void OnExit(uv_process_t* p, int64_t status, int sig) {
+    auto* self = static_cast<Execution*>(p->data);
+    self->exited_ = true;
+    self->exit_status_ = status;
+    self->term_signal_ = sig;
+    // Whatever the agent left running in its group goes with it; that also
+    // releases pipes a stray child would otherwise hold open.
+    self->KillGroup(SIGKILL);
+    self->Close(AsHandle(&self->proc_));
+    self->MaybeDone();
+  }
+
+  static void OnTimeout(uv_timer_t* t) {
+    auto* self = static_cast<Execution*>(t->data);
+    if (self->exited_) {
+      // The agent exited but something outside its process group still
+      // holds its output pipes open: stop waiting for them.
+      for (uv_pipe_t* p : {&self->out_, &self->err_}) self->Close(AsHandle(p));
+      if (!self->out_eof_) self->parser_.Finish();
+      self->out_eof_ = self->err_eof_ = true;
+      self->MaybeDone();
+      return;
+    }
+    spdlog::warn("job {} timed out after {} ms; stopping it", self->a_.job.id, self->a_.timeout_ms);
+    self->RequestStop(true);
+  }
+
+  static void OnKillTimer(uv_timer_t* t) {
+    auto* self = static_cast<Execution*>(t->data);
+    spdlog::warn("job {} did not stop within {} ms; killing it", self->a_.job.id, self->r_->options_.kill_grace_ms);
+    self->KillGroup(SIGKILL);
+  }
+
+  void KillGroup(int sig) {
+    if (pid_ > 0) ::kill(-pid_, sig);
+  }
+
+  void MaybeDone() {
+    if (exited_ && out_eof_ && err_eof_) Close(AsHandle(&timer_));
+  }
+
+  void CloseAll() {
+    for (uv_handle_t* h : {AsHandle(&in_), AsHandle(&out_), AsHandle(&err_), AsHandle(&timer_), AsHandle(&proc_)}) {
+      Close(h);
+    }
+  }
+
+  void Close(uv_handle_t* h) {
+    if (uv_is_closing(h)) return;
+    ++closing_;
+    uv_close(h, [](uv_handle_t* h) {
+      auto* self = static_cast<Execution*>(h->data);
+      if (++self->closed_ == kHandles) self->Report();
+    });
+  }
+
+  void Report();
+  RunOutcome Outcome(TimeMs now);
+  std::string LogText(const RunOutcome& o) const;
+
+  static constexpr int kHandles = 5;
+  Runner* r_;
+  Attempt a_;
+  uv_process_t proc_{};
+  uv_pipe_t in_{}, out_{}, err_{};
+  uv_timer_t timer_{};
+  uv_write_t write_{};
+  std::string input_;
+  char read_buf_[64 * 1024];
+  int closing_ = 0, closed_ = 0;
+  int pid_ = 0;
+  TimeMs started_ms_ = 0;
+  bool exited_ = false, out_eof_ = false, err_eof_ = false;
+  bool stopping_ = false, timed_out_ = false;
+  std::int64_t exit_status_ = 0;
+  int term_signal_ = 0;
+  std::optional<std::string> spawn_error_;
+  std::string stdout_, stderr_;
+  std::int64_t stdout_bytes_ = 0, stderr_bytes_ = 0;
+  bool stdout_truncated_ = false, stderr_truncated_ = false;
+  SentinelParser parser_;
+};
+
+RunOutcome Runner::Execution::Outcome(TimeMs now) {
+  RunOutcome o;
+  JobRun& run = o.run;
+  run = a_.run;
+  run.finished_at = now;
+  run.duration_ms = now - started_ms_;
+  run.stdout_bytes = stdout_bytes_;
+  run.stderr_bytes = stderr_bytes_;
+  run.stdout_truncated = stdout_truncated_;
+  run.stderr_truncated = stderr_truncated_;
+  if (!spawn_error_) {
+    if (term_signal_ != 0) {
+      run.signal = term_signal_;
+    } else {
+      run.exit_code = exit_status_;
+    }
+  }
+  const auto& outs = parser_.outputs();
+  const AgentOutput* last = outs.empty() ? nullptr : &outs.back();
+  for (const auto& out : outs) {
+    if (out.new_session_id) o.new_session_id = out.new_session_id;
+  }
+  if (last) o.result = last->result_json;
+
+  auto fail = [&](std::string status, std::string error) {
+    run.status = std::move(status);
+    run.error = error;
+    o.error = std::move(error);
+    o.job_state = JobState::kFailed;
+  };
+  std::string tail = LastLine(stderr_);
+  if (spawn_error_) {
+    fail("failed", *spawn_error_);
+  } else if (timed_out_ && last && last->status == "success") {
+    // NanoClaw's lesson: an agent that delivered its answer and then idled
+    // until the deadline did its job.
+    run.status = "succeeded";
+    run.error = "timed_out_after_output";
+    o.job_state = JobState::kSucceeded;
+  } else if (timed_out_) {
+    fail("timed_out", "timed out after " + std::to_string(a_.timeout_ms) + " ms");
+  } else if (term_signal_ != 0) {
+    fail("failed", "agent killed by signal " + std::to_string(term_signal_) + (tail.empty() ? "" : ": " + tail));
+  } else if (exit_status_ != 0) {
+    fail("failed", "agent exited with code " + std::to_string(exit_status_) + (tail.empty() ? "" : ": " + tail));
+  } else if (!last) {
+    std::string why = parser_.malformed().empty() ? "agent printed no output block" : parser_.malformed().back();
+    fail("failed", "no valid output: " + why);
+  } else if (last->status != "success") {
+    fail("failed", last->error.value_or("agent reported an error"));
+  } else {
+    run.status = "succeeded";
+    o.job_state = JobState::kSucceeded;
+  }
+  return o;
+}
+
+std::string Runner::Execution::LogText(const RunOutcome& o) const {
+  // NanoClaw's run-log shape, so existing habits (grep, tail) carry over.
+  std::string s;
+  s += "=== Container Run Log" + std::string(timed_out_ ? " (TIMEOUT)" : "") + " ===\n";
+  s += "Timestamp: " + FormatIsoUtc(started_ms_) + "\n";
+  s += "Job: " + std::to_string(a_.job.id) + " (attempt " + std::to_string(a_.run.attempt) + ")\n";
+  s += "Group: " + a_.job.group + "\n";
+  s += "IsMain: " + std::string(a_.is_main ? "true" : "false") + "\n";
+  s += "Runtime: " + std::string(r_->runtime_.name()) + "\n";
+  s += "Container: " + a_.run.container_name.value_or("") + "\n";
+  s += "Duration: " + std::to_string(o.run.duration_ms.value_or(0)) + "ms\n";
+  s += "Exit Code: " + (o.run.exit_code ? std::to_string(*o.run.exit_code) : std::string("none")) + "\n";
+  if (o.run.signal) s += "Signal: " + std::to_string(*o.run.signal) + "\n";
+  if (timed_out_) s += "Timed Out: after " + std::to_string(a_.timeout_ms) + "ms\n";
+  s += "Status: " + o.run.status + "\n";
+  if (o.error) s += "Error: " + *o.error + "\n";
+  s += "Prompt Length: " + std::to_string(a_.job.prompt.size()) + " chars\n";
+  s += "Stdout: " + std::to_string(stdout_bytes_) + " bytes" + (stdout_truncated_ ? " (truncated)" : "") + "\n";
+  s += "Stderr: " + std::to_string(stderr_bytes_) + " bytes" + (stderr_truncated_ ? " (truncated)" : "") + "\n";
+  s += "\n=== Stderr ===\n" + stderr_ + "\n=== Stdout ===\n" + stdout_ + "\n";
+  return s;
+}
+
+void Runner::Execution::Report() {
+  TimeMs now = r_->clock_.NowMs();
+  RunOutcome o = Outcome(now);
+  auto logs = r_->layout_.GroupLogsDir(a_.job.group);
+  auto path = logs / ("container-" + FileTimestamp(started_ms_) + "-job" + std::to_string(a_.job.id) + "-" +
+                      std::to_string(a_.run.attempt) + ".log");
+  if (Status s = WriteFileAtomic(path, LogText(o)); s.ok()) {
+    o.run.log_file = path.string();
+  } else {
+    spdlog::error("job {}: cannot write run log: {}", a_.job.id, s.message());
+  }
+  Job job = a_.job;
+  r_->Finished(this, job, std::move(o));
+}
+
+Runner::Runner(uv_loop_t* loop, const Layout& layout, const Runtime& runtime, RunnerOptions options,
+               const Clock& clock, Done done)
+    : loop_(loop), layout_(layout), runtime_(runtime), options_(std::move(options)), clock_(clock),
+      done_(std::move(done)) {}
+
+Runner::~Runner() = default;
+
+void Runner::Start(Attempt attempt) {
+  auto* e = new Execution(this, std::move(attempt));
+  active_[e->job().id] = e;
+  e->Start();
+}
+
+void Runner::StopAll() {
+  for (auto& [id, e] : active_) e->RequestStop(false);
+}
+
+bool Runner::Stop(JobId id) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return false;
+  it->second->RequestStop(false);
+  return true;
+}
+
+void Runner::Finished(Execution* e, const Job& job, RunOutcome outcome) {
+  active_.erase(job.id);
+  std::unique_ptr<Execution> owned(e);  // every handle is closed: safe to free
+  done_(job, std::move(outcome));
+}
+
+Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const RunOutcome& o) {
+  std::string name = job.source_name.value_or("job-" + std::to_string(job.id) + ".json");
+  auto path = layout.ResultsDir(job.group) / name;
+  nlohmann::json r = {
+      {"jobId", job.id},
+      {"group", job.group},
+      {"file", job.source_name ? nlohmann::json(*job.source_name) : nlohmann::json(nullptr)},
+      {"state", ToString(o.job_state)},
+      {"attempts", o.run.attempt},
+      {"createdAt", FormatIsoUtc(job.created_at)},
+      {"startedAt", FormatIsoUtc(o.run.started_at)},
+      {"finishedAt", FormatIsoUtc(o.run.finished_at.value_or(o.run.started_at))},
+      {"durationMs", o.run.duration_ms.value_or(0)},
+      {"exitCode", o.run.exit_code ? nlohmann::json(*o.run.exit_code) : nlohmann::json(nullptr)},
+      {"runStatus", o.run.status},
+      {"error", o.error ? nlohmann::json(*o.error) : nlohmann::json(nullptr)},
+      {"stdoutTruncated", o.run.stdout_truncated},
+      {"stderrTruncated", o.run.stderr_truncated},
+  };
+  r["result"] = nullptr;
+  if (o.result) {
+    auto parsed = nlohmann::json::parse(*o.result, nullptr, false);
+    r["result"] = parsed.is_discarded() ? nlohmann::json(*o.result) : parsed;
+  }
+  if (o.new_session_id) r["newSessionId"] = *o.new_session_id;
+  if (Status s = WriteFileAtomic(path, r.dump(2) + "\n"); !s.ok()) return s;
+  return path.string();
+}
+
+}  // namespace dropq::runner

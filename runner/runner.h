@@ -1,0 +1,94 @@
+#pragma once
+// Running one attempt of a job in its sandbox (docs/RUNNER.md).
+//
+// Start() spawns the runtime's argv with uv_spawn in a new process group,
+// writes the ContainerInput JSON to its stdin and closes it, captures stdout
+// and stderr up to `max_output` bytes each (the rest is counted and dropped,
+// and the run is flagged truncated), and parses sentinel blocks as they
+// stream. At the timeout the whole process group gets SIGTERM, then SIGKILL
+// after `kill_grace_ms`. When the agent exits, anything it left in its
+// process group is killed, so no stray process outlives its attempt.
+//
+// When every handle of the attempt is closed, the run log is written
+// atomically and `done` is called, exactly once per successful Start().
+// Lifecycle: the Runner must outlive its attempts; StopAll() asks each to
+// stop and the loop must then run until they have reported.
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "jobs/clock.h"
+#include "jobs/job.h"
+#include "jobs/layout.h"
+#include "jobs/store.h"
+#include "runner/runtime.h"
+
+namespace dropq::runner {
+
+struct RunnerOptions {
+  std::vector<std::string> agent;              // argv inside the sandbox
+  std::int64_t max_output = 10 << 20;          // bytes kept per stream
+  std::int64_t kill_grace_ms = 15'000;         // SIGTERM → SIGKILL
+  std::string session_dir = "/home/node/.claude";
+};
+
+// Everything one attempt needs beyond the job row.
+struct Attempt {
+  Job job;                                     // as started (attempts counted)
+  JobRun run;                                  // the job_runs row StartAttempt made
+  bool is_main = false;
+  std::optional<std::string> chat_jid;
+  std::optional<std::string> session_id;       // passed when context_mode is group
+  bool is_scheduled_task = false;
+  std::int64_t timeout_ms = 300'000;
+  std::map<std::string, std::string> secrets;  // stdin only; never logged
+};
+
+class Runner {
+ public:
+  using Done = std::function<void(const Job& job, RunOutcome outcome)>;
+
+  Runner(uv_loop_t* loop, const Layout& layout, const Runtime& runtime, RunnerOptions options, const Clock& clock,
+         Done done);
+  ~Runner();
+
+  // Starts the attempt. A sandbox that cannot be spawned still reports
+  // through `done` (as a failed attempt), so callers have one path.
+  void Start(Attempt attempt);
+  // Graceful stop of every running attempt (shutdown or cancel-all).
+  void StopAll();
+  // Graceful stop of one job's attempt; false when it is not running.
+  bool Stop(JobId id);
+  std::size_t active() const { return active_.size(); }
+
+ private:
+  class Execution;
+  friend class Execution;
+  void Finished(Execution* e, const Job& job, RunOutcome outcome);
+
+  uv_loop_t* loop_;
+  const Layout& layout_;
+  const Runtime& runtime_;
+  RunnerOptions options_;
+  const Clock& clock_;
+  Done done_;
+  std::map<JobId, Execution*> active_;
+};
+
+// The ContainerInput JSON written to the agent's stdin (NanoClaw's fields plus
+// jobId, attempt and secrets).
+std::string ContainerInputJson(const Attempt& a);
+
+// Writes data/ipc/<group>/results/<source name> (or job-<id>.json when the job
+// had no file) atomically: job id, state, attempts, times, exit code, the
+// agent's parsed output and the error. Returns the path written.
+Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const RunOutcome& outcome);
+
+}  // namespace dropq::runner

@@ -1,0 +1,189 @@
+#include "runner/runtime.h"
+
+#include <uv.h>
+
+#include <filesystem>
+
+namespace dropq::runner {
+namespace {
+
+// The environment every sandbox starts from: nothing of the daemon's own
+// (its secrets least of all) leaks into it.
+std::vector<std::string> BaseEnv() {
+  return {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/node", "LANG=C.UTF-8", "TZ=UTC"};
+}
+
+// Runs argv to completion on a private loop; returns its exit status.
+Result<int> RunSync(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::vector<char*> args, envp;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  struct State {
+    int64_t exit = -1;
+    int signal = 0;
+  } state;
+  uv_process_options_t opts{};
+  opts.file = args[0];
+  opts.args = args.data();
+  opts.env = envp.data();
+  uv_stdio_container_t stdio[3];
+  for (auto& s : stdio) s.flags = UV_IGNORE;
+  opts.stdio = stdio;
+  opts.stdio_count = 3;
+  opts.exit_cb = [](uv_process_t* p, int64_t status, int sig) {
+    auto* st = static_cast<State*>(p->data);
+    st->exit = status;
+    st->signal = sig;
+    uv_close(reinterpret_cast<uv_handle_t*>(p), nullptr);
+  };
+  uv_process_t proc;
+  proc.data = &state;
+  int rc = uv_spawn(&loop, &proc, &opts);
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&proc), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return Status::NotFound(std::string("cannot run ") + argv[0] + ": " + uv_strerror(rc));
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  if (state.signal != 0) return 128 + state.signal;
+  return static_cast<int>(state.exit);
+}
+
+bool IsSymlink(const char* p) {
+  std::error_code ec;
+  return std::filesystem::is_symlink(p, ec);
+}
+
+class BwrapRuntime final : public Runtime {
+ public:
+  explicit BwrapRuntime(BwrapOptions o) : o_(std::move(o)) {}
+  std::string_view name() const override { return "bwrap"; }
+  bool isolates() const override { return true; }
+
+  SpawnSpec Build(const SandboxSpec& spec) const override {
+    std::vector<std::string> a = {"bwrap", "--unshare-all"};
+    if (o_.network) a.push_back("--share-net");
+    a.insert(a.end(), {"--die-with-parent", "--clearenv"});
+    if (!o_.rootfs.empty()) {
+      a.insert(a.end(), {"--ro-bind", o_.rootfs, "/"});
+    } else {
+      a.insert(a.end(), {"--ro-bind", "/usr", "/usr"});
+      // Merged-/usr hosts (Debian 12) have /bin → usr/bin and friends; the
+      // dynamic loader is found through /lib64, so these must exist.
+      for (const char* d : {"bin", "sbin", "lib", "lib64", "lib32", "libx32"}) {
+        std::string host = std::string("/") + d;
+        if (IsSymlink(host.c_str())) {
+          a.insert(a.end(), {"--symlink", std::filesystem::read_symlink(host).string(), host});
+        } else if (std::filesystem::is_directory(host)) {
+          a.insert(a.end(), {"--ro-bind", host, host});
+        }
+      }
+      // Debian resolves awk, editor, etc. through /etc/alternatives.
+      if (std::filesystem::is_directory("/etc/alternatives")) {
+        a.insert(a.end(), {"--ro-bind", "/etc/alternatives", "/etc/alternatives"});
+      }
+    }
+    a.insert(a.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"});
+    for (const auto& m : spec.mounts) {
+      a.insert(a.end(), {m.readonly ? "--ro-bind" : "--bind", m.host, m.container});
+    }
+    for (const auto& m : o_.ro_binds) a.insert(a.end(), {"--ro-bind", m.host, m.container});
+    for (const auto& e : BaseEnv()) {
+      auto eq = e.find('=');
+      a.insert(a.end(), {"--setenv", e.substr(0, eq), e.substr(eq + 1)});
+    }
+    a.insert(a.end(), {"--chdir", spec.workdir});
+    a.insert(a.end(), o_.extra_args.begin(), o_.extra_args.end());
+    a.push_back("--");
+    a.insert(a.end(), spec.agent.begin(), spec.agent.end());
+    return {std::move(a), BaseEnv()};
+  }
+
+  Status CheckAvailable() const override {
+    auto version = RunSync({"/usr/bin/bwrap", "--version"}, BaseEnv());
+    if (!version.ok() || *version != 0) {
+      return Status::NotFound("bubblewrap is not installed (Debian: apt-get install bubblewrap), or use runtime: process");
+    }
+    // A real sandbox with the same namespaces a job gets.
+    SandboxSpec probe;
+    probe.agent = {"/usr/bin/true"};
+    probe.workdir = "/";
+    auto spec = Build(probe);
+    spec.argv[0] = "/usr/bin/bwrap";
+    auto rc = RunSync(spec.argv, spec.env);
+    if (!rc.ok() || *rc != 0) {
+      return Status::IOError(
+          "bubblewrap cannot create a sandbox here (user namespaces disabled? try "
+          "`sysctl kernel.unprivileged_userns_clone=1`), exit " +
+          (rc.ok() ? std::to_string(*rc) : rc.status().message()));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  BwrapOptions o_;
+};
+
+std::string EnvNameFor(const std::string& container_path) {
+  std::string out;
+  for (char c : container_path) {
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (alnum) {
+      out.push_back(static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c));
+    } else if (!out.empty() && out.back() != '_') {
+      out.push_back('_');
+    }
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out;
+}
+
+class ProcessRuntime final : public Runtime {
+ public:
+  explicit ProcessRuntime(std::vector<Mount> binds) : binds_(std::move(binds)) {}
+  std::string_view name() const override { return "process"; }
+  bool isolates() const override { return false; }
+
+  SpawnSpec Build(const SandboxSpec& spec) const override {
+    SpawnSpec s;
+    s.argv = spec.agent;
+    for (const auto& b : binds_) {
+      if (!s.argv.empty() && s.argv[0] == b.container) s.argv[0] = b.host;
+    }
+    s.env = BaseEnv();
+    for (const auto& m : spec.mounts) s.env.push_back(EnvNameFor(m.container) + "=" + m.host);
+    return s;
+  }
+
+  Status CheckAvailable() const override { return Status::Ok(); }
+
+ private:
+  std::vector<Mount> binds_;
+};
+
+}  // namespace
+
+std::unique_ptr<Runtime> MakeBwrapRuntime(BwrapOptions options) {
+  return std::make_unique<BwrapRuntime>(std::move(options));
+}
+
+std::unique_ptr<Runtime> MakeProcessRuntime(std::vector<Mount> binds) {
+  return std::make_unique<ProcessRuntime>(std::move(binds));
+}
+
+std::string ContainerName(const std::string& group, std::int64_t now_ms) {
+  std::string safe;
+  for (char c : group) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+    safe.push_back(ok ? c : '-');
+  }
+  return "dropq-" + safe + "-" + std::to_string(now_ms);
+}
+
+}  // namespace dropq::runner

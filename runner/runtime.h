@@ -1,0 +1,66 @@
+#pragma once
+// Container runtimes: how one attempt's sandbox is started and stopped
+// (docs/RUNTIMES.md). Each runtime turns a SandboxSpec into an argv and an
+// environment for uv_spawn — never a shell command line.
+//
+//   bwrap    bubblewrap: host /usr read-only (or a rootfs dir) with the
+//            merged-/usr symlinks, /etc/alternatives read-only, the group's
+//            mounts, tmpfs /tmp, fresh /proc and /dev, every namespace new
+//            (no network unless configured), --die-with-parent, a clean
+//            environment. Linux only.
+//   process  the agent runs directly on the host; each mount is passed as an
+//            environment variable named after its container path
+//            (/workspace/group → WORKSPACE_GROUP). Does NOT isolate: for
+//            development and tests.
+//
+// Stopping (both): SIGTERM to the attempt's process group, SIGKILL after the
+// grace period; the runner does that, since both run as our own children.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jobs/status.h"
+#include "runner/mounts.h"
+
+namespace dropq::runner {
+
+struct SandboxSpec {
+  std::string container_name;          // dropq-<group>-<ms>
+  std::vector<Mount> mounts;
+  std::vector<std::string> agent;      // argv inside the sandbox
+  std::string workdir = "/workspace/group";
+};
+
+struct SpawnSpec {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;        // complete environment, "NAME=value"
+};
+
+struct BwrapOptions {
+  std::string rootfs;                  // empty: bind the host's /usr
+  bool network = false;
+  std::vector<std::string> extra_args;
+  std::vector<Mount> ro_binds;         // operator-trusted (e.g. the agent binary)
+};
+
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+  virtual std::string_view name() const = 0;
+  virtual bool isolates() const = 0;
+  virtual SpawnSpec Build(const SandboxSpec& spec) const = 0;
+  // Start-up check: the runtime exists and can start a sandbox. The error
+  // says what to install or fix.
+  virtual Status CheckAvailable() const = 0;
+};
+
+std::unique_ptr<Runtime> MakeBwrapRuntime(BwrapOptions options);
+// `binds` maps container paths of the agent argv to host paths, so one
+// config works with both runtimes.
+std::unique_ptr<Runtime> MakeProcessRuntime(std::vector<Mount> binds);
+
+// "dropq-<group with [^A-Za-z0-9-] → '-'>-<ms>".
+std::string ContainerName(const std::string& group, std::int64_t now_ms);
+
+}  // namespace dropq::runner

@@ -1,0 +1,323 @@
+// Black-box tests: the real dropq binary on a temporary root, real SQLite,
+// real bubblewrap sandboxes running the test agent (examples/test_agent.cc).
+#include <signal.h>
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/fakes/process.h"
+#include "tests/fakes/temp_dir.h"
+
+namespace dropq::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Root {
+  TempDir dir;
+  fs::path config = dir / "dropq.yaml";
+  fs::path scratch = dir / "scratch";
+
+  explicit Root(const std::string& runtime = "bwrap", const std::string& extra = "") {
+    fs::create_directories(scratch);
+    WriteFile(config, "root: var\n"
+                      "runtime: " + runtime + "\n"
+                      "agent: [/opt/dropq/test-agent]\n"
+                      "max_concurrent: 2\n"
+                      "kill_grace: 500ms\n"
+                      "log_level: debug\n"
+                      "bwrap:\n"
+                      "  ro_binds:\n"
+                      "    - host: " DROPQ_TEST_AGENT "\n"
+                      "      container: /opt/dropq/test-agent\n"
+                      "groups:\n"
+                      "  - {folder: main, name: Main, jid: main@x, main: true}\n"
+                      "  - {folder: team, name: Team, jid: team@x}\n"
+                      "  - {folder: other, name: Other}\n" +
+                      extra);
+    for (const char* g : {"main", "team", "other"}) fs::create_directories(Tasks(g));
+  }
+  fs::path Var() const { return dir / "var"; }
+  fs::path Tasks(const std::string& g) const { return Var() / "data/ipc" / g / "tasks"; }
+  fs::path Results(const std::string& g) const { return Var() / "data/ipc" / g / "results"; }
+  fs::path Errors() const { return Var() / "data/ipc/errors"; }
+
+  // Writers write a temporary name and rename, as the contract asks.
+  void Drop(const std::string& g, const std::string& name, const json& body) {
+    auto tmp = Tasks(g) / (name + ".tmp");
+    WriteFile(tmp, body.dump());
+    fs::rename(tmp, Tasks(g) / name);
+  }
+  ProcessResult Dropq(std::vector<std::string> args, int timeout_ms = 60'000) {
+    args.insert(args.begin(), DROPQ_BINARY);
+    args.push_back("--config");
+    args.push_back(config.string());
+    return RunProcess(args, scratch, timeout_ms);
+  }
+  ProcessResult RunOnce() { return Dropq({"run", "--once"}); }
+  json Result(const std::string& g, const std::string& name) const {
+    return json::parse(ReadFile(Results(g) / name));
+  }
+  // One value from the database, through the sqlite3 C API as a user's
+  // sqlite3 shell would see it.
+  std::string Query(const std::string& sql) const {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2((Var() / "store/dropq.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
+};
+
+bool EmptyDir(const fs::path& p) { return !fs::exists(p) || fs::is_empty(p); }
+
+TEST_CASE("files for two groups all succeed with result files and audit rows and nothing left behind", "[e2e]") {
+  Root r;
+  for (int i = 0; i < 3; ++i) {
+    r.Drop("main", "m" + std::to_string(i) + ".json", {{"prompt", "echo main " + std::to_string(i)}});
+    r.Drop("team", "t" + std::to_string(i) + ".json", {{"prompt", "echo team " + std::to_string(i)}});
+  }
+  auto run = r.RunOnce();
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  for (int i = 0; i < 3; ++i) {
+    auto m = r.Result("main", "m" + std::to_string(i) + ".json");
+    CHECK(m["state"] == "succeeded");
+    CHECK(m["result"]["echo"] == "main " + std::to_string(i));
+    auto t = r.Result("team", "t" + std::to_string(i) + ".json");
+    CHECK(t["state"] == "succeeded");
+    CHECK(t["exitCode"] == 0);
+  }
+  CHECK(r.Query("SELECT count(*) FROM jobs WHERE state='succeeded'") == "6");
+  CHECK(r.Query("SELECT count(*) FROM job_runs WHERE status='succeeded' AND log_file IS NOT NULL") == "6");
+  // Every job's story: received, started, succeeded.
+  CHECK(r.Query("SELECT count(*) FROM jobs j WHERE (SELECT group_concat(event, ',') FROM "
+                "(SELECT event FROM job_events e WHERE e.job_id=j.id ORDER BY e.id)) = 'received,started,succeeded'") ==
+        "6");
+  for (const char* g : {"main", "team"}) {
+    CHECK(EmptyDir(r.Tasks(g)));
+    CHECK(EmptyDir(r.Var() / "data/claimed" / g));
+  }
+  CHECK(EmptyDir(r.Errors()));
+}
+
+TEST_CASE("a malformed file lands in errors with a reason while the others run", "[e2e]") {
+  Root r;
+  r.Drop("team", "good.json", {{"prompt", "echo fine"}});
+  WriteFile(r.Tasks("team") / "bad.json", "{\"prompt\": ");
+  auto run = r.RunOnce();
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  CHECK(r.Result("team", "good.json")["state"] == "succeeded");
+  CHECK(ReadFile(r.Errors() / "team-bad.json") == "{\"prompt\": ");
+  auto why = json::parse(ReadFile(r.Errors() / "team-bad.json.error.json"));
+  CHECK_THAT(why["reason"].get<std::string>(), Catch::Contains("invalid JSON"));
+  CHECK(r.Query("SELECT count(*) FROM job_events WHERE event='rejected' AND job_id IS NULL") == "1");
+}
+
+TEST_CASE("a bwrap job cannot see the host's home or other groups and cannot write outside its mounts", "[e2e]") {
+  Root r;
+  std::string other_group = (r.Var() / "groups/main").string();
+  const char* home = std::getenv("HOME");
+  std::string host_home = home && std::string(home) != "/" ? home : "/root";
+  r.Drop("team", "probe.json",
+         {{"prompt", "probe /root; probe " + host_home + "; probe " + other_group + "; probe /workspace/project; probe " +
+                         r.dir.str() + "; probe /workspace/group; write /usr/evil x; write /workspace/group/ok.txt hi"}});
+  auto run = r.RunOnce();
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  auto res = r.Result("team", "probe.json");
+  INFO(res.dump(2));
+  REQUIRE(res["state"] == "succeeded");
+  auto probes = res["result"]["probes"];
+  REQUIRE(probes.size() == 6);
+  for (int i = 0; i < 5; ++i) CHECK(probes[i]["exists"] == false);
+  CHECK(probes[5]["writable"] == true);
+  CHECK(res["result"]["writes"][0]["ok"] == false);
+  CHECK(res["result"]["writes"][1]["ok"] == true);
+  CHECK(ReadFile(r.Var() / "groups/team/ok.txt") == "hi");
+  CHECK_FALSE(fs::exists("/usr/evil"));
+}
+
+TEST_CASE("the main group sees the whole root at /workspace/project", "[e2e]") {
+  Root r;
+  r.Drop("main", "probe.json", {{"prompt", "probe /workspace/project/groups/team; probe /workspace/global"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto res = r.Result("main", "probe.json");
+  CHECK(res["result"]["probes"][0]["exists"] == true);
+  CHECK(res["result"]["probes"][1]["exists"] == false);
+}
+
+TEST_CASE("a job over its timeout is killed with its children and marked failed", "[e2e]") {
+  Root r;
+  r.Drop("team", "slow.json", {{"prompt", "ignore-term; child-sleep 60000; sleep 60000"}, {"timeout", "300ms"}});
+  auto run = r.RunOnce();
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  auto res = r.Result("team", "slow.json");
+  CHECK(res["state"] == "failed");
+  CHECK(res["runStatus"] == "timed_out");
+  CHECK_THAT(res["error"].get<std::string>(), Catch::Contains("timed out after 300 ms"));
+  CHECK(r.Query("SELECT status FROM job_runs") == "timed_out");
+  CHECK(std::stoll(r.Query("SELECT duration_ms FROM job_runs")) < 30'000);
+}
+
+TEST_CASE("an agent that exits non-zero fails the job with the exit code in the error", "[e2e]") {
+  Root r;
+  r.Drop("team", "x.json", {{"prompt", "exit 3"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto res = r.Result("team", "x.json");
+  CHECK(res["state"] == "failed");
+  CHECK(res["exitCode"] == 3);
+  CHECK_THAT(res["error"].get<std::string>(), Catch::Contains("exited with code 3"));
+  CHECK(r.Query("SELECT error FROM jobs").find("exited with code 3") != std::string::npos);
+}
+
+TEST_CASE("output without markers is read from the last line", "[e2e]") {
+  Root r;
+  r.Drop("team", "x.json", {{"prompt", "nomarkers; echo plain"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto res = r.Result("team", "x.json");
+  CHECK(res["state"] == "succeeded");
+  CHECK(res["result"]["echo"] == "plain");
+}
+
+TEST_CASE("a malformed output block fails the job saying why", "[e2e]") {
+  Root r;
+  r.Drop("team", "x.json", {{"prompt", "malformed"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto res = r.Result("team", "x.json");
+  CHECK(res["state"] == "failed");
+  CHECK_THAT(res["error"].get<std::string>(), Catch::Contains("no valid output"));
+}
+
+TEST_CASE("output beyond max_output is cut and the run flagged truncated", "[e2e]") {
+  Root r("bwrap", "max_output: 64KiB\n");
+  r.Drop("team", "x.json", {{"prompt", "flood 1000000; echo after"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto res = r.Result("team", "x.json");
+  CHECK(res["state"] == "succeeded");
+  CHECK(res["stdoutTruncated"] == true);
+  CHECK(r.Query("SELECT stdout_truncated FROM job_runs") == "1");
+  CHECK(std::stoll(r.Query("SELECT stdout_bytes FROM job_runs")) > 1'000'000);
+}
+
+TEST_CASE("the agent gets the container input on stdin", "[e2e]") {
+  Root r;
+  r.Drop("team", "x.json", {{"prompt", "input"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto in = r.Result("team", "x.json")["result"]["input"];
+  CHECK(in["groupFolder"] == "team");
+  CHECK(in["chatJid"] == "team@x");
+  CHECK(in["isMain"] == false);
+  CHECK(in["isScheduledTask"] == false);
+  CHECK(in["attempt"] == 1);
+  CHECK(in["jobId"].is_number_integer());
+}
+
+TEST_CASE("the process runtime runs the agent with mounts passed as environment variables", "[e2e]") {
+  Root r("process");
+  r.Drop("team", "x.json", {{"prompt", "env WORKSPACE_GROUP; env WORKSPACE_IPC"}});
+  auto run = r.RunOnce();
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  auto env = r.Result("team", "x.json")["result"]["env"];
+  CHECK(env["WORKSPACE_GROUP"] == (r.Var() / "groups/team").string());
+  CHECK(env["WORKSPACE_IPC"] == (r.Var() / "data/ipc/team").string());
+  CHECK_THAT(run.err, Catch::Contains("does NOT isolate"));
+}
+
+TEST_CASE("the daemon picks up a file dropped while it runs and stops cleanly on SIGTERM", "[e2e]") {
+  Root r;
+  pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
+  // The daemon creates the layout and watches; wait until it has said so.
+  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
+                    30'000));
+  r.Drop("other", "live.json", {{"prompt", "echo live"}});
+  bool done = WaitUntil([&] { return fs::exists(r.Results("other") / "live.json"); }, 30'000);
+  ::kill(pid, SIGTERM);
+  int rc = WaitProcess(pid, 30'000);
+  INFO(ReadFile(r.scratch / "stderr"));
+  REQUIRE(done);
+  CHECK(rc == 0);
+  CHECK(r.Result("other", "live.json")["result"]["echo"] == "live");
+}
+
+TEST_CASE("a job running at shutdown is stopped and requeued for the next start", "[e2e]") {
+  Root r;
+  pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
+  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
+                    30'000));
+  r.Drop("team", "long.json", {{"prompt", "sleep 60000"}});
+  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("job 1 started") != std::string::npos; }, 30'000));
+  ::kill(pid, SIGTERM);
+  CHECK(WaitProcess(pid, 30'000) == 0);
+  CHECK(r.Query("SELECT state FROM jobs") == "queued");
+  CHECK(r.Query("SELECT status FROM job_runs") == "lost");
+}
+
+TEST_CASE("jobs --json lists jobs with id, group, state and attempts", "[e2e]") {
+  Root r;
+  r.Drop("team", "x.json", {{"prompt", "echo a"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto out = r.Dropq({"jobs", "--json"});
+  REQUIRE(out.exit_code == 0);
+  auto arr = json::parse(out.out);
+  REQUIRE(arr.size() == 1);
+  CHECK(arr[0]["group"] == "team");
+  CHECK(arr[0]["state"] == "succeeded");
+  CHECK(arr[0]["attempts"] == 1);
+  CHECK(arr[0]["id"].is_number_integer());
+}
+
+TEST_CASE("job --json shows the job with its runs and events", "[e2e]") {
+  Root r;
+  r.Drop("team", "x.json", {{"prompt", "echo a"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto out = r.Dropq({"job", "1", "--json"});
+  REQUIRE(out.exit_code == 0);
+  auto j = json::parse(out.out);
+  CHECK(j["id"] == 1);
+  CHECK(j["runs"].size() == 1);
+  CHECK(j["events"].size() == 3);
+  CHECK(r.Dropq({"job", "99"}).exit_code == 3);
+}
+
+TEST_CASE("status counts jobs by state", "[e2e]") {
+  Root r;
+  r.Drop("team", "a.json", {{"prompt", "echo a"}});
+  r.Drop("other", "b.json", {{"prompt", "exit 1"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto out = r.Dropq({"status", "--json"});
+  REQUIRE(out.exit_code == 0);
+  auto j = json::parse(out.out);
+  CHECK(j["jobs"]["succeeded"] == 1);
+  CHECK(j["jobs"]["failed"] == 1);
+}
+
+TEST_CASE("a config error names the key and exits with code 2", "[e2e]") {
+  Root r;
+  WriteFile(r.config, "root: var\nagent: [x]\nmax_concurent: 3\ngroups: [{folder: main, main: true}]\n");
+  auto out = r.Dropq({"run", "--once"});
+  CHECK(out.exit_code == 2);
+  CHECK_THAT(out.err, Catch::Contains("max_concurent"));
+}
+
+TEST_CASE("a job with a future run_at is left queued by --once", "[e2e]") {
+  Root r;
+  r.Drop("team", "later.json", {{"prompt", "echo later"}, {"run_at", "2999-01-01T00:00:00Z"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Query("SELECT state FROM jobs") == "queued");
+  CHECK_FALSE(fs::exists(r.Results("team") / "later.json"));
+}
+
+}  // namespace
+}  // namespace dropq::testing

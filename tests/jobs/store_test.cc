@@ -1,0 +1,231 @@
+#include "jobs/store.h"
+
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+
+#include "schema/migrations.h"
+#include "tests/fakes/temp_dir.h"
+
+namespace dropq {
+namespace {
+
+using testing::TempDir;
+
+struct Fixture {
+  TempDir dir;
+  ManualClock clock{1'800'000'000'000};
+  std::unique_ptr<Store> store;
+  Fixture() {
+    auto s = Store::Open((dir / "dropq.db").string(), clock);
+    REQUIRE(s.ok());
+    store = std::move(*s);
+    REQUIRE(store->UpsertGroup("main", "Main", std::string("main@x"), true).ok());
+    REQUIRE(store->UpsertGroup("team", "Team", std::nullopt, false).ok());
+  }
+  JobId Insert(const std::string& group, RunRequest req, const std::string& claim) {
+    auto r = store->InsertJob(group, req, {"x.json", "abc", claim}, 1);
+    REQUIRE(r.ok());
+    return r->id;
+  }
+};
+
+std::string LastEvent(Store& store, JobId id) {
+  auto events = store.ListEvents(id);
+  REQUIRE(events.ok());
+  REQUIRE_FALSE(events->empty());
+  return events->back().event;
+}
+
+RunRequest Req(const std::string& prompt) {
+  RunRequest r;
+  r.prompt = prompt;
+  return r;
+}
+
+TEST_CASE("opening a new database applies every migration", "[store]") {
+  Fixture f;
+  auto v = f.store->SchemaVersion();
+  REQUIRE(v.ok());
+  CHECK(*v == static_cast<std::int64_t>(schema::migrations().size()));
+}
+
+TEST_CASE("a database from a newer dropq is refused, not started over", "[store]") {
+  TempDir dir;
+  ManualClock clock;
+  auto path = (dir / "dropq.db").string();
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "CREATE TABLE keep(x); PRAGMA user_version=999;", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto s = Store::Open(path, clock);
+  REQUIRE_FALSE(s.ok());
+  CHECK_THAT(s.status().message(), Catch::Contains("newer than this dropq"));
+}
+
+TEST_CASE("an inserted job is queued with a received event", "[store]") {
+  Fixture f;
+  JobId id = f.Insert("main", Req("hi"), "t1");
+  auto job = f.store->GetJob(id);
+  REQUIRE(job.ok());
+  REQUIRE(job->has_value());
+  CHECK((*job)->state == JobState::kQueued);
+  CHECK((*job)->prompt == "hi");
+  CHECK((*job)->run_at == f.clock.NowMs());
+  auto events = f.store->ListEvents(id);
+  REQUIRE(events.ok());
+  REQUIRE(events->size() == 1);
+  CHECK((*events)[0].event == "received");
+}
+
+TEST_CASE("a client id already seen in the group makes no second job", "[store]") {
+  Fixture f;
+  RunRequest r = Req("once");
+  r.client_id = "abc";
+  JobId first = f.Insert("main", r, "t1");
+  auto second = f.store->InsertJob("main", r, {"y.json", "def", "t2"}, 1);
+  REQUIRE(second.ok());
+  CHECK(second->duplicate);
+  CHECK(second->id == first);
+  auto jobs = f.store->ListJobs({});
+  REQUIRE(jobs.ok());
+  CHECK(jobs->size() == 1);
+  CHECK(LastEvent(*f.store, first) == "duplicate");
+}
+
+TEST_CASE("the same client id in another group is a different job", "[store]") {
+  Fixture f;
+  RunRequest r = Req("x");
+  r.client_id = "abc";
+  JobId a = f.Insert("main", r, "t1");
+  JobId b = f.Insert("team", r, "t2");
+  CHECK(a != b);
+}
+
+TEST_CASE("a claim token is known once its job is recorded", "[store]") {
+  Fixture f;
+  CHECK_FALSE(*f.store->HasClaim("t1"));
+  f.Insert("main", Req("x"), "t1");
+  CHECK(*f.store->HasClaim("t1"));
+}
+
+TEST_CASE("starting and finishing an attempt records the run and the state changes", "[store]") {
+  Fixture f;
+  JobId id = f.Insert("team", Req("x"), "t1");
+  auto run = f.store->StartAttempt(id, "bwrap", "dropq-team-1");
+  REQUIRE(run.ok());
+  CHECK(run->attempt == 1);
+  auto job = **f.store->GetJob(id);
+  CHECK(job.state == JobState::kRunning);
+  f.clock.Advance(250);
+  RunOutcome o;
+  o.job_state = JobState::kSucceeded;
+  o.run = *run;
+  o.run.status = "succeeded";
+  o.run.exit_code = 0;
+  o.run.finished_at = f.clock.NowMs();
+  o.run.duration_ms = 250;
+  o.result = R"({"ok":true})";
+  REQUIRE(f.store->FinishAttempt(job, o).ok());
+  job = **f.store->GetJob(id);
+  CHECK(job.state == JobState::kSucceeded);
+  CHECK(job.result == std::optional<std::string>(R"({"ok":true})"));
+  auto runs = *f.store->ListRuns(id);
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0].status == "succeeded");
+  CHECK(runs[0].duration_ms == std::optional<std::int64_t>(250));
+  std::vector<std::string> names;
+  auto events = f.store->ListEvents(id);
+  REQUIRE(events.ok());
+  for (const auto& e : *events) names.push_back(e.event);
+  CHECK(names == std::vector<std::string>{"received", "started", "succeeded"});
+}
+
+TEST_CASE("a failed attempt with a retry goes back to queued at the retry time", "[store]") {
+  Fixture f;
+  JobId id = f.Insert("team", Req("x"), "t1");
+  auto run = *f.store->StartAttempt(id, "process", "c");
+  auto job = **f.store->GetJob(id);
+  RunOutcome o;
+  o.job_state = JobState::kFailed;
+  o.run = run;
+  o.run.status = "failed";
+  o.error = "boom";
+  o.retry_at = f.clock.NowMs() + 5000;
+  REQUIRE(f.store->FinishAttempt(job, o).ok());
+  job = **f.store->GetJob(id);
+  CHECK(job.state == JobState::kQueued);
+  CHECK(job.run_at == f.clock.NowMs() + 5000);
+  CHECK(LastEvent(*f.store, id) == "retry");
+}
+
+TEST_CASE("an attempt still running at start-up is recorded lost and its job requeued", "[store]") {
+  Fixture f;
+  RunRequest r = Req("x");
+  r.max_attempts = 2;
+  JobId id = f.Insert("team", r, "t1");
+  REQUIRE(f.store->StartAttempt(id, "bwrap", "c").ok());
+  auto touched = f.store->RecoverInterrupted();
+  REQUIRE(touched.ok());
+  CHECK(*touched == std::vector<JobId>{id});
+  CHECK((**f.store->GetJob(id)).state == JobState::kQueued);
+  CHECK((*f.store->ListRuns(id))[0].status == "lost");
+  CHECK(LastEvent(*f.store, id) == "recovered");
+}
+
+TEST_CASE("an interrupted job with no attempts left is failed at start-up", "[store]") {
+  Fixture f;
+  JobId id = f.Insert("team", Req("x"), "t1");
+  REQUIRE(f.store->StartAttempt(id, "bwrap", "c").ok());
+  REQUIRE(f.store->RecoverInterrupted().ok());
+  CHECK((**f.store->GetJob(id)).state == JobState::kFailed);
+}
+
+TEST_CASE("the audit trail refuses updates and deletes", "[store]") {
+  Fixture f;
+  f.Insert("main", Req("x"), "t1");
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((f.dir / "dropq.db").c_str(), &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "UPDATE job_events SET event='x'", nullptr, nullptr, nullptr) != SQLITE_OK);
+  CHECK(sqlite3_exec(db, "DELETE FROM job_events", nullptr, nullptr, nullptr) != SQLITE_OK);
+  sqlite3_close(db);
+}
+
+TEST_CASE("a read-only reader sees what the writer committed", "[store]") {
+  Fixture f;
+  f.Insert("main", Req("x"), "t1");
+  auto reader = Store::OpenReadOnly((f.dir / "dropq.db").string(), f.clock);
+  REQUIRE(reader.ok());
+  auto jobs = (*reader)->ListJobs({});
+  REQUIRE(jobs.ok());
+  CHECK(jobs->size() == 1);
+}
+
+TEST_CASE("a read-only reader refuses a database the daemon never created", "[store]") {
+  TempDir dir;
+  ManualClock clock;
+  auto r = Store::OpenReadOnly((dir / "missing.db").string(), clock);
+  CHECK_FALSE(r.ok());
+}
+
+TEST_CASE("jobs can be listed by state and by group", "[store]") {
+  Fixture f;
+  f.Insert("main", Req("a"), "t1");
+  JobId b = f.Insert("team", Req("b"), "t2");
+  REQUIRE(f.store->StartAttempt(b, "bwrap", "c").ok());
+  JobFilter by_state;
+  by_state.state = JobState::kRunning;
+  auto running = *f.store->ListJobs(by_state);
+  REQUIRE(running.size() == 1);
+  CHECK(running[0].id == b);
+  JobFilter by_group;
+  by_group.group = "main";
+  auto main_jobs = *f.store->ListJobs(by_group);
+  REQUIRE(main_jobs.size() == 1);
+  CHECK(main_jobs[0].group == "main");
+}
+
+}  // namespace
+}  // namespace dropq

@@ -1,0 +1,106 @@
+#include "jobs/units.h"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+
+using dropq::ParseDurationMs;
+using dropq::ParseSizeBytes;
+
+// ---- ParseDurationMs ----------------------------------------------------------
+
+TEST_CASE("a bare integer duration is milliseconds") {
+  CHECK(ParseDurationMs("1500") == 1500);
+  CHECK(ParseDurationMs("0") == 0);
+}
+
+TEST_CASE("each duration unit scales to milliseconds") {
+  CHECK(ParseDurationMs("1500ms") == 1500);
+  CHECK(ParseDurationMs("30s") == 30'000);
+  CHECK(ParseDurationMs("5m") == 300'000);
+  CHECK(ParseDurationMs("2h") == 7'200'000);
+  CHECK(ParseDurationMs("1d") == 86'400'000);
+}
+
+TEST_CASE("negative durations are rejected") {
+  CHECK_FALSE(ParseDurationMs("-5"));
+  CHECK_FALSE(ParseDurationMs("-5s"));
+}
+
+TEST_CASE("fractional durations are rejected") {
+  CHECK_FALSE(ParseDurationMs("1.5s"));
+  CHECK_FALSE(ParseDurationMs("0.5"));
+}
+
+TEST_CASE("unknown or miscased duration units are rejected") {
+  CHECK_FALSE(ParseDurationMs("5x"));
+  CHECK_FALSE(ParseDurationMs("5sec"));
+  CHECK_FALSE(ParseDurationMs("5S"));
+  CHECK_FALSE(ParseDurationMs("1w"));
+}
+
+TEST_CASE("durations with whitespace, a plus sign or no number are rejected") {
+  CHECK_FALSE(ParseDurationMs(""));
+  CHECK_FALSE(ParseDurationMs("s"));
+  CHECK_FALSE(ParseDurationMs(" 5s"));
+  CHECK_FALSE(ParseDurationMs("5 s"));
+  CHECK_FALSE(ParseDurationMs("5s "));
+  CHECK_FALSE(ParseDurationMs("+5s"));
+}
+
+TEST_CASE("a duration that overflows 64 bits is rejected") {
+  CHECK(ParseDurationMs("9223372036854775807") == 9223372036854775807);
+  CHECK_FALSE(ParseDurationMs("9223372036854775808"));
+  CHECK(ParseDurationMs("106751991167d") == 106751991167LL * 86'400'000);
+  CHECK_FALSE(ParseDurationMs("106751991168d"));
+  CHECK_FALSE(ParseDurationMs("99999999999999999999h"));
+}
+
+// ---- ParseSizeBytes -------------------------------------------------------------
+
+TEST_CASE("a bare integer size is bytes") {
+  CHECK(ParseSizeBytes("512") == 512);
+  CHECK(ParseSizeBytes("512B") == 512);
+  CHECK(ParseSizeBytes("0") == 0);
+}
+
+TEST_CASE("binary size units are powers of 1024") {
+  CHECK(ParseSizeBytes("64KiB") == 64 * 1024);
+  CHECK(ParseSizeBytes("10MiB") == 10 * 1024 * 1024);
+  CHECK(ParseSizeBytes("1GiB") == 1024LL * 1024 * 1024);
+  CHECK(ParseSizeBytes("1TiB") == 1024LL * 1024 * 1024 * 1024);
+}
+
+TEST_CASE("the short K, M and G units are binary too") {
+  CHECK(ParseSizeBytes("1K") == 1024);
+  CHECK(ParseSizeBytes("1M") == 1024 * 1024);
+  CHECK(ParseSizeBytes("1G") == 1024LL * 1024 * 1024);
+}
+
+TEST_CASE("decimal size units are powers of 1000") {
+  CHECK(ParseSizeBytes("64KB") == 64'000);
+  CHECK(ParseSizeBytes("10MB") == 10'000'000);
+  CHECK(ParseSizeBytes("1GB") == 1'000'000'000);
+  CHECK(ParseSizeBytes("2TB") == 2'000'000'000'000);
+}
+
+TEST_CASE("unknown or miscased size units are rejected") {
+  CHECK_FALSE(ParseSizeBytes("1kb"));
+  CHECK_FALSE(ParseSizeBytes("1kib"));
+  CHECK_FALSE(ParseSizeBytes("1PiB"));
+  CHECK_FALSE(ParseSizeBytes("1 MiB"));
+  CHECK_FALSE(ParseSizeBytes("MiB"));
+  CHECK_FALSE(ParseSizeBytes(""));
+}
+
+TEST_CASE("negative and fractional sizes are rejected") {
+  CHECK_FALSE(ParseSizeBytes("-1"));
+  CHECK_FALSE(ParseSizeBytes("-1KiB"));
+  CHECK_FALSE(ParseSizeBytes("1.5MiB"));
+}
+
+TEST_CASE("a size that overflows 64 bits is rejected") {
+  CHECK(ParseSizeBytes("8388607TiB") == 8388607LL << 40);
+  CHECK_FALSE(ParseSizeBytes("8388608TiB"));
+  CHECK_FALSE(ParseSizeBytes("9223372036854775808"));
+}

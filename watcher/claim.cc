@@ -1,0 +1,126 @@
+#include "watcher/claim.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include <openssl/evp.h>
+
+namespace dropq::watcher {
+namespace {
+
+std::string ErrnoText(int e) { return std::strerror(e); }
+
+// RAII for a file descriptor; closed means -1. close() is not retried on
+// EINTR (the descriptor is gone either way on Linux).
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string FileTypeName(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISLNK(m)) return "a symlink";
+  return "not a regular file";
+}
+
+}  // namespace
+
+Result<ClaimedFile> ClaimFile(const std::string& group, const std::filesystem::path& tasks_dir,
+                              const std::string& name, const std::filesystem::path& claimed_dir, TimeMs now) {
+  static std::atomic<std::uint64_t> counter{0};
+  ClaimedFile c;
+  c.group = group;
+  c.name = name;
+  // Time, pid and a counter: unique across restarts and within one process.
+  c.token = std::to_string(now) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+  c.path = claimed_dir / (c.token + "." + name);
+  std::filesystem::path from = tasks_dir / name;
+  // rename(2) moves a symlink itself, never its target.
+  if (::rename(from.c_str(), c.path.c_str()) != 0) {
+    int e = errno;
+    if (e == ENOENT) return Status::NotFound(from.string() + " is gone");
+    return Status::IOError("cannot claim " + from.string() + ": " + ErrnoText(e));
+  }
+  return c;
+}
+
+std::optional<ClaimedFile> ParseClaimedName(const std::string& group, const std::filesystem::path& claimed_path) {
+  std::string file = claimed_path.filename().string();
+  auto dot = file.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == file.size()) return std::nullopt;
+  ClaimedFile c;
+  c.group = group;
+  c.token = file.substr(0, dot);
+  c.name = file.substr(dot + 1);
+  c.path = claimed_path;
+  return c;
+}
+
+Result<std::string> ReadClaimed(const std::filesystem::path& path, std::int64_t max_bytes) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (fd.get() < 0) {
+    int e = errno;
+    if (e == ELOOP) return Status::InvalidArgument("is a symlink; dropq never follows links");
+    return Status::IOError("cannot open: " + ErrnoText(e));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return Status::IOError("cannot stat: " + ErrnoText(errno));
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument("is " + FileTypeName(st.st_mode) + ", not a regular file");
+  if (st.st_size > max_bytes) {
+    return Status::InvalidArgument("is " + std::to_string(st.st_size) + " bytes, over the " +
+                                   std::to_string(max_bytes) + "-byte limit");
+  }
+  std::string data;
+  data.resize(static_cast<std::size_t>(st.st_size));
+  std::size_t got = 0;
+  // Read one byte past the size fstat gave: a file still growing is noticed.
+  for (;;) {
+    if (got == data.size()) data.resize(data.size() + 1);
+    ssize_t n = ::read(fd.get(), data.data() + got, data.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError("cannot read: " + ErrnoText(errno));
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+    if (static_cast<std::int64_t>(got) > max_bytes) {
+      return Status::InvalidArgument("grew past the " + std::to_string(max_bytes) + "-byte limit while read");
+    }
+  }
+  data.resize(got);
+  return data;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 0xf]);
+  }
+  return out;
+}
+
+}  // namespace dropq::watcher

@@ -1,0 +1,47 @@
+#pragma once
+// Claiming a dropped file safely (docs/INGEST.md).
+//
+// A file is claimed by renaming it from the group's tasks/ into the private
+// data/claimed/<group>/ as "<token>.<name>". From then on no writer can change
+// which file we read, and the token — unique per claim — is recorded with the
+// job, so start-up reconciliation knows exactly which claimed files already
+// became jobs. Dropping the same file again later gets a new token: a new job.
+//
+// Reading never follows a symlink (O_NOFOLLOW), never blocks on a FIFO
+// (O_NONBLOCK), refuses anything that is not a regular file, and refuses a
+// file larger than the cap by its size before reading a byte.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "jobs/clock.h"
+#include "jobs/status.h"
+
+namespace dropq::watcher {
+
+struct ClaimedFile {
+  std::string group;
+  std::string name;                  // as dropped, e.g. "report.json"
+  std::string token;                 // unique claim token
+  std::filesystem::path path;        // data/claimed/<group>/<token>.<name>
+};
+
+// Moves tasks_dir/name into claimed_dir. NotFound when the file is gone
+// (another event already claimed it); IOError for anything else.
+Result<ClaimedFile> ClaimFile(const std::string& group, const std::filesystem::path& tasks_dir,
+                              const std::string& name, const std::filesystem::path& claimed_dir, TimeMs now);
+
+// Splits a claimed file's name back into token and original name; nullopt
+// for names dropq did not make.
+std::optional<ClaimedFile> ParseClaimedName(const std::string& group, const std::filesystem::path& claimed_path);
+
+// Reads a claimed file under the rules above. InvalidArgument carries the
+// reason a person should read ("is a symlink", "is a FIFO, not a regular
+// file", "is 2000000 bytes, over the 1048576-byte limit").
+Result<std::string> ReadClaimed(const std::filesystem::path& path, std::int64_t max_bytes);
+
+// Lower-case hex SHA-256 of `data` (OpenSSL), as recorded in jobs.source_hash.
+std::string Sha256Hex(std::string_view data);
+
+}  // namespace dropq::watcher

@@ -1,0 +1,207 @@
+#include "watcher/ingest.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "jobs/atomic_file.h"
+#include "watcher/job_file.h"
+
+namespace dropq::watcher {
+namespace {
+
+bool EndsWithJson(const std::string& name) {
+  return name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0 && name[0] != '.';
+}
+
+}  // namespace
+
+Ingestor::Ingestor(Store& store, const Layout& layout, IngestOptions options, const Clock& clock)
+    : store_(store), layout_(layout), options_(std::move(options)), clock_(clock) {}
+
+void Ingestor::Add(const std::string& group, const std::string& name) {
+  if (!EndsWithJson(name) || name.find('/') != std::string::npos) return;
+  pending_.emplace_back(group, name);
+}
+
+void Ingestor::ScanAll() {
+  for (const auto& g : options_.groups) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(layout_.TasksDir(g.folder), ec)) {
+      Add(g.folder, entry.path().filename().string());
+    }
+    if (ec) spdlog::warn("cannot scan {}: {}", layout_.TasksDir(g.folder).string(), ec.message());
+  }
+}
+
+Status Ingestor::Reconcile() {
+  for (const auto& g : options_.groups) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(layout_.ClaimedDir(g.folder), ec)) {
+      auto claimed = ParseClaimedName(g.folder, entry.path());
+      if (!claimed) {
+        spdlog::warn("ignoring {}: not a name dropq gives claimed files", entry.path().string());
+        continue;
+      }
+      auto known = store_.HasClaim(claimed->token);
+      if (!known.ok()) return known.status();
+      if (*known) {
+        // Committed before the crash, not yet removed: removing it now is
+        // the step that was interrupted.
+        ::unlink(claimed->path.c_str());
+        if (Status s = store_.AppendEvent(std::nullopt, g.folder, "reconciled",
+                                          nlohmann::json{{"file", claimed->name}, {"action", "removed"}}.dump());
+            !s.ok()) {
+          return s;
+        }
+      } else {
+        claimed_.push_back(std::move(*claimed));
+      }
+    }
+    if (ec) return Status::IOError("cannot scan " + layout_.ClaimedDir(g.folder).string() + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+const IngestGroup* Ingestor::FindGroup(const std::string& folder) const {
+  for (const auto& g : options_.groups) {
+    if (g.folder == folder) return &g;
+  }
+  return nullptr;
+}
+
+Result<std::string> Ingestor::ResolveTarget(const IngestGroup& from, const RunRequest& req) const {
+  const IngestGroup* target = &from;
+  if (req.target_group) {
+    target = FindGroup(*req.target_group);
+    if (!target) return Status::InvalidArgument("target_group \"" + *req.target_group + "\" is not a configured group");
+  } else if (req.target_jid) {
+    target = nullptr;
+    for (const auto& g : options_.groups) {
+      if (g.jid && *g.jid == *req.target_jid) target = &g;
+    }
+    if (!target) return Status::InvalidArgument("targetJid \"" + *req.target_jid + "\" is not a configured group");
+  }
+  // NanoClaw's rule: a group acts for itself; only main acts for others.
+  if (target != &from && !from.is_main) {
+    return Status::InvalidArgument("group \"" + from.folder + "\" may not enqueue for group \"" + target->folder +
+                                   "\"; only the main group may target another group");
+  }
+  return target->folder;
+}
+
+Result<std::vector<QueuedJob>> Ingestor::Flush() {
+  std::vector<ClaimedFile> batch = std::move(claimed_);
+  claimed_.clear();
+  TimeMs now = clock_.NowMs();
+  for (const auto& [group, name] : pending_) {
+    auto c = ClaimFile(group, layout_.TasksDir(group), name, layout_.ClaimedDir(group), now);
+    if (c.ok()) {
+      batch.push_back(std::move(*c));
+    } else if (c.status().code() != Status::Code::kNotFound) {
+      spdlog::error("{}", c.status().message());
+    }
+  }
+  pending_.clear();
+
+  struct Accepted {
+    const ClaimedFile* file;
+    std::string target;
+    RunRequest req;
+    std::string sha256;
+  };
+  std::vector<Accepted> accepted;
+  std::vector<Rejection> rejected;
+  for (const auto& f : batch) {
+    auto content = ReadClaimed(f.path, options_.max_file_bytes);
+    if (!content.ok()) {
+      rejected.push_back({f, content.status().message()});
+      continue;
+    }
+    auto cmd = ParseJobFile(*content);
+    if (!cmd.ok()) {
+      rejected.push_back({f, cmd.status().message()});
+      continue;
+    }
+    const IngestGroup* from = FindGroup(f.group);
+    auto& req = std::get<RunRequest>(*cmd);
+    auto target = ResolveTarget(*from, req);
+    if (!target.ok()) {
+      rejected.push_back({f, target.status().message()});
+      continue;
+    }
+    accepted.push_back({&f, std::move(*target), std::move(req), Sha256Hex(*content)});
+  }
+  if (accepted.empty() && rejected.empty()) return std::vector<QueuedJob>();
+
+  std::vector<QueuedJob> queued;
+  std::vector<bool> duplicate(accepted.size(), false);
+  auto fail = [&](const Status& s) -> Result<std::vector<QueuedJob>> {
+    store_.Rollback();
+    claimed_ = std::move(batch);  // nothing lost: tried again next Flush
+    return s;
+  };
+  if (Status s = store_.Begin(); !s.ok()) return fail(s);
+  for (std::size_t i = 0; i < accepted.size(); ++i) {
+    auto& a = accepted[i];
+    auto ins = store_.InsertJob(a.target, a.req, {a.file->name, a.sha256, a.file->token},
+                                options_.default_max_attempts);
+    if (!ins.ok()) return fail(ins.status());
+    duplicate[i] = ins->duplicate;
+    if (!ins->duplicate) queued.push_back({ins->id, a.target, a.req.priority, a.req.run_at.value_or(now)});
+  }
+  for (const auto& r : rejected) {
+    nlohmann::json d = {{"file", r.file.name}, {"reason", r.reason}};
+    if (Status s = store_.AppendEvent(std::nullopt, r.file.group, "rejected", d.dump()); !s.ok()) return fail(s);
+  }
+  if (Status s = store_.Commit(); !s.ok()) return fail(s);
+
+  // Only now, with the jobs durable, do the files go.
+  for (std::size_t i = 0; i < accepted.size(); ++i) {
+    if (::unlink(accepted[i].file->path.c_str()) != 0) {
+      spdlog::warn("cannot remove {}: {}", accepted[i].file->path.string(), std::strerror(errno));
+    }
+    if (duplicate[i]) {
+      ++stats_.duplicates;
+      spdlog::info("{}/{}: duplicate of an earlier job (same id), not queued again", accepted[i].file->group,
+                   accepted[i].file->name);
+    } else {
+      ++stats_.accepted;
+    }
+  }
+  for (const auto& r : rejected) {
+    ++stats_.rejected;
+    spdlog::warn("{}/{} rejected: {}", r.file.group, r.file.name, r.reason);
+    MoveToErrors(r);
+  }
+  return queued;
+}
+
+void Ingestor::MoveToErrors(const Rejection& r) {
+  // NanoClaw's naming, "<group>-<file>"; the claim token keeps a second
+  // rejection of the same name from overwriting the first.
+  auto dir = layout_.ErrorsDir();
+  std::filesystem::path dest = dir / (r.file.group + "-" + r.file.name);
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::symlink_status(dest, ec))) {
+    dest = dir / (r.file.group + "-" + r.file.token + "-" + r.file.name);
+  }
+  nlohmann::json why = {{"file", r.file.name},
+                        {"group", r.file.group},
+                        {"reason", r.reason},
+                        {"rejectedAt", FormatIsoUtc(clock_.NowMs())},
+                        {"movedTo", dest.filename().string()}};
+  // The reason first: a file in errors/ always has its explanation beside it.
+  if (Status s = WriteFileAtomic(dest.string() + ".error.json", why.dump(2) + "\n"); !s.ok()) {
+    spdlog::error("cannot write rejection reason: {}", s.message());
+  }
+  if (::rename(r.file.path.c_str(), dest.c_str()) != 0) {
+    spdlog::error("cannot move {} to {}: {}", r.file.path.string(), dest.string(), std::strerror(errno));
+  }
+}
+
+}  // namespace dropq::watcher

@@ -1,0 +1,84 @@
+#pragma once
+// Turning dropped files into queued jobs, durably and exactly once
+// (docs/INGEST.md).
+//
+// Names noticed by the watcher (or a scan) are collected with Add(); Flush()
+// handles every pending name in ONE transaction (group commit):
+//   1. claim: rename tasks/<name> into data/claimed/<group>/ (watcher/claim.h)
+//   2. read (no links, no FIFOs, size cap), parse and validate, authorise
+//   3. BEGIN; insert each job + `received` event, each rejection's audit row;
+//      COMMIT
+//   4. only after COMMIT: unlink the accepted files; move rejected ones to
+//      data/ipc/errors/ beside a <name>.error.json that says why
+// A crash before 3 leaves the file in claimed/, ingested at the next start;
+// a crash between 3 and 4 leaves a file whose token is in the database,
+// which Reconcile() removes without making a second job.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "jobs/clock.h"
+#include "jobs/dispatcher.h"
+#include "jobs/layout.h"
+#include "jobs/store.h"
+#include "watcher/claim.h"
+
+namespace dropq::watcher {
+
+struct IngestGroup {
+  std::string folder;
+  std::optional<std::string> jid;
+  bool is_main = false;
+};
+
+struct IngestOptions {
+  std::vector<IngestGroup> groups;
+  std::int64_t max_file_bytes = 1 << 20;
+  std::int64_t default_max_attempts = 1;
+};
+
+class Ingestor {
+ public:
+  Ingestor(Store& store, const Layout& layout, IngestOptions options, const Clock& clock);
+
+  // Notes that tasks/<name> of `group` may hold a new file. Names not ending
+  // in ".json" are ignored (writers write "x.json.tmp" and rename).
+  void Add(const std::string& group, const std::string& name);
+  // Adds every *.json currently in each group's tasks/.
+  void ScanAll();
+  // Start-up: removes claimed files whose job exists, queues the others.
+  Status Reconcile();
+  bool pending() const { return !pending_.empty() || !claimed_.empty(); }
+
+  // Ingests everything pending; returns the jobs that became queued.
+  // On a store error nothing of the batch is lost: the claimed files stay in
+  // claimed/ and are tried again on the next Flush().
+  Result<std::vector<QueuedJob>> Flush();
+
+  struct Stats {
+    std::uint64_t accepted = 0, duplicates = 0, rejected = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Rejection {
+    ClaimedFile file;
+    std::string reason;
+  };
+  const IngestGroup* FindGroup(const std::string& folder) const;
+  // The folder a request targets, or a reason for refusing it.
+  Result<std::string> ResolveTarget(const IngestGroup& from, const RunRequest& req) const;
+  void MoveToErrors(const Rejection& r);
+
+  Store& store_;
+  const Layout& layout_;
+  IngestOptions options_;
+  const Clock& clock_;
+  std::vector<std::pair<std::string, std::string>> pending_;  // (group, name) in tasks/
+  std::vector<ClaimedFile> claimed_;                          // already in claimed/, not yet committed
+  Stats stats_;
+};
+
+}  // namespace dropq::watcher

@@ -1,0 +1,87 @@
+#include "watcher/watcher.h"
+
+#include <spdlog/spdlog.h>
+
+namespace dropq::watcher {
+
+Watcher::Watcher(uv_loop_t* loop, const Layout& layout, Ingestor& ingestor, std::vector<std::string> groups,
+                 JobsCallback on_jobs, std::uint64_t rescan_ms)
+    : loop_(loop),
+      layout_(layout),
+      ingestor_(ingestor),
+      groups_(std::move(groups)),
+      on_jobs_(std::move(on_jobs)),
+      rescan_ms_(rescan_ms) {}
+
+Watcher::~Watcher() = default;
+
+Status Watcher::Start() {
+  uv_idle_init(loop_, &idle_);
+  idle_.data = this;
+  uv_timer_init(loop_, &rescan_);
+  rescan_.data = this;
+  started_ = true;
+  for (const auto& g : groups_) {
+    auto dir = std::make_unique<Dir>();
+    dir->self = this;
+    dir->group = g;
+    uv_fs_event_init(loop_, &dir->handle);
+    dir->handle.data = dir.get();
+    std::string path = layout_.TasksDir(g).string();
+    int rc = uv_fs_event_start(&dir->handle, &Watcher::OnFsEvent, path.c_str(), 0);
+    dirs_.push_back(std::move(dir));
+    if (rc != 0) return Status::IOError("cannot watch " + path + ": " + uv_strerror(rc));
+  }
+  if (rescan_ms_ > 0) uv_timer_start(&rescan_, &Watcher::OnRescan, rescan_ms_, rescan_ms_);
+  // The rescan timer alone must not keep a `--once` loop alive.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&rescan_));
+  return Status::Ok();
+}
+
+void Watcher::Kick() {
+  if (started_ && !closed_) uv_idle_start(&idle_, &Watcher::OnIdle);
+}
+
+void Watcher::OnFsEvent(uv_fs_event_t* h, const char* filename, int /*events*/, int status) {
+  auto* dir = static_cast<Dir*>(h->data);
+  Watcher* self = dir->self;
+  if (status < 0) {
+    spdlog::warn("watch error on {}: {}; rescanning", dir->group, uv_strerror(status));
+    self->ingestor_.ScanAll();
+  } else if (filename == nullptr) {
+    // Some platforms do not name the file: look at the whole directory.
+    self->ingestor_.ScanAll();
+  } else {
+    self->ingestor_.Add(dir->group, filename);
+  }
+  self->Kick();
+}
+
+void Watcher::OnIdle(uv_idle_t* h) {
+  auto* self = static_cast<Watcher*>(h->data);
+  uv_idle_stop(h);
+  auto jobs = self->ingestor_.Flush();
+  if (!jobs.ok()) {
+    spdlog::error("ingest failed, will retry at the next event or rescan: {}", jobs.status().message());
+    return;
+  }
+  // Called even for an empty batch: the daemon's `--once` mode decides
+  // whether it is done after every ingest pass.
+  self->on_jobs_(std::move(*jobs));
+}
+
+void Watcher::OnRescan(uv_timer_t* h) {
+  auto* self = static_cast<Watcher*>(h->data);
+  self->ingestor_.ScanAll();
+  if (self->ingestor_.pending()) self->Kick();
+}
+
+void Watcher::Close() {
+  if (!started_ || closed_) return;
+  closed_ = true;
+  for (auto& d : dirs_) uv_close(reinterpret_cast<uv_handle_t*>(&d->handle), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&rescan_), nullptr);
+}
+
+}  // namespace dropq::watcher

@@ -1,0 +1,64 @@
+#pragma once
+// Watching each group's tasks/ directory with libuv (inotify on Linux,
+// FSEvents/kqueue on macOS) and feeding names to the Ingestor.
+//
+// Events only add names; the batch is ingested from a uv_idle callback, so
+// every file noticed in one loop turn commits in one transaction (group
+// commit). A slow safety rescan (default once a minute) catches anything an
+// overflowing event queue dropped; nothing else wakes the loop when idle.
+//
+// Lifecycle (libuv's rule): Start() initialises the handles; Close() closes
+// every one of them, and the loop must run until their close callbacks have
+// fired before the Watcher is destroyed.
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "jobs/dispatcher.h"
+#include "jobs/layout.h"
+#include "watcher/ingest.h"
+
+namespace dropq::watcher {
+
+class Watcher {
+ public:
+  using JobsCallback = std::function<void(std::vector<QueuedJob>)>;
+
+  Watcher(uv_loop_t* loop, const Layout& layout, Ingestor& ingestor, std::vector<std::string> groups,
+          JobsCallback on_jobs, std::uint64_t rescan_ms = 60'000);
+  ~Watcher();
+
+  Status Start();
+  // Schedules an ingest pass on the next loop turn (used after a scan).
+  void Kick();
+  // Stops watching; pending names are dropped (they are still in tasks/ and
+  // are found by the next start's scan).
+  void Close();
+
+ private:
+  struct Dir {
+    Watcher* self;
+    std::string group;
+    uv_fs_event_t handle;
+  };
+  static void OnFsEvent(uv_fs_event_t* h, const char* filename, int events, int status);
+  static void OnIdle(uv_idle_t* h);
+  static void OnRescan(uv_timer_t* h);
+
+  uv_loop_t* loop_;
+  const Layout& layout_;
+  Ingestor& ingestor_;
+  std::vector<std::string> groups_;
+  JobsCallback on_jobs_;
+  std::uint64_t rescan_ms_;
+  std::vector<std::unique_ptr<Dir>> dirs_;
+  uv_idle_t idle_{};
+  uv_timer_t rescan_{};
+  bool started_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace dropq::watcher
