@@ -14,7 +14,7 @@ DEB_PACKAGES := cmake g++ make pkg-config \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test test-asan run clean
+.PHONY: all deps configure build test test-asan run clean
 
 all: build
 
@@ -33,8 +33,10 @@ deps:
 	  echo "not Debian: install libuv, yaml-cpp, simdjson, sqlite3, catch2 v2, nlohmann-json, spdlog, CLI11, date, openssl yourself"; \
 	fi
 
-build: deps
+configure: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
 test: build
@@ -50,7 +52,8 @@ test-asan: deps
 # The daemon in the foreground on the demo config (root ./var, bwrap, demo agent).
 # On a fresh root (no var/ yet) the example job files are dropped first, so
 # jobs run within seconds of starting.
-run: build
+run: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target dropq demo-agent
 	@if [ ! -d var ]; then \
 	  for d in examples/jobs/*/; do \
 	    g=$$(basename $$d); mkdir -p var/data/ipc/$$g/tasks; cp $$d*.json var/data/ipc/$$g/tasks/; \

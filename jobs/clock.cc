@@ -35,7 +35,8 @@ std::optional<TimeMs> ParseIsoTime(std::string_view s) {
     minutes offset{0};
     in >> date::parse(fmt, tp, offset);
     if (!in.fail() && in.peek() == std::char_traits<char>::eof()) {
-      return (tp - offset).time_since_epoch().count();
+      // date::parse already applied the parsed offset to the sys_time.
+      return tp.time_since_epoch().count();
     }
   }
   return std::nullopt;

@@ -36,6 +36,7 @@ struct RunRequest {
 // Where a job came from: the dropped file's name, its content hash and the
 // unique claim token the watcher gave it (see watcher/claim.h).
 struct JobSource {
+  std::string group;   // whose tasks/ it was dropped in (main may target another group)
   std::string name;
   std::string sha256;
   std::string claim;
@@ -54,6 +55,7 @@ struct Job {
   ContextMode context_mode = ContextMode::kIsolated;
   std::int64_t attempts = 0;
   std::int64_t max_attempts = 1;
+  std::optional<std::string> source_group;
   std::optional<std::string> source_name;
   std::optional<std::string> source_hash;
   TimeMs created_at = 0;

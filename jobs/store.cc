@@ -78,7 +78,7 @@ constexpr int kBusyTimeoutMs = 5000;
 
 constexpr const char* kJobColumns =
     "id, group_folder, type, client_id, state, prompt, priority, run_at, timeout_ms, context_mode, attempts, "
-    "max_attempts, source_name, source_hash, created_at, started_at, finished_at, result, error";
+    "max_attempts, source_name, source_hash, created_at, started_at, finished_at, result, error, source_group";
 
 }  // namespace
 
@@ -226,8 +226,8 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
   TimeMs now = clock_.NowMs();
   auto& ins = Prepare(
       "INSERT INTO jobs(group_folder, type, client_id, state, prompt, priority, run_at, timeout_ms, context_mode, "
-      "max_attempts, source_name, source_hash, source_claim, created_at) "
-      "VALUES(?1, 'run', ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+      "max_attempts, source_name, source_hash, source_claim, created_at, source_group) "
+      "VALUES(?1, 'run', ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
   ins.Bind(1, group)
       .Bind(2, req.client_id)
       .Bind(3, req.prompt)
@@ -239,10 +239,12 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
       .Bind(9, src.name)
       .Bind(10, src.sha256)
       .Bind(11, src.claim)
-      .BindTime(12, now);
+      .BindTime(12, now)
+      .Bind(13, src.group.empty() ? group : src.group);
   if (Status s = ins.Run(); !s.ok()) return s;
   JobId id = sqlite3_last_insert_rowid(db_);
   nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}};
+  if (!src.group.empty() && src.group != group) d["from_group"] = src.group;
   if (Status s = AppendEvent(id, group, "received", d.dump()); !s.ok()) return s;
   return Inserted{id, false};
 }
@@ -391,6 +393,7 @@ Job ReadJob(const S& q) {
   j.finished_at = q.OptTime(16);
   j.result = q.OptText(17);
   j.error = q.OptText(18);
+  j.source_group = q.OptText(19);
   return j;
 }
 

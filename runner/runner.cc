@@ -386,7 +386,9 @@ void Runner::Finished(Execution* e, const Job& job, RunOutcome outcome) {
 
 Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const RunOutcome& o) {
   std::string name = job.source_name.value_or("job-" + std::to_string(job.id) + ".json");
-  auto path = layout.ResultsDir(job.group) / name;
+  // The result goes back where the file came from: a job main enqueued for
+  // another group reports to main.
+  auto path = layout.ResultsDir(job.source_group.value_or(job.group)) / name;
   nlohmann::json r = {
       {"jobId", job.id},
       {"group", job.group},

@@ -86,7 +86,7 @@ class Runner {
 // jobId, attempt and secrets).
 std::string ContainerInputJson(const Attempt& a);
 
-// Writes data/ipc/<group>/results/<source name> (or job-<id>.json when the job
+// Writes data/ipc/<source group>/results/<source name> (or job-<id>.json when the job
 // had no file) atomically: job id, state, attempts, times, exit code, the
 // agent's parsed output and the error. Returns the path written.
 Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const RunOutcome& outcome);

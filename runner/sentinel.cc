@@ -349,7 +349,7 @@ void SentinelParser::ParseBlock(std::string_view json) {
 
   element result;
   if (!obj["result"].get(result)) {
-    out.result_json = RawResult(json, json.size() > kReusedParserBytes);
+    if (padded) out.result_json = RawResult(json, json.size() > kReusedParserBytes);
     if (!out.result_json) out.result_json = simdjson::to_string(result);
   }
 

@@ -148,7 +148,7 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
   if (Status s = store_.Begin(); !s.ok()) return fail(s);
   for (std::size_t i = 0; i < accepted.size(); ++i) {
     auto& a = accepted[i];
-    auto ins = store_.InsertJob(a.target, a.req, {a.file->name, a.sha256, a.file->token},
+    auto ins = store_.InsertJob(a.target, a.req, {a.file->group, a.file->name, a.sha256, a.file->token},
                                 options_.default_max_attempts);
     if (!ins.ok()) return fail(ins.status());
     duplicate[i] = ins->duplicate;

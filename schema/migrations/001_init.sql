@@ -25,6 +25,7 @@ CREATE TABLE jobs (
   context_mode  TEXT NOT NULL DEFAULT 'isolated' CHECK (context_mode IN ('group','isolated')),
   attempts      INTEGER NOT NULL DEFAULT 0,
   max_attempts  INTEGER NOT NULL DEFAULT 1,
+  source_group  TEXT,          -- the group whose tasks/ the file was dropped in
   source_name   TEXT,
   source_hash   TEXT,
   source_claim  TEXT UNIQUE,

@@ -321,3 +321,21 @@ TEST_CASE("a job with a future run_at is left queued by --once", "[e2e]") {
 
 }  // namespace
 }  // namespace dropq::testing
+
+namespace dropq::testing {
+namespace {
+
+TEST_CASE("a job main enqueues for another group runs in that group and reports back to main", "[e2e]") {
+  Root r;
+  r.Drop("main", "delegate.json", {{"prompt", "env WORKSPACE_GROUP; input"}, {"target_group", "team"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto res = r.Result("main", "delegate.json");
+  CHECK(res["state"] == "succeeded");
+  CHECK(res["group"] == "team");
+  CHECK(res["result"]["input"]["groupFolder"] == "team");
+  CHECK(res["result"]["input"]["isMain"] == false);
+  CHECK_FALSE(fs::exists(r.Results("team") / "delegate.json"));
+}
+
+}  // namespace
+}  // namespace dropq::testing

@@ -24,7 +24,7 @@ struct Fixture {
     REQUIRE(store->UpsertGroup("team", "Team", std::nullopt, false).ok());
   }
   JobId Insert(const std::string& group, RunRequest req, const std::string& claim) {
-    auto r = store->InsertJob(group, req, {"x.json", "abc", claim}, 1);
+    auto r = store->InsertJob(group, req, {group, "x.json", "abc", claim}, 1);
     REQUIRE(r.ok());
     return r->id;
   }
@@ -85,7 +85,7 @@ TEST_CASE("a client id already seen in the group makes no second job", "[store]"
   RunRequest r = Req("once");
   r.client_id = "abc";
   JobId first = f.Insert("main", r, "t1");
-  auto second = f.store->InsertJob("main", r, {"y.json", "def", "t2"}, 1);
+  auto second = f.store->InsertJob("main", r, {"main", "y.json", "def", "t2"}, 1);
   REQUIRE(second.ok());
   CHECK(second->duplicate);
   CHECK(second->id == first);

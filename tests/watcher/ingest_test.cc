@@ -212,7 +212,7 @@ TEST_CASE("a claimed file whose job was committed is removed at start-up without
   // The crash window: COMMIT done, unlink not yet.
   RunRequest r;
   r.prompt = "p";
-  REQUIRE(f.store->InsertJob("team", r, {"a.json", "h", "111-1-1"}, 1).ok());
+  REQUIRE(f.store->InsertJob("team", r, {"team", "a.json", "h", "111-1-1"}, 1).ok());
   WriteFile(f.layout.ClaimedDir("team") / "111-1-1.a.json", R"({"prompt":"p"})");
   REQUIRE(f.ingestor->Reconcile().ok());
   auto jobs = f.ingestor->Flush();
