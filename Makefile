@@ -10,7 +10,7 @@ CONFIG     ?= examples/dropq.yaml
 DEB_PACKAGES := cmake g++ make pkg-config \
   libuv1-dev libyaml-cpp-dev libsimdjson-dev libsqlite3-dev sqlite3 catch2 \
   nlohmann-json3-dev libspdlog-dev libcli11-dev libhowardhinnant-date-dev \
-  libssl-dev bubblewrap
+  libssl-dev tzdata bubblewrap
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

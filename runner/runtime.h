@@ -13,8 +13,10 @@
 //            (/workspace/group → WORKSPACE_GROUP). Does NOT isolate: for
 //            development and tests.
 //
-// Stopping (both): SIGTERM to the attempt's process group, SIGKILL after the
-// grace period; the runner does that, since both run as our own children.
+// Stopping: runtimes whose sandbox is our own child (bwrap, process) are
+// stopped by SIGTERM to the attempt's process group, SIGKILL after the grace
+// period. Daemon-backed runtimes (docker, podman, Apple container) name a
+// stop command instead (StopArgv/KillArgv).
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,6 +55,18 @@ class Runtime {
   // Start-up check: the runtime exists and can start a sandbox. The error
   // says what to install or fix.
   virtual Status CheckAvailable() const = 0;
+
+  // Graceful stop of a running sandbox. Empty (the default): the runner sends
+  // SIGTERM to the attempt's process group. Otherwise an argv the runner
+  // spawns, e.g. {"docker", "stop", NAME} — the client process in our group
+  // is not the container.
+  virtual std::vector<std::string> StopArgv(const std::string& /*container_name*/) const { return {}; }
+  // Forced stop after the grace period; the runner also SIGKILLs the
+  // process group. Empty (the default): the SIGKILL alone.
+  virtual std::vector<std::string> KillArgv(const std::string& /*container_name*/) const { return {}; }
+  // Start-up: removes sandboxes named dropq-* that an earlier dropq left
+  // running. Returns how many it stopped.
+  virtual Result<int> CleanupOrphans() const { return 0; }
 };
 
 std::unique_ptr<Runtime> MakeBwrapRuntime(BwrapOptions options);
