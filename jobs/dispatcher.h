@@ -1,5 +1,5 @@
 #pragma once
-// Which queued job runs next (docs/DISPATCH.md).
+// Which queued job runs next (docs/DESIGN.md, "Dispatch").
 //
 // Rules: at most `max_concurrent` jobs run at once and at most one per group
 // (a group's jobs share its workspace and session, so they are serialised).

@@ -1,5 +1,5 @@
 #pragma once
-// The on-disk layout under `root`, NanoClaw-compatible (docs/LAYOUT.md).
+// The on-disk layout under `root`, NanoClaw-compatible (docs/FILES.md).
 // Every path dropq touches is built here, so no other code concatenates
 // user-influenced names into paths. Group folders are validated by config
 // before they reach this class.

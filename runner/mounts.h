@@ -1,5 +1,5 @@
 #pragma once
-// What a group's sandbox sees (NanoClaw's model; docs/SECURITY.md):
+// What a group's sandbox sees (NanoClaw's model; docs/FILES.md, "Mounts"):
 //   main:       root rw at /workspace/project, its folder rw at /workspace/group
 //   any other:  its folder rw at /workspace/group, groups/global ro at
 //               /workspace/global when it exists

@@ -1,5 +1,5 @@
 #pragma once
-// Running one attempt of a job in its sandbox (docs/RUNNER.md).
+// Running one attempt of a job in its sandbox (docs/FILES.md, "Container protocol").
 //
 // Start() spawns the runtime's argv with uv_spawn in a new process group,
 // writes the ContainerInput JSON to its stdin and closes it, captures stdout

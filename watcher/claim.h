@@ -1,5 +1,5 @@
 #pragma once
-// Claiming a dropped file safely (docs/INGEST.md).
+// Claiming a dropped file safely (docs/DESIGN.md, "Ingest").
 //
 // A file is claimed by renaming it from the group's tasks/ into the private
 // data/claimed/<group>/ as "<token>.<name>". From then on no writer can change

@@ -1,6 +1,6 @@
 #pragma once
 // Turning dropped files into queued jobs, durably and exactly once
-// (docs/INGEST.md).
+// (docs/DESIGN.md, "Ingest").
 //
 // Names noticed by the watcher (or a scan) are collected with Add(); Flush()
 // handles every pending name in ONE transaction (group commit):

@@ -1,0 +1,71 @@
+#pragma once
+// The cron engine: parse an expression once, then ask for the next fire time
+// after any instant, in any IANA time zone. Pure: no clock reads, no I/O apart
+// from LoadTimeZone (which reads the OS tz database once). docs/CRON.md is the
+// contract; the behaviour follows cron-parser (the npm library NanoClaw used)
+// so schedules moved from NanoClaw fire at the same instants, and every
+// deliberate difference is listed there.
+//
+// Fire times are whole seconds. Fields are wall-clock times in the zone:
+//  - a local time skipped by a spring-forward gap fires at the instant it
+//    would have had under the offset before the gap ("02:30" on Berlin's
+//    spring-forward day fires at 03:30 CEST), like cron-parser;
+//  - a local time repeated by a fall-back fires once, at its first occurrence,
+//    unless the hour field covers all 24 hours: then the job fires in both
+//    occurrences, so an hourly or every-5-minutes job keeps its real-time
+//    rhythm (cron-parser and Vixie cron do the same).
+#include <array>
+#include <bitset>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "jobs/clock.h"
+#include "jobs/status.h"
+
+namespace date {
+class time_zone;
+}
+
+namespace dropq::cron {
+
+// A parsed expression: one bit per allowed value of each field.
+struct Schedule {
+  std::bitset<60> seconds;
+  std::bitset<60> minutes;
+  std::bitset<24> hours;
+  std::bitset<32> days_of_month;     // bit d is day d (1-31)
+  bool last_day_of_month = false;    // "L" in day-of-month
+  std::bitset<13> months;            // bit m is month m (1-12)
+  std::bitset<7> days_of_week;       // bit 0 is Sunday
+  std::bitset<7> last_weekday;       // "5L": the last Friday of the month
+  std::array<std::bitset<7>, 5> nth_weekday;  // [k-1] holds "d#k": the k-th d of the month
+  // A day field is unrestricted only when written exactly "*" or "?". When
+  // both day fields are restricted a day matches if EITHER matches (Vixie).
+  bool dom_restricted = false;
+  bool dow_restricted = false;
+};
+
+// Parses a 5-field ("min hour dom month dow") or 6-field (leading seconds)
+// expression, or a macro (@daily ...). Errors are InvalidArgument naming the
+// field and the reason: `day-of-month: 32 is out of range 1-31`.
+Result<Schedule> Parse(std::string_view expr);
+
+// How far NextFire looks before it calls a schedule "never": ten years, so a
+// Feb 29 schedule still finds 2104 from 2096 (2100 is not a leap year).
+inline constexpr int kHorizonDays = 3653;
+
+// The first fire time strictly after `after` (ms since the epoch), in `tz`
+// (nullptr means UTC). nullopt when nothing fires within kHorizonDays.
+std::optional<TimeMs> NextFire(const Schedule& s, const date::time_zone* tz, TimeMs after);
+
+// Up to `count` successive fire times after `after`, strictly increasing;
+// fewer when the schedule stops firing within the horizon.
+std::vector<TimeMs> NextFires(const Schedule& s, const date::time_zone* tz, TimeMs after, int count);
+
+// An IANA zone by name ("Europe/Berlin"). "" is the system's zone
+// (/etc/localtime; UTC when it is missing). Unknown names are InvalidArgument.
+// The pointer stays valid for the life of the process.
+Result<const date::time_zone*> LoadTimeZone(std::string_view name);
+
+}  // namespace dropq::cron
