@@ -12,17 +12,26 @@ DEB_PACKAGES := cmake g++ make pkg-config \
   nlohmann-json3-dev libspdlog-dev libcli11-dev libhowardhinnant-date-dev \
   libssl-dev tzdata bubblewrap
 
+# Only the fuzzers need clang and its libFuzzer runtime.
+FUZZ_PACKAGES := clang libclang-rt-14-dev llvm
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build test test-asan run clean
+.PHONY: all deps fuzz-deps configure build test test-asan fuzz fuzz-smoke run clean
 
 all: build
 
 # Installs only what is missing, so it costs one dpkg-query when all is there.
 # Elsewhere than Debian (macOS) it only says what it would need.
 deps:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES)"
+
+fuzz-deps: deps
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(FUZZ_PACKAGES)"
+
+install-packages:
 	@if command -v dpkg-query >/dev/null 2>&1; then \
-	  missing=$$(for p in $(DEB_PACKAGES); do \
+	  missing=$$(for p in $(PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing:" $$missing; \
@@ -61,6 +70,14 @@ run: configure
 	  echo "fresh root: dropped the example jobs from examples/jobs/ into var/data/ipc/<group>/tasks/"; \
 	fi
 	./$(BUILD)/dropq run --config $(CONFIG)
+
+# libFuzzer targets under ASan/UBSan (clang), 60 s each; crashes land in
+# build-fuzz/crashes/. fuzz-smoke runs each for 10 s (CI).
+fuzz: fuzz-deps
+	fuzz/run.sh 60
+
+fuzz-smoke: fuzz-deps
+	fuzz/run.sh 10
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/config.h"
+#include "app/cron_cmd.h"
 #include "app/daemon.h"
 #include "jobs/layout.h"
 #include "jobs/store.h"
@@ -283,6 +284,17 @@ int Main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "count jobs by state");
   add_common(status, true);
 
+  auto* cron = app.add_subcommand("cron", "check cron expressions");
+  cron->require_subcommand(1);
+  auto* cron_next = cron->add_subcommand("next", "print the next fire times of EXPR as ISO-8601 UTC instants");
+  std::string cron_expr, cron_tz, cron_from;
+  int cron_count = 5;
+  cron_next->add_option("EXPR", cron_expr, "5- or 6-field cron expression, or a macro (@daily)")->required();
+  cron_next->add_option("--tz", cron_tz, "IANA time zone (default: the system's)");
+  cron_next->add_option("--from", cron_from, "start after this ISO-8601 instant (default: now)");
+  cron_next->add_option("--count", cron_count, "how many fire times (default 5)");
+  cron_next->add_flag("--json", ctx.json, "print a JSON array of strings");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -298,6 +310,7 @@ int Main(int argc, char** argv) {
   if (jobs->parsed()) return CmdJobs(ctx, state, group, limit);
   if (job->parsed()) return CmdJob(ctx, id);
   if (status->parsed()) return CmdStatus(ctx);
+  if (cron_next->parsed()) return CronNext(cron_expr, cron_tz, cron_from, cron_count, ctx.json, std::cout, std::cerr);
   return kExitUsage;
 }
 

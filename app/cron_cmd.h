@@ -9,9 +9,8 @@ namespace dropq::app {
 // Prints the next `count` fire times of `expr` in zone `tz` ("" = the
 // system's) after `from_iso` ("" = now) as ISO-8601 UTC instants, one per
 // line, or as a JSON array of strings when `json`. A bare `from_iso` without
-// an offset is UTC. Returns 0 when at least one fire time was printed; 1 when
-// the expression is valid but fires within no horizon (a note goes to `err`);
-// 2 with a message on `err` for an invalid expression, zone, --from or --count.
+// an offset is UTC. Returns 0, or 2 with a message on `err` for an invalid
+// expression, zone, --from or --count.
 int CronNext(const std::string& expr, const std::string& tz, const std::string& from_iso, int count, bool json,
              std::ostream& out, std::ostream& err);
 

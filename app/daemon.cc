@@ -163,7 +163,9 @@ class Daemon {
         a.run = *run;
         const GroupConfig* g = cfg_.FindGroup(q.group);
         a.is_main = g && g->is_main;
-        if (g) a.chat_jid = g->jid;
+        // NanoClaw agents address their own group by chatJid: the jid, or the
+        // folder for a group that has none.
+        a.chat_jid = g && g->jid ? *g->jid : q.group;
         a.timeout_ms = a.job.timeout_ms.value_or(g && g->timeout_ms ? *g->timeout_ms : cfg_.timeout_ms);
         if (a.job.context_mode == ContextMode::kGroup) {
           auto sess = store_->GetSession(q.group);

@@ -169,8 +169,7 @@ Status ParseItem(const FieldSpec& spec, std::string_view item, Schedule& s, std:
   }
   int lo = 0;
   int hi = 0;
-  const bool any_day = spec.field == Field::kDayOfMonth || dow;
-  if (base == "*" || (any_day && base == "?")) {
+  if (base == "*" || base == "?") {
     lo = spec.min;
     hi = spec.max;
   } else if (auto dash = base.find('-'); dash != std::string_view::npos) {
@@ -191,7 +190,12 @@ Status ParseItem(const FieldSpec& spec, std::string_view item, Schedule& s, std:
     lo = *a;
     hi = stepped ? spec.max : *a;  // "5/15" means 5-max/15, as in cron-parser
   }
-  for (int v = lo; v <= hi; v += step) bits.set(dow ? v % 7 : v);
+  // Stop before adding a step that would pass hi: a huge step must not
+  // overflow int.
+  for (int v = lo;; v += step) {
+    bits.set(dow ? v % 7 : v);
+    if (hi - v < step) break;
+  }
   return Status::Ok();
 }
 
@@ -368,7 +372,7 @@ std::optional<TimeMs> NextFire(const Schedule& s, const date::time_zone* tz, Tim
   // Fire times are whole seconds; "strictly after" a fractional instant is
   // the next whole second.
   sys_seconds t = date::floor<seconds>(sys_time<milliseconds>(milliseconds(after))) + seconds(1);
-  const sys_seconds horizon = t + date::days(kHorizonDays);
+  const sys_seconds horizon = t + date::years(kHorizonYears);
   // Zones' first segment starts at year -32767; there is nothing before it.
   const sys_seconds earliest = date::sys_days(date::year(1800) / 1 / 1);
 
@@ -380,7 +384,7 @@ std::optional<TimeMs> NextFire(const Schedule& s, const date::time_zone* tz, Tim
 
     std::optional<sys_seconds> best;
     LocalSec from = ToLocal(t, seg.offset);
-    if (prev && prev->offset > seg.offset && !s.hours.all()) {
+    if (prev && prev->offset > seg.offset) {
       // Fall-back: [begin+offset, begin+prev offset) local already happened
       // in the previous segment; that first occurrence was the fire.
       from = std::max(from, ToLocal(seg.begin, prev->offset));

@@ -51,12 +51,14 @@ struct Schedule {
 // field and the reason: `day-of-month: 32 is out of range 1-31`.
 Result<Schedule> Parse(std::string_view expr);
 
-// How far NextFire looks before it calls a schedule "never": ten years, so a
-// Feb 29 schedule still finds 2104 from 2096 (2100 is not a leap year).
-inline constexpr int kHorizonDays = 3653;
+// How far NextFire looks (date::years: 365.2425 days each) before it calls a
+// schedule "never". The longest real gap of an expression Parse accepts is 40
+// years ("0 0 * 2 1#5", the fifth Monday of February: 2072, then 2112), so for
+// a parsed expression nullopt cannot happen; the bound stops hand-built ones.
+inline constexpr int kHorizonYears = 50;
 
 // The first fire time strictly after `after` (ms since the epoch), in `tz`
-// (nullptr means UTC). nullopt when nothing fires within kHorizonDays.
+// (nullptr means UTC). nullopt when nothing fires within kHorizonYears.
 std::optional<TimeMs> NextFire(const Schedule& s, const date::time_zone* tz, TimeMs after);
 
 // Up to `count` successive fire times after `after`, strictly increasing;

@@ -66,6 +66,10 @@ struct RunOutcome {
   std::optional<std::string> result;       // JSON text
   std::optional<std::string> error;
   std::optional<std::string> new_session_id;
+  // Every output block the agent printed (JSON object text), oldest first;
+  // only the newest are kept when there were very many (dropped_outputs).
+  std::vector<std::string> outputs;
+  std::size_t dropped_outputs = 0;
   // Set when a failed attempt will be retried: the job goes back to
   // `queued` with this run_at (and a `retry` event) instead of `failed`.
   std::optional<TimeMs> retry_at;

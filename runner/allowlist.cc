@@ -199,10 +199,13 @@ Result<MountAllowlist> MountAllowlist::Parse(std::string_view text, const std::s
 }
 
 void MountAllowlist::Protect(const std::string& path) {
+  // Both the path as named and where its symlinks lead: a linked allowlist
+  // (~/.config/dropq/x.json → ~/dotfiles/x.json) is exposed by mounting either.
   std::error_code ec;
-  fs::path p = fs::canonical(path, ec);
-  if (ec) p = fs::absolute(path, ec).lexically_normal();
-  protected_.push_back(WithoutTrailingSlashes(p.string()));
+  const std::string named = WithoutTrailingSlashes(fs::absolute(path, ec).lexically_normal().string());
+  protected_.push_back(named);
+  const fs::path real = fs::canonical(path, ec);
+  if (!ec && real.string() != named) protected_.push_back(real.string());
 }
 
 Result<Mount> MountAllowlist::Validate(const AdditionalMount& m, bool is_main) const {

@@ -19,15 +19,25 @@ uv_handle_t* AsHandle(H* h) {
   return reinterpret_cast<uv_handle_t*>(h);
 }
 
-// The last non-empty line of captured stderr, for error messages.
-std::string LastLine(const std::string& text) {
+// The last `n` characters of captured stderr, trimmed, for error messages
+// (NanoClaw's "Container exited with code N: <last 200 chars of stderr>").
+std::string Tail(const std::string& text, std::size_t n) {
   std::size_t end = text.find_last_not_of("\r\n \t");
   if (end == std::string::npos) return "";
-  std::size_t start = text.find_last_of('\n', end);
-  start = start == std::string::npos ? 0 : start + 1;
-  std::string line = text.substr(start, end - start + 1);
-  if (line.size() > 500) line.resize(500);
-  return line;
+  std::size_t start = end + 1 > n ? end + 1 - n : 0;
+  return text.substr(start, end + 1 - start);
+}
+
+std::string OutputJson(const AgentOutput& out) {
+  nlohmann::json o = {{"status", out.status}};
+  o["result"] = nullptr;
+  if (out.result_json) {
+    auto parsed = nlohmann::json::parse(*out.result_json, nullptr, false);
+    o["result"] = parsed.is_discarded() ? nlohmann::json(*out.result_json) : parsed;
+  }
+  if (out.new_session_id) o["newSessionId"] = *out.new_session_id;
+  if (out.error) o["error"] = *out.error;
+  return o.dump();
 }
 
 std::string FileTimestamp(TimeMs t) {
@@ -39,7 +49,9 @@ std::string FileTimestamp(TimeMs t) {
 
 }  // namespace
 
-std::string ContainerInputJson(const Attempt& a) {
+std::string ContainerInputJson(const Attempt& a, bool redact_secrets) {
+  nlohmann::json secrets = nlohmann::json::object();
+  for (const auto& [k, v] : a.secrets) secrets[k] = redact_secrets ? "<redacted>" : v;
   nlohmann::json in = {
       {"prompt", a.job.prompt},
       {"groupFolder", a.job.group},
@@ -48,7 +60,7 @@ std::string ContainerInputJson(const Attempt& a) {
       {"isScheduledTask", a.is_scheduled_task},
       {"jobId", a.job.id},
       {"attempt", a.run.attempt},
-      {"secrets", a.secrets},
+      {"secrets", secrets},
   };
   if (a.session_id) in["sessionId"] = *a.session_id;
   return in.dump();
@@ -59,15 +71,20 @@ std::string ContainerInputJson(const Attempt& a) {
 class Runner::Execution {
  public:
   Execution(Runner* r, Attempt a)
-      : r_(r), a_(std::move(a)), parser_({}, static_cast<std::size_t>(r->options_.max_output)) {}
+      : r_(r),
+        a_(std::move(a)),
+        parser_([this](const AgentOutput& out) { OnBlock(out); }, static_cast<std::size_t>(r->options_.max_output)) {}
 
   void Start() {
     started_ms_ = r_->clock_.NowMs();
     SandboxSpec sandbox;
     sandbox.container_name = a_.run.container_name.value_or("");
     sandbox.mounts = GroupMounts(r_->layout_, a_.job.group, a_.is_main, r_->options_.session_dir);
+    sandbox.mounts.insert(sandbox.mounts.end(), a_.extra_mounts.begin(), a_.extra_mounts.end());
     sandbox.agent = r_->options_.agent;
     SpawnSpec spec = r_->runtime_.Build(sandbox);
+    argv_ = spec.argv;
+    mounts_ = sandbox.mounts;
 
     std::vector<char*> argv, envp;
     for (auto& s : spec.argv) argv.push_back(s.data());
@@ -101,14 +118,14 @@ class Runner::Execution {
     opts.exit_cb = &Execution::OnExit;
     int rc = uv_spawn(r_->loop_, &proc_, &opts);
     if (rc != 0) {
-      spawn_error_ = std::string("cannot start ") + spec.argv[0] + ": " + uv_strerror(rc);
+      spawn_error_ = spec.argv[0] + ": " + uv_strerror(rc);
       exited_ = true;
       // The handles are initialised and must be closed all the same.
       CloseAll();
       return;
     }
     pid_ = proc_.pid;
-    input_ = ContainerInputJson(a_);
+    input_ = ContainerInputJson(a_, false);
     uv_buf_t buf = uv_buf_init(input_.data(), static_cast<unsigned>(input_.size()));
     write_.data = this;
     // An agent that exits without reading makes this fail with EPIPE; the
@@ -122,12 +139,18 @@ class Runner::Execution {
     uv_timer_start(&timer_, &Execution::OnTimeout, static_cast<std::uint64_t>(a_.timeout_ms), 0);
   }
 
-  // Graceful stop: SIGTERM now, SIGKILL after the grace period.
+  // Graceful stop: the runtime's stop command (docker stop) or SIGTERM to the
+  // process group now; the forced kill after the grace period.
   void RequestStop(bool timed_out) {
     if (exited_ || stopping_) return;
     stopping_ = true;
     timed_out_ = timed_out;
-    KillGroup(SIGTERM);
+    auto stop = r_->runtime_.StopArgv(a_.run.container_name.value_or(""));
+    if (stop.empty()) {
+      KillGroup(SIGTERM);
+    } else {
+      r_->SpawnDetached(stop);
+    }
     uv_timer_stop(&timer_);
     uv_timer_start(&timer_, &Execution::OnKillTimer, static_cast<std::uint64_t>(r_->options_.kill_grace_ms), 0);
   }
@@ -157,8 +180,9 @@ class Runner::Execution {
   static void OnStderr(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     auto* self = static_cast<Execution*>(s->data);
     if (n > 0) {
-      self->Capture(self->stderr_, self->stderr_bytes_, self->stderr_truncated_,
-                    std::string_view(buf->base, static_cast<std::size_t>(n)));
+      std::string_view chunk(buf->base, static_cast<std::size_t>(n));
+      self->Capture(self->stderr_, self->stderr_bytes_, self->stderr_truncated_, chunk);
+      if (spdlog::should_log(spdlog::level::debug)) self->LogStderrLines(chunk);
     } else if (n < 0) {
       self->err_eof_ = true;
       self->Close(AsHandle(&self->err_));
@@ -168,12 +192,33 @@ class Runner::Execution {
 
   void Capture(std::string& into, std::int64_t& count, bool& truncated, std::string_view chunk) {
     count += static_cast<std::int64_t>(chunk.size());
-    auto room = static_cast<std::size_t>(r_->options_.max_output) - std::min(into.size(), static_cast<std::size_t>(r_->options_.max_output));
+    auto cap = static_cast<std::size_t>(r_->options_.max_output);
+    auto room = cap - std::min(into.size(), cap);
     if (chunk.size() > room) {
+      if (!truncated) {
+        spdlog::warn("job {}: output over max_output ({} bytes); the rest is counted, not kept", a_.job.id, cap);
+      }
       truncated = true;
       chunk = chunk.substr(0, room);
     }
     into.append(chunk);
+  }
+
+  // stderr goes to the debug log line by line, tagged with the group.
+  void LogStderrLines(std::string_view chunk) {
+    for (;;) {
+      auto nl = chunk.find('\n');
+      if (nl == std::string_view::npos) break;
+      stderr_line_.append(chunk.substr(0, nl));
+      spdlog::debug("[{}] job {} stderr: {}", a_.job.group, a_.job.id, stderr_line_);
+      stderr_line_.clear();
+      chunk.remove_prefix(nl + 1);
+    }
+    if (stderr_line_.size() < 4096) stderr_line_.append(chunk.substr(0, 4096 - stderr_line_.size()));
+  }
+
+  void OnBlock(const AgentOutput& out) {
+    if (r_->on_output_) r_->on_output_(a_.job, a_.run.attempt, out);
   }
 
   static void OnExit(uv_process_t* p, int64_t status, int sig) {
@@ -206,6 +251,8 @@ class Runner::Execution {
   static void OnKillTimer(uv_timer_t* t) {
     auto* self = static_cast<Execution*>(t->data);
     spdlog::warn("job {} did not stop within {} ms; killing it", self->a_.job.id, self->r_->options_.kill_grace_ms);
+    auto kill = self->r_->runtime_.KillArgv(self->a_.run.container_name.value_or(""));
+    if (!kill.empty()) self->r_->SpawnDetached(kill);
     self->KillGroup(SIGKILL);
   }
 
@@ -234,7 +281,7 @@ class Runner::Execution {
 
   void Report();
   RunOutcome Outcome(TimeMs now);
-  std::string LogText(const RunOutcome& o) const;
+  std::string LogText(const RunOutcome& o, bool verbose) const;
 
   static constexpr int kHandles = 5;
   Runner* r_;
@@ -253,6 +300,9 @@ class Runner::Execution {
   std::int64_t exit_status_ = 0;
   int term_signal_ = 0;
   std::optional<std::string> spawn_error_;
+  std::vector<std::string> argv_;
+  std::vector<Mount> mounts_;
+  std::string stderr_line_;
   std::string stdout_, stderr_;
   std::int64_t stdout_bytes_ = 0, stderr_bytes_ = 0;
   bool stdout_truncated_ = false, stderr_truncated_ = false;
@@ -282,6 +332,8 @@ RunOutcome Runner::Execution::Outcome(TimeMs now) {
     if (out.new_session_id) o.new_session_id = out.new_session_id;
   }
   if (last) o.result = last->result_json;
+  for (const auto& out : outs) o.outputs.push_back(OutputJson(out));
+  o.dropped_outputs = parser_.dropped_outputs();
 
   auto fail = [&](std::string status, std::string error) {
     run.status = std::move(status);
@@ -289,9 +341,9 @@ RunOutcome Runner::Execution::Outcome(TimeMs now) {
     o.error = std::move(error);
     o.job_state = JobState::kFailed;
   };
-  std::string tail = LastLine(stderr_);
+  std::string tail = Tail(stderr_, 200);
   if (spawn_error_) {
-    fail("failed", *spawn_error_);
+    fail("failed", "Container spawn error: " + *spawn_error_);
   } else if (timed_out_ && last && last->status == "success") {
     // NanoClaw's lesson: an agent that delivered its answer and then idled
     // until the deadline did its job.
@@ -301,12 +353,12 @@ RunOutcome Runner::Execution::Outcome(TimeMs now) {
   } else if (timed_out_) {
     fail("timed_out", "timed out after " + std::to_string(a_.timeout_ms) + " ms");
   } else if (term_signal_ != 0) {
-    fail("failed", "agent killed by signal " + std::to_string(term_signal_) + (tail.empty() ? "" : ": " + tail));
+    fail("failed", "Container killed by signal " + std::to_string(term_signal_) + (tail.empty() ? "" : ": " + tail));
   } else if (exit_status_ != 0) {
-    fail("failed", "agent exited with code " + std::to_string(exit_status_) + (tail.empty() ? "" : ": " + tail));
+    fail("failed", "Container exited with code " + std::to_string(exit_status_) + (tail.empty() ? "" : ": " + tail));
   } else if (!last) {
-    std::string why = parser_.malformed().empty() ? "agent printed no output block" : parser_.malformed().back();
-    fail("failed", "no valid output: " + why);
+    std::string why = parser_.malformed().empty() ? "no output block" : parser_.malformed().back();
+    fail("failed", "Failed to parse container output: " + why);
   } else if (last->status != "success") {
     fail("failed", last->error.value_or("agent reported an error"));
   } else {
@@ -316,8 +368,10 @@ RunOutcome Runner::Execution::Outcome(TimeMs now) {
   return o;
 }
 
-std::string Runner::Execution::LogText(const RunOutcome& o) const {
+std::string Runner::Execution::LogText(const RunOutcome& o, bool verbose) const {
   // NanoClaw's run-log shape, so existing habits (grep, tail) carry over.
+  // Full detail (input, argv, mounts, output) when the attempt failed or the
+  // log level is debug; otherwise the header and what identifies the run.
   std::string s;
   s += "=== Container Run Log" + std::string(timed_out_ ? " (TIMEOUT)" : "") + " ===\n";
   s += "Timestamp: " + FormatIsoUtc(started_ms_) + "\n";
@@ -332,9 +386,23 @@ std::string Runner::Execution::LogText(const RunOutcome& o) const {
   if (timed_out_) s += "Timed Out: after " + std::to_string(a_.timeout_ms) + "ms\n";
   s += "Status: " + o.run.status + "\n";
   if (o.error) s += "Error: " + *o.error + "\n";
-  s += "Prompt Length: " + std::to_string(a_.job.prompt.size()) + " chars\n";
-  s += "Stdout: " + std::to_string(stdout_bytes_) + " bytes" + (stdout_truncated_ ? " (truncated)" : "") + "\n";
-  s += "Stderr: " + std::to_string(stderr_bytes_) + " bytes" + (stderr_truncated_ ? " (truncated)" : "") + "\n";
+  s += "Stdout Truncated: " + std::string(stdout_truncated_ ? "true" : "false") + " (" +
+       std::to_string(stdout_bytes_) + " bytes)\n";
+  s += "Stderr Truncated: " + std::string(stderr_truncated_ ? "true" : "false") + " (" +
+       std::to_string(stderr_bytes_) + " bytes)\n";
+  if (!verbose) {
+    s += "\n=== Input Summary ===\n";
+    s += "Prompt length: " + std::to_string(a_.job.prompt.size()) + " chars\n";
+    s += "Session ID: " + a_.session_id.value_or("new") + "\n";
+    s += "\n=== Mounts ===\n";
+    for (const auto& m : mounts_) s += m.container + (m.readonly ? " (ro)" : "") + "\n";
+    return s;
+  }
+  s += "\n=== Input (secrets redacted) ===\n" + ContainerInputJson(a_, true) + "\n";
+  s += "\n=== Container Args ===\n";
+  for (const auto& a : argv_) s += a + "\n";
+  s += "\n=== Mounts ===\n";
+  for (const auto& m : mounts_) s += m.host + " -> " + m.container + (m.readonly ? " (ro)" : "") + "\n";
   s += "\n=== Stderr ===\n" + stderr_ + "\n=== Stdout ===\n" + stdout_ + "\n";
   return s;
 }
@@ -342,10 +410,18 @@ std::string Runner::Execution::LogText(const RunOutcome& o) const {
 void Runner::Execution::Report() {
   TimeMs now = r_->clock_.NowMs();
   RunOutcome o = Outcome(now);
+  bool failed = o.job_state != JobState::kSucceeded;
+  if (failed) {
+    // The structured error line carries the captured output whole: the log
+    // file may be the thing that could not be written.
+    spdlog::error("job {} attempt {} failed: {} | stderr: {} | stdout: {}", a_.job.id, a_.run.attempt,
+                  o.error.value_or(""), stderr_, stdout_);
+  }
   auto logs = r_->layout_.GroupLogsDir(a_.job.group);
   auto path = logs / ("container-" + FileTimestamp(started_ms_) + "-job" + std::to_string(a_.job.id) + "-" +
                       std::to_string(a_.run.attempt) + ".log");
-  if (Status s = WriteFileAtomic(path, LogText(o)); s.ok()) {
+  bool verbose = failed || spdlog::should_log(spdlog::level::debug);
+  if (Status s = WriteFileAtomic(path, LogText(o, verbose)); s.ok()) {
     o.run.log_file = path.string();
   } else {
     spdlog::error("job {}: cannot write run log: {}", a_.job.id, s.message());
@@ -355,9 +431,41 @@ void Runner::Execution::Report() {
 }
 
 Runner::Runner(uv_loop_t* loop, const Layout& layout, const Runtime& runtime, RunnerOptions options,
-               const Clock& clock, Done done)
+               const Clock& clock, Done done, OutputCallback on_output)
     : loop_(loop), layout_(layout), runtime_(runtime), options_(std::move(options)), clock_(clock),
-      done_(std::move(done)) {}
+      done_(std::move(done)), on_output_(std::move(on_output)) {}
+
+void Runner::SpawnDetached(const std::vector<std::string>& argv) {
+  // A stop/kill helper command (docker stop NAME). Fire and forget: the
+  // attempt's own exit is what the runner waits for.
+  struct Helper {
+    uv_process_t proc;
+    std::vector<std::string> argv;
+  };
+  auto* h = new Helper{{}, argv};
+  std::vector<char*> args;
+  for (auto& a : h->argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  static char path_env[] = "PATH=/usr/local/bin:/usr/bin:/bin";
+  char* env[] = {path_env, nullptr};
+  uv_stdio_container_t stdio[3];
+  for (auto& s : stdio) s.flags = UV_IGNORE;
+  uv_process_options_t opts{};
+  opts.file = args[0];
+  opts.args = args.data();
+  opts.env = env;
+  opts.stdio = stdio;
+  opts.stdio_count = 3;
+  opts.exit_cb = [](uv_process_t* p, int64_t status, int) {
+    if (status != 0) spdlog::warn("{} exited with {}", static_cast<Helper*>(p->data)->argv[0], status);
+    uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* p) { delete static_cast<Helper*>(p->data); });
+  };
+  h->proc.data = h;
+  if (int rc = uv_spawn(loop_, &h->proc, &opts); rc != 0) {
+    spdlog::error("cannot run {}: {}", h->argv[0], uv_strerror(rc));
+    uv_close(reinterpret_cast<uv_handle_t*>(&h->proc), [](uv_handle_t* p) { delete static_cast<Helper*>(p->data); });
+  }
+}
 
 Runner::~Runner() = default;
 
@@ -402,6 +510,7 @@ Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const 
       {"exitCode", o.run.exit_code ? nlohmann::json(*o.run.exit_code) : nlohmann::json(nullptr)},
       {"runStatus", o.run.status},
       {"error", o.error ? nlohmann::json(*o.error) : nlohmann::json(nullptr)},
+      {"droppedOutputs", o.dropped_outputs},
       {"stdoutTruncated", o.run.stdout_truncated},
       {"stderrTruncated", o.run.stderr_truncated},
   };
@@ -411,6 +520,8 @@ Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const 
     r["result"] = parsed.is_discarded() ? nlohmann::json(*o.result) : parsed;
   }
   if (o.new_session_id) r["newSessionId"] = *o.new_session_id;
+  r["outputs"] = nlohmann::json::array();
+  for (const auto& out : o.outputs) r["outputs"].push_back(nlohmann::json::parse(out));
   if (Status s = WriteFileAtomic(path, r.dump(2) + "\n"); !s.ok()) return s;
   return path.string();
 }

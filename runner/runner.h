@@ -29,6 +29,7 @@
 #include "jobs/layout.h"
 #include "jobs/store.h"
 #include "runner/runtime.h"
+#include "runner/sentinel.h"
 
 namespace dropq::runner {
 
@@ -49,14 +50,17 @@ struct Attempt {
   bool is_scheduled_task = false;
   std::int64_t timeout_ms = 300'000;
   std::map<std::string, std::string> secrets;  // stdin only; never logged
+  std::vector<Mount> extra_mounts;             // validated additionalMounts
 };
 
 class Runner {
  public:
   using Done = std::function<void(const Job& job, RunOutcome outcome)>;
+  // Each output block as it streams in (before the attempt ends).
+  using OutputCallback = std::function<void(const Job& job, std::int64_t attempt, const AgentOutput& out)>;
 
   Runner(uv_loop_t* loop, const Layout& layout, const Runtime& runtime, RunnerOptions options, const Clock& clock,
-         Done done);
+         Done done, OutputCallback on_output = {});
   ~Runner();
 
   // Starts the attempt. A sandbox that cannot be spawned still reports
@@ -72,6 +76,7 @@ class Runner {
   class Execution;
   friend class Execution;
   void Finished(Execution* e, const Job& job, RunOutcome outcome);
+  void SpawnDetached(const std::vector<std::string>& argv);
 
   uv_loop_t* loop_;
   const Layout& layout_;
@@ -79,12 +84,14 @@ class Runner {
   RunnerOptions options_;
   const Clock& clock_;
   Done done_;
+  OutputCallback on_output_;
   std::map<JobId, Execution*> active_;
 };
 
 // The ContainerInput JSON written to the agent's stdin (NanoClaw's fields plus
-// jobId, attempt and secrets).
-std::string ContainerInputJson(const Attempt& a);
+// jobId, attempt and secrets). With redact_secrets, secret values become
+// "<redacted>" (for run logs).
+std::string ContainerInputJson(const Attempt& a, bool redact_secrets);
 
 // Writes data/ipc/<source group>/results/<source name> (or job-<id>.json when the job
 // had no file) atomically: job id, state, attempts, times, exit code, the

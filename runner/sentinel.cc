@@ -228,14 +228,14 @@ void SentinelParser::OnLine(std::string_view line) {
   if (in_block_) {
     if (is_end) {
       if (block_overflow_) {
-        malformed_.push_back(Exceeds("block", max_block_bytes_));
+        AddMalformed(Exceeds("block", max_block_bytes_));
       } else {
         ParseBlock(block_);
       }
     } else if (is_start) {
       // JSON cannot contain a bare marker line, so the previous block was cut
       // off; recover the next one instead of swallowing it.
-      malformed_.push_back("unterminated block");
+      AddMalformed("unterminated block");
     } else {
       std::size_t sep = block_.empty() ? 0 : 1;
       if (block_overflow_ || (t.empty() && !oversize)) return;
@@ -282,14 +282,14 @@ void SentinelParser::Finish() {
   line_.clear();
   line_overflow_ = false;
   if (in_block_) {
-    malformed_.push_back("unterminated block");
+    AddMalformed("unterminated block");
     in_block_ = false;
     block_.clear();
     block_overflow_ = false;
   }
   if (!saw_marker_ && !last_nonempty_line_.empty()) {
     if (last_nonempty_line_ == kOversizeLine) {
-      malformed_.push_back(Exceeds("last output line", max_block_bytes_));
+      AddMalformed(Exceeds("last output line", max_block_bytes_));
     } else {
       std::size_t before = malformed_.size();
       ParseBlock(last_nonempty_line_);
@@ -325,24 +325,24 @@ void SentinelParser::ParseBlock(std::string_view json) {
   }
   element root;
   if (auto err = parser->parse(json.data(), json.size(), !padded).get(root); err) {
-    malformed_.push_back(std::string("invalid JSON: ") + simdjson::error_message(err));
+    AddMalformed(std::string("invalid JSON: ") + simdjson::error_message(err));
     return;
   }
   simdjson::dom::object obj;
   if (root.get_object().get(obj)) {
-    malformed_.push_back("output is not a JSON object");
+    AddMalformed("output is not a JSON object");
     return;
   }
 
   AgentOutput out;
   element status;
   if (obj["status"].get(status)) {
-    malformed_.push_back("missing \"status\"");
+    AddMalformed("missing \"status\"");
     return;
   }
   std::string_view status_text;
   if (status.get_string().get(status_text) || (status_text != "success" && status_text != "error")) {
-    malformed_.push_back("\"status\" must be \"success\" or \"error\"");
+    AddMalformed("\"status\" must be \"success\" or \"error\"");
     return;
   }
   out.status = std::string(status_text);
@@ -359,14 +359,40 @@ void SentinelParser::ParseBlock(std::string_view json) {
     if (obj[name].get(value) || value.is_null()) continue;
     std::string_view text;
     if (value.get_string().get(text)) {
-      malformed_.push_back("\"" + std::string(name) + "\" must be a string");
+      AddMalformed("\"" + std::string(name) + "\" must be a string");
       return;
     }
     *field = std::string(text);
   }
 
+  Keep(std::move(out));
+  if (on_block_) on_block_(outputs_.back());  // Keep always keeps the newest
+}
+
+void SentinelParser::Keep(AgentOutput out) {
+  // Bounded memory, however many blocks an agent prints: the newest block is
+  // always kept; older ones go first once the count or bytes exceed the caps.
+  auto size_of = [](const AgentOutput& o) {
+    return o.status.size() + (o.result_json ? o.result_json->size() : 0) +
+           (o.new_session_id ? o.new_session_id->size() : 0) + (o.error ? o.error->size() : 0);
+  };
+  kept_bytes_ += size_of(out);
   outputs_.push_back(std::move(out));
-  if (on_block_) on_block_(outputs_.back());
+  std::size_t drop = 0;
+  while (outputs_.size() - drop > 1 &&
+         (outputs_.size() - drop > kMaxKeptOutputs || kept_bytes_ > max_block_bytes_)) {
+    kept_bytes_ -= size_of(outputs_[drop]);
+    ++drop;
+  }
+  if (drop > 0) {
+    outputs_.erase(outputs_.begin(), outputs_.begin() + static_cast<std::ptrdiff_t>(drop));
+    dropped_outputs_ += drop;
+  }
+}
+
+void SentinelParser::AddMalformed(std::string reason) {
+  if (malformed_.size() >= kMaxKeptOutputs) malformed_.erase(malformed_.begin());
+  malformed_.push_back(std::move(reason));
 }
 
 }  // namespace dropq::runner

@@ -44,8 +44,12 @@ class SentinelParser {
   // Call once at EOF: completes the last line; applies the no-marker fallback.
   void Finish();
 
-  // Every successfully parsed block so far, in order (the fallback line too).
+  // The parsed blocks so far, in order (the fallback line too): the newest
+  // kMaxKeptOutputs, and within max_block_bytes in total; the newest block
+  // is always kept. dropped_outputs() counts those let go.
   const std::vector<AgentOutput>& outputs() const { return outputs_; }
+  std::size_t dropped_outputs() const { return dropped_outputs_; }
+  static constexpr std::size_t kMaxKeptOutputs = 256;
   // Blocks (or the fallback line) that were not valid output JSON, and why.
   const std::vector<std::string>& malformed() const { return malformed_; }
   // True once a START marker was seen.
@@ -54,6 +58,8 @@ class SentinelParser {
  private:
   void OnLine(std::string_view line);
   void ParseBlock(std::string_view json);
+  void Keep(AgentOutput out);
+  void AddMalformed(std::string reason);
 
   BlockCallback on_block_;
   std::size_t max_block_bytes_;
@@ -65,6 +71,8 @@ class SentinelParser {
   std::string last_nonempty_line_;
   bool saw_marker_ = false;
   std::vector<AgentOutput> outputs_;
+  std::size_t kept_bytes_ = 0;
+  std::size_t dropped_outputs_ = 0;
   std::vector<std::string> malformed_;
 };
 

@@ -196,7 +196,7 @@ TEST_CASE("a malformed output block fails the job saying why", "[e2e]") {
   REQUIRE(r.RunOnce().exit_code == 0);
   auto res = r.Result("team", "x.json");
   CHECK(res["state"] == "failed");
-  CHECK_THAT(res["error"].get<std::string>(), Catch::Contains("no valid output"));
+  CHECK_THAT(res["error"].get<std::string>(), Catch::Contains("Failed to parse container output"));
 }
 
 TEST_CASE("output beyond max_output is cut and the run flagged truncated", "[e2e]") {
@@ -335,6 +335,28 @@ TEST_CASE("a job main enqueues for another group runs in that group and reports 
   CHECK(res["result"]["input"]["groupFolder"] == "team");
   CHECK(res["result"]["input"]["isMain"] == false);
   CHECK_FALSE(fs::exists(r.Results("team") / "delegate.json"));
+}
+
+}  // namespace
+}  // namespace dropq::testing
+
+namespace dropq::testing {
+namespace {
+
+TEST_CASE("cron next prints the next fire times as UTC instants", "[e2e]") {
+  TempDir dir;
+  auto out = RunProcess({DROPQ_BINARY, "cron", "next", "0 9 * * MON", "--tz", "Europe/Berlin", "--from",
+                         "2026-11-27T00:00:00Z", "--count", "2", "--json"},
+                        dir.path());
+  REQUIRE(out.exit_code == 0);
+  CHECK(nlohmann::json::parse(out.out) == nlohmann::json({"2026-11-30T08:00:00.000Z", "2026-12-07T08:00:00.000Z"}));
+}
+
+TEST_CASE("cron next rejects an invalid expression naming the field with exit code 2", "[e2e]") {
+  TempDir dir;
+  auto out = RunProcess({DROPQ_BINARY, "cron", "next", "0 25 * * *"}, dir.path());
+  CHECK(out.exit_code == 2);
+  CHECK_THAT(out.err, Catch::Contains("hour"));
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "jobs/units.h"
+#include "jobs/clock.h"
 
 #include <catch2/catch.hpp>
 
@@ -103,4 +104,15 @@ TEST_CASE("a size that overflows 64 bits is rejected") {
   CHECK(ParseSizeBytes("8388607TiB") == 8388607LL << 40);
   CHECK_FALSE(ParseSizeBytes("8388608TiB"));
   CHECK_FALSE(ParseSizeBytes("9223372036854775808"));
+}
+
+TEST_CASE("an ISO time with a sign but no offset digits is rejected", "[clock]") {
+  CHECK_FALSE(dropq::ParseIsoTime("2026-11-27T08:45:5-").has_value());
+  CHECK_FALSE(dropq::ParseIsoTime("2026-03-29T02:30:00-").has_value());
+  CHECK_FALSE(dropq::ParseIsoTime("2026-03-29T02:30:00-ms01:00").has_value());
+  CHECK_FALSE(dropq::ParseIsoTime("2026-03-29T02:30:00+24:00").has_value());
+}
+
+TEST_CASE("an ISO time with a negative offset is converted to UTC", "[clock]") {
+  CHECK(dropq::ParseIsoTime("2026-11-27T03:45:57-05:00") == dropq::ParseIsoTime("2026-11-27T08:45:57Z"));
 }

@@ -278,6 +278,18 @@ TEST_CASE("the allowlist file's directory and its ancestors can never be mounted
   CHECK(list->Validate(Req(f.outside), true).ok());
 }
 
+TEST_CASE("an allowlist reached through a symlink protects both the link's directory and its target's") {
+  Fixture f;
+  fs::create_directories(f.base / "dotfiles");
+  WriteFile(f.base / "dotfiles" / "allow.json",
+            R"({"allowedRoots":[{"path":")" + f.base.string() + R"(","allowReadWrite":true}]})");
+  fs::create_symlink(f.base / "dotfiles" / "allow.json", f.file);
+  auto list = MountAllowlist::Load(f.file.string());
+  REQUIRE(list.ok());
+  CHECK_THAT(Reason(list->Validate(Req(f.base / "dotfiles"), true)), Contains("would expose"));
+  CHECK_THAT(Reason(list->Validate(Req(f.file.parent_path()), true)), Contains("would expose"));
+}
+
 TEST_CASE("a protected path, anything inside it and anything above it are refused") {
   Fixture f;
   fs::create_directories(f.allowed / "dropq-root" / "groups" / "other");
@@ -349,7 +361,7 @@ TEST_CASE("nonMainReadOnly defaults to true when the file leaves it out") {
   CHECK(r->non_main_read_only());
 }
 
-TEST_CASE("~ at the start of an allowed root expands to $HOME") {
+TEST_CASE("an allowed root written with a leading ~ expands to $HOME") {
   ScopedEnv home("HOME", "/home/someone");
   auto r = MountAllowlist::Parse(R"({"allowedRoots":[{"path":"~/projects/"},{"path":"~"}]})", "allow.json");
   REQUIRE(r.ok());

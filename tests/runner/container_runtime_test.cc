@@ -1,0 +1,277 @@
+#include "runner/container_runtime.h"
+
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/fakes/temp_dir.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using dropq::Status;
+using dropq::runner::AppleOptions;
+using dropq::runner::DockerOptions;
+using dropq::runner::MakeAppleContainerRuntime;
+using dropq::runner::MakeDockerRuntime;
+using dropq::runner::Mount;
+using dropq::runner::SandboxSpec;
+using dropq::testing::ReadFile;
+using dropq::testing::TempDir;
+using dropq::testing::WriteFile;
+using Catch::Matchers::Contains;
+using Strings = std::vector<std::string>;
+
+SandboxSpec Spec(Strings agent = {}) {
+  SandboxSpec s;
+  s.container_name = "dropq-team-1700000000000";
+  s.mounts = {{"/srv/dropq/groups/team", "/workspace/group", false}, {"/srv/dropq/groups/global", "/workspace/global", true}};
+  s.agent = std::move(agent);
+  return s;
+}
+
+// A fake CLI at the seam: a shell script that appends its argv (each
+// argument followed by '|') as one line to argv.log, then runs `body`,
+// which sees the arguments as $1, $2, ...
+struct FakeCli {
+  TempDir tmp;
+  fs::path bin;
+  fs::path log;
+
+  FakeCli(const std::string& name, const std::string& body)
+      : bin(fs::canonical(tmp.path()) / name), log(fs::canonical(tmp.path()) / "argv.log") {
+    WriteFile(bin, "#!/bin/sh\n{ printf '%s|' \"$@\"; printf '\\n'; } >> '" + log.string() + "'\n" + body + "\n");
+    chmod(bin.c_str(), 0755);
+  }
+
+  // One entry per invocation, in order.
+  Strings Calls() const {
+    Strings calls;
+    if (!fs::exists(log)) return calls;
+    std::string text = ReadFile(log), line;
+    for (char c : text) {
+      if (c == '\n') {
+        calls.push_back(line);
+        line.clear();
+      } else {
+        line.push_back(c);
+      }
+    }
+    return calls;
+  }
+};
+
+// Sets (or unsets) an environment variable for one test.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) {
+      setenv(name, value->c_str(), 1);
+    } else {
+      unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+}  // namespace
+
+TEST_CASE("docker run: -i --rm --name, -v host:ctr for rw and host:ctr:ro for ro, extra args, image, agent") {
+  auto rt = MakeDockerRuntime({"docker", "nanoclaw-agent:latest", {"--network", "none"}});
+  auto spec = rt->Build(Spec({"node", "/app/dist/index.js"}));
+  CHECK(spec.argv == Strings{"docker", "run", "-i", "--rm", "--name", "dropq-team-1700000000000",
+                             "-v", "/srv/dropq/groups/team:/workspace/group",
+                             "-v", "/srv/dropq/groups/global:/workspace/global:ro",
+                             "--network", "none", "nanoclaw-agent:latest", "node", "/app/dist/index.js"});
+  CHECK(rt->name() == "docker");
+  CHECK(rt->isolates());
+}
+
+TEST_CASE("docker run without an agent argv ends with the image, whose entrypoint runs the agent") {
+  auto rt = MakeDockerRuntime({"docker", "nanoclaw-agent:latest", {}});
+  auto argv = rt->Build(Spec()).argv;
+  CHECK(argv.back() == "nanoclaw-agent:latest");
+}
+
+TEST_CASE("podman gets docker's argv with its own binary and is named podman") {
+  auto rt = MakeDockerRuntime({"podman", "img", {}});
+  CHECK(rt->Build(Spec()).argv == Strings{"podman", "run", "-i", "--rm", "--name", "dropq-team-1700000000000",
+                                          "-v", "/srv/dropq/groups/team:/workspace/group",
+                                          "-v", "/srv/dropq/groups/global:/workspace/global:ro", "img"});
+  CHECK(rt->name() == "podman");
+  CHECK(MakeDockerRuntime({"/usr/bin/podman", "img", {}})->name() == "podman");
+}
+
+TEST_CASE("Apple container: rw mounts use -v and read-only mounts use --mount type=bind,...,readonly") {
+  auto rt = MakeAppleContainerRuntime({"img", {"--cpus", "2"}});
+  CHECK(rt->Build(Spec({"agent"})).argv ==
+        Strings{"container", "run", "-i", "--rm", "--name", "dropq-team-1700000000000",
+                "-v", "/srv/dropq/groups/team:/workspace/group",
+                "--mount", "type=bind,source=/srv/dropq/groups/global,target=/workspace/global,readonly",
+                "--cpus", "2", "img", "agent"});
+  CHECK(rt->name() == "container");
+}
+
+TEST_CASE("docker stop waits the grace period before the daemon kills; docker kill is immediate") {
+  auto rt = MakeDockerRuntime({"docker", "img", {}});
+  CHECK(rt->StopArgv("dropq-a-1") == Strings{"docker", "stop", "-t", "15", "dropq-a-1"});
+  CHECK(rt->KillArgv("dropq-a-1") == Strings{"docker", "kill", "dropq-a-1"});
+  DockerOptions quick{"podman", "img", {}};
+  quick.stop_grace_seconds = 3;
+  CHECK(MakeDockerRuntime(quick)->StopArgv("dropq-a-1") == Strings{"podman", "stop", "-t", "3", "dropq-a-1"});
+}
+
+TEST_CASE("Apple container stop and kill name the container") {
+  auto rt = MakeAppleContainerRuntime({"img", {}});
+  CHECK(rt->StopArgv("dropq-a-1") == Strings{"container", "stop", "-t", "15", "dropq-a-1"});
+  CHECK(rt->KillArgv("dropq-a-1") == Strings{"container", "kill", "dropq-a-1"});
+}
+
+TEST_CASE("without a container name there is no stop command, so the runner signals the client") {
+  auto rt = MakeDockerRuntime({"docker", "img", {}});
+  CHECK(rt->StopArgv("").empty());
+  CHECK(rt->KillArgv("").empty());
+}
+
+TEST_CASE("the client's environment carries none of dropq's own variables") {
+  ScopedEnv key("ANTHROPIC_API_KEY", "sk-ant-test-secret");
+  ScopedEnv token("CLAUDE_CODE_OAUTH_TOKEN", "oauth-test-secret");
+  ScopedEnv host("DOCKER_HOST", "unix:///run/user/1000/docker.sock");
+  std::vector<std::unique_ptr<dropq::runner::Runtime>> runtimes;
+  runtimes.push_back(MakeDockerRuntime({"docker", "img", {}}));
+  runtimes.push_back(MakeAppleContainerRuntime({"img", {}}));
+  for (const auto& rt : runtimes) {
+    auto spec = rt->Build(Spec());
+    const Strings allowed = {"PATH", "HOME", "LANG", "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG",
+                             "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "CONTAINER_HOST", "CONTAINER_CONNECTION",
+                             "CONTAINERS_CONF", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TMPDIR"};
+    for (const auto& e : spec.env) {
+      INFO(e);
+      CHECK(std::find(allowed.begin(), allowed.end(), e.substr(0, e.find('='))) != allowed.end());
+      CHECK(e.find("secret") == std::string::npos);
+    }
+    CHECK(std::find(spec.env.begin(), spec.env.end(), "DOCKER_HOST=unix:///run/user/1000/docker.sock") !=
+          spec.env.end());
+    for (const auto& a : spec.argv) CHECK(a.find("secret") == std::string::npos);
+  }
+}
+
+TEST_CASE("docker's availability check runs `docker info`") {
+  FakeCli fake("docker", "exit 0");
+  auto rt = MakeDockerRuntime({fake.bin.string(), "img", {}});
+  CHECK(rt->CheckAvailable().ok());
+  CHECK(fake.Calls() == Strings{"info|"});
+}
+
+TEST_CASE("docker's availability check fails with the CLI's complaint when the daemon is down") {
+  FakeCli fake("docker", "echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock.' >&2; exit 1");
+  auto s = MakeDockerRuntime({fake.bin.string(), "img", {}})->CheckAvailable();
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.code() == Status::Code::kIOError);
+  CHECK_THAT(s.message(), Contains(fake.bin.string() + " info") && Contains("exited with code 1") &&
+                              Contains("Cannot connect to the Docker daemon") && Contains("daemon running"));
+}
+
+TEST_CASE("docker's availability check fails naming the binary when it is not installed") {
+  TempDir tmp;
+  const std::string missing = (tmp.path() / "podman").string();
+  auto s = MakeDockerRuntime({missing, "img", {}})->CheckAvailable();
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.code() == Status::Code::kNotFound);
+  CHECK_THAT(s.message(), Contains(missing) && Contains("install podman"));
+}
+
+TEST_CASE("a container runtime without an image is not available, and no CLI is run") {
+  FakeCli fake("docker", "exit 0");
+  auto s = MakeDockerRuntime({fake.bin.string(), "", {}})->CheckAvailable();
+  REQUIRE_FALSE(s.ok());
+  CHECK_THAT(s.message(), Contains("no image configured"));
+  CHECK(fake.Calls().empty());
+}
+
+TEST_CASE("docker orphan clean-up stops every running container whose name starts with dropq-") {
+  FakeCli fake("docker", R"(case "$1" in ps) printf 'dropq-team-1\nnot-dropq-2\ndropq-x-3\n' ;; esac)");
+  auto stopped = MakeDockerRuntime({fake.bin.string(), "img", {}})->CleanupOrphans();
+  REQUIRE(stopped.ok());
+  CHECK(*stopped == 2);
+  CHECK(fake.Calls() == Strings{"ps|--filter|name=dropq-|--format|{{.Names}}|", "stop|-t|15|dropq-team-1|",
+                                "stop|-t|15|dropq-x-3|"});
+}
+
+TEST_CASE("docker orphan clean-up counts only the containers that stopped") {
+  FakeCli fake("docker", R"(case "$1" in ps) printf 'dropq-a-1\ndropq-b-2\n' ;; stop) [ "$4" = dropq-a-1 ] || exit 1 ;; esac)");
+  auto stopped = MakeDockerRuntime({fake.bin.string(), "img", {}})->CleanupOrphans();
+  REQUIRE(stopped.ok());
+  CHECK(*stopped == 1);
+  CHECK(fake.Calls().size() == 3);
+}
+
+TEST_CASE("docker orphan clean-up reports a failing listing as an error") {
+  FakeCli fake("docker", "echo 'daemon gone' >&2; exit 1");
+  auto stopped = MakeDockerRuntime({fake.bin.string(), "img", {}})->CleanupOrphans();
+  REQUIRE_FALSE(stopped.ok());
+  CHECK_THAT(stopped.status().message(), Contains("daemon gone"));
+}
+
+TEST_CASE("Apple container's availability check runs `container system status`") {
+  FakeCli fake("container", R"([ "$1 $2" = "system status" ] || exit 2)");
+  AppleOptions o{"img", {}};
+  o.binary = fake.bin.string();
+  CHECK(MakeAppleContainerRuntime(o)->CheckAvailable().ok());
+  CHECK(fake.Calls() == Strings{"system|status|"});
+}
+
+TEST_CASE("Apple container's availability check says how to start the system when it is stopped") {
+  FakeCli fake("container", "echo 'apiserver is not running' >&2; exit 1");
+  AppleOptions o{"img", {}};
+  o.binary = fake.bin.string();
+  auto s = MakeAppleContainerRuntime(o)->CheckAvailable();
+  REQUIRE_FALSE(s.ok());
+  CHECK_THAT(s.message(), Contains("apiserver is not running") && Contains("system start"));
+}
+
+TEST_CASE("Apple container orphan clean-up stops only running containers whose id starts with dropq-") {
+  FakeCli fake("container", R"(case "$1" in ls) cat <<'EOF'
+[{"status":"running","configuration":{"id":"dropq-team-1"}},
+ {"status":"stopped","configuration":{"id":"dropq-old-2"}},
+ {"status":"running","configuration":{"id":"buildkit"}},
+ {"status":"running","configuration":{"id":7}},
+ {"status":"running","configuration":{"id":"dropq-x-3"}}]
+EOF
+;; esac)");
+  AppleOptions o{"img", {}};
+  o.binary = fake.bin.string();
+  auto stopped = MakeAppleContainerRuntime(o)->CleanupOrphans();
+  REQUIRE(stopped.ok());
+  CHECK(*stopped == 2);
+  CHECK(fake.Calls() == Strings{"ls|--format|json|", "stop|-t|15|dropq-team-1|", "stop|-t|15|dropq-x-3|"});
+}
+
+TEST_CASE("Apple container orphan clean-up refuses a listing that is not JSON") {
+  FakeCli fake("container", "echo 'ID IMAGE STATE'");
+  AppleOptions o{"img", {}};
+  o.binary = fake.bin.string();
+  auto stopped = MakeAppleContainerRuntime(o)->CleanupOrphans();
+  REQUIRE_FALSE(stopped.ok());
+  CHECK_THAT(stopped.status().message(), Contains("JSON"));
+  CHECK(fake.Calls().size() == 1);
+}
