@@ -8,70 +8,6 @@
 
 namespace dropq {
 
-// A cached prepared statement. Use() resets it and clears bindings, so each
-// call site starts clean; binding indexes are 1-based as in SQLite.
-class Store::Stmt {
- public:
-  Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
-  ~Stmt() { sqlite3_finalize(s_); }
-
-  Stmt& Use() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-    return *this;
-  }
-  Stmt& Bind(int i, std::int64_t v) { sqlite3_bind_int64(s_, i, v); return *this; }
-  Stmt& Bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Bind(int i, const char* v) { return Bind(i, std::string(v)); }
-  Stmt& Bind(int i, std::string_view v) { return Bind(i, std::string(v)); }
-  Stmt& BindTime(int i, TimeMs t) { return Bind(i, FormatIsoUtc(t)); }
-  template <typename T>
-  Stmt& Bind(int i, const std::optional<T>& v) {
-    if (v) return Bind(i, *v);
-    sqlite3_bind_null(s_, i);
-    return *this;
-  }
-  Stmt& BindTime(int i, const std::optional<TimeMs>& t) {
-    if (t) return BindTime(i, *t);
-    sqlite3_bind_null(s_, i);
-    return *this;
-  }
-
-  // SQLITE_ROW → true, SQLITE_DONE → false, anything else → error.
-  Result<bool> Step() {
-    int rc = sqlite3_step(s_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    std::string msg = sqlite3_errmsg(db_);
-    sqlite3_reset(s_);
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return Status::Busy("sqlite: " + msg);
-    if (rc == SQLITE_CONSTRAINT) return Status::Conflict("sqlite: " + msg);
-    return Status::IOError("sqlite: " + msg);
-  }
-  Status Run() {
-    auto r = Step();
-    return r.ok() ? Status::Ok() : r.status();
-  }
-
-  bool IsNull(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
-  std::int64_t Int(int c) const { return sqlite3_column_int64(s_, c); }
-  std::string Text(int c) const {
-    auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, c))) : std::string();
-  }
-  std::optional<std::string> OptText(int c) const { return IsNull(c) ? std::nullopt : std::optional(Text(c)); }
-  std::optional<std::int64_t> OptInt(int c) const { return IsNull(c) ? std::nullopt : std::optional(Int(c)); }
-  TimeMs Time(int c) const { return ParseIsoTime(Text(c)).value_or(0); }
-  std::optional<TimeMs> OptTime(int c) const { return IsNull(c) ? std::nullopt : std::optional(Time(c)); }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* s_;
-};
-
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
@@ -101,7 +37,7 @@ Status Store::Exec(const char* sql) {
   return Status::Ok();
 }
 
-Store::Stmt& Store::Prepare(const char* sql) {
+SqlStmt& Store::Prepare(const char* sql) {
   // Statements are keyed by the address of their literal: every call site
   // passes a string literal, so this is a cheap exact lookup.
   for (auto& [key, stmt] : cache_) {
@@ -113,7 +49,7 @@ Store::Stmt& Store::Prepare(const char* sql) {
     fprintf(stderr, "dropq: bad SQL %s: %s\n", sql, sqlite3_errmsg(db_));
     abort();
   }
-  cache_.emplace_back(sql, std::make_unique<Stmt>(db_, s));
+  cache_.emplace_back(sql, std::make_unique<SqlStmt>(db_, s));
   return cache_.back().second->Use();
 }
 
@@ -178,6 +114,8 @@ Status Store::Migrate() {
   }
   return Status::Ok();
 }
+
+std::int64_t Store::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
 
 Status Store::Begin() { return Exec("BEGIN IMMEDIATE"); }
 Status Store::Commit() { return Exec("COMMIT"); }
@@ -427,7 +365,7 @@ Result<std::vector<Job>> Store::ListJobs(const JobFilter& f) {
       .Bind(2, f.group)
       .Bind(3, std::int64_t{f.limit});
   std::vector<Job> out;
-  if (Status s = ReadAll(q, [&](const Stmt& r) { out.push_back(ReadJob(r)); }); !s.ok()) return s;
+  if (Status s = ReadAll(q, [&](const SqlStmt& r) { out.push_back(ReadJob(r)); }); !s.ok()) return s;
   return out;
 }
 
@@ -435,7 +373,7 @@ Result<std::vector<Job>> Store::ListQueued() {
   static const std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE state='queued' ORDER BY id";
   auto& q = Prepare(sql.c_str());
   std::vector<Job> out;
-  if (Status s = ReadAll(q, [&](const Stmt& r) { out.push_back(ReadJob(r)); }); !s.ok()) return s;
+  if (Status s = ReadAll(q, [&](const SqlStmt& r) { out.push_back(ReadJob(r)); }); !s.ok()) return s;
   return out;
 }
 
@@ -444,7 +382,7 @@ Result<std::vector<JobEvent>> Store::ListEvents(std::optional<JobId> job) {
                     "WHERE (?1 IS NULL OR job_id=?1) ORDER BY id")
                 .Bind(1, job);
   std::vector<JobEvent> out;
-  Status s = ReadAll(q, [&](const Stmt& r) {
+  Status s = ReadAll(q, [&](const SqlStmt& r) {
     out.push_back({r.Int(0), r.OptInt(1), r.OptText(2), r.Time(3), r.Text(4), r.OptText(5)});
   });
   if (!s.ok()) return s;
@@ -457,7 +395,7 @@ Result<std::vector<JobRun>> Store::ListRuns(JobId job) {
                     "log_file, error FROM job_runs WHERE job_id=?1 ORDER BY attempt")
                 .Bind(1, job);
   std::vector<JobRun> out;
-  Status s = ReadAll(q, [&](const Stmt& r) {
+  Status s = ReadAll(q, [&](const SqlStmt& r) {
     JobRun run;
     run.id = r.Int(0);
     run.job_id = r.Int(1);
@@ -485,7 +423,7 @@ Result<std::vector<JobRun>> Store::ListRuns(JobId job) {
 Result<std::vector<std::pair<std::string, std::int64_t>>> Store::CountByState() {
   auto& q = Prepare("SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state");
   std::vector<std::pair<std::string, std::int64_t>> out;
-  if (Status s = ReadAll(q, [&](const Stmt& r) { out.emplace_back(r.Text(0), r.Int(1)); }); !s.ok()) return s;
+  if (Status s = ReadAll(q, [&](const SqlStmt& r) { out.emplace_back(r.Text(0), r.Int(1)); }); !s.ok()) return s;
   return out;
 }
 

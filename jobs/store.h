@@ -16,10 +16,9 @@
 
 #include "jobs/clock.h"
 #include "jobs/job.h"
+#include "jobs/sql_stmt.h"
 #include "jobs/status.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
 
 namespace dropq {
 
@@ -134,17 +133,22 @@ class Store {
   Result<std::optional<std::string>> GetSession(const std::string& group);
   Result<std::int64_t> SchemaVersion();
 
+  // For the other stores in jobs/ that share this connection (TaskStore):
+  // a cached statement for a string literal, and plain SQL execution.
+  SqlStmt& Prepare(const char* sql);
+  Status Exec(const char* sql);
+  std::int64_t LastInsertRowId() const;
+  const Clock& clock() const { return clock_; }
+
  private:
   Store(sqlite3* db, const Clock& clock);
-  class Stmt;
-  Stmt& Prepare(const char* sql);
-  Status Exec(const char* sql);
+
   Status Migrate();
   Status Err(const char* what) const;
 
   sqlite3* db_;
   const Clock& clock_;
-  std::vector<std::pair<const char*, std::unique_ptr<Stmt>>> cache_;
+  std::vector<std::pair<const char*, std::unique_ptr<SqlStmt>>> cache_;
 };
 
 }  // namespace dropq
