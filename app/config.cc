@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -146,6 +147,36 @@ void LoadBwrap(const YAML::Node& node, BwrapConfig& out, const fs::path& base) {
   }
 }
 
+void LoadContainerRuntime(const YAML::Node& node, const std::string& path, ContainerRuntimeConfig& out,
+                          const std::string& default_binary) {
+  out.binary = default_binary;
+  if (!node || node.IsNull()) return;
+  if (!node.IsMap()) throw ConfigError(path, "must be a mapping");
+  CheckKeys(node, path, {"image", "extra_args", "binary"});
+  if (auto n = node["image"]) out.image = NonEmptyString(n, path + ".image");
+  if (auto n = node["extra_args"]) out.extra_args = StringList(n, path + ".extra_args");
+  if (auto n = node["binary"]) out.binary = NonEmptyString(n, path + ".binary");
+}
+
+std::vector<AdditionalMountConfig> LoadAdditionalMounts(const YAML::Node& n, const std::string& path) {
+  std::vector<AdditionalMountConfig> out;
+  if (!n || n.IsNull()) return out;
+  if (!n.IsSequence()) throw ConfigError(path, "must be a list of {hostPath, containerPath, readonly}");
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string at = Index(path, i);
+    const YAML::Node m = n[i];
+    if (!m.IsMap()) throw ConfigError(at, "must be a mapping with hostPath");
+    CheckKeys(m, at, {"hostPath", "containerPath", "readonly"});
+    if (!m["hostPath"]) throw ConfigError(at + ".hostPath", "required");
+    AdditionalMountConfig a;
+    a.host_path = NonEmptyString(m["hostPath"], at + ".hostPath");
+    if (auto v = m["containerPath"]) a.container_path = NonEmptyString(v, at + ".containerPath");
+    if (auto v = m["readonly"]) a.readonly = Bool(v, at + ".readonly");
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
 std::string Lower(std::string s) {
   for (char& c : s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -155,7 +186,7 @@ std::string Lower(std::string s) {
 
 GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
   if (!node.IsMap()) throw ConfigError(at, "must be a mapping with at least folder");
-  CheckKeys(node, at, {"folder", "name", "jid", "main", "timeout"});
+  CheckKeys(node, at, {"folder", "name", "jid", "main", "timeout", "containerConfig"});
   GroupConfig g;
   if (!node["folder"]) throw ConfigError(at + ".folder", "required");
   g.folder = String(node["folder"], at + ".folder");
@@ -169,6 +200,17 @@ GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
   if (auto n = node["jid"]) g.jid = NonEmptyString(n, at + ".jid");
   if (auto n = node["main"]) g.is_main = Bool(n, at + ".main");
   if (auto n = node["timeout"]) g.timeout_ms = DurationMs(n, at + ".timeout", 1);
+  // NanoClaw's per-group containerConfig: timeout and additionalMounts.
+  if (const YAML::Node cc = node["containerConfig"]; cc && !cc.IsNull()) {
+    const std::string cat = at + ".containerConfig";
+    if (!cc.IsMap()) throw ConfigError(cat, "must be a mapping");
+    CheckKeys(cc, cat, {"timeout", "additionalMounts"});
+    if (auto n = cc["timeout"]) {
+      if (g.timeout_ms) throw ConfigError(cat + ".timeout", "set either timeout or containerConfig.timeout, not both");
+      g.timeout_ms = DurationMs(n, cat + ".timeout", 1);
+    }
+    g.additional_mounts = LoadAdditionalMounts(cc["additionalMounts"], cat + ".additionalMounts");
+  }
   return g;
 }
 
@@ -207,7 +249,8 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
   if (root.IsMap()) {
     CheckKeys(root, "",
               {"root", "runtime", "agent", "max_concurrent", "timeout", "kill_grace", "max_output",
-               "max_job_file", "max_attempts", "session_dir", "log_level", "bwrap", "groups"});
+               "max_job_file", "max_attempts", "session_dir", "log_level", "bwrap", "docker", "podman",
+               "container", "mount_allowlist", "secrets", "env_file", "groups"});
   }
   auto get = [&](const char* key) { return root.IsMap() ? root[key] : YAML::Node(); };
 
@@ -222,7 +265,8 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
   c.root = get("root") ? ResolvePath(get("root"), "root", base) : (base / "var").lexically_normal().string();
   if (auto n = get("runtime")) {
     c.runtime = String(n, "runtime");
-    if (c.runtime != "bwrap" && c.runtime != "process") throw ConfigError("runtime", "must be bwrap or process");
+    static const std::set<std::string> kRuntimes = {"bwrap", "process", "docker", "podman", "container"};
+    if (!kRuntimes.count(c.runtime)) throw ConfigError("runtime", "must be bwrap, process, docker, podman or container");
   }
   if (auto n = get("max_concurrent")) c.max_concurrent = IntAtLeast(n, "max_concurrent", 1);
   if (auto n = get("timeout")) c.timeout_ms = DurationMs(n, "timeout", 1);
@@ -239,6 +283,31 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
     }
   }
   LoadBwrap(get("bwrap"), c.bwrap, base);
+  LoadContainerRuntime(get("docker"), "docker", c.docker, "docker");
+  LoadContainerRuntime(get("podman"), "podman", c.podman, "podman");
+  LoadContainerRuntime(get("container"), "container", c.container, "container");
+  if (c.runtime == "docker" || c.runtime == "podman" || c.runtime == "container") {
+    const auto& rc = c.runtime == "docker" ? c.docker : c.runtime == "podman" ? c.podman : c.container;
+    if (rc.image.empty()) throw ConfigError(c.runtime + ".image", "required with runtime: " + c.runtime);
+  }
+  if (auto n = get("mount_allowlist")) {
+    c.mount_allowlist = ResolvePath(n, "mount_allowlist", base);
+  } else {
+    const char* home = std::getenv("HOME");
+    c.mount_allowlist = (fs::path(home ? home : "/") / ".config/dropq/mount-allowlist.json").string();
+  }
+  if (auto n = get("secrets")) {
+    c.secrets = n.IsNull() ? std::vector<std::string>() : StringList(n, "secrets");
+    for (std::size_t i = 0; i < c.secrets.size(); ++i) {
+      const auto& name = c.secrets[i];
+      bool ok = !name.empty() && !(name[0] >= '0' && name[0] <= '9') &&
+                std::all_of(name.begin(), name.end(), [](char ch) {
+                  return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+                });
+      if (!ok) throw ConfigError(Index("secrets", i), "must be an environment variable name");
+    }
+  }
+  if (auto n = get("env_file")) c.env_file = ResolvePath(n, "env_file", base);
   LoadGroups(get("groups"), c);
   return c;
 }

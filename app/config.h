@@ -31,12 +31,28 @@ class ConfigError : public std::runtime_error {
   std::string reason_;
 };
 
+// One of a group's containerConfig.additionalMounts (NanoClaw's fields),
+// validated against the mount allowlist at start-up.
+struct AdditionalMountConfig {
+  std::string host_path;                  // as written; `~` expands to $HOME
+  std::optional<std::string> container_path;  // relative, under /workspace/extra/
+  std::optional<bool> readonly;
+};
+
 struct GroupConfig {
   std::string folder;                    // ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, not "global", unique ignoring case
   std::string name;                      // defaults to folder
   std::optional<std::string> jid;
   bool is_main = false;                  // YAML key `main`
-  std::optional<std::int64_t> timeout_ms;  // overrides the global timeout
+  std::optional<std::int64_t> timeout_ms;  // overrides the global timeout (`timeout` or containerConfig.timeout)
+  std::vector<AdditionalMountConfig> additional_mounts;  // containerConfig.additionalMounts
+};
+
+// docker / podman / Apple container: the image the agent runs in.
+struct ContainerRuntimeConfig {
+  std::string image;
+  std::vector<std::string> extra_args;    // before the image
+  std::string binary;                     // default: docker, podman or container
 };
 
 struct BindMount {
@@ -54,7 +70,7 @@ struct BwrapConfig {
 struct Config {
   std::string config_path;               // absolute path of the file loaded; empty from LoadConfigString
   std::string root;                      // absolute; default "./var" beside the config
-  std::string runtime = "bwrap";         // "bwrap" | "process"
+  std::string runtime = "bwrap";         // bwrap | process | docker | podman | container
   std::vector<std::string> agent;        // argv run inside the sandbox; required, non-empty
   std::int64_t max_concurrent = 5;       // >= 1
   std::int64_t timeout_ms = 300'000;     // > 0
@@ -65,6 +81,12 @@ struct Config {
   std::string session_dir = "/home/node/.claude";  // container path of the group's session dir
   std::string log_level = "info";        // trace|debug|info|warn|error|critical|off
   BwrapConfig bwrap;
+  ContainerRuntimeConfig docker, podman, container;
+  std::string mount_allowlist;           // absolute; default ~/.config/dropq/mount-allowlist.json
+  // Names of secrets passed to agents in the stdin JSON only; values come
+  // from dropq's environment, or else from env_file.
+  std::vector<std::string> secrets = {"CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY"};
+  std::optional<std::string> env_file;   // KEY=value lines (NanoClaw's .env)
   std::vector<GroupConfig> groups;       // non-empty; exactly one is_main
 
   const GroupConfig* FindGroup(const std::string& folder) const;

@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <random>
 
@@ -12,6 +13,9 @@
 #include "jobs/dispatcher.h"
 #include "jobs/layout.h"
 #include "jobs/store.h"
+#include "app/secrets.h"
+#include "runner/allowlist.h"
+#include "runner/container_runtime.h"
 #include "runner/runner.h"
 #include "runner/runtime.h"
 #include "watcher/ingest.h"
@@ -55,17 +59,21 @@ class Daemon {
       if (Status s = store_->UpsertGroup(g.folder, g.name, g.jid, g.is_main); !s.ok()) return s;
     }
 
-    std::vector<runner::Mount> binds;
-    for (const auto& b : cfg_.bwrap.ro_binds) binds.push_back({b.host, b.container, true});
-    if (cfg_.runtime == "bwrap") {
-      runtime_ = runner::MakeBwrapRuntime({cfg_.bwrap.rootfs.value_or(""), cfg_.bwrap.network,
-                                           cfg_.bwrap.extra_args, binds});
-    } else {
-      runtime_ = runner::MakeProcessRuntime(binds);
-      spdlog::warn("runtime 'process' does NOT isolate jobs: agents run as this user with full access. "
-                   "Use it for development and tests only.");
+    if (Status s = runner::CheckMountablePath(layout_.root().string()); !s.ok()) {
+      return Status::InvalidArgument("root " + layout_.root().string() + ": " + s.message());
     }
+    runtime_ = MakeRuntime();
     if (Status s = runtime_->CheckAvailable(); !s.ok()) return s;
+    auto orphans = runtime_->CleanupOrphans();
+    if (!orphans.ok()) {
+      spdlog::warn("cannot clean up sandboxes left by an earlier run: {}", orphans.status().message());
+    } else if (*orphans > 0) {
+      spdlog::warn("stopped {} sandbox(es) named dropq-* left by an earlier run", *orphans);
+    }
+    LoadAdditionalMounts();
+    auto secrets = ReadSecrets(cfg_.secrets, cfg_.env_file);
+    if (!secrets.ok()) return secrets.status();
+    secrets_ = std::move(*secrets);
 
     auto recovered = store_->RecoverInterrupted();
     if (!recovered.ok()) return recovered.status();
@@ -120,6 +128,57 @@ class Daemon {
     return Status::Ok();
   }
 
+  std::unique_ptr<runner::Runtime> MakeRuntime() const {
+    std::vector<runner::Mount> binds;
+    for (const auto& b : cfg_.bwrap.ro_binds) binds.push_back({b.host, b.container, true});
+    // docker/podman/Apple stop waits this long before killing: the grace.
+    int grace_s = static_cast<int>((cfg_.kill_grace_ms + 999) / 1000);
+    if (cfg_.runtime == "bwrap") {
+      return runner::MakeBwrapRuntime({cfg_.bwrap.rootfs.value_or(""), cfg_.bwrap.network, cfg_.bwrap.extra_args,
+                                       binds});
+    }
+    if (cfg_.runtime == "docker" || cfg_.runtime == "podman") {
+      const auto& c = cfg_.runtime == "docker" ? cfg_.docker : cfg_.podman;
+      return runner::MakeDockerRuntime({c.binary, c.image, c.extra_args, grace_s});
+    }
+    if (cfg_.runtime == "container") {
+      const auto& c = cfg_.container;
+      return runner::MakeAppleContainerRuntime({c.image, c.extra_args, grace_s, c.binary});
+    }
+    spdlog::warn("runtime 'process' does NOT isolate jobs: agents run as this user with full access. "
+                 "Use it for development and tests only.");
+    return runner::MakeProcessRuntime(binds);
+  }
+
+  // containerConfig.additionalMounts, checked once at start against the
+  // allowlist (kept outside root, never mounted). A refused mount is logged
+  // and left out; the group still runs.
+  void LoadAdditionalMounts() {
+    std::optional<runner::MountAllowlist> allowlist;
+    bool any = false;
+    for (const auto& g : cfg_.groups) any = any || !g.additional_mounts.empty();
+    if (!any) return;
+    auto loaded = runner::MountAllowlist::Load(cfg_.mount_allowlist);
+    if (loaded.ok()) {
+      allowlist = std::move(*loaded);
+      allowlist->Protect(layout_.root().string());
+    } else {
+      spdlog::error("mount allowlist: {}; every additional mount is refused", loaded.status().message());
+    }
+    for (const auto& g : cfg_.groups) {
+      std::vector<runner::AdditionalMount> req;
+      for (const auto& m : g.additional_mounts) req.push_back({m.host_path, m.container_path, m.readonly});
+      auto v = runner::ValidateAdditionalMounts(allowlist ? &*allowlist : nullptr, cfg_.mount_allowlist, req,
+                                                g.is_main);
+      for (const auto& why : v.refusals) spdlog::warn("group {}: additional mount refused: {}", g.folder, why);
+      for (const auto& m : v.mounts) {
+        spdlog::info("group {}: additional mount {} -> {}{}", g.folder, m.host, m.container,
+                     m.readonly ? " (ro)" : "");
+      }
+      extra_mounts_[g.folder] = std::move(v.mounts);
+    }
+  }
+
   void OnIngested(std::vector<QueuedJob> jobs) {
     for (const auto& j : jobs) {
       spdlog::info("job {} queued for group {}", j.id, j.group);
@@ -166,6 +225,8 @@ class Daemon {
         // NanoClaw agents address their own group by chatJid: the jid, or the
         // folder for a group that has none.
         a.chat_jid = g && g->jid ? *g->jid : q.group;
+        a.secrets = secrets_;
+        if (auto m = extra_mounts_.find(q.group); m != extra_mounts_.end()) a.extra_mounts = m->second;
         a.timeout_ms = a.job.timeout_ms.value_or(g && g->timeout_ms ? *g->timeout_ms : cfg_.timeout_ms);
         if (a.job.context_mode == ContextMode::kGroup) {
           auto sess = store_->GetSession(q.group);
@@ -290,6 +351,8 @@ class Daemon {
   uv_signal_t sigint_{}, sigterm_{};
   bool stopping_ = false, stopped_by_us_ = false, closed_ = false;
   std::mt19937_64 rng_{std::random_device{}()};
+  std::map<std::string, std::string> secrets_;
+  std::map<std::string, std::vector<runner::Mount>> extra_mounts_;
 };
 
 }  // namespace

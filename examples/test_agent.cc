@@ -118,10 +118,10 @@ struct Command {
 
 const std::set<std::string> kVerbs = {"echo",  "sleep",     "exit",  "flood",       "stderr",      "nomarkers",
                                       "blocks", "malformed", "fail",  "probe",       "write",       "ignore-term",
-                                      "child-sleep", "input", "env",  "idle"};
+                                      "child-sleep", "input", "env",  "idle",        "read"};
 const std::set<std::string> kNumeric = {"sleep", "exit", "flood", "stderr", "blocks", "child-sleep", "idle"};
 const std::set<std::string> kNoArgs = {"nomarkers", "malformed", "ignore-term", "input"};
-const std::set<std::string> kNeedArg = {"probe", "write", "env"};
+const std::set<std::string> kNeedArg = {"probe", "write", "env", "read"};
 
 std::vector<Command> ParseScript(const std::string& prompt) {
   std::vector<Command> script;
@@ -309,6 +309,17 @@ int main() {
       result["child_pid"] = pid > 0 ? json(pid) : json(nullptr);
     } else if (c.verb == "input") {
       result["input"] = RedactedInput(in);
+    } else if (c.verb == "read") {
+      // `read PATH`: the first 4 KiB of a file (e.g. /proc/net/dev to see
+      // which network interfaces the sandbox has).
+      std::FILE* f = std::fopen(c.args.c_str(), "rb");
+      std::string content;
+      if (f != nullptr) {
+        char buf[4096];
+        content.assign(buf, std::fread(buf, 1, sizeof buf, f));
+        std::fclose(f);
+      }
+      result["reads"].push_back({{"path", c.args}, {"ok", f != nullptr}, {"content", content}});
     } else if (c.verb == "env") {
       const char* value = std::getenv(c.args.c_str());
       result["env"][c.args] = value ? json(value) : json(nullptr);

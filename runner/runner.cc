@@ -446,14 +446,18 @@ void Runner::SpawnDetached(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (auto& a : h->argv) args.push_back(a.data());
   args.push_back(nullptr);
-  static char path_env[] = "PATH=/usr/local/bin:/usr/bin:/bin";
-  char* env[] = {path_env, nullptr};
+  // The runtime's own client environment (DOCKER_HOST and friends), so the
+  // stop command reaches the same daemon the run did.
+  std::vector<std::string> env_strings = runtime_.Build(SandboxSpec{}).env;
+  std::vector<char*> env;
+  for (auto& e : env_strings) env.push_back(e.data());
+  env.push_back(nullptr);
   uv_stdio_container_t stdio[3];
   for (auto& s : stdio) s.flags = UV_IGNORE;
   uv_process_options_t opts{};
   opts.file = args[0];
   opts.args = args.data();
-  opts.env = env;
+  opts.env = env.data();
   opts.stdio = stdio;
   opts.stdio_count = 3;
   opts.exit_cb = [](uv_process_t* p, int64_t status, int) {

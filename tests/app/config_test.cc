@@ -163,9 +163,38 @@ TEST_CASE("runtime accepts bwrap and process") {
   CHECK(Load(kMinimal + "runtime: process\n").runtime == "process");
 }
 
-TEST_CASE("runtime rejects anything but bwrap and process") {
-  auto bad = GENERATE(as<std::string>{}, "docker", "Bwrap", "''", "[bwrap]");
+TEST_CASE("runtime rejects anything but bwrap, process, docker, podman and container") {
+  auto bad = GENERATE(as<std::string>{}, "kubernetes", "Bwrap", "''", "[bwrap]");
   CHECK(ErrorKey(kMinimal + "runtime: " + bad + "\n") == "runtime");
+}
+
+TEST_CASE("a container runtime needs an image") {
+  CHECK(ErrorKey(kMinimal + "runtime: docker\n") == "docker.image");
+  Config c = Load(kMinimal + "runtime: podman\npodman: {image: agent:1, extra_args: [--network, none]}\n");
+  CHECK(c.podman.image == "agent:1");
+  CHECK(c.podman.binary == "podman");
+  CHECK(c.podman.extra_args == std::vector<std::string>{"--network", "none"});
+}
+
+TEST_CASE("containerConfig carries a group's timeout and additional mounts") {
+  Config c = Load(kAgent + "groups:\n  - folder: main\n    main: true\n    containerConfig:\n"
+                           "      timeout: 2m\n      additionalMounts:\n"
+                           "        - {hostPath: ~/src, containerPath: src, readonly: false}\n");
+  REQUIRE(c.groups[0].timeout_ms == std::optional<std::int64_t>(120'000));
+  REQUIRE(c.groups[0].additional_mounts.size() == 1);
+  CHECK(c.groups[0].additional_mounts[0].host_path == "~/src");
+  CHECK(c.groups[0].additional_mounts[0].readonly == std::optional<bool>(false));
+}
+
+TEST_CASE("an unknown key inside containerConfig is rejected with its path") {
+  CHECK(ErrorKey(kAgent + "groups:\n  - folder: main\n    main: true\n    containerConfig: {timout: 5}\n") ==
+        "groups[0].containerConfig.timout");
+}
+
+TEST_CASE("secrets must be environment variable names") {
+  CHECK(ErrorKey(kMinimal + "secrets: [GOOD_NAME, 'bad-name']\n") == "secrets[1]");
+  Config c = Load(kMinimal + "secrets: [A_TOKEN]\n");
+  CHECK(c.secrets == std::vector<std::string>{"A_TOKEN"});
 }
 
 TEST_CASE("agent keeps every argv element in order") {

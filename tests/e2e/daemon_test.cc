@@ -6,76 +6,13 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "tests/fakes/process.h"
-#include "tests/fakes/temp_dir.h"
+#include "tests/e2e/e2e_root.h"
 
 namespace dropq::testing {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-struct Root {
-  TempDir dir;
-  fs::path config = dir / "dropq.yaml";
-  fs::path scratch = dir / "scratch";
-
-  explicit Root(const std::string& runtime = "bwrap", const std::string& extra = "") {
-    fs::create_directories(scratch);
-    WriteFile(config, "root: var\n"
-                      "runtime: " + runtime + "\n"
-                      "agent: [/opt/dropq/test-agent]\n"
-                      "max_concurrent: 2\n"
-                      "kill_grace: 500ms\n"
-                      "log_level: debug\n"
-                      "bwrap:\n"
-                      "  ro_binds:\n"
-                      "    - host: " DROPQ_TEST_AGENT "\n"
-                      "      container: /opt/dropq/test-agent\n"
-                      "groups:\n"
-                      "  - {folder: main, name: Main, jid: main@x, main: true}\n"
-                      "  - {folder: team, name: Team, jid: team@x}\n"
-                      "  - {folder: other, name: Other}\n" +
-                      extra);
-    for (const char* g : {"main", "team", "other"}) fs::create_directories(Tasks(g));
-  }
-  fs::path Var() const { return dir / "var"; }
-  fs::path Tasks(const std::string& g) const { return Var() / "data/ipc" / g / "tasks"; }
-  fs::path Results(const std::string& g) const { return Var() / "data/ipc" / g / "results"; }
-  fs::path Errors() const { return Var() / "data/ipc/errors"; }
-
-  // Writers write a temporary name and rename, as the contract asks.
-  void Drop(const std::string& g, const std::string& name, const json& body) {
-    auto tmp = Tasks(g) / (name + ".tmp");
-    WriteFile(tmp, body.dump());
-    fs::rename(tmp, Tasks(g) / name);
-  }
-  ProcessResult Dropq(std::vector<std::string> args, int timeout_ms = 60'000) {
-    args.insert(args.begin(), DROPQ_BINARY);
-    args.push_back("--config");
-    args.push_back(config.string());
-    return RunProcess(args, scratch, timeout_ms);
-  }
-  ProcessResult RunOnce() { return Dropq({"run", "--once"}); }
-  json Result(const std::string& g, const std::string& name) const {
-    return json::parse(ReadFile(Results(g) / name));
-  }
-  // One value from the database, through the sqlite3 C API as a user's
-  // sqlite3 shell would see it.
-  std::string Query(const std::string& sql) const {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2((Var() / "store/dropq.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-    std::string out;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
-      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return out;
-  }
-};
 
 bool EmptyDir(const fs::path& p) { return !fs::exists(p) || fs::is_empty(p); }
 

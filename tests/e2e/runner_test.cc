@@ -1,0 +1,255 @@
+// End-to-end tests of the runner's promises (issue 3): isolation, secrets,
+// bounded output, additional mounts, and the docker / Apple container argv
+// exercised through shims that run the agent for real under bubblewrap.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "tests/e2e/e2e_root.h"
+
+namespace dropq::testing {
+namespace {
+
+// True when any regular file under `dir` contains `needle`.
+bool TreeContains(const fs::path& dir, const std::string& needle, std::string* where) {
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (ss.str().find(needle) != std::string::npos) {
+      *where = e.path().string();
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST_CASE("secrets reach the agent on stdin and appear in no file dropq writes", "[e2e][runner]") {
+  const std::string secret = "sk-dropq-test-SECRET-4242";
+  ::setenv("ANTHROPIC_API_KEY", secret.c_str(), 1);
+  Root r;  // log_level debug: the most verbose logs must not leak it either
+  r.Drop("team", "ok.json", {{"prompt", "input"}});
+  r.Drop("other", "fails.json", {{"prompt", "fail boom; input"}});
+  auto run = r.RunOnce();
+  ::unsetenv("ANTHROPIC_API_KEY");
+  REQUIRE(run.exit_code == 0);
+  CHECK(r.Result("team", "ok.json")["result"]["input"]["secrets"] == json({"ANTHROPIC_API_KEY"}));
+  CHECK(r.Result("other", "fails.json")["state"] == "failed");
+  std::string where;
+  CHECK_FALSE(TreeContains(r.Var(), secret, &where));  // results, logs, the database, its WAL
+  INFO(where);
+  CHECK(run.err.find(secret) == std::string::npos);
+  // The failing run's log is verbose and shows the input, redacted.
+  CHECK(TreeContains(r.Var() / "groups/other/logs", "<redacted>", &where));
+}
+
+TEST_CASE("a bwrap sandbox has no network but loopback", "[e2e][runner]") {
+  Root r;
+  r.Drop("team", "net.json", {{"prompt", "read /proc/net/dev"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto read = r.Result("team", "net.json")["result"]["reads"][0];
+  REQUIRE(read["ok"] == true);
+  std::string dev = read["content"];
+  CHECK(dev.find("lo:") != std::string::npos);
+  // /proc/net/dev: two header lines, then one line per interface.
+  CHECK(std::count(dev.begin(), dev.end(), '\n') == 3);
+}
+
+TEST_CASE("global memory is read-only for non-main groups", "[e2e][runner]") {
+  Root r;
+  fs::create_directories(r.Var() / "groups/global");
+  WriteFile(r.Var() / "groups/global/CLAUDE.md", "shared");
+  r.Drop("team", "g.json", {{"prompt", "probe /workspace/global; write /workspace/global/x nope"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto res = r.Result("team", "g.json")["result"];
+  CHECK(res["probes"][0]["exists"] == true);
+  CHECK(res["probes"][0]["readable"] == true);
+  CHECK(res["probes"][0]["writable"] == false);
+  CHECK(res["writes"][0]["ok"] == false);
+  CHECK_FALSE(fs::exists(r.Var() / "groups/global/x"));
+}
+
+TEST_CASE("an agent that ignores SIGTERM and forks children is killed whole at its timeout", "[e2e][runner]") {
+  // A private copy of the agent: after the run, no process may still run it.
+  Root r("process");
+  auto agent = r.dir / "private-agent";
+  fs::copy_file(DROPQ_TEST_AGENT, agent);
+  WriteFile(r.config, ReadFile(r.config) + "");
+  std::string cfg = ReadFile(r.config);
+  cfg.replace(cfg.find("host: " DROPQ_TEST_AGENT), std::string("host: " DROPQ_TEST_AGENT).size(),
+              "host: " + agent.string());
+  WriteFile(r.config, cfg);
+  r.Drop("team", "stubborn.json",
+         {{"prompt", "ignore-term; child-sleep 60000; child-sleep 60000; sleep 60000"}, {"timeout", "300ms"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Result("team", "stubborn.json")["runStatus"] == "timed_out");
+  int alive = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::error_code ec;
+    if (fs::read_symlink(e.path() / "exe", ec) == agent) ++alive;
+  }
+  CHECK(alive == 0);
+}
+
+TEST_CASE("a 100 MB flood stays capped with the daemon's memory bounded", "[e2e][runner]") {
+  Root r("process", "max_output: 1MiB\n");
+  pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
+  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
+                    30'000));
+  r.Drop("team", "flood.json", {{"prompt", "flood 100000000; echo done"}});
+  bool done = WaitUntil([&] { return fs::exists(r.Results("team") / "flood.json"); }, 60'000);
+  std::string status = ReadFile("/proc/" + std::to_string(pid) + "/status");
+  ::kill(pid, SIGTERM);
+  CHECK(WaitProcess(pid, 30'000) == 0);
+  REQUIRE(done);
+  auto res = r.Result("team", "flood.json");
+  CHECK(res["state"] == "succeeded");
+  CHECK(res["stdoutTruncated"] == true);
+  CHECK(std::stoll(r.Query("SELECT stdout_bytes FROM job_runs")) >= 100'000'000);
+  auto hwm = status.find("VmHWM:");
+  REQUIRE(hwm != std::string::npos);
+  long peak_kb = std::stol(status.substr(hwm + 6));
+  INFO("daemon peak RSS " << peak_kb << " kB");
+  CHECK(peak_kb < 64 * 1024);  // 1 MiB kept per stream; 100 MB went through
+}
+
+TEST_CASE("an allowed additional mount is visible read-only to a non-main group", "[e2e][runner]") {
+  TempDir host;
+  fs::create_directories(host / "data");
+  WriteFile(host / "data/readme.txt", "hello");
+  Root r("bwrap", "mount_allowlist: " + (host / "allowlist.json").string() + "\n",
+         "  - folder: ext\n"
+         "    containerConfig:\n"
+         "      additionalMounts:\n"
+         "        - {hostPath: " + (host / "data").string() + ", containerPath: shared, readonly: false}\n"
+         "        - {hostPath: /etc, containerPath: etc}\n");
+  WriteFile(host / "allowlist.json",
+            json({{"allowedRoots", {{{"path", host.str()}, {"allowReadWrite", true}}}},
+                  {"blockedPatterns", json::array()},
+                  {"nonMainReadOnly", true}})
+                .dump());
+  fs::create_directories(r.Tasks("ext"));
+  r.Drop("ext", "m.json", {{"prompt", "probe /workspace/extra/shared/readme.txt; write /workspace/extra/shared/x y; "
+                                      "probe /workspace/extra/etc"}});
+  auto run = r.RunOnce();
+  REQUIRE(run.exit_code == 0);
+  CHECK_THAT(run.err, Catch::Contains("additional mount refused"));  // /etc is not under an allowed root
+  auto res = r.Result("ext", "m.json")["result"];
+  CHECK(res["probes"][0]["readable"] == true);
+  CHECK(res["writes"][0]["ok"] == false);  // rw asked, but non-main is read-only
+  CHECK(res["probes"][1]["exists"] == false);
+}
+
+TEST_CASE("additional mounts are all refused when there is no allowlist", "[e2e][runner]") {
+  TempDir host;
+  Root r("bwrap", "mount_allowlist: " + (host / "missing.json").string() + "\n",
+         "  - folder: ext\n"
+         "    containerConfig:\n"
+         "      additionalMounts:\n"
+         "        - {hostPath: " + host.str() + "}\n");
+  fs::create_directories(r.Tasks("ext"));
+  r.Drop("ext", "m.json", {{"prompt", "probe /workspace/extra"}});
+  auto run = r.RunOnce();
+  REQUIRE(run.exit_code == 0);
+  CHECK_THAT(run.err, Catch::Contains("no mount allowlist"));
+  CHECK(r.Result("ext", "m.json")["result"]["probes"][0]["exists"] == false);
+}
+
+// A stand-in for a container CLI: it records its argv, answers the
+// availability and listing commands, and turns `run` into a real bubblewrap
+// sandbox with the same mounts, so the agent runs for real.
+void WriteShim(const fs::path& path, const fs::path& log) {
+  WriteFile(path, R"SH(#!/bin/bash
+echo "$*" >> )SH" + log.string() + R"SH(
+case "$1" in
+  info|system|ps|ls|stop|kill) exit 0 ;;
+  run) ;;
+  *) echo "shim: unexpected $1" >&2; exit 64 ;;
+esac
+shift
+args=(bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib
+      --symlink usr/lib64 /lib64 --proc /proc --dev /dev --tmpfs /tmp
+      --ro-bind )SH" DROPQ_TEST_AGENT R"SH( /opt/dropq/test-agent --chdir /)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -i|--rm) shift ;;
+    --name) shift 2 ;;
+    -v) IFS=: read -r h c ro <<< "$2"
+        if [ "$ro" = ro ]; then args+=(--ro-bind "$h" "$c"); else args+=(--bind "$h" "$c"); fi; shift 2 ;;
+    --mount) spec="$2"; h=; c=; ro=
+        IFS=, read -ra parts <<< "$spec"
+        for p in "${parts[@]}"; do
+          case "$p" in source=*) h="${p#source=}" ;; target=*) c="${p#target=}" ;; readonly) ro=1 ;; esac
+        done
+        if [ -n "$ro" ]; then args+=(--ro-bind "$h" "$c"); else args+=(--bind "$h" "$c"); fi; shift 2 ;;
+    *) shift; break ;;   # the image; the agent argv follows
+  esac
+done
+exec "${args[@]}" -- "$@"
+)SH");
+  fs::permissions(path, fs::perms::owner_all);
+}
+
+TEST_CASE("the docker runtime runs the agent through docker run with the group's mounts", "[e2e][runner]") {
+  Root r("docker", "docker:\n  image: dropq/agent:test\n  binary: SHIM\n");
+  auto shim = r.dir / "docker";
+  auto log = r.dir / "docker.log";
+  WriteShim(shim, log);
+  std::string cfg = ReadFile(r.config);
+  cfg.replace(cfg.find("SHIM"), 4, shim.string());
+  WriteFile(r.config, cfg);
+  r.Drop("team", "d.json", {{"prompt", "probe /workspace/group; probe /workspace/project; echo via docker"}});
+  auto run = r.RunOnce();
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  auto res = r.Result("team", "d.json");
+  CHECK(res["state"] == "succeeded");
+  CHECK(res["result"]["echo"] == "via docker");
+  CHECK(res["result"]["probes"][0]["writable"] == true);
+  CHECK(res["result"]["probes"][1]["exists"] == false);
+  std::string calls = ReadFile(log);
+  CHECK_THAT(calls, Catch::Contains("info"));
+  CHECK_THAT(calls, Catch::Contains("run -i --rm --name dropq-team-"));
+  CHECK_THAT(calls, Catch::Contains("-v " + (r.Var() / "groups/team").string() + ":/workspace/group "));
+  CHECK_THAT(calls, Catch::Contains("dropq/agent:test /opt/dropq/test-agent"));
+}
+
+TEST_CASE("the Apple container runtime mounts read-only paths with --mount", "[e2e][runner]") {
+  Root r("container", "container:\n  image: dropq/agent:test\n  binary: SHIM\n");
+  auto shim = r.dir / "container";
+  auto log = r.dir / "container.log";
+  WriteShim(shim, log);
+  std::string cfg = ReadFile(r.config);
+  cfg.replace(cfg.find("SHIM"), 4, shim.string());
+  WriteFile(r.config, cfg);
+  fs::create_directories(r.Var() / "groups/global");
+  r.Drop("team", "c.json", {{"prompt", "probe /workspace/global; echo via container"}});
+  auto run = r.RunOnce();
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  auto res = r.Result("team", "c.json");
+  CHECK(res["result"]["echo"] == "via container");
+  CHECK(res["result"]["probes"][0]["writable"] == false);
+  CHECK_THAT(ReadFile(log), Catch::Contains("--mount type=bind,source=" + (r.Var() / "groups/global").string() +
+                                            ",target=/workspace/global,readonly"));
+}
+
+TEST_CASE("a timed-out docker job is stopped with docker stop", "[e2e][runner]") {
+  Root r("docker", "docker:\n  image: img\n  binary: SHIM\n");
+  auto shim = r.dir / "docker";
+  auto log = r.dir / "docker.log";
+  WriteShim(shim, log);
+  std::string cfg = ReadFile(r.config);
+  cfg.replace(cfg.find("SHIM"), 4, shim.string());
+  WriteFile(r.config, cfg);
+  r.Drop("team", "slow.json", {{"prompt", "sleep 60000"}, {"timeout", "300ms"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Result("team", "slow.json")["runStatus"] == "timed_out");
+  CHECK_THAT(ReadFile(log), Catch::Contains("stop -t 1 dropq-team-"));
+}
+
+}  // namespace
+}  // namespace dropq::testing
