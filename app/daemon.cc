@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "jobs/dispatcher.h"
@@ -94,7 +95,10 @@ class Daemon {
     loop_.data = this;
     runner::RunnerOptions ro{cfg_.agent, cfg_.max_output, cfg_.kill_grace_ms, cfg_.session_dir};
     runner_ = std::make_unique<runner::Runner>(&loop_, layout_, *runtime_, ro, clock_,
-                                               [this](const Job& j, RunOutcome o) { OnDone(j, std::move(o)); });
+                                               [this](const Job& j, RunOutcome o) { OnDone(j, std::move(o)); },
+                                               [this](const Job& j, std::int64_t attempt, const runner::AgentOutput& out) {
+                                                 OnOutput(j, attempt, out);
+                                               });
     std::vector<std::string> folders;
     for (const auto& g : cfg_.groups) folders.push_back(g.folder);
     watcher_ = std::make_unique<watcher::Watcher>(&loop_, layout_, *ingestor_, folders,
@@ -268,6 +272,17 @@ class Daemon {
                    static_cast<std::uint64_t>(delay), 0);
     // In --once mode a future job must not keep the loop alive.
     if (opts_.once) uv_unref(reinterpret_cast<uv_handle_t*>(&wake_));
+  }
+
+  // Each block as it streams in: an `output` audit event (status and size,
+  // not the result itself, which the result file and jobs.result hold).
+  void OnOutput(const Job& job, std::int64_t attempt, const runner::AgentOutput& out) {
+    nlohmann::json d = {{"attempt", attempt}, {"status", out.status},
+                        {"result_bytes", out.result_json ? out.result_json->size() : 0}};
+    if (out.error) d["error"] = *out.error;
+    if (Status s = store_->AppendEvent(job.id, job.group, "output", d.dump()); !s.ok()) {
+      spdlog::error("job {}: cannot record output event: {}", job.id, s.message());
+    }
   }
 
   void OnDone(const Job& job, RunOutcome o) {

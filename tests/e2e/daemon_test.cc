@@ -35,9 +35,9 @@ TEST_CASE("files for two groups all succeed with result files and audit rows and
   }
   CHECK(r.Query("SELECT count(*) FROM jobs WHERE state='succeeded'") == "6");
   CHECK(r.Query("SELECT count(*) FROM job_runs WHERE status='succeeded' AND log_file IS NOT NULL") == "6");
-  // Every job's story: received, started, succeeded.
+  // Every job's story: received, started, its output, succeeded.
   CHECK(r.Query("SELECT count(*) FROM jobs j WHERE (SELECT group_concat(event, ',') FROM "
-                "(SELECT event FROM job_events e WHERE e.job_id=j.id ORDER BY e.id)) = 'received,started,succeeded'") ==
+                "(SELECT event FROM job_events e WHERE e.job_id=j.id ORDER BY e.id)) = 'received,started,output,succeeded'") ==
         "6");
   for (const char* g : {"main", "team"}) {
     CHECK(EmptyDir(r.Tasks(g)));
@@ -224,7 +224,7 @@ TEST_CASE("job --json shows the job with its runs and events", "[e2e]") {
   auto j = json::parse(out.out);
   CHECK(j["id"] == 1);
   CHECK(j["runs"].size() == 1);
-  CHECK(j["events"].size() == 3);
+  CHECK(j["events"].size() == 4);  // received, started, output, succeeded
   CHECK(r.Dropq({"job", "99"}).exit_code == 3);
 }
 

@@ -253,3 +253,31 @@ TEST_CASE("a timed-out docker job is stopped with docker stop", "[e2e][runner]")
 
 }  // namespace
 }  // namespace dropq::testing
+
+namespace dropq::testing {
+namespace {
+
+TEST_CASE("each output block becomes an output event and the result file holds them all", "[e2e][runner]") {
+  Root r;
+  r.Drop("team", "b.json", {{"prompt", "blocks 3; echo last"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto res = r.Result("team", "b.json");
+  REQUIRE(res["outputs"].size() == 4);
+  CHECK(res["outputs"][0]["result"]["block"] == 1);
+  CHECK(res["outputs"][3]["result"]["echo"] == "last");
+  CHECK(res["result"]["echo"] == "last");
+  CHECK(r.Query("SELECT count(*) FROM job_events WHERE event='output'") == "4");
+  // The story in order: the outputs stream in between start and success.
+  CHECK(r.Query("SELECT group_concat(event, ',') FROM (SELECT event FROM job_events WHERE job_id=1 ORDER BY id)") ==
+        "received,started,output,output,output,output,succeeded");
+}
+
+TEST_CASE("a group without a jid gets its folder as chatJid", "[e2e][runner]") {
+  Root r;
+  r.Drop("other", "c.json", {{"prompt", "input"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Result("other", "c.json")["result"]["input"]["chatJid"] == "other");
+}
+
+}  // namespace
+}  // namespace dropq::testing
