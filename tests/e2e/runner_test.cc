@@ -281,3 +281,52 @@ TEST_CASE("a group without a jid gets its folder as chatJid", "[e2e][runner]") {
 
 }  // namespace
 }  // namespace dropq::testing
+
+namespace dropq::testing {
+namespace {
+
+TEST_CASE("an agent that answered and then idles past its timeout is recorded as succeeded", "[e2e][runner]") {
+  Root r;
+  r.Drop("team", "idle.json", {{"prompt", "echo answered; idle 60000"}, {"timeout", "300ms"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto res = r.Result("team", "idle.json");
+  CHECK(res["state"] == "succeeded");
+  CHECK(res["result"]["echo"] == "answered");
+  CHECK(r.Query("SELECT error FROM job_runs") == "timed_out_after_output");
+  std::string where;
+  for (const auto& e : fs::directory_iterator(r.Var() / "groups/team/logs")) where = ReadFile(e.path());
+  CHECK_THAT(where, Catch::Contains("(TIMEOUT)"));
+}
+
+TEST_CASE("a group-context job gets the session id the group's previous job returned", "[e2e][runner]") {
+  Root r;
+  r.Drop("team", "first.json", {{"prompt", "echo one"}, {"context_mode", "group"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  r.Drop("team", "second.json", {{"prompt", "input"}, {"context_mode", "group"}});
+  r.Drop("team", "isolated.json", {{"prompt", "input"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Query("SELECT session_id FROM sessions WHERE group_folder='team'") != "");
+  CHECK(r.Result("team", "second.json")["result"]["input"]["sessionId"] == "test-1");
+  CHECK_FALSE(r.Result("team", "isolated.json")["result"]["input"].contains("sessionId"));
+}
+
+TEST_CASE("a successful run log is brief and a failed one carries argv, mounts and output", "[e2e][runner]") {
+  Root r("bwrap", "", "");
+  std::string cfg = ReadFile(r.config);
+  cfg.replace(cfg.find("log_level: debug"), 16, "log_level: info");
+  WriteFile(r.config, cfg);
+  r.Drop("team", "ok.json", {{"prompt", "echo fine"}});
+  r.Drop("other", "bad.json", {{"prompt", "stderr 10; exit 4"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  std::string ok, bad;
+  for (const auto& e : fs::directory_iterator(r.Var() / "groups/team/logs")) ok = ReadFile(e.path());
+  for (const auto& e : fs::directory_iterator(r.Var() / "groups/other/logs")) bad = ReadFile(e.path());
+  CHECK_THAT(ok, Catch::Contains("Prompt length: 9 chars"));
+  CHECK_THAT(ok, !Catch::Contains("=== Stdout ==="));
+  CHECK_THAT(bad, Catch::Contains("=== Container Args ===\nbwrap"));
+  CHECK_THAT(bad, Catch::Contains("=== Stderr ===\nxxxxxxxxx"));
+  CHECK_THAT(bad, Catch::Contains("Exit Code: 4"));
+}
+
+}  // namespace
+}  // namespace dropq::testing
