@@ -51,7 +51,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Check(simdjson::validate_utf8(s.message()), "an error message is valid UTF-8");
     return 0;
   }
-  const dropq::RunRequest& r = std::get<dropq::RunRequest>(*parsed);
+  // Control commands (schedule_task, cancel_job, ...) have their own types;
+  // the run request carries the invariants checked here.
+  const auto* run = std::get_if<dropq::RunRequest>(&*parsed);
+  if (run == nullptr) return 0;
+  const dropq::RunRequest& r = *run;
   CheckString(std::string_view(r.prompt), "prompt is non-empty and has no NUL");
   CheckString(r.client_id, "id is non-empty and has no NUL");
   CheckString(r.target_group, "target_group is non-empty and has no NUL");

@@ -20,8 +20,9 @@ bool EndsWithJson(const std::string& name) {
 
 }  // namespace
 
-Ingestor::Ingestor(Store& store, const Layout& layout, IngestOptions options, const Clock& clock)
-    : store_(store), layout_(layout), options_(std::move(options)), clock_(clock) {}
+Ingestor::Ingestor(Store& store, const Layout& layout, IngestOptions options, const Clock& clock,
+                   CommandHandler* commands)
+    : store_(store), layout_(layout), options_(std::move(options)), clock_(clock), commands_(commands) {}
 
 void Ingestor::Add(const std::string& group, const std::string& name) {
   if (!EndsWithJson(name) || name.find('/') != std::string::npos) return;
@@ -74,26 +75,6 @@ const IngestGroup* Ingestor::FindGroup(const std::string& folder) const {
   return nullptr;
 }
 
-Result<std::string> Ingestor::ResolveTarget(const IngestGroup& from, const RunRequest& req) const {
-  const IngestGroup* target = &from;
-  if (req.target_group) {
-    target = FindGroup(*req.target_group);
-    if (!target) return Status::InvalidArgument("target_group \"" + *req.target_group + "\" is not a configured group");
-  } else if (req.target_jid) {
-    target = nullptr;
-    for (const auto& g : options_.groups) {
-      if (g.jid && *g.jid == *req.target_jid) target = &g;
-    }
-    if (!target) return Status::InvalidArgument("targetJid \"" + *req.target_jid + "\" is not a configured group");
-  }
-  // NanoClaw's rule: a group acts for itself; only main acts for others.
-  if (target != &from && !from.is_main) {
-    return Status::InvalidArgument("group \"" + from.folder + "\" may not enqueue for group \"" + target->folder +
-                                   "\"; only the main group may target another group");
-  }
-  return target->folder;
-}
-
 Result<std::vector<QueuedJob>> Ingestor::Flush() {
   std::vector<ClaimedFile> batch = std::move(claimed_);
   claimed_.clear();
@@ -116,6 +97,7 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
   };
   std::vector<Accepted> accepted;
   std::vector<Rejection> rejected;
+  std::vector<std::pair<const ClaimedFile*, JobCommand>> controls;
   for (const auto& f : batch) {
     auto content = ReadClaimed(f.path, options_.max_file_bytes);
     if (!content.ok()) {
@@ -128,15 +110,19 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
       continue;
     }
     const IngestGroup* from = FindGroup(f.group);
-    auto& req = std::get<RunRequest>(*cmd);
-    auto target = ResolveTarget(*from, req);
-    if (!target.ok()) {
-      rejected.push_back({f, target.status().message()});
+    auto* req = std::get_if<RunRequest>(&*cmd);
+    if (req == nullptr) {
+      controls.emplace_back(&f, std::move(*cmd));  // applied after the batch commits
       continue;
     }
-    accepted.push_back({&f, std::move(*target), std::move(req), Sha256Hex(*content)});
+    auto decision = Authorize(*from, options_.groups, *cmd);
+    if (!decision.ok()) {
+      rejected.push_back({f, decision.status().message()});
+      continue;
+    }
+    accepted.push_back({&f, decision->folder, std::move(*req), Sha256Hex(*content)});
   }
-  if (accepted.empty() && rejected.empty()) return std::vector<QueuedJob>();
+  if (accepted.empty() && rejected.empty() && controls.empty()) return std::vector<QueuedJob>();
 
   std::vector<QueuedJob> queued;
   std::vector<bool> duplicate(accepted.size(), false);
@@ -178,7 +164,32 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
     spdlog::warn("{}/{} rejected: {}", r.file.group, r.file.name, r.reason);
     MoveToErrors(r);
   }
+  for (auto& [file, cmd] : controls) ApplyControl(*file, cmd);
   return queued;
+}
+
+void Ingestor::ApplyControl(const ClaimedFile& file, const JobCommand& cmd) {
+  const IngestGroup* from = FindGroup(file.group);
+  Result<std::string> done = commands_ ? commands_->Apply(*from, file, cmd)
+                                       : Result<std::string>(Status::InvalidArgument(
+                                             "type \"" + std::string(TypeName(cmd)) + "\" is not supported"));
+  if (!done.ok()) {
+    Rejection r{file, done.status().message()};
+    nlohmann::json d = {{"file", file.name}, {"type", TypeName(cmd)}, {"reason", r.reason}};
+    if (Status s = store_.AppendEvent(std::nullopt, file.group, "rejected", d.dump()); !s.ok()) {
+      spdlog::error("cannot record rejection of {}: {}", file.name, s.message());
+      claimed_.push_back(file);  // try again next pass rather than lose the audit row
+      return;
+    }
+    ++stats_.rejected;
+    spdlog::warn("{}/{} rejected: {}", file.group, file.name, r.reason);
+    MoveToErrors(r);
+    return;
+  }
+  spdlog::info("{}/{}: {} applied", file.group, file.name, TypeName(cmd));
+  if (::unlink(file.path.c_str()) != 0) {
+    spdlog::warn("cannot remove {}: {}", file.path.string(), std::strerror(errno));
+  }
 }
 
 void Ingestor::MoveToErrors(const Rejection& r) {

@@ -23,14 +23,23 @@
 #include "jobs/dispatcher.h"
 #include "jobs/layout.h"
 #include "jobs/store.h"
+#include "watcher/authorize.h"
 #include "watcher/claim.h"
+#include "watcher/job_file.h"
 
 namespace dropq::watcher {
 
-struct IngestGroup {
-  std::string folder;
-  std::optional<std::string> jid;
-  bool is_main = false;
+using IngestGroup = GroupIdentity;
+
+// Applies the control commands groups drop (cancel_job, schedule_task, ...):
+// the daemon implements it. Apply runs after the batch's jobs commit, in its
+// own transaction, and must be idempotent: a crash before the file is removed
+// applies it again at the next start. It returns the audit detail (JSON) of
+// what it did, or InvalidArgument with the reason to reject the file.
+class CommandHandler {
+ public:
+  virtual ~CommandHandler() = default;
+  virtual Result<std::string> Apply(const IngestGroup& from, const ClaimedFile& file, const JobCommand& cmd) = 0;
 };
 
 struct IngestOptions {
@@ -41,7 +50,8 @@ struct IngestOptions {
 
 class Ingestor {
  public:
-  Ingestor(Store& store, const Layout& layout, IngestOptions options, const Clock& clock);
+  Ingestor(Store& store, const Layout& layout, IngestOptions options, const Clock& clock,
+           CommandHandler* commands = nullptr);
 
   // Notes that tasks/<name> of `group` may hold a new file. Names not ending
   // in ".json" are ignored (writers write "x.json.tmp" and rename).
@@ -68,14 +78,14 @@ class Ingestor {
     std::string reason;
   };
   const IngestGroup* FindGroup(const std::string& folder) const;
-  // The folder a request targets, or a reason for refusing it.
-  Result<std::string> ResolveTarget(const IngestGroup& from, const RunRequest& req) const;
   void MoveToErrors(const Rejection& r);
+  void ApplyControl(const ClaimedFile& file, const JobCommand& cmd);
 
   Store& store_;
   const Layout& layout_;
   IngestOptions options_;
   const Clock& clock_;
+  CommandHandler* commands_;
   std::vector<std::pair<std::string, std::string>> pending_;  // (group, name) in tasks/
   std::vector<ClaimedFile> claimed_;                          // already in claimed/, not yet committed
   Stats stats_;

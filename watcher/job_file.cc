@@ -4,9 +4,12 @@
 
 #include <charconv>
 #include <cstdint>
+#include <initializer_list>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "jobs/clock.h"
 #include "jobs/units.h"
@@ -21,12 +24,17 @@ using simdjson::dom::element_type;
 // nested brackets is refused cheaply (invariant 4).
 constexpr std::size_t kMaxDepth = 64;
 constexpr std::int64_t kMaxPriority = 1'000'000;
-constexpr std::int64_t kMaxTimeoutMs = 7LL * 24 * 60 * 60 * 1000;
+constexpr std::int64_t kDayMs = 24LL * 60 * 60 * 1000;
+constexpr std::int64_t kMaxTimeoutMs = 7 * kDayMs;
+// A deadline longer than a year is a typo, not a policy.
+constexpr std::int64_t kMaxStartingDeadlineMs = 365 * kDayMs;
+constexpr std::int64_t kMaxKeepRuns = 1'000'000;
 constexpr std::int64_t kMaxAttempts = 100;
 constexpr std::size_t kMaxIdChars = 200;
 // Values echoed in messages are cut short: a message must stay readable even
 // when the offending value is megabytes long.
 constexpr std::size_t kQuoteLimit = 64;
+constexpr std::string_view kDurationHint = "(milliseconds, or a number with ms, s, m, h or d, e.g. \"30s\")";
 
 // `s` as a JSON-style quoted string, control characters escaped and cut at
 // kQuoteLimit bytes (on a UTF-8 boundary; simdjson already validated UTF-8).
@@ -61,11 +69,32 @@ Status FieldError(std::string_view field, std::string_view what) {
   return Status::InvalidArgument("field " + Quote(field) + ": " + std::string(what));
 }
 
+Status Required(std::string_view field) {
+  return Status::InvalidArgument("field " + Quote(field) + " is required");
+}
+
 // Counts code points, which is what "200 characters" means to a person.
 std::size_t Utf8Length(std::string_view s) {
   std::size_t n = 0;
   for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   return n;
+}
+
+template <typename E>
+using Choices = std::initializer_list<std::pair<std::string_view, E>>;
+
+// `"a" or "b"`, `"a", "b" or "c"`: the allowed values, for error messages.
+template <typename E>
+std::string Alternatives(Choices<E> choices) {
+  std::string out;
+  std::size_t i = 0;
+  for (const auto& [name, value] : choices) {
+    (void)value;
+    if (i > 0) out += i + 1 == choices.size() ? " or " : ", ";
+    out += Quote(name);
+    ++i;
+  }
+  return out;
 }
 
 // The top-level fields by name. JSON null counts as absent, so writers that
@@ -101,7 +130,31 @@ class Fields {
     return Status::Ok();
   }
 
-  // Integer in [lo, hi]; `what` describes the range in the error.
+  // An empty string is a mistake, not "unset": absence (or null) means that.
+  Status NonEmptyString(std::string_view name, std::optional<std::string>& out) const {
+    if (Status s = String(name, out); !s.ok()) return s;
+    if (out && out->empty()) return FieldError(name, "must not be empty");
+    return Status::Ok();
+  }
+
+  Status RequiredString(std::string_view name, std::string& out) const {
+    std::optional<std::string> v;
+    if (Status s = NonEmptyString(name, v); !s.ok()) return s;
+    if (!v) return Required(name);
+    out = std::move(*v);
+    return Status::Ok();
+  }
+
+  Status Bool(std::string_view name, std::optional<bool>& out) const {
+    const element* e = Find(name);
+    if (!e) return Status::Ok();
+    bool b = false;
+    if (e->get_bool().get(b)) return FieldError(name, "expected true or false");
+    out = b;
+    return Status::Ok();
+  }
+
+  // Integer in [lo, hi].
   Status Int(std::string_view name, std::int64_t lo, std::int64_t hi, std::optional<std::int64_t>& out) const {
     const element* e = Find(name);
     if (!e) return Status::Ok();
@@ -116,6 +169,63 @@ class Fields {
     }
     out = v;
     return Status::Ok();
+  }
+
+  // A client-chosen key (`id`, `taskId`): a string of 1 to 200 characters,
+  // or an integer kept as its decimal string.
+  Status Key(std::string_view name, std::optional<std::string>& out) const {
+    const element* e = Find(name);
+    if (!e) return Status::Ok();
+    if (e->type() == element_type::INT64) {
+      out = std::to_string(e->get_int64().value_unsafe());
+      return Status::Ok();
+    }
+    if (e->type() == element_type::UINT64) return FieldError(name, "number out of range");
+    if (!e->is_string()) return FieldError(name, "expected a string or an integer");
+    if (Status s = String(name, out); !s.ok()) return s;
+    std::size_t n = Utf8Length(*out);
+    if (n < 1 || n > kMaxIdChars) return FieldError(name, "must be 1 to 200 characters long");
+    return Status::Ok();
+  }
+
+  // Integer milliseconds or a string with a unit; > 0 and <= max_ms
+  // (`max_text` says max_ms to a person).
+  Status Duration(std::string_view name, std::int64_t max_ms, std::string_view max_text,
+                  std::optional<std::int64_t>& out) const {
+    const element* e = Find(name);
+    if (!e) return Status::Ok();
+    std::int64_t ms = 0;
+    if (e->type() == element_type::INT64) {
+      ms = e->get_int64().value_unsafe();
+    } else if (e->type() == element_type::UINT64) {
+      return FieldError(name, "number out of range");
+    } else if (e->is_string()) {
+      std::string_view text = e->get_string().value_unsafe();
+      std::optional<std::int64_t> parsed = ParseDurationMs(text);
+      if (!parsed) return FieldError(name, "invalid duration " + Quote(text) + " " + std::string(kDurationHint));
+      ms = *parsed;
+    } else {
+      return FieldError(name, "expected an integer (milliseconds) or a duration string");
+    }
+    if (ms <= 0) return FieldError(name, "must be positive");
+    if (ms > max_ms) return FieldError(name, "must be at most " + std::string(max_text));
+    out = ms;
+    return Status::Ok();
+  }
+
+  // A string that must be one of `choices` (case-sensitive, as NanoClaw).
+  template <typename E>
+  Status Choice(std::string_view name, Choices<E> choices, std::optional<E>& out) const {
+    std::optional<std::string> text;
+    if (Status s = String(name, text); !s.ok()) return s;
+    if (!text) return Status::Ok();
+    for (const auto& [choice, value] : choices) {
+      if (*text == choice) {
+        out = value;
+        return Status::Ok();
+      }
+    }
+    return FieldError(name, "expected " + Alternatives(choices) + ", got " + Quote(*text));
   }
 
  private:
@@ -160,32 +270,46 @@ std::optional<std::string> LocateBadNumber(const simdjson::padded_string& json) 
   return std::nullopt;
 }
 
-constexpr std::string_view kNotYetSupported[] = {"schedule_task",  "pause_task",     "resume_task",
-                                                 "cancel_task",    "cancel_job",     "register_group",
-                                                 "refresh_groups"};
+// A parsed file's top-level object. The parser owns the strings Fields
+// points at, so both live here together.
+struct Document {
+  simdjson::padded_string json;
+  simdjson::dom::parser parser;
+  Fields fields;
+};
+
+// `what` names the kind of file in the "must be an object" message.
+Status LoadObject(std::string_view content, std::string_view what, Document& doc) {
+  // simdjson reads up to SIMDJSON_PADDING bytes past the end; the copy gives it room.
+  doc.json = simdjson::padded_string(content.data(), content.size());
+  const simdjson::padded_string& json = doc.json;
+  if (auto err = doc.parser.allocate(json.size(), kMaxDepth); err) {
+    return Status::InvalidArgument(std::string("invalid JSON: ") + simdjson::error_message(err));
+  }
+  element root;
+  if (auto err = doc.parser.parse(json).get(root); err) {
+    if (err == simdjson::NUMBER_ERROR) {
+      if (auto located = LocateBadNumber(json)) return Status::InvalidArgument(*located);
+    }
+    return Status::InvalidArgument(std::string("invalid JSON: ") + simdjson::error_message(err));
+  }
+  simdjson::dom::object obj;
+  if (root.get_object().get(obj)) return Status::InvalidArgument(std::string(what) + " must be a JSON object");
+  return doc.fields.Load(obj);
+}
+
+const Choices<ContextMode> kContextModes = {{"group", ContextMode::kGroup}, {"isolated", ContextMode::kIsolated}};
+
+// `target_group` and `targetJid`, shared by run and schedule_task.
+Status Targets(const Fields& f, std::optional<std::string>& group, std::optional<std::string>& jid) {
+  if (Status s = f.NonEmptyString("target_group", group); !s.ok()) return s;
+  return f.NonEmptyString("targetJid", jid);
+}
 
 Result<JobCommand> ParseRun(const Fields& f) {
   RunRequest req;
-
-  std::optional<std::string> prompt;
-  if (Status s = f.String("prompt", prompt); !s.ok()) return s;
-  if (!prompt) return Status::InvalidArgument("field \"prompt\" is required");
-  if (prompt->empty()) return FieldError("prompt", "must not be empty");
-  req.prompt = std::move(*prompt);
-
-  if (const element* id = f.Find("id")) {
-    if (id->type() == element_type::INT64) {
-      req.client_id = std::to_string(id->get_int64().value_unsafe());
-    } else if (id->type() == element_type::UINT64) {
-      return FieldError("id", "number out of range");
-    } else if (id->is_string()) {
-      if (Status s = f.String("id", req.client_id); !s.ok()) return s;
-      std::size_t n = Utf8Length(*req.client_id);
-      if (n < 1 || n > kMaxIdChars) return FieldError("id", "must be 1 to 200 characters long");
-    } else {
-      return FieldError("id", "expected a string or an integer");
-    }
-  }
+  if (Status s = f.RequiredString("prompt", req.prompt); !s.ok()) return s;
+  if (Status s = f.Key("id", req.client_id); !s.ok()) return s;
 
   std::optional<std::int64_t> priority;
   if (Status s = f.Int("priority", -kMaxPriority, kMaxPriority, priority); !s.ok()) return s;
@@ -200,80 +324,213 @@ Result<JobCommand> ParseRun(const Fields& f) {
     }
   }
 
-  if (const element* t = f.Find("timeout")) {
-    std::int64_t ms = 0;
-    if (t->type() == element_type::INT64) {
-      ms = t->get_int64().value_unsafe();
-    } else if (t->type() == element_type::UINT64) {
-      return FieldError("timeout", "number out of range");
-    } else if (t->is_string()) {
-      std::string_view text = t->get_string().value_unsafe();
-      std::optional<std::int64_t> parsed = ParseDurationMs(text);
-      if (!parsed) {
-        return FieldError("timeout", "invalid duration " + Quote(text) +
-                                         " (milliseconds, or a number with ms, s, m, h or d, e.g. \"30s\")");
-      }
-      ms = *parsed;
-    } else {
-      return FieldError("timeout", "expected an integer (milliseconds) or a duration string");
-    }
-    if (ms <= 0) return FieldError("timeout", "must be positive");
-    if (ms > kMaxTimeoutMs) return FieldError("timeout", "must be at most 7 days");
-    req.timeout_ms = ms;
-  }
-
+  if (Status s = f.Duration("timeout", kMaxTimeoutMs, "7 days", req.timeout_ms); !s.ok()) return s;
   if (Status s = f.Int("max_attempts", 1, kMaxAttempts, req.max_attempts); !s.ok()) return s;
 
-  std::optional<std::string> mode;
-  if (Status s = f.String("context_mode", mode); !s.ok()) return s;
-  if (mode) {
-    if (*mode == "group") {
-      req.context_mode = ContextMode::kGroup;
-    } else if (*mode == "isolated") {
-      req.context_mode = ContextMode::kIsolated;
-    } else {
-      return FieldError("context_mode", "expected \"group\" or \"isolated\", got " + Quote(*mode));
-    }
-  }
+  std::optional<ContextMode> mode;
+  if (Status s = f.Choice("context_mode", kContextModes, mode); !s.ok()) return s;
+  if (mode) req.context_mode = *mode;
 
-  // An empty target is a mistake, not "this group": absence means that.
-  if (Status s = f.String("target_group", req.target_group); !s.ok()) return s;
-  if (req.target_group && req.target_group->empty()) return FieldError("target_group", "must not be empty");
-  if (Status s = f.String("targetJid", req.target_jid); !s.ok()) return s;
-  if (req.target_jid && req.target_jid->empty()) return FieldError("targetJid", "must not be empty");
-
+  if (Status s = Targets(f, req.target_group, req.target_jid); !s.ok()) return s;
   return JobCommand(std::move(req));
 }
 
+// NanoClaw wrote intervals as a string of milliseconds; dropq also takes an
+// integer and a unit ("30s"). Kept as text; checked to be a positive duration.
+Status IntervalValue(const element& e, std::string& out) {
+  if (e.type() == element_type::INT64) {
+    std::int64_t ms = e.get_int64().value_unsafe();
+    if (ms <= 0) return FieldError("schedule_value", "an interval must be positive");
+    out = std::to_string(ms);
+    return Status::Ok();
+  }
+  if (e.type() == element_type::UINT64) return FieldError("schedule_value", "number out of range");
+  std::string_view text;
+  if (e.get_string().get(text)) {
+    return FieldError("schedule_value", "expected an interval: integer milliseconds or a duration string");
+  }
+  std::optional<std::int64_t> ms = ParseDurationMs(text);
+  if (!ms) return FieldError("schedule_value", "invalid interval " + Quote(text) + " " + std::string(kDurationHint));
+  if (*ms <= 0) return FieldError("schedule_value", "an interval must be positive");
+  out = std::string(text);
+  return Status::Ok();
+}
+
+Result<JobCommand> ParseScheduleTask(const Fields& f) {
+  ScheduleTask t;
+  if (Status s = f.RequiredString("prompt", t.prompt); !s.ok()) return s;
+
+  std::optional<ScheduleType> type;
+  if (Status s = f.Choice<ScheduleType>("schedule_type",
+                                        {{"cron", ScheduleType::kCron},
+                                         {"interval", ScheduleType::kInterval},
+                                         {"once", ScheduleType::kOnce}},
+                                        type);
+      !s.ok()) {
+    return s;
+  }
+  if (!type) return Required("schedule_type");
+  t.schedule_type = *type;
+
+  const element* value = f.Find("schedule_value");
+  if (!value) return Required("schedule_value");
+  if (t.schedule_type == ScheduleType::kInterval) {
+    if (Status s = IntervalValue(*value, t.schedule_value); !s.ok()) return s;
+  } else if (Status s = f.RequiredString("schedule_value", t.schedule_value); !s.ok()) {
+    return s;
+  }
+
+  std::optional<ContextMode> mode;
+  if (Status s = f.Choice("context_mode", kContextModes, mode); !s.ok()) return s;
+  if (mode) t.context_mode = *mode;
+  if (Status s = Targets(f, t.target_group, t.target_jid); !s.ok()) return s;
+  if (Status s = f.Key("taskId", t.task_id); !s.ok()) return s;
+  if (Status s = f.NonEmptyString("tz", t.tz); !s.ok()) return s;
+
+  if (Status s = f.Choice<OverlapPolicy>("overlap",
+                                         {{"forbid", OverlapPolicy::kForbid},
+                                          {"allow", OverlapPolicy::kAllow},
+                                          {"replace", OverlapPolicy::kReplace}},
+                                         t.overlap);
+      !s.ok()) {
+    return s;
+  }
+  if (Status s = f.Choice<CatchUpPolicy>("catch_up",
+                                         {{"run_once", CatchUpPolicy::kRunOnce},
+                                          {"skip", CatchUpPolicy::kSkip},
+                                          {"run_all", CatchUpPolicy::kRunAll}},
+                                         t.catch_up);
+      !s.ok()) {
+    return s;
+  }
+  if (Status s = f.Duration("starting_deadline", kMaxStartingDeadlineMs, "365 days", t.starting_deadline_ms);
+      !s.ok()) {
+    return s;
+  }
+  if (Status s = f.Int("keep_runs", 0, kMaxKeepRuns, t.keep_runs); !s.ok()) return s;
+  return JobCommand(std::move(t));
+}
+
+// pause_task, resume_task, cancel_task: only "taskId".
+template <typename T>
+Result<JobCommand> ParseTaskRef(const Fields& f) {
+  std::optional<std::string> id;
+  if (Status s = f.Key("taskId", id); !s.ok()) return s;
+  if (!id) return Required("taskId");
+  return JobCommand(T{std::move(*id)});
+}
+
+Result<JobCommand> ParseCancelJob(const Fields& f) {
+  const element* e = f.Find("jobId");
+  if (!e) return Required("jobId");
+  std::int64_t id = 0;
+  if (e->type() == element_type::INT64) {
+    id = e->get_int64().value_unsafe();
+  } else if (e->type() == element_type::UINT64) {
+    return FieldError("jobId", "number out of range");
+  } else if (e->is_string()) {
+    // Digits only: "+7", " 7" or "7.0" would each be a guess at what was meant.
+    std::string_view text = e->get_string().value_unsafe();
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) {
+      return FieldError("jobId", "expected a job id (decimal digits), got " + Quote(text));
+    }
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    (void)ptr;
+    if (ec != std::errc()) return FieldError("jobId", "number out of range");
+  } else {
+    return FieldError("jobId", "expected an integer or a string of digits");
+  }
+  if (id < 1) return FieldError("jobId", "must be at least 1");
+  return JobCommand(CancelJob{id});
+}
+
+// NanoClaw's isValidGroupFolder: a name that is safe as one path component
+// and does not take the shared "global" folder.
+Status CheckFolder(std::string_view folder) {
+  bool ok = !folder.empty() && folder.size() <= 64;
+  for (std::size_t i = 0; ok && i < folder.size(); ++i) {
+    char c = folder[i];
+    bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    ok = alnum || (i > 0 && (c == '_' || c == '-'));
+  }
+  if (!ok) return FieldError("folder", "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, got " + Quote(folder));
+  std::string lower(folder);
+  for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  if (lower == "global") return FieldError("folder", "\"global\" is reserved for the shared memory folder");
+  return Status::Ok();
+}
+
+Result<JobCommand> ParseRegisterGroup(const Fields& f) {
+  RegisterGroup g;
+  if (Status s = f.RequiredString("jid", g.jid); !s.ok()) return s;
+  if (Status s = f.RequiredString("name", g.name); !s.ok()) return s;
+  if (Status s = f.RequiredString("folder", g.folder); !s.ok()) return s;
+  if (Status s = CheckFolder(g.folder); !s.ok()) return s;
+  if (Status s = f.NonEmptyString("trigger", g.trigger); !s.ok()) return s;
+  if (Status s = f.Bool("requiresTrigger", g.requires_trigger); !s.ok()) return s;
+  if (const element* cc = f.Find("containerConfig")) {
+    // Kept as text: its keys are checked (mount allowlist, timeouts) where
+    // the group's configuration is applied, as for configured groups.
+    if (!cc->is_object()) return FieldError("containerConfig", "expected an object");
+    g.container_config = simdjson::minify(*cc);
+  }
+  return JobCommand(std::move(g));
+}
+
+struct TypeEntry {
+  std::string_view name;
+  Result<JobCommand> (*parse)(const Fields&);
+};
+
+// In JobCommand's alternative order, so TypeName can index it.
+constexpr TypeEntry kTypes[] = {
+    {"run", ParseRun},
+    {"schedule_task", ParseScheduleTask},
+    {"pause_task", ParseTaskRef<PauseTask>},
+    {"resume_task", ParseTaskRef<ResumeTask>},
+    {"cancel_task", ParseTaskRef<CancelTask>},
+    {"cancel_job", ParseCancelJob},
+    {"register_group", ParseRegisterGroup},
+    {"refresh_groups", [](const Fields&) -> Result<JobCommand> { return JobCommand(RefreshGroups{}); }},
+};
+static_assert(std::size(kTypes) == std::variant_size_v<JobCommand>);
+
 }  // namespace
 
+
+
+std::string_view TypeName(const JobCommand& cmd) { return kTypes[cmd.index()].name; }
+
 Result<JobCommand> ParseJobFile(std::string_view content) {
-  // simdjson reads up to SIMDJSON_PADDING bytes past the end; the copy gives it room.
-  simdjson::padded_string json(content.data(), content.size());
-  simdjson::dom::parser parser;
-  if (auto err = parser.allocate(json.size(), kMaxDepth); err) {
-    return Status::InvalidArgument(std::string("invalid JSON: ") + simdjson::error_message(err));
-  }
-  element root;
-  if (auto err = parser.parse(json).get(root); err) {
-    if (err == simdjson::NUMBER_ERROR) {
-      if (auto located = LocateBadNumber(json)) return Status::InvalidArgument(*located);
-    }
-    return Status::InvalidArgument(std::string("invalid JSON: ") + simdjson::error_message(err));
-  }
-  simdjson::dom::object obj;
-  if (root.get_object().get(obj)) return Status::InvalidArgument("a job file must be a JSON object");
-
-  Fields fields;
-  if (Status s = fields.Load(obj); !s.ok()) return s;
-
+  Document doc;
+  if (Status s = LoadObject(content, "a job file", doc); !s.ok()) return s;
   std::optional<std::string> type;
-  if (Status s = fields.String("type", type); !s.ok()) return s;
-  if (!type || *type == "run") return ParseRun(fields);
-  for (std::string_view known : kNotYetSupported) {
-    if (*type == known) return Status::InvalidArgument("type " + Quote(*type) + " is not supported yet");
+  if (Status s = doc.fields.String("type", type); !s.ok()) return s;
+  if (!type) return ParseRun(doc.fields);
+  for (const TypeEntry& t : kTypes) {
+    if (*type == t.name) return t.parse(doc.fields);
   }
   return Status::InvalidArgument("unknown type " + Quote(*type));
 }
+
+Result<MessageCommand> ParseMessageFile(std::string_view content) {
+  Document doc;
+  if (Status s = LoadObject(content, "a message file", doc); !s.ok()) return s;
+  const Fields& f = doc.fields;
+  std::optional<std::string> type;
+  if (Status s = f.String("type", type); !s.ok()) return s;
+  if (!type) return Required("type");
+  if (*type != "message") return FieldError("type", "expected \"message\", got " + Quote(*type));
+  MessageCommand m;
+  if (Status s = f.RequiredString("chatJid", m.chat_jid); !s.ok()) return s;
+  if (Status s = f.RequiredString("text", m.text); !s.ok()) return s;
+  if (m.text.size() > kMaxMessageTextBytes) {
+    return FieldError("text", "must be at most " + std::to_string(kMaxMessageTextBytes) + " bytes (" +
+                                   std::to_string(m.text.size()) + " given)");
+  }
+  return m;
+}
+
+std::string QuoteValue(std::string_view value) { return Quote(value); }
 
 }  // namespace dropq::watcher

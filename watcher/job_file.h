@@ -1,5 +1,6 @@
 #pragma once
-// Parsing and validating a dropped job file into a typed command.
+// Parsing and validating a dropped job file into a typed command, and a
+// messages/ file into a MessageCommand.
 //
 // The input is untrusted bytes written by a group. Parsing uses simdjson
 // (which bounds nesting depth and rejects invalid UTF-8); validation checks
@@ -10,6 +11,13 @@
 // 64 bits is reported with the top-level field it sits in.
 // Errors name the field and the reason, e.g. `field "priority": expected an
 // integer`, and are what the rejection's .error.json says.
+//
+// Field names are NanoClaw's (src/ipc.ts, processTaskIpc) where it has them.
+// This layer checks only what the file alone can tell: cron syntax, time
+// zones and `once` times need jobs/cron.h and are checked when the command
+// is applied; who may send what is watcher/authorize.h.
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -19,12 +27,90 @@
 
 namespace dropq::watcher {
 
-// Only `run` exists so far; other NanoClaw types (schedule_task, pause_task,
-// register_group, ...) are recognised and rejected as "not supported yet".
-using JobCommand = std::variant<RunRequest>;
+enum class ScheduleType { kCron, kInterval, kOnce };
+// What to do when a task fires while its previous run is still queued or
+// running.
+enum class OverlapPolicy { kForbid, kAllow, kReplace };
+// What to do with firings missed while dropq was down.
+enum class CatchUpPolicy { kRunOnce, kSkip, kRunAll };
+
+// `schedule_task`: creates a task in the target group.
+struct ScheduleTask {
+  std::string prompt;
+  ScheduleType schedule_type = ScheduleType::kCron;
+  // As written; an integer `interval` is kept as its decimal string (NanoClaw
+  // wrote milliseconds). `interval` is already checked here to be a positive
+  // duration (jobs/units.h); cron expressions and `once` times are not.
+  std::string schedule_value;
+  ContextMode context_mode = ContextMode::kIsolated;
+  std::optional<std::string> target_group;  // folder
+  std::optional<std::string> target_jid;    // NanoClaw's targetJid
+  std::optional<std::string> task_id;       // "taskId": client-chosen id
+  std::optional<std::string> tz;            // IANA name, checked when applied
+  // Absent: the lead's documented defaults apply.
+  std::optional<OverlapPolicy> overlap;
+  std::optional<CatchUpPolicy> catch_up;
+  std::optional<std::int64_t> starting_deadline_ms;
+  std::optional<std::int64_t> keep_runs;
+};
+
+// `pause_task`, `resume_task`, `cancel_task`: one struct per type so a
+// std::visit cannot confuse them.
+struct PauseTask {
+  std::string task_id;
+};
+struct ResumeTask {
+  std::string task_id;
+};
+struct CancelTask {
+  std::string task_id;
+};
+
+// `cancel_job`: "jobId" is an integer or a string of decimal digits.
+struct CancelJob {
+  JobId job_id = 0;
+};
+
+// `register_group` (main only). Never makes a main group: NanoClaw refuses to
+// let an agent set isMain, and so does dropq (the field is ignored).
+struct RegisterGroup {
+  std::string jid;
+  std::string name;
+  std::string folder;  // NanoClaw's folder rule, not "global" in any case
+  std::optional<std::string> trigger;
+  std::optional<bool> requires_trigger;         // NanoClaw's requiresTrigger
+  std::optional<std::string> container_config;  // the object as compact JSON text
+};
+
+// `refresh_groups` (main only): no fields.
+struct RefreshGroups {};
+
+using JobCommand = std::variant<RunRequest, ScheduleTask, PauseTask, ResumeTask, CancelTask, CancelJob,
+                                RegisterGroup, RefreshGroups>;
+
+// The file's `type` for a command ("run", "schedule_task", ...), for logs
+// and audit rows.
+std::string_view TypeName(const JobCommand& cmd);
 
 // `content` is the whole file. Returns InvalidArgument with a message meant
 // for the person who wrote the file.
 Result<JobCommand> ParseJobFile(std::string_view content);
+
+// `value` quoted for an error message: JSON-style escapes, cut to 64 bytes on
+// a character boundary, so a reason stays short and valid UTF-8 whatever a
+// file held.
+std::string QuoteValue(std::string_view value);
+
+// A messages/ file: {"type":"message","chatJid":...,"text":...}.
+struct MessageCommand {
+  std::string chat_jid;
+  std::string text;
+};
+
+inline constexpr std::size_t kMaxMessageTextBytes = 64 * 1024;
+
+// `type` must be "message"; `chatJid` a non-empty string; `text` a non-empty
+// string of at most kMaxMessageTextBytes bytes. Other fields are ignored.
+Result<MessageCommand> ParseMessageFile(std::string_view content);
 
 }  // namespace dropq::watcher

@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 namespace {
@@ -10,14 +12,31 @@ namespace {
 using dropq::ContextMode;
 using dropq::RunRequest;
 using dropq::Status;
+using dropq::watcher::CancelJob;
+using dropq::watcher::CancelTask;
+using dropq::watcher::CatchUpPolicy;
+using dropq::watcher::MessageCommand;
+using dropq::watcher::OverlapPolicy;
 using dropq::watcher::ParseJobFile;
+using dropq::watcher::ParseMessageFile;
+using dropq::watcher::PauseTask;
+using dropq::watcher::RefreshGroups;
+using dropq::watcher::RegisterGroup;
+using dropq::watcher::ResumeTask;
+using dropq::watcher::ScheduleTask;
+using dropq::watcher::ScheduleType;
 
-RunRequest ParseRun(std::string_view content) {
+// The command a valid file parses into; fails the test if it is another type.
+template <typename T>
+T ParseAs(std::string_view content) {
   auto r = ParseJobFile(content);
   INFO("error: " << r.status().message());
   REQUIRE(r.ok());
-  return std::get<RunRequest>(r.value());
+  REQUIRE(std::holds_alternative<T>(r.value()));
+  return std::get<T>(r.value());
 }
+
+RunRequest ParseRun(std::string_view content) { return ParseAs<RunRequest>(content); }
 
 // The message a rejected file gets; also checks it is an InvalidArgument.
 std::string ErrorOf(std::string_view content) {
@@ -150,12 +169,23 @@ TEST_CASE("a raw NUL byte anywhere in the file is rejected") {
 
 TEST_CASE("an explicit run type is accepted") { CHECK(ParseRun(R"({"type":"run","prompt":"p"})").prompt == "p"); }
 
-TEST_CASE("the other NanoClaw types are recognised but not supported yet") {
-  for (std::string type : {"schedule_task", "pause_task", "resume_task", "cancel_task", "cancel_job",
-                           "register_group", "refresh_groups"}) {
-    INFO(type);
-    CHECK(ErrorOf(R"({"type":")" + type + R"(","prompt":"p","taskId":"t"})") ==
-          "type \"" + type + "\" is not supported yet");
+TEST_CASE("each NanoClaw type is parsed into its own command, named by TypeName") {
+  const std::pair<std::string, std::string> files[] = {
+      {"run", R"({"type":"run","prompt":"p"})"},
+      {"schedule_task", R"({"type":"schedule_task","prompt":"p","schedule_type":"cron","schedule_value":"* * * * *"})"},
+      {"pause_task", R"({"type":"pause_task","taskId":"t"})"},
+      {"resume_task", R"({"type":"resume_task","taskId":"t"})"},
+      {"cancel_task", R"({"type":"cancel_task","taskId":"t"})"},
+      {"cancel_job", R"({"type":"cancel_job","jobId":7})"},
+      {"register_group", R"({"type":"register_group","jid":"j@g","name":"N","folder":"f"})"},
+      {"refresh_groups", R"({"type":"refresh_groups"})"},
+  };
+  for (const auto& [type, file] : files) {
+    INFO(file);
+    auto r = ParseJobFile(file);
+    INFO("error: " << r.status().message());
+    REQUIRE(r.ok());
+    CHECK(dropq::watcher::TypeName(*r) == type);
   }
 }
 
@@ -164,7 +194,12 @@ TEST_CASE("an unknown type is rejected naming it") {
 }
 
 TEST_CASE("the type is checked before the run fields") {
-  CHECK(ErrorOf(R"({"type":"cancel_job","jobId":7})") == R"(type "cancel_job" is not supported yet)");
+  CHECK(ParseJobFile(R"({"type":"cancel_job","jobId":7})").ok());
+  CHECK(ErrorOf(R"({"type":"frobnicate"})") == R"(unknown type "frobnicate")");
+}
+
+TEST_CASE("a type is case-sensitive, as in NanoClaw") {
+  CHECK(ErrorOf(R"({"type":"Run","prompt":"p"})") == R"(unknown type "Run")");
 }
 
 TEST_CASE("a non-string type is rejected naming the field") {
@@ -365,4 +400,335 @@ TEST_CASE("an empty or non-string target is rejected") {
   CHECK(ErrorOf(WithPrompt(R"("targetJid":"")")) == R"(field "targetJid": must not be empty)");
   CHECK(ErrorOf(WithPrompt(R"("target_group":["a"])")) == R"(field "target_group": expected a string)");
   CHECK(ErrorOf(WithPrompt(R"("targetJid":7)")) == R"(field "targetJid": expected a string)");
+}
+
+// ---- schedule_task ------------------------------------------------------------
+
+namespace {
+
+// A valid schedule_task file with `more` fields appended.
+std::string Schedule(const std::string& more = "") {
+  std::string base = R"({"type":"schedule_task","prompt":"p","schedule_type":"cron","schedule_value":"0 9 * * 1")";
+  return base + (more.empty() ? "" : "," + more) + "}";
+}
+
+std::string Interval(const std::string& value) {
+  return R"({"type":"schedule_task","prompt":"p","schedule_type":"interval","schedule_value":)" + value + "}";
+}
+
+}  // namespace
+
+TEST_CASE("a schedule_task file with only the required fields gets the defaults") {
+  ScheduleTask t = ParseAs<ScheduleTask>(Schedule());
+  CHECK(t.prompt == "p");
+  CHECK(t.schedule_type == ScheduleType::kCron);
+  CHECK(t.schedule_value == "0 9 * * 1");
+  CHECK(t.context_mode == ContextMode::kIsolated);
+  CHECK_FALSE(t.target_group);
+  CHECK_FALSE(t.target_jid);
+  CHECK_FALSE(t.task_id);
+  CHECK_FALSE(t.tz);
+  CHECK_FALSE(t.overlap);
+  CHECK_FALSE(t.catch_up);
+  CHECK_FALSE(t.starting_deadline_ms);
+  CHECK_FALSE(t.keep_runs);
+}
+
+TEST_CASE("a schedule_task file with every field set is parsed into the command") {
+  ScheduleTask t = ParseAs<ScheduleTask>(Schedule(
+      R"("context_mode":"group","target_group":"team","targetJid":"team@g","taskId":"weekly",)"
+      R"("tz":"Europe/Berlin","overlap":"replace","catch_up":"run_all","starting_deadline":"5m","keep_runs":10,)"
+      R"("createdBy":"main","timestamp":"2026-11-27T08:45:57Z","groupFolder":"main")"));
+  CHECK(t.context_mode == ContextMode::kGroup);
+  CHECK(t.target_group == "team");
+  CHECK(t.target_jid == "team@g");
+  CHECK(t.task_id == "weekly");
+  CHECK(t.tz == "Europe/Berlin");
+  CHECK(t.overlap == OverlapPolicy::kReplace);
+  CHECK(t.catch_up == CatchUpPolicy::kRunAll);
+  CHECK(t.starting_deadline_ms == 300000);
+  CHECK(t.keep_runs == 10);
+}
+
+TEST_CASE("schedule_task requires a prompt, a schedule_type and a schedule_value") {
+  CHECK(ErrorOf(R"({"type":"schedule_task","schedule_type":"cron","schedule_value":"* * * * *"})") ==
+        R"(field "prompt" is required)");
+  CHECK(ErrorOf(R"({"type":"schedule_task","prompt":"p","schedule_value":"* * * * *"})") ==
+        R"(field "schedule_type" is required)");
+  CHECK(ErrorOf(R"({"type":"schedule_task","prompt":"p","schedule_type":"cron"})") ==
+        R"(field "schedule_value" is required)");
+  CHECK(ErrorOf(R"({"type":"schedule_task","prompt":"p","schedule_type":"cron","schedule_value":null})") ==
+        R"(field "schedule_value" is required)");
+}
+
+TEST_CASE("schedule_type must be cron, interval or once") {
+  CHECK(ErrorOf(R"({"type":"schedule_task","prompt":"p","schedule_type":"daily","schedule_value":"x"})") ==
+        R"(field "schedule_type": expected "cron", "interval" or "once", got "daily")");
+  CHECK(ErrorOf(R"({"type":"schedule_task","prompt":"p","schedule_type":1,"schedule_value":"x"})") ==
+        R"(field "schedule_type": expected a string)");
+}
+
+TEST_CASE("cron expressions and once times are kept as written, for the scheduler to check") {
+  CHECK(ParseAs<ScheduleTask>(Schedule()).schedule_value == "0 9 * * 1");
+  auto once = ParseAs<ScheduleTask>(
+      R"({"type":"schedule_task","prompt":"p","schedule_type":"once","schedule_value":"2026-12-01T09:00:00"})");
+  CHECK(once.schedule_type == ScheduleType::kOnce);
+  CHECK(once.schedule_value == "2026-12-01T09:00:00");
+  auto nonsense = ParseAs<ScheduleTask>(
+      R"({"type":"schedule_task","prompt":"p","schedule_type":"cron","schedule_value":"not cron"})");
+  CHECK(nonsense.schedule_value == "not cron");
+}
+
+TEST_CASE("a cron or once schedule_value must be a non-empty string") {
+  CHECK(ErrorOf(R"({"type":"schedule_task","prompt":"p","schedule_type":"cron","schedule_value":5})") ==
+        R"(field "schedule_value": expected a string)");
+  CHECK(ErrorOf(R"({"type":"schedule_task","prompt":"p","schedule_type":"once","schedule_value":""})") ==
+        R"(field "schedule_value": must not be empty)");
+}
+
+TEST_CASE("an interval is integer milliseconds or a duration string, kept as text") {
+  CHECK(ParseAs<ScheduleTask>(Interval("60000")).schedule_value == "60000");
+  CHECK(ParseAs<ScheduleTask>(Interval(R"("60000")")).schedule_value == "60000");
+  CHECK(ParseAs<ScheduleTask>(Interval(R"("30s")")).schedule_value == "30s");
+  CHECK(ParseAs<ScheduleTask>(Interval(R"("5m")")).schedule_type == ScheduleType::kInterval);
+}
+
+TEST_CASE("a zero, negative or unparseable interval is rejected") {
+  CHECK(ErrorOf(Interval("0")) == R"(field "schedule_value": an interval must be positive)");
+  CHECK(ErrorOf(Interval("-5")) == R"(field "schedule_value": an interval must be positive)");
+  CHECK(ErrorOf(Interval(R"("0s")")) == R"(field "schedule_value": an interval must be positive)");
+  CHECK(ErrorOf(Interval(R"("soon")")) ==
+        R"(field "schedule_value": invalid interval "soon" )"
+        R"((milliseconds, or a number with ms, s, m, h or d, e.g. "30s"))");
+  CHECK(ErrorOf(Interval("1.5")) ==
+        R"(field "schedule_value": expected an interval: integer milliseconds or a duration string)");
+  CHECK(ErrorOf(Interval("18446744073709551615")) == R"(field "schedule_value": number out of range)");
+}
+
+TEST_CASE("schedule_task checks context_mode, targets, taskId and tz like a run file") {
+  CHECK(ErrorOf(Schedule(R"("context_mode":"shared")")) ==
+        R"(field "context_mode": expected "group" or "isolated", got "shared")");
+  CHECK(ErrorOf(Schedule(R"("target_group":"")")) == R"(field "target_group": must not be empty)");
+  CHECK(ErrorOf(Schedule(R"("targetJid":1)")) == R"(field "targetJid": expected a string)");
+  CHECK(ErrorOf(Schedule(R"("taskId":"")")) == R"(field "taskId": must be 1 to 200 characters long)");
+  CHECK(ErrorOf(Schedule(R"("taskId":true)")) == R"(field "taskId": expected a string or an integer)");
+  CHECK(ParseAs<ScheduleTask>(Schedule(R"("taskId":42)")).task_id == "42");
+  CHECK(ErrorOf(Schedule(R"("tz":"")")) == R"(field "tz": must not be empty)");
+  CHECK(ErrorOf(Schedule(R"("tz":0)")) == R"(field "tz": expected a string)");
+}
+
+TEST_CASE("every overlap and catch_up policy is accepted by name") {
+  CHECK(ParseAs<ScheduleTask>(Schedule(R"("overlap":"forbid")")).overlap == OverlapPolicy::kForbid);
+  CHECK(ParseAs<ScheduleTask>(Schedule(R"("overlap":"allow")")).overlap == OverlapPolicy::kAllow);
+  CHECK(ParseAs<ScheduleTask>(Schedule(R"("overlap":"replace")")).overlap == OverlapPolicy::kReplace);
+  CHECK(ParseAs<ScheduleTask>(Schedule(R"("catch_up":"run_once")")).catch_up == CatchUpPolicy::kRunOnce);
+  CHECK(ParseAs<ScheduleTask>(Schedule(R"("catch_up":"skip")")).catch_up == CatchUpPolicy::kSkip);
+  CHECK(ParseAs<ScheduleTask>(Schedule(R"("catch_up":"run_all")")).catch_up == CatchUpPolicy::kRunAll);
+}
+
+TEST_CASE("an unknown policy is rejected naming the choices") {
+  CHECK(ErrorOf(Schedule(R"("overlap":"queue")")) ==
+        R"(field "overlap": expected "forbid", "allow" or "replace", got "queue")");
+  CHECK(ErrorOf(Schedule(R"("catch_up":"all")")) ==
+        R"(field "catch_up": expected "run_once", "skip" or "run_all", got "all")");
+}
+
+TEST_CASE("starting_deadline is a positive duration of at most a year") {
+  CHECK(ParseAs<ScheduleTask>(Schedule(R"("starting_deadline":60000)")).starting_deadline_ms == 60000);
+  CHECK(ParseAs<ScheduleTask>(Schedule(R"("starting_deadline":"365d")")).starting_deadline_ms == 31536000000);
+  CHECK(ErrorOf(Schedule(R"("starting_deadline":0)")) == R"(field "starting_deadline": must be positive)");
+  CHECK(ErrorOf(Schedule(R"("starting_deadline":"366d")")) == R"(field "starting_deadline": must be at most 365 days)");
+  CHECK_THAT(ErrorOf(Schedule(R"("starting_deadline":"later")")),
+             Catch::StartsWith(R"(field "starting_deadline": invalid duration)"));
+}
+
+TEST_CASE("keep_runs is an integer from 0 to a million") {
+  CHECK(ParseAs<ScheduleTask>(Schedule(R"("keep_runs":0)")).keep_runs == 0);
+  CHECK(ParseAs<ScheduleTask>(Schedule(R"("keep_runs":1000000)")).keep_runs == 1000000);
+  CHECK(ErrorOf(Schedule(R"("keep_runs":-1)")) == R"(field "keep_runs": must be between 0 and 1000000)");
+  CHECK(ErrorOf(Schedule(R"("keep_runs":"5")")) == R"(field "keep_runs": expected an integer)");
+}
+
+// ---- pause_task / resume_task / cancel_task -------------------------------------
+
+TEST_CASE("pause, resume and cancel_task carry the taskId") {
+  CHECK(ParseAs<PauseTask>(R"({"type":"pause_task","taskId":"task-1700000000-abc123"})").task_id ==
+        "task-1700000000-abc123");
+  CHECK(ParseAs<ResumeTask>(R"({"type":"resume_task","taskId":"t"})").task_id == "t");
+  CHECK(ParseAs<CancelTask>(R"({"type":"cancel_task","taskId":17})").task_id == "17");
+}
+
+TEST_CASE("a task command without a usable taskId is rejected naming the field") {
+  for (std::string type : {"pause_task", "resume_task", "cancel_task"}) {
+    INFO(type);
+    CHECK(ErrorOf(R"({"type":")" + type + R"("})") == R"(field "taskId" is required)");
+    CHECK(ErrorOf(R"({"type":")" + type + R"(","taskId":null})") == R"(field "taskId" is required)");
+    CHECK(ErrorOf(R"({"type":")" + type + R"(","taskId":""})") ==
+          R"(field "taskId": must be 1 to 200 characters long)");
+    CHECK(ErrorOf(R"({"type":")" + type + R"(","taskId":["t"]})") ==
+          R"(field "taskId": expected a string or an integer)");
+  }
+}
+
+// ---- cancel_job -------------------------------------------------------------------
+
+TEST_CASE("cancel_job takes the jobId as an integer or a string of digits") {
+  CHECK(ParseAs<CancelJob>(R"({"type":"cancel_job","jobId":7})").job_id == 7);
+  CHECK(ParseAs<CancelJob>(R"({"type":"cancel_job","jobId":"42"})").job_id == 42);
+  CHECK(ParseAs<CancelJob>(R"({"type":"cancel_job","jobId":"9223372036854775807"})").job_id == 9223372036854775807);
+}
+
+TEST_CASE("a jobId that is not a positive whole number is rejected") {
+  CHECK(ErrorOf(R"({"type":"cancel_job"})") == R"(field "jobId" is required)");
+  CHECK(ErrorOf(R"({"type":"cancel_job","jobId":0})") == R"(field "jobId": must be at least 1)");
+  CHECK(ErrorOf(R"({"type":"cancel_job","jobId":-3})") == R"(field "jobId": must be at least 1)");
+  CHECK(ErrorOf(R"({"type":"cancel_job","jobId":"0"})") == R"(field "jobId": must be at least 1)");
+  for (std::string v : {"1.5", "true", "[7]"}) {
+    INFO(v);
+    CHECK(ErrorOf(R"({"type":"cancel_job","jobId":)" + v + "}") ==
+          R"(field "jobId": expected an integer or a string of digits)");
+  }
+  for (std::string v : {"", "+7", " 7", "7.0", "-7", "seven"}) {
+    INFO(v);
+    CHECK(ErrorOf(R"({"type":"cancel_job","jobId":")" + v + R"("})") ==
+          R"(field "jobId": expected a job id (decimal digits), got ")" + v + "\"");
+  }
+}
+
+TEST_CASE("a jobId beyond 64 bits is rejected as out of range") {
+  CHECK(ErrorOf(R"({"type":"cancel_job","jobId":9223372036854775808})") == R"(field "jobId": number out of range)");
+  CHECK(ErrorOf(R"({"type":"cancel_job","jobId":"9223372036854775808"})") == R"(field "jobId": number out of range)");
+}
+
+// ---- register_group -----------------------------------------------------------------
+
+TEST_CASE("register_group carries jid, name, folder and the optional fields") {
+  RegisterGroup g = ParseAs<RegisterGroup>(
+      R"({"type":"register_group","jid":"120363@g.us","name":"Family","folder":"family","trigger":"@Andy",)"
+      R"("requiresTrigger":false,"containerConfig":{ "timeout" : 60000, "additionalMounts":[{"hostPath":"~/x"}] }})");
+  CHECK(g.jid == "120363@g.us");
+  CHECK(g.name == "Family");
+  CHECK(g.folder == "family");
+  CHECK(g.trigger == "@Andy");
+  CHECK(g.requires_trigger == false);
+  CHECK(g.container_config == R"({"timeout":60000,"additionalMounts":[{"hostPath":"~/x"}]})");
+}
+
+TEST_CASE("register_group needs only jid, name and folder") {
+  RegisterGroup g = ParseAs<RegisterGroup>(R"({"type":"register_group","jid":"j","name":"n","folder":"f"})");
+  CHECK_FALSE(g.trigger);
+  CHECK_FALSE(g.requires_trigger);
+  CHECK_FALSE(g.container_config);
+  CHECK(ErrorOf(R"({"type":"register_group","name":"n","folder":"f"})") == R"(field "jid" is required)");
+  CHECK(ErrorOf(R"({"type":"register_group","jid":"j","folder":"f"})") == R"(field "name" is required)");
+  CHECK(ErrorOf(R"({"type":"register_group","jid":"j","name":"n"})") == R"(field "folder" is required)");
+  CHECK(ErrorOf(R"({"type":"register_group","jid":"","name":"n","folder":"f"})") ==
+        R"(field "jid": must not be empty)");
+}
+
+TEST_CASE("register_group ignores an isMain field: an agent cannot make a main group") {
+  RegisterGroup g =
+      ParseAs<RegisterGroup>(R"({"type":"register_group","jid":"j","name":"n","folder":"f","isMain":true})");
+  CHECK(g.folder == "f");
+}
+
+TEST_CASE("register_group accepts folders that match NanoClaw's rule") {
+  for (std::string folder : std::vector<std::string>{"a", "Team_2", "x-y", "0abc", std::string(64, 'z')}) {
+    INFO(folder);
+    CHECK(ParseAs<RegisterGroup>(R"({"type":"register_group","jid":"j","name":"n","folder":")" + folder + R"("})")
+              .folder == folder);
+  }
+}
+
+TEST_CASE("register_group rejects folders outside NanoClaw's rule") {
+  for (std::string folder :
+       std::vector<std::string>{"-x", "_x", "a/b", "..", "a.b", "a b", " a", "é", std::string(65, 'z')}) {
+    INFO(folder);
+    CHECK_THAT(ErrorOf(R"({"type":"register_group","jid":"j","name":"n","folder":")" + folder + R"("})"),
+               Catch::StartsWith(R"(field "folder": must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, got ")"));
+  }
+}
+
+TEST_CASE("register_group rejects the reserved global folder in any case") {
+  for (std::string folder : {"global", "GLOBAL", "Global"}) {
+    INFO(folder);
+    CHECK(ErrorOf(R"({"type":"register_group","jid":"j","name":"n","folder":")" + folder + R"("})") ==
+          R"(field "folder": "global" is reserved for the shared memory folder)");
+  }
+}
+
+TEST_CASE("register_group checks the types of its optional fields") {
+  std::string base = R"({"type":"register_group","jid":"j","name":"n","folder":"f",)";
+  CHECK(ErrorOf(base + R"("trigger":""})") == R"(field "trigger": must not be empty)");
+  CHECK(ErrorOf(base + R"("trigger":1})") == R"(field "trigger": expected a string)");
+  CHECK(ErrorOf(base + R"("requiresTrigger":"yes"})") == R"(field "requiresTrigger": expected true or false)");
+  CHECK(ErrorOf(base + R"("containerConfig":[1]})") == R"(field "containerConfig": expected an object)");
+  CHECK(ErrorOf(base + R"("containerConfig":"{}"})") == R"(field "containerConfig": expected an object)");
+}
+
+// ---- refresh_groups -------------------------------------------------------------------
+
+TEST_CASE("refresh_groups has no fields and ignores any it is given") {
+  ParseAs<RefreshGroups>(R"({"type":"refresh_groups"})");
+  ParseAs<RefreshGroups>(R"({"type":"refresh_groups","prompt":7,"createdBy":"main"})");
+}
+
+// ---- message files ----------------------------------------------------------------------
+
+namespace {
+
+MessageCommand ParseMessage(std::string_view content) {
+  auto r = ParseMessageFile(content);
+  INFO("error: " << r.status().message());
+  REQUIRE(r.ok());
+  return *r;
+}
+
+std::string MessageErrorOf(std::string_view content) {
+  auto r = ParseMessageFile(content);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Status::Code::kInvalidArgument);
+  return r.status().message();
+}
+
+}  // namespace
+
+TEST_CASE("a NanoClaw message file is parsed into chat jid and text") {
+  MessageCommand m = ParseMessage(
+      R"({"type":"message","chatJid":"120363@g.us","text":"Done: 3 files\n✅","groupFolder":"team",)"
+      R"("timestamp":"2026-11-27T08:45:57.123Z"})");
+  CHECK(m.chat_jid == "120363@g.us");
+  CHECK(m.text == "Done: 3 files\n✅");
+}
+
+TEST_CASE("a message file must say type message") {
+  CHECK(MessageErrorOf(R"({"chatJid":"j","text":"t"})") == R"(field "type" is required)");
+  CHECK(MessageErrorOf(R"({"type":"run","chatJid":"j","text":"t"})") ==
+        R"(field "type": expected "message", got "run")");
+}
+
+TEST_CASE("a message file needs a non-empty chatJid and text") {
+  CHECK(MessageErrorOf(R"({"type":"message","text":"t"})") == R"(field "chatJid" is required)");
+  CHECK(MessageErrorOf(R"({"type":"message","chatJid":"","text":"t"})") == R"(field "chatJid": must not be empty)");
+  CHECK(MessageErrorOf(R"({"type":"message","chatJid":5,"text":"t"})") == R"(field "chatJid": expected a string)");
+  CHECK(MessageErrorOf(R"({"type":"message","chatJid":"j"})") == R"(field "text" is required)");
+  CHECK(MessageErrorOf(R"({"type":"message","chatJid":"j","text":null})") == R"(field "text" is required)");
+  CHECK(MessageErrorOf(R"({"type":"message","chatJid":"j","text":""})") == R"(field "text": must not be empty)");
+  CHECK(MessageErrorOf(R"({"type":"message","chatJid":"j","text":{"a":1}})") == R"(field "text": expected a string)");
+}
+
+TEST_CASE("message text may be 64 KiB but not a byte more") {
+  std::string ok(64 * 1024, 'x');
+  CHECK(ParseMessage(R"({"type":"message","chatJid":"j","text":")" + ok + R"("})").text.size() == 65536);
+  CHECK(MessageErrorOf(R"({"type":"message","chatJid":"j","text":")" + ok + R"(x"})") ==
+        R"(field "text": must be at most 65536 bytes (65537 given))");
+}
+
+TEST_CASE("a message file gets the same JSON checks as a job file") {
+  CHECK(MessageErrorOf("[]") == "a message file must be a JSON object");
+  CHECK(MessageErrorOf(R"({"type":"message","chatJid":"j","text":"a","text":"b"})") == R"(duplicate field "text")");
+  CHECK(MessageErrorOf(R"({"type":"message")").rfind("invalid JSON: ", 0) == 0);
+  CHECK(MessageErrorOf("{\"type\":\"message\",\"chatJid\":\"j\",\"text\":\"\xff\"}").rfind("invalid JSON: ", 0) == 0);
+  CHECK(MessageErrorOf(R"({"type":"message","chatJid":"j","text":"a\u0000b"})") ==
+        R"(field "text": must not contain NUL characters)");
 }
