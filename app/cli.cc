@@ -14,6 +14,7 @@
 #include "app/config.h"
 #include "app/cron_cmd.h"
 #include "app/daemon.h"
+#include "jobs/atomic_file.h"
 #include "jobs/layout.h"
 #include "jobs/store.h"
 
@@ -250,6 +251,35 @@ int CmdStatus(const Context& ctx) {
   return kExitOk;
 }
 
+// cancel and retry go through the daemon's own front door: a control file in
+// the main group's tasks/ (main may act for any group), written atomically.
+// So the change is authorised, audited and applied by the one process that
+// owns the queue — now if it runs, at its next start otherwise.
+int CmdControl(const Context& ctx, const std::string& type, JobId id) {
+  Config cfg = LoadOrExit(ctx);
+  SystemClock clock;
+  auto store = OpenReaderOrExit(cfg, clock);
+  auto job = OrExit(store->GetJob(id));
+  if (!job) {
+    std::cerr << "dropq: no job " << id << "\n";
+    return kExitNotFound;
+  }
+  Layout layout(cfg.root);
+  auto path = layout.TasksDir(cfg.MainGroup().folder) /
+              ("dropq-" + type + "-" + std::to_string(id) + "-" + std::to_string(clock.NowMs()) + ".json");
+  nlohmann::json body = {{"type", type}, {"jobId", id}, {"createdBy", "dropq cli"}};
+  if (Status s = WriteFileAtomic(path, body.dump() + "\n"); !s.ok()) {
+    std::cerr << "dropq: " << s.message() << "\n";
+    return kExitFailure;
+  }
+  if (ctx.json) {
+    std::cout << nlohmann::json{{"job", id}, {"file", path.string()}}.dump() << "\n";
+  } else {
+    std::cout << "dropped " << path.string() << "\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -281,6 +311,14 @@ int Main(int argc, char** argv) {
   add_common(job, true);
   job->add_option("ID", id, "job id")->required();
 
+  JobId control_id = 0;
+  auto* cancel = app.add_subcommand("cancel", "cancel a queued job, or stop a running one (graceful, then kill)");
+  add_common(cancel, true);
+  cancel->add_option("ID", control_id, "job id")->required();
+  auto* retry = app.add_subcommand("retry", "requeue a failed or cancelled job with fresh attempts");
+  add_common(retry, true);
+  retry->add_option("ID", control_id, "job id")->required();
+
   auto* status = app.add_subcommand("status", "count jobs by state");
   add_common(status, true);
 
@@ -310,6 +348,8 @@ int Main(int argc, char** argv) {
   if (jobs->parsed()) return CmdJobs(ctx, state, group, limit);
   if (job->parsed()) return CmdJob(ctx, id);
   if (status->parsed()) return CmdStatus(ctx);
+  if (cancel->parsed()) return CmdControl(ctx, "cancel_job", control_id);
+  if (retry->parsed()) return CmdControl(ctx, "retry_job", control_id);
   if (cron_next->parsed()) return CronNext(cron_expr, cron_tz, cron_from, cron_count, ctx.json, std::cout, std::cerr);
   return kExitUsage;
 }

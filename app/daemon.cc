@@ -29,7 +29,7 @@ namespace {
 constexpr TimeMs kRetryBaseMs = 5'000;
 constexpr TimeMs kRetryCapMs = 600'000;
 
-class Daemon {
+class Daemon final : public watcher::CommandHandler {
  public:
   Daemon(const Config& cfg, const DaemonOptions& opts)
       : cfg_(cfg), opts_(opts), layout_(cfg.root), dispatcher_(clock_, static_cast<int>(cfg.max_concurrent)) {}
@@ -84,7 +84,8 @@ class Daemon {
     for (const auto& g : cfg_.groups) io.groups.push_back({g.folder, g.jid, g.is_main});
     io.max_file_bytes = cfg_.max_job_file;
     io.default_max_attempts = cfg_.max_attempts;
-    ingestor_ = std::make_unique<watcher::Ingestor>(*store_, layout_, std::move(io), clock_);
+    groups_ = io.groups;
+    ingestor_ = std::make_unique<watcher::Ingestor>(*store_, layout_, std::move(io), clock_, this);
     if (Status s = ingestor_->Reconcile(); !s.ok()) return s;
 
     auto queued = store_->ListQueued();
@@ -274,6 +275,64 @@ class Daemon {
     if (opts_.once) uv_unref(reinterpret_cast<uv_handle_t*>(&wake_));
   }
 
+  // Control commands dropped into tasks/ (watcher::CommandHandler).
+  Result<std::string> Apply(const watcher::IngestGroup& from, const watcher::ClaimedFile& file,
+                            const watcher::JobCommand& cmd) override {
+    const auto* cancel = std::get_if<watcher::CancelJob>(&cmd);
+    const auto* retry = std::get_if<watcher::RetryJob>(&cmd);
+    if (cancel == nullptr && retry == nullptr) {
+      return Status::InvalidArgument("type \"" + std::string(watcher::TypeName(cmd)) + "\" is not supported yet");
+    }
+    JobId id = cancel ? cancel->job_id : retry->job_id;
+    auto job = store_->GetJob(id);
+    if (!job.ok()) return job.status();
+    std::optional<std::string> owner;
+    if (*job) owner = (*job)->group;
+    auto allowed = watcher::Authorize(from, groups_, cmd, owner);
+    if (!allowed.ok()) return allowed.status();
+    nlohmann::json by = {{"by_group", from.folder}, {"file", file.name}};
+    return cancel ? CancelJob(**job, by) : RetryJob(**job, by);
+  }
+
+  // Cancelling is idempotent: a queued job is cancelled at once, a running
+  // one is stopped (graceful, then kill) and recorded cancelled when it
+  // ends, a finished one is left as it is.
+  Result<std::string> CancelJob(const Job& job, nlohmann::json detail) {
+    if (job.state == JobState::kQueued) {
+      auto done = store_->CancelQueued(job.id, detail.dump());
+      if (!done.ok()) return done.status();
+      dispatcher_.Remove(job.id);
+      RunOutcome o;
+      o.job_state = JobState::kCancelled;
+      o.error = "cancelled";
+      o.run.attempt = job.attempts;
+      if (auto path = runner::WriteResultFile(layout_, job, o); !path.ok()) {
+        spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
+      }
+      spdlog::info("job {} cancelled", job.id);
+      return nlohmann::json{{"job", job.id}, {"action", "cancelled"}}.dump();
+    }
+    if (job.state == JobState::kRunning && runner_->Stop(job.id)) {
+      cancel_requested_[job.id] = detail.dump();
+      spdlog::info("job {} cancelled while running: stopping it", job.id);
+      return nlohmann::json{{"job", job.id}, {"action", "stopping"}}.dump();
+    }
+    return nlohmann::json{{"job", job.id}, {"action", "none"}, {"state", ToString(job.state)}}.dump();
+  }
+
+  Result<std::string> RetryJob(const Job& job, nlohmann::json detail) {
+    auto done = store_->Requeue(job.id, detail.dump());
+    if (!done.ok()) return done.status();
+    if (!*done) {
+      return Status::InvalidArgument("job " + std::to_string(job.id) + " is " + std::string(ToString(job.state)) +
+                                     "; only failed or cancelled jobs can be retried");
+    }
+    dispatcher_.Add({job.id, job.group, job.priority, clock_.NowMs()});
+    SchedulePump();
+    spdlog::info("job {} requeued with fresh attempts", job.id);
+    return nlohmann::json{{"job", job.id}, {"action", "requeued"}}.dump();
+  }
+
   // Each block as it streams in: an `output` audit event (status and size,
   // not the result itself, which the result file and jobs.result hold).
   void OnOutput(const Job& job, std::int64_t attempt, const runner::AgentOutput& out) {
@@ -288,7 +347,13 @@ class Daemon {
   void OnDone(const Job& job, RunOutcome o) {
     dispatcher_.Finished(job.group);
     bool final = true;
-    if (stopped_by_us_ && o.job_state == JobState::kFailed) {
+    if (auto c = cancel_requested_.find(job.id); c != cancel_requested_.end()) {
+      // Stopped because someone cancelled it: cancelled, never retried.
+      cancel_requested_.erase(c);
+      o.job_state = JobState::kCancelled;
+      o.run.status = "cancelled";
+      o.error = o.run.error = "cancelled";
+    } else if (stopped_by_us_ && o.job_state == JobState::kFailed) {
       // Stopped by our own shutdown: not the job's fault. Requeue it now.
       o.run.status = "lost";
       o.error = o.run.error = "stopped by dropq shutdown";
@@ -312,6 +377,8 @@ class Daemon {
       if (!path.ok()) spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
       if (o.job_state == JobState::kSucceeded) {
         spdlog::info("job {} succeeded in {} ms", job.id, o.run.duration_ms.value_or(0));
+      } else if (o.job_state == JobState::kCancelled) {
+        spdlog::info("job {} cancelled", job.id);
       } else {
         spdlog::warn("job {} failed: {}", job.id, o.error.value_or("unknown error"));
       }
@@ -367,6 +434,8 @@ class Daemon {
   bool stopping_ = false, stopped_by_us_ = false, closed_ = false;
   std::mt19937_64 rng_{std::random_device{}()};
   std::map<std::string, std::string> secrets_;
+  std::vector<watcher::IngestGroup> groups_;
+  std::map<JobId, std::string> cancel_requested_;  // job → audit detail of the cancel
   std::map<std::string, std::vector<runner::Mount>> extra_mounts_;
 };
 

@@ -11,9 +11,8 @@
 //    would have had under the offset before the gap ("02:30" on Berlin's
 //    spring-forward day fires at 03:30 CEST), like cron-parser;
 //  - a local time repeated by a fall-back fires once, at its first occurrence,
-//    unless the hour field covers all 24 hours: then the job fires in both
-//    occurrences, so an hourly or every-5-minutes job keeps its real-time
-//    rhythm (cron-parser and Vixie cron do the same).
+//    whatever the hour field: a job never fires twice for one scheduled
+//    minute (cron-parser and Vixie cron fire hourly jobs in both).
 #include <array>
 #include <bitset>
 #include <optional>

@@ -267,6 +267,34 @@ Status Store::FinishAttempt(const Job& job, const RunOutcome& o) {
   return AppendEvent(job.id, job.group, o.retry_at ? "retry" : std::string(ToString(o.job_state)), d.dump());
 }
 
+Result<bool> Store::CancelQueued(JobId id, const std::string& detail_json) {
+  auto& up = Prepare("UPDATE jobs SET state='cancelled', finished_at=?2, error='cancelled' "
+                     "WHERE id=?1 AND state='queued' RETURNING group_folder")
+                 .Bind(1, id)
+                 .BindTime(2, clock_.NowMs());
+  auto row = up.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return false;
+  std::string group = up.Text(0);
+  up.Step();
+  if (Status s = AppendEvent(id, group, "cancelled", detail_json); !s.ok()) return s;
+  return true;
+}
+
+Result<bool> Store::Requeue(JobId id, const std::string& detail_json) {
+  auto& up = Prepare("UPDATE jobs SET state='queued', max_attempts=attempts+max_attempts, run_at=?2, started_at=NULL, finished_at=NULL, "
+                     "error=NULL, result=NULL WHERE id=?1 AND state IN ('failed','cancelled') RETURNING group_folder")
+                 .Bind(1, id)
+                 .BindTime(2, clock_.NowMs());
+  auto row = up.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return false;
+  std::string group = up.Text(0);
+  up.Step();
+  if (Status s = AppendEvent(id, group, "retried", detail_json); !s.ok()) return s;
+  return true;
+}
+
 Result<std::vector<JobId>> Store::RecoverInterrupted() {
   std::vector<JobId> touched;
   TimeMs now = clock_.NowMs();

@@ -119,6 +119,14 @@ class Store {
   // group's new session id when given.
   Status FinishAttempt(const Job& job, const RunOutcome& outcome);
 
+  // queued → cancelled, with a `cancelled` event; false when the job was not
+  // queued (nothing changed).
+  Result<bool> CancelQueued(JobId id, const std::string& detail_json);
+  // failed | cancelled → queued now with max_attempts more attempts (attempt
+  // numbers keep counting, so every job_runs row stays), with a `retried`
+  // event; false when the job was in another state (nothing changed).
+  Result<bool> Requeue(JobId id, const std::string& detail_json);
+
   // Start-up recovery: attempts still `running` belong to a dropq that died.
   // Each becomes `lost`; its job is requeued while attempts remain, else
   // failed. Returns the jobs touched.

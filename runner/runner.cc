@@ -508,8 +508,9 @@ Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const 
       {"state", ToString(o.job_state)},
       {"attempts", o.run.attempt},
       {"createdAt", FormatIsoUtc(job.created_at)},
-      {"startedAt", FormatIsoUtc(o.run.started_at)},
-      {"finishedAt", FormatIsoUtc(o.run.finished_at.value_or(o.run.started_at))},
+      // A job cancelled before it ever ran has no run.
+      {"startedAt", o.run.id != 0 ? nlohmann::json(FormatIsoUtc(o.run.started_at)) : nlohmann::json(nullptr)},
+      {"finishedAt", o.run.finished_at ? nlohmann::json(FormatIsoUtc(*o.run.finished_at)) : nlohmann::json(nullptr)},
       {"durationMs", o.run.duration_ms.value_or(0)},
       {"exitCode", o.run.exit_code ? nlohmann::json(*o.run.exit_code) : nlohmann::json(nullptr)},
       {"runStatus", o.run.status},

@@ -145,6 +145,8 @@ Result<Decision> Authorize(const GroupIdentity& from, std::span<const GroupIdent
           return ResolveOwned(from, groups, owner, "task " + QuoteValue(c.task_id), "cancel", "tasks");
         } else if constexpr (std::is_same_v<T, CancelJob>) {
           return ResolveOwned(from, groups, owner, "job " + std::to_string(c.job_id), "cancel", "jobs");
+        } else if constexpr (std::is_same_v<T, RetryJob>) {
+          return ResolveOwned(from, groups, owner, "job " + std::to_string(c.job_id), "retry", "jobs");
         } else if constexpr (std::is_same_v<T, RegisterGroup>) {
           return ResolveRegister(from, groups, c);
         } else {

@@ -420,7 +420,8 @@ Result<JobCommand> ParseTaskRef(const Fields& f) {
   return JobCommand(T{std::move(*id)});
 }
 
-Result<JobCommand> ParseCancelJob(const Fields& f) {
+// cancel_job and retry_job share the jobId rules.
+Result<JobId> ParseJobId(const Fields& f) {
   const element* e = f.Find("jobId");
   if (!e) return Required("jobId");
   std::int64_t id = 0;
@@ -441,7 +442,14 @@ Result<JobCommand> ParseCancelJob(const Fields& f) {
     return FieldError("jobId", "expected an integer or a string of digits");
   }
   if (id < 1) return FieldError("jobId", "must be at least 1");
-  return JobCommand(CancelJob{id});
+  return id;
+}
+
+template <typename T>
+Result<JobCommand> ParseJobRef(const Fields& f) {
+  auto id = ParseJobId(f);
+  if (!id.ok()) return id.status();
+  return JobCommand(T{*id});
 }
 
 // NanoClaw's isValidGroupFolder: a name that is safe as one path component
@@ -489,9 +497,10 @@ constexpr TypeEntry kTypes[] = {
     {"pause_task", ParseTaskRef<PauseTask>},
     {"resume_task", ParseTaskRef<ResumeTask>},
     {"cancel_task", ParseTaskRef<CancelTask>},
-    {"cancel_job", ParseCancelJob},
+    {"cancel_job", ParseJobRef<CancelJob>},
     {"register_group", ParseRegisterGroup},
     {"refresh_groups", [](const Fields&) -> Result<JobCommand> { return JobCommand(RefreshGroups{}); }},
+    {"retry_job", ParseJobRef<RetryJob>},
 };
 static_assert(std::size(kTypes) == std::variant_size_v<JobCommand>);
 

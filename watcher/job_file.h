@@ -71,6 +71,13 @@ struct CancelJob {
   JobId job_id = 0;
 };
 
+// `retry_job` (dropq's own; `dropq retry ID` writes it): requeues a failed or
+// cancelled job with fresh attempts. Same "jobId" rules and authorisation as
+// cancel_job.
+struct RetryJob {
+  JobId job_id = 0;
+};
+
 // `register_group` (main only). Never makes a main group: NanoClaw refuses to
 // let an agent set isMain, and so does dropq (the field is ignored).
 struct RegisterGroup {
@@ -86,7 +93,7 @@ struct RegisterGroup {
 struct RefreshGroups {};
 
 using JobCommand = std::variant<RunRequest, ScheduleTask, PauseTask, ResumeTask, CancelTask, CancelJob,
-                                RegisterGroup, RefreshGroups>;
+                                RegisterGroup, RefreshGroups, RetryJob>;
 
 // The file's `type` for a command ("run", "schedule_task", ...), for logs
 // and audit rows.

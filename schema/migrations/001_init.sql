@@ -67,7 +67,7 @@ CREATE TABLE job_runs (
   finished_at      TEXT,
   duration_ms      INTEGER,
   status           TEXT NOT NULL DEFAULT 'running'
-                   CHECK (status IN ('running','succeeded','failed','timed_out','lost')),
+                   CHECK (status IN ('running','succeeded','failed','timed_out','lost','cancelled')),
   exit_code        INTEGER,
   signal           INTEGER,
   stdout_bytes     INTEGER,

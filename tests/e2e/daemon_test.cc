@@ -298,3 +298,81 @@ TEST_CASE("cron next rejects an invalid expression naming the field with exit co
 
 }  // namespace
 }  // namespace dropq::testing
+
+namespace dropq::testing {
+namespace {
+
+TEST_CASE("cancel stops a running job gracefully and records it cancelled", "[e2e][control]") {
+  Root r;
+  pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
+  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
+                    30'000));
+  r.Drop("team", "long.json", {{"prompt", "sleep 60000"}, {"max_attempts", 3}});
+  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("job 1 started") != std::string::npos; }, 30'000));
+  auto out = r.Dropq({"cancel", "1"});
+  CHECK(out.exit_code == 0);
+  bool done = WaitUntil([&] { return fs::exists(r.Results("team") / "long.json"); }, 30'000);
+  ::kill(pid, SIGTERM);
+  CHECK(WaitProcess(pid, 30'000) == 0);
+  REQUIRE(done);
+  CHECK(r.Result("team", "long.json")["state"] == "cancelled");
+  CHECK(r.Query("SELECT state FROM jobs WHERE id=1") == "cancelled");
+  CHECK(r.Query("SELECT status FROM job_runs WHERE job_id=1") == "cancelled");
+  CHECK(r.Query("SELECT count(*) FROM job_runs WHERE job_id=1") == "1");  // not retried
+  CHECK(EmptyDir(r.Tasks("main")));  // the control file was consumed
+}
+
+TEST_CASE("a queued job is cancelled by a cancel_job file from its own group", "[e2e][control]") {
+  Root r;
+  r.Drop("team", "later.json", {{"prompt", "echo later"}, {"run_at", "2999-01-01T00:00:00Z"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  r.Drop("team", "stop.json", {{"type", "cancel_job"}, {"jobId", 1}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Query("SELECT state FROM jobs WHERE id=1") == "cancelled");
+  CHECK(r.Result("team", "later.json")["state"] == "cancelled");
+  CHECK(r.Query("SELECT count(*) FROM job_events WHERE job_id=1 AND event='cancelled'") == "1");
+}
+
+TEST_CASE("a group may not cancel another group's job", "[e2e][control]") {
+  Root r;
+  r.Drop("team", "later.json", {{"prompt", "echo later"}, {"run_at", "2999-01-01T00:00:00Z"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  r.Drop("other", "stop.json", {{"type", "cancel_job"}, {"jobId", 1}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Query("SELECT state FROM jobs WHERE id=1") == "queued");
+  CHECK(fs::exists(r.Errors() / "other-stop.json.error.json"));
+  CHECK(r.Query("SELECT count(*) FROM job_events WHERE event='rejected'") == "1");
+}
+
+TEST_CASE("retry requeues a failed job with fresh attempts and it runs again", "[e2e][control]") {
+  Root r;
+  WriteFile(r.dir / "flag", "");
+  r.Drop("team", "x.json", {{"prompt", "exit 3"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  REQUIRE(r.Query("SELECT state FROM jobs WHERE id=1") == "failed");
+  CHECK(r.Dropq({"retry", "1"}).exit_code == 0);
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Query("SELECT count(*) FROM job_runs WHERE job_id=1") == "2");
+  CHECK(r.Query("SELECT count(*) FROM job_events WHERE job_id=1 AND event='retried'") == "1");
+  CHECK(r.Dropq({"retry", "42"}).exit_code == 3);
+}
+
+TEST_CASE("retrying a job that succeeded is rejected with the reason", "[e2e][control]") {
+  Root r;
+  r.Drop("team", "x.json", {{"prompt", "echo ok"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  REQUIRE(r.Dropq({"retry", "1"}).exit_code == 0);
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Query("SELECT state FROM jobs WHERE id=1") == "succeeded");
+  bool found = false;
+  for (const auto& e : fs::directory_iterator(r.Errors())) {
+    if (e.path().string().find(".error.json") != std::string::npos &&
+        ReadFile(e.path()).find("only failed or cancelled jobs can be retried") != std::string::npos) {
+      found = true;
+    }
+  }
+  CHECK(found);
+}
+
+}  // namespace
+}  // namespace dropq::testing
