@@ -17,7 +17,7 @@ FUZZ_PACKAGES := clang libclang-rt-14-dev llvm
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps fuzz-deps configure build test test-asan fuzz fuzz-smoke run clean
+.PHONY: all deps fuzz-deps configure build test test-asan fuzz fuzz-smoke chaos chaos-smoke run clean
 
 all: build
 
@@ -78,6 +78,15 @@ fuzz: fuzz-deps
 
 fuzz-smoke: fuzz-deps
 	fuzz/run.sh 10
+
+# Fault injection: drop jobs across 10 groups while kill -9'ing the daemon,
+# then check every file became exactly one succeeded job with one result
+# file and a whole audit trail (docs/RELIABILITY.md). chaos-smoke runs in CI.
+chaos: configure
+	tests/chaos/run.sh 2000 10
+
+chaos-smoke: configure
+	tests/chaos/run.sh 300 4
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)

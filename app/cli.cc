@@ -15,7 +15,11 @@
 #include "app/cron_cmd.h"
 #include "app/daemon.h"
 #include "jobs/atomic_file.h"
+#include "jobs/cron.h"
 #include "jobs/layout.h"
+#include "jobs/tasks.h"
+
+#include <date/tz.h>
 #include "jobs/store.h"
 
 namespace dropq::app {
@@ -280,6 +284,66 @@ int CmdControl(const Context& ctx, const std::string& type, JobId id) {
   return kExitOk;
 }
 
+int CmdTasks(const Context& ctx, const std::string& group) {
+  Config cfg = LoadOrExit(ctx);
+  SystemClock clock;
+  auto store = OpenReaderOrExit(cfg, clock);
+  TaskStore tasks(*store);
+  auto list = OrExit(tasks.List(group.empty() ? std::nullopt : std::optional<std::string>(group)));
+  if (ctx.json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& t : list) {
+      arr.push_back({{"id", t.id},
+                     {"group", t.group_folder},
+                     {"prompt", t.prompt},
+                     {"schedule_type", ToString(t.schedule_type)},
+                     {"schedule_value", t.schedule_value},
+                     {"tz", t.tz},
+                     {"status", ToString(t.status)},
+                     {"next_run", OptTime(t.next_run)},
+                     {"last_run", OptTime(t.last_run)},
+                     {"overlap", ToString(t.overlap)},
+                     {"catch_up", ToString(t.catch_up)},
+                     {"source", ToString(t.source)}});
+    }
+    std::cout << arr.dump() << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& t : list) {
+    // Next run in the task's own zone, as the people who wrote it think of it.
+    std::string next = "-";
+    if (t.next_run) {
+      next = FormatIsoUtc(*t.next_run);
+      if (auto z = cron::LoadTimeZone(t.tz); z.ok() && *z != nullptr) {
+        using namespace std::chrono;
+        auto local = date::make_zoned(*z, sys_time<milliseconds>(milliseconds(*t.next_run)));
+        next = date::format("%F %H:%M:%S ", floor<seconds>(local.get_local_time())) + t.tz;
+      }
+    }
+    rows.push_back({t.id, t.group_folder, std::string(ToString(t.status)),
+                    std::string(ToString(t.schedule_type)) + " " + t.schedule_value, next, Shorten(t.prompt, 30)});
+  }
+  PrintTable({"ID", "GROUP", "STATUS", "SCHEDULE", "NEXT RUN", "PROMPT"}, rows);
+  return kExitOk;
+}
+
+int CmdTaskControl(const Context& ctx, const std::string& action, const std::string& id) {
+  Config cfg = LoadOrExit(ctx);
+  SystemClock clock;
+  Layout layout(cfg.root);
+  auto path = layout.TasksDir(cfg.MainGroup().folder) /
+              ("dropq-" + action + "_task-" + std::to_string(clock.NowMs()) + ".json");
+  nlohmann::json body = {{"type", action + "_task"}, {"taskId", id}, {"createdBy", "dropq cli"}};
+  if (Status s = WriteFileAtomic(path, body.dump() + "\n"); !s.ok()) {
+    std::cerr << "dropq: " << s.message() << "\n";
+    return kExitFailure;
+  }
+  std::cout << (ctx.json ? nlohmann::json{{"task", id}, {"file", path.string()}}.dump() : "dropped " + path.string())
+            << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -319,6 +383,17 @@ int Main(int argc, char** argv) {
   add_common(retry, true);
   retry->add_option("ID", control_id, "job id")->required();
 
+  auto* tasks = app.add_subcommand("tasks", "list scheduled tasks with their next run");
+  add_common(tasks, true);
+  tasks->add_option("--group", group, "only tasks of this group folder");
+  auto* task = app.add_subcommand("task", "pause, resume or cancel a scheduled task");
+  std::string task_action, task_id;
+  add_common(task, true);
+  task->add_option("ACTION", task_action, "pause | resume | cancel")
+      ->required()
+      ->check(CLI::IsMember({"pause", "resume", "cancel"}));
+  task->add_option("ID", task_id, "task id")->required();
+
   auto* status = app.add_subcommand("status", "count jobs by state");
   add_common(status, true);
 
@@ -348,6 +423,8 @@ int Main(int argc, char** argv) {
   if (jobs->parsed()) return CmdJobs(ctx, state, group, limit);
   if (job->parsed()) return CmdJob(ctx, id);
   if (status->parsed()) return CmdStatus(ctx);
+  if (tasks->parsed()) return CmdTasks(ctx, group);
+  if (task->parsed()) return CmdTaskControl(ctx, task_action, task_id);
   if (cancel->parsed()) return CmdControl(ctx, "cancel_job", control_id);
   if (retry->parsed()) return CmdControl(ctx, "retry_job", control_id);
   if (cron_next->parsed()) return CronNext(cron_expr, cron_tz, cron_from, cron_count, ctx.json, std::cout, std::cerr);

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "jobs/cron.h"
 #include "jobs/units.h"
 
 namespace dropq::app {
@@ -214,6 +215,65 @@ GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
   return g;
 }
 
+void LoadSchedules(const YAML::Node& node, Config& c) {
+  if (!node || node.IsNull()) return;
+  if (!node.IsSequence()) throw ConfigError("schedules", "must be a list of tasks");
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const std::string at = Index("schedules", i);
+    const YAML::Node n = node[i];
+    if (!n.IsMap()) throw ConfigError(at, "must be a mapping with id, group, prompt and one of cron, interval, once");
+    CheckKeys(n, at, {"id", "group", "prompt", "cron", "interval", "once", "tz", "context_mode", "overlap",
+                      "catch_up", "catch_up_max", "starting_deadline", "keep_runs"});
+    ScheduleConfig s;
+    for (const char* k : {"id", "group", "prompt"}) {
+      if (!n[k]) throw ConfigError(at + "." + k, "required");
+    }
+    s.id = NonEmptyString(n["id"], at + ".id");
+    if (!ids.insert(s.id).second) throw ConfigError(at + ".id", "duplicate task id \"" + s.id + "\"");
+    s.group = NonEmptyString(n["group"], at + ".group");
+    if (!c.FindGroup(s.group)) throw ConfigError(at + ".group", "\"" + s.group + "\" is not a configured group");
+    s.prompt = NonEmptyString(n["prompt"], at + ".prompt");
+    int kinds = 0;
+    for (const char* k : {"cron", "interval", "once"}) {
+      if (!n[k]) continue;
+      ++kinds;
+      s.schedule_type = k;
+      s.schedule_value = NonEmptyString(n[k], at + "." + k);
+    }
+    if (kinds != 1) throw ConfigError(at, "needs exactly one of cron, interval, once");
+    if (s.schedule_type == "cron") {
+      if (auto parsed = cron::Parse(s.schedule_value); !parsed.ok()) {
+        throw ConfigError(at + ".cron", parsed.status().message());
+      }
+    } else if (s.schedule_type == "interval") {
+      auto ms = ParseDurationMs(s.schedule_value);
+      if (!ms || *ms <= 0) throw ConfigError(at + ".interval", "must be a positive duration (30s, 5m, 1h, or ms)");
+    }
+    if (auto v = n["tz"]) {
+      s.tz = NonEmptyString(v, at + ".tz");
+      if (auto z = cron::LoadTimeZone(*s.tz); !z.ok()) throw ConfigError(at + ".tz", z.status().message());
+    }
+    auto choice = [&](const char* key, std::initializer_list<const char*> allowed) -> std::optional<std::string> {
+      auto v = n[key];
+      if (!v) return std::nullopt;
+      std::string val = String(v, at + "." + key);
+      for (const char* a : allowed)
+        if (val == a) return val;
+      std::string list;
+      for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      throw ConfigError(at + "." + key, "must be one of " + list);
+    };
+    if (auto v = choice("context_mode", {"group", "isolated"})) s.context_mode = *v;
+    s.overlap = choice("overlap", {"forbid", "allow", "replace"});
+    s.catch_up = choice("catch_up", {"run_once", "skip", "run_all"});
+    if (auto v = n["catch_up_max"]) s.catch_up_max = IntAtLeast(v, at + ".catch_up_max", 1);
+    if (auto v = n["starting_deadline"]) s.starting_deadline_ms = DurationMs(v, at + ".starting_deadline", 1);
+    if (auto v = n["keep_runs"]) s.keep_runs = IntAtLeast(v, at + ".keep_runs", 0);
+    c.schedules.push_back(std::move(s));
+  }
+}
+
 void LoadGroups(const YAML::Node& node, Config& c) {
   if (!node || node.IsNull()) throw ConfigError("groups", "required (a non-empty list of groups)");
   if (!node.IsSequence() || node.size() == 0) {
@@ -250,7 +310,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
     CheckKeys(root, "",
               {"root", "runtime", "agent", "max_concurrent", "timeout", "kill_grace", "max_output",
                "max_job_file", "max_attempts", "session_dir", "log_level", "bwrap", "docker", "podman",
-               "container", "mount_allowlist", "secrets", "env_file", "groups"});
+               "container", "mount_allowlist", "secrets", "env_file", "groups", "timezone", "schedules"});
   }
   auto get = [&](const char* key) { return root.IsMap() ? root[key] : YAML::Node(); };
 
@@ -309,6 +369,11 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
   }
   if (auto n = get("env_file")) c.env_file = ResolvePath(n, "env_file", base);
   LoadGroups(get("groups"), c);
+  if (auto n = get("timezone")) {
+    c.timezone = NonEmptyString(n, "timezone");
+    if (auto z = cron::LoadTimeZone(c.timezone); !z.ok()) throw ConfigError("timezone", z.status().message());
+  }
+  LoadSchedules(get("schedules"), c);
   return c;
 }
 

@@ -67,6 +67,23 @@ struct BwrapConfig {
   std::vector<BindMount> ro_binds;       // operator-trusted read-only binds (e.g. the agent binary)
 };
 
+// A recurring task declared in the config (docs/SCHEDULER.md): upserted at
+// every start; tasks removed from the file are removed.
+struct ScheduleConfig {
+  std::string id;
+  std::string group;
+  std::string prompt;
+  std::string schedule_type;             // cron | interval | once (the key used)
+  std::string schedule_value;
+  std::optional<std::string> tz;         // default: config timezone
+  std::string context_mode = "isolated";
+  std::optional<std::string> overlap;    // forbid | allow | replace
+  std::optional<std::string> catch_up;   // run_once | skip | run_all
+  std::optional<std::int64_t> catch_up_max;
+  std::optional<std::int64_t> starting_deadline_ms;
+  std::optional<std::int64_t> keep_runs;
+};
+
 struct Config {
   std::string config_path;               // absolute path of the file loaded; empty from LoadConfigString
   std::string root;                      // absolute; default "./var" beside the config
@@ -88,6 +105,8 @@ struct Config {
   std::vector<std::string> secrets = {"CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY"};
   std::optional<std::string> env_file;   // KEY=value lines (NanoClaw's .env)
   std::vector<GroupConfig> groups;       // non-empty; exactly one is_main
+  std::string timezone;                  // IANA zone for schedules; "" = the system's
+  std::vector<ScheduleConfig> schedules;
 
   const GroupConfig* FindGroup(const std::string& folder) const;
   const GroupConfig& MainGroup() const;

@@ -15,6 +15,7 @@
 #include "jobs/layout.h"
 #include "jobs/store.h"
 #include "app/secrets.h"
+#include "app/task_timer.h"
 #include "runner/allowlist.h"
 #include "runner/container_runtime.h"
 #include "runner/runner.h"
@@ -52,6 +53,16 @@ class Daemon final : public watcher::CommandHandler {
     if (Status s = layout_.CreateCommon(); !s.ok()) return s;
     for (const auto& g : cfg_.groups) {
       if (Status s = layout_.CreateGroup(g.folder); !s.ok()) return s;
+      // Temporary files of atomic writes a crash cut short.
+      for (const auto& dir : {layout_.ResultsDir(g.folder), layout_.GroupLogsDir(g.folder)}) {
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+          std::string name = e.path().filename().string();
+          if (name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos) {
+            std::filesystem::remove(e.path(), ec);
+          }
+        }
+      }
     }
     auto store = Store::Open(layout_.DatabasePath().string(), clock_);
     if (!store.ok()) return store.status();
@@ -105,6 +116,19 @@ class Daemon final : public watcher::CommandHandler {
     watcher_ = std::make_unique<watcher::Watcher>(&loop_, layout_, *ingestor_, folders,
                                                   [this](std::vector<QueuedJob> jobs) { OnIngested(std::move(jobs)); });
     if (Status s = watcher_->Start(); !s.ok()) return s;
+    TaskTimer::Hooks hooks;
+    hooks.enqueued = [this](const QueuedJob& q) {
+      dispatcher_.Add(q);
+      SchedulePump();
+    };
+    hooks.cancel = [this](const std::vector<JobId>& ids) {
+      for (JobId id : ids) {
+        auto job = store_->GetJob(id);
+        if (job.ok() && *job) CancelJob(**job, nlohmann::json{{"by", "overlap: replace"}});
+      }
+    };
+    task_timer_ = std::make_unique<TaskTimer>(&loop_, *store_, cfg_, std::move(hooks));
+    if (Status s = task_timer_->Start(); !s.ok()) return s;
 
     uv_timer_init(&loop_, &wake_);
     wake_.data = this;
@@ -220,11 +244,16 @@ class Daemon final : public watcher::CommandHandler {
           s = run.status();
           break;
         }
+        bool scheduled = task_timer_->IsTaskJob(q.id);
+        if (scheduled) {
+          if (s = task_timer_->JobStarted(q.id, run->started_at); !s.ok()) break;
+        }
         runner::Attempt a;
         a.job = **job;
         a.job.attempts = run->attempt;
         a.job.state = JobState::kRunning;
         a.run = *run;
+        a.is_scheduled_task = scheduled;
         const GroupConfig* g = cfg_.FindGroup(q.group);
         a.is_main = g && g->is_main;
         // NanoClaw agents address their own group by chatJid: the jid, or the
@@ -278,6 +307,7 @@ class Daemon final : public watcher::CommandHandler {
   // Control commands dropped into tasks/ (watcher::CommandHandler).
   Result<std::string> Apply(const watcher::IngestGroup& from, const watcher::ClaimedFile& file,
                             const watcher::JobCommand& cmd) override {
+    if (auto r = ApplyTaskCommand(from, file, cmd)) return std::move(*r);
     const auto* cancel = std::get_if<watcher::CancelJob>(&cmd);
     const auto* retry = std::get_if<watcher::RetryJob>(&cmd);
     if (cancel == nullptr && retry == nullptr) {
@@ -294,14 +324,34 @@ class Daemon final : public watcher::CommandHandler {
     return cancel ? CancelJob(**job, by) : RetryJob(**job, by);
   }
 
+  // schedule_task, pause_task, resume_task, cancel_task; nullopt for any
+  // other command.
+  std::optional<Result<std::string>> ApplyTaskCommand(const watcher::IngestGroup& from,
+                                                      const watcher::ClaimedFile& file,
+                                                      const watcher::JobCommand& cmd) {
+    if (const auto* s = std::get_if<watcher::ScheduleTask>(&cmd)) {
+      auto allowed = watcher::Authorize(from, groups_, cmd);
+      if (!allowed.ok()) return Result<std::string>(allowed.status());
+      return task_timer_->Schedule(*s, allowed->folder, allowed->chat_jid, file.token);
+    }
+    const std::string* id = nullptr;
+    if (const auto* c = std::get_if<watcher::PauseTask>(&cmd)) id = &c->task_id;
+    if (const auto* c = std::get_if<watcher::ResumeTask>(&cmd)) id = &c->task_id;
+    if (const auto* c = std::get_if<watcher::CancelTask>(&cmd)) id = &c->task_id;
+    if (id == nullptr) return std::nullopt;
+    auto allowed = watcher::Authorize(from, groups_, cmd, task_timer_->OwnerOf(*id));
+    if (!allowed.ok()) return Result<std::string>(allowed.status());
+    if (std::holds_alternative<watcher::PauseTask>(cmd)) return task_timer_->Pause(*id);
+    if (std::holds_alternative<watcher::ResumeTask>(cmd)) return task_timer_->Resume(*id);
+    return task_timer_->Cancel(*id);
+  }
+
   // Cancelling is idempotent: a queued job is cancelled at once, a running
   // one is stopped (graceful, then kill) and recorded cancelled when it
   // ends, a finished one is left as it is.
   Result<std::string> CancelJob(const Job& job, nlohmann::json detail) {
     if (job.state == JobState::kQueued) {
-      auto done = store_->CancelQueued(job.id, detail.dump());
-      if (!done.ok()) return done.status();
-      dispatcher_.Remove(job.id);
+      // As in OnDone: the result file before the commit that makes it final.
       RunOutcome o;
       o.job_state = JobState::kCancelled;
       o.error = "cancelled";
@@ -309,6 +359,13 @@ class Daemon final : public watcher::CommandHandler {
       if (auto path = runner::WriteResultFile(layout_, job, o); !path.ok()) {
         spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
       }
+      auto done = store_->CancelQueued(job.id, detail.dump());
+      if (!done.ok()) return done.status();
+      if (Status s = task_timer_->JobFinished(job.id, JobState::kCancelled, std::nullopt, "cancelled", std::nullopt);
+          !s.ok()) {
+        spdlog::error("job {}: cannot record its task run: {}", job.id, s.message());
+      }
+      dispatcher_.Remove(job.id);
       spdlog::info("job {} cancelled", job.id);
       return nlohmann::json{{"job", job.id}, {"action", "cancelled"}}.dump();
     }
@@ -365,16 +422,23 @@ class Daemon final : public watcher::CommandHandler {
       o.retry_at = clock_.NowMs() + jitter(rng_);
       final = false;
     }
+    if (final) {
+      // The result file first, then the commit: a crash between the two
+      // leaves the attempt `running` in the database, so it is recovered as
+      // lost and run again, and the file is rewritten. The other order lost
+      // result files for good (found by the chaos suite).
+      auto path = runner::WriteResultFile(layout_, job, o);
+      if (!path.ok()) spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
+    }
     Status s = store_->Begin();
     if (s.ok()) s = store_->FinishAttempt(job, o);
+    if (s.ok() && final) s = task_timer_->JobFinished(job.id, o.job_state, o.result, o.error, o.run.duration_ms);
     if (s.ok()) s = store_->Commit();
     if (!s.ok()) {
       store_->Rollback();
       spdlog::error("job {}: cannot record the end of attempt {}: {}", job.id, o.run.attempt, s.message());
     }
     if (final) {
-      auto path = runner::WriteResultFile(layout_, job, o);
-      if (!path.ok()) spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
       if (o.job_state == JobState::kSucceeded) {
         spdlog::info("job {} succeeded in {} ms", job.id, o.run.duration_ms.value_or(0));
       } else if (o.job_state == JobState::kCancelled) {
@@ -398,6 +462,7 @@ class Daemon final : public watcher::CommandHandler {
     if (stopping_) return;
     stopping_ = true;
     watcher_->Close();
+    if (task_timer_) task_timer_->Close();
     uv_timer_stop(&wake_);
     uv_idle_stop(&pump_idle_);
     if (runner_->active() > 0) {
@@ -428,6 +493,7 @@ class Daemon final : public watcher::CommandHandler {
   uv_loop_t loop_{};
   std::unique_ptr<runner::Runner> runner_;
   std::unique_ptr<watcher::Watcher> watcher_;
+  std::unique_ptr<TaskTimer> task_timer_;
   uv_timer_t wake_{};
   uv_idle_t pump_idle_{};
   uv_signal_t sigint_{}, sigterm_{};

@@ -152,6 +152,7 @@ class Store {
   Store(sqlite3* db, const Clock& clock);
 
   Status Migrate();
+  Result<std::vector<JobId>> RecoverInterruptedLocked();
   Status Err(const char* what) const;
 
   sqlite3* db_;

@@ -23,16 +23,15 @@
 #include <variant>
 
 #include "jobs/job.h"
+#include "jobs/tasks.h"
 #include "jobs/status.h"
 
 namespace dropq::watcher {
 
-enum class ScheduleType { kCron, kInterval, kOnce };
-// What to do when a task fires while its previous run is still queued or
-// running.
-enum class OverlapPolicy { kForbid, kAllow, kReplace };
-// What to do with firings missed while dropq was down.
-enum class CatchUpPolicy { kRunOnce, kSkip, kRunAll };
+// The scheduler's own enums (jobs/tasks.h): one definition of each policy.
+using dropq::ScheduleType;
+using OverlapPolicy = dropq::Overlap;
+using CatchUpPolicy = dropq::CatchUp;
 
 // `schedule_task`: creates a task in the target group.
 struct ScheduleTask {

@@ -1,0 +1,164 @@
+#pragma once
+// Scheduled tasks: the model, its validation and its SQLite persistence
+// (tables scheduled_tasks and task_runs, docs/SCHEDULER.md).
+//
+// TaskStore shares the Store's connection (the daemon's single writer on the
+// loop thread), so a task's next_run, the job a firing enqueues and the
+// task_runs row commit in one transaction when the caller wraps them in
+// Store::Begin/Commit. When to fire is decided elsewhere (jobs/scheduler.h);
+// this file only validates and persists.
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jobs/clock.h"
+#include "jobs/job.h"
+#include "jobs/status.h"
+#include "jobs/store.h"
+
+namespace dropq {
+
+enum class ScheduleType { kCron, kInterval, kOnce };
+enum class TaskStatus { kActive, kPaused, kCompleted };
+// What to do when a slot comes while the task's previous job is still queued
+// or running.
+enum class Overlap { kForbid, kAllow, kReplace };
+// What to do with the slots that passed while dropq was not running.
+enum class CatchUp { kRunOnce, kSkip, kRunAll };
+enum class TaskSource { kConfig, kFile };
+enum class TaskRunStatus { kQueued, kRunning, kSucceeded, kFailed, kSkipped, kCancelled };
+
+std::string_view ToString(ScheduleType v);
+std::string_view ToString(TaskStatus v);
+std::string_view ToString(Overlap v);
+std::string_view ToString(CatchUp v);
+std::string_view ToString(TaskSource v);
+std::string_view ToString(TaskRunStatus v);
+std::optional<ScheduleType> ParseScheduleType(std::string_view s);
+std::optional<TaskStatus> ParseTaskStatus(std::string_view s);
+std::optional<Overlap> ParseOverlap(std::string_view s);
+std::optional<CatchUp> ParseCatchUp(std::string_view s);
+std::optional<TaskSource> ParseTaskSource(std::string_view s);
+std::optional<TaskRunStatus> ParseTaskRunStatus(std::string_view s);
+
+// One row of scheduled_tasks. Defaults are the documented policy defaults.
+struct Task {
+  std::string id;
+  std::string group_folder;
+  std::optional<std::string> chat_jid;
+  std::string prompt;
+  ScheduleType schedule_type = ScheduleType::kCron;
+  // cron: an expression (docs/CRON.md); interval: ms or "30s"/"5m"/"1h";
+  // once: ISO-8601, with an offset or local in `tz`. Kept as the user wrote it.
+  std::string schedule_value;
+  // IANA zone. Empty only before ValidateTask, which resolves it (the
+  // config's timezone, else the system's), so a stored task never changes
+  // meaning when the daemon's default zone does.
+  std::string tz;
+  ContextMode context_mode = ContextMode::kIsolated;
+  std::optional<TimeMs> next_run;  // the next slot; nullopt: nothing left to fire
+  std::optional<TimeMs> last_run;  // when the last fired job ended
+  std::optional<std::string> last_result;
+  TaskStatus status = TaskStatus::kActive;
+  Overlap overlap = Overlap::kForbid;
+  CatchUp catch_up = CatchUp::kRunOnce;
+  std::int64_t catch_up_max = 10;                   // run_all fires at most this many missed slots
+  std::optional<std::int64_t> starting_deadline_ms;  // a slot older than this is skipped
+  std::int64_t keep_runs = 100;                     // task_runs rows kept per task
+  TaskSource source = TaskSource::kFile;
+  TimeMs created_at = 0;
+  TimeMs updated_at = 0;
+};
+
+// One row of task_runs: a slot that fired (job_id set) or was skipped.
+struct TaskRun {
+  std::int64_t id = 0;
+  std::string task_id;
+  std::optional<JobId> job_id;
+  TimeMs scheduled_at = 0;
+  TimeMs fired_at = 0;
+  std::optional<TimeMs> started_at;
+  std::optional<std::int64_t> duration_ms;
+  TaskRunStatus status = TaskRunStatus::kQueued;
+  std::optional<std::string> result;
+  std::optional<std::string> error;
+};
+
+// Checks a task and fills in what is derived: tz (empty → default_tz, or the
+// system's zone when default_tz is empty too) and next_run, the first slot
+// after `now` (cron, interval) or the once time itself, even when it has
+// passed (it then fires at the next pass, under the task's catch-up policy).
+// Errors are InvalidArgument naming the field:
+//   schedule_value: invalid cron expression: minute: 60 is out of range 0-59
+//   schedule_value: interval "0" must be a positive duration (ms, or 30s, 5m, 1h)
+//   tz: unknown time zone "Mars/Olympus_Mons"
+Result<Task> ValidateTask(Task task, TimeMs now, std::string_view default_tz = "");
+
+// The instant a `once` value names: with an offset ("...Z", "+02:00") as
+// written; without one, as wall-clock time in `tz` (a time skipped by a
+// spring-forward shifts later by the gap, a repeated one takes its first
+// occurrence — the same rules as cron, docs/CRON.md).
+Result<TimeMs> ParseOnceTime(std::string_view value, std::string_view tz);
+
+class TaskStore {
+ public:
+  explicit TaskStore(Store& store) : store_(store) {}
+
+  // Inserts, or updates the task with this id, and returns the row as stored.
+  // An update rewrites the definition (group, prompt, schedule, tz, policies)
+  // but keeps the runtime state — next_run, status, last_run, last_result,
+  // created_at — so re-reading the config at start neither loses the slots
+  // missed while dropq was down nor revives a completed or paused task.
+  // Exception: when schedule_type, schedule_value or tz changed, next_run is
+  // taken from `task` and a completed task becomes active again.
+  // A task from the other source with the same id is a Conflict.
+  Result<Task> Upsert(const Task& task);
+  Result<std::optional<Task>> Get(const std::string& id);
+  // Every task, or one group's, ordered by group then id.
+  Result<std::vector<Task>> List(const std::optional<std::string>& group = std::nullopt);
+  // Removes the task; its task_runs stay (history). NotFound when absent.
+  Status Delete(const std::string& id);
+  Status SetStatus(const std::string& id, TaskStatus status);
+  Status SetNextRun(const std::string& id, std::optional<TimeMs> next_run);
+  // Active tasks that have a next_run, by next_run: what the daemon loads
+  // into its TaskQueue at start.
+  Result<std::vector<Task>> ActiveWithNextRun();
+
+  // Records a fired slot (job set, status queued) or a skipped one (no job,
+  // status skipped, error = why). fired_at is the clock's now. Returns the id.
+  Result<std::int64_t> RecordRun(const std::string& task_id, TimeMs scheduled_at, std::optional<JobId> job,
+                                 TaskRunStatus status, const std::optional<std::string>& error = std::nullopt);
+  // The task that fired this job, if any: the daemon sets the container
+  // input's isScheduledTask from it.
+  Result<std::optional<std::string>> TaskForJob(JobId job);
+  // The job a task fired started: its run becomes running. No-op for jobs no
+  // task fired.
+  Status StartRunForJob(JobId job, TimeMs started_at);
+  // The job a task fired ended: its run gets the status, result, error and
+  // duration; the task gets last_run (now) and last_result (NanoClaw's
+  // summary: "Error: ..." or the result, cut to 200 bytes, or "Completed").
+  // Returns the task's id, or nullopt when no task fired this job.
+  Result<std::optional<std::string>> FinishRunForJob(JobId job, TaskRunStatus status,
+                                                     const std::optional<std::string>& result,
+                                                     const std::optional<std::string>& error,
+                                                     std::optional<std::int64_t> duration_ms);
+  // The task's runs, newest first.
+  Result<std::vector<TaskRun>> ListRuns(const std::string& task_id, int limit = 1000);
+  // Deletes the task's oldest runs beyond `keep`, but never one whose job is
+  // still queued or running (overlap checks need it). Returns rows deleted.
+  Result<std::int64_t> PruneRuns(const std::string& task_id, std::int64_t keep);
+  // Deletes the config tasks whose ids are not in `keep` (they were removed
+  // from the YAML). File tasks are never touched. Returns the ids removed.
+  Result<std::vector<std::string>> RemoveConfigTasksExcept(const std::set<std::string>& keep);
+  // Jobs this task fired that are still queued or running (any of its runs,
+  // not only the last: run_all may fire several in one pass).
+  Result<std::vector<JobId>> ActiveJobs(const std::string& task_id);
+  Result<bool> HasActiveJob(const std::string& task_id);
+
+ private:
+  Store& store_;
+};
+
+}  // namespace dropq
