@@ -6,6 +6,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include "tests/e2e/e2e_root.h"
 
 namespace dropq::testing {
@@ -372,6 +375,121 @@ TEST_CASE("retrying a job that succeeded is rejected with the reason", "[e2e][co
     }
   }
   CHECK(found);
+}
+
+}  // namespace
+}  // namespace dropq::testing
+
+namespace dropq::testing {
+namespace {
+
+std::string Count(const Root& r, const std::string& where) {
+  return r.Query("SELECT count(*) FROM " + where);
+}
+
+TEST_CASE("a six-field every-second task fires about three times in three seconds", "[e2e][scheduler]") {
+  Root r("process", "schedules:\n  - {id: tick, group: team, cron: '* * * * * *', prompt: echo tick}\n");
+  pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
+  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
+                    30'000));
+  // Real time is the point here: the timer must fire on the second.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3'500));
+  ::kill(pid, SIGTERM);
+  REQUIRE(WaitProcess(pid, 30'000) == 0);
+  int fired = std::stoi(Count(r, "task_runs WHERE task_id='tick' AND job_id IS NOT NULL"));
+  CHECK(fired >= 3);
+  CHECK(fired <= 4);
+  CHECK(Count(r, "jobs WHERE state='succeeded'") == Count(r, "task_runs WHERE status='succeeded'"));
+}
+
+TEST_CASE("a schedule_task file creates a task the tasks command lists", "[e2e][scheduler]") {
+  Root r("process");
+  r.Drop("team", "s.json", {{"type", "schedule_task"}, {"taskId", "daily"}, {"prompt", "echo daily"},
+                            {"schedule_type", "cron"}, {"schedule_value", "0 9 * * *"}, {"tz", "Europe/Berlin"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto out = r.Dropq({"tasks", "--json"});
+  REQUIRE(out.exit_code == 0);
+  auto tasks = json::parse(out.out);
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0]["id"] == "daily");
+  CHECK(tasks[0]["group"] == "team");
+  CHECK(tasks[0]["status"] == "active");
+  CHECK(tasks[0]["tz"] == "Europe/Berlin");
+  CHECK(Count(r, "jobs") == "0");  // 09:00 Berlin is not now
+}
+
+TEST_CASE("a task with an invalid cron expression is rejected naming the field", "[e2e][scheduler]") {
+  Root r("process");
+  r.Drop("team", "s.json", {{"type", "schedule_task"}, {"prompt", "p"}, {"schedule_type", "cron"},
+                            {"schedule_value", "0 25 * * *"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK_THAT(ReadFile(r.Errors() / "team-s.json.error.json"), Catch::Contains("hour"));
+  CHECK(Count(r, "scheduled_tasks") == "0");
+}
+
+TEST_CASE("a paused task does not fire and a resumed one catches up once", "[e2e][scheduler]") {
+  Root r("process");
+  r.Drop("team", "s.json", {{"type", "schedule_task"}, {"taskId", "t1"}, {"prompt", "echo t"},
+                            {"schedule_type", "interval"}, {"schedule_value", "300ms"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  REQUIRE(r.Dropq({"task", "pause", "t1"}).exit_code == 0);
+  REQUIRE(r.RunOnce().exit_code == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'000));  // three slots pass while paused
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(Count(r, "jobs") == "0");
+  CHECK(r.Query("SELECT status FROM scheduled_tasks WHERE id='t1'") == "paused");
+  REQUIRE(r.Dropq({"task", "resume", "t1"}).exit_code == 0);
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(Count(r, "jobs") == "1");  // run_once: the missed slots become one run
+  CHECK(Count(r, "task_runs WHERE status='skipped'") != "0");
+}
+
+TEST_CASE("a task whose slots passed while dropq was down fires once on start", "[e2e][scheduler]") {
+  Root r("process", "schedules:\n  - {id: every, group: other, interval: 300ms, prompt: echo caught up}\n");
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(Count(r, "jobs") == "0");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'200));  // dropq is down: four slots pass
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(Count(r, "jobs") == "1");
+  CHECK(Count(r, "jobs WHERE state='succeeded'") == "1");
+  CHECK(r.Query("SELECT source_name FROM jobs") == "task-every");
+}
+
+TEST_CASE("a once task runs exactly once and becomes completed", "[e2e][scheduler]") {
+  Root r("process");
+  r.Drop("team", "s.json", {{"type", "schedule_task"}, {"taskId", "one"}, {"prompt", "echo once"},
+                            {"schedule_type", "once"}, {"schedule_value", "2020-01-01T00:00:00Z"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(Count(r, "jobs") == "1");
+  CHECK(r.Query("SELECT status FROM scheduled_tasks WHERE id='one'") == "completed");
+}
+
+TEST_CASE("a scheduled job tells the agent it is a scheduled task", "[e2e][scheduler]") {
+  Root r("process");
+  r.Drop("team", "s.json", {{"type", "schedule_task"}, {"taskId", "one"}, {"prompt", "input"},
+                            {"schedule_type", "once"}, {"schedule_value", "2020-01-01T00:00:00Z"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  auto res = json::parse(ReadFile(r.Results("team") / "task-one"));
+  CHECK(res["result"]["input"]["isScheduledTask"] == true);
+}
+
+TEST_CASE("a group may not pause another group's task", "[e2e][scheduler]") {
+  Root r("process");
+  r.Drop("team", "s.json", {{"type", "schedule_task"}, {"taskId", "mine"}, {"prompt", "p"},
+                            {"schedule_type", "cron"}, {"schedule_value", "0 9 * * *"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  r.Drop("other", "p.json", {{"type", "pause_task"}, {"taskId", "mine"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Query("SELECT status FROM scheduled_tasks WHERE id='mine'") == "active");
+  CHECK(fs::exists(r.Errors() / "other-p.json.error.json"));
+}
+
+TEST_CASE("a config schedule with a bad expression fails start-up with exit code 2", "[e2e][scheduler]") {
+  Root r("process", "schedules:\n  - {id: bad, group: team, cron: '61 * * * *', prompt: p}\n");
+  auto out = r.RunOnce();
+  CHECK(out.exit_code == 2);
+  CHECK_THAT(out.err, Catch::Contains("schedules[0].cron"));
 }
 
 }  // namespace
