@@ -310,7 +310,8 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
     CheckKeys(root, "",
               {"root", "runtime", "agent", "max_concurrent", "timeout", "kill_grace", "max_output",
                "max_job_file", "max_attempts", "session_dir", "log_level", "bwrap", "docker", "podman",
-               "container", "mount_allowlist", "secrets", "env_file", "groups", "timezone", "schedules"});
+               "container", "mount_allowlist", "secrets", "env_file", "groups", "timezone", "schedules",
+               "max_queued_per_group", "shutdown_grace"});
   }
   auto get = [&](const char* key) { return root.IsMap() ? root[key] : YAML::Node(); };
 
@@ -334,6 +335,8 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
   if (auto n = get("max_output")) c.max_output = SizeBytes(n, "max_output", 1024);
   if (auto n = get("max_job_file")) c.max_job_file = SizeBytes(n, "max_job_file", 1);
   if (auto n = get("max_attempts")) c.max_attempts = IntAtLeast(n, "max_attempts", 1);
+  if (auto n = get("max_queued_per_group")) c.max_queued_per_group = IntAtLeast(n, "max_queued_per_group", 1);
+  if (auto n = get("shutdown_grace")) c.shutdown_grace_ms = DurationMs(n, "shutdown_grace", 0);
   if (auto n = get("session_dir")) c.session_dir = ContainerPath(n, "session_dir");
   if (auto n = get("log_level")) {
     c.log_level = String(n, "log_level");

@@ -14,6 +14,7 @@
 #include "jobs/dispatcher.h"
 #include "jobs/layout.h"
 #include "jobs/store.h"
+#include "app/instance_lock.h"
 #include "app/secrets.h"
 #include "app/task_timer.h"
 #include "runner/allowlist.h"
@@ -51,6 +52,7 @@ class Daemon final : public watcher::CommandHandler {
  private:
   Status Setup() {
     if (Status s = layout_.CreateCommon(); !s.ok()) return s;
+    if (Status s = lock_.Acquire((layout_.StoreDir() / "dropq.lock").string()); !s.ok()) return s;
     for (const auto& g : cfg_.groups) {
       if (Status s = layout_.CreateGroup(g.folder); !s.ok()) return s;
       // Temporary files of atomic writes a crash cut short.
@@ -95,6 +97,7 @@ class Daemon final : public watcher::CommandHandler {
     for (const auto& g : cfg_.groups) io.groups.push_back({g.folder, g.jid, g.is_main});
     io.max_file_bytes = cfg_.max_job_file;
     io.default_max_attempts = cfg_.max_attempts;
+    io.max_queued_per_group = cfg_.max_queued_per_group;
     groups_ = io.groups;
     ingestor_ = std::make_unique<watcher::Ingestor>(*store_, layout_, std::move(io), clock_, this);
     if (Status s = ingestor_->Reconcile(); !s.ok()) return s;
@@ -458,24 +461,41 @@ class Daemon final : public watcher::CommandHandler {
     }
   }
 
+  // First signal: stop ingesting and starting, let running jobs finish for
+  // up to shutdown_grace, then stop them (they are requeued for the next
+  // start). A second signal stops them at once.
   void Shutdown() {
-    if (stopping_) return;
+    if (stopping_) {
+      StopRunning();
+      return;
+    }
     stopping_ = true;
     watcher_->Close();
     if (task_timer_) task_timer_->Close();
     uv_timer_stop(&wake_);
     uv_idle_stop(&pump_idle_);
-    if (runner_->active() > 0) {
-      spdlog::info("stopping {} running job(s); they will be requeued", runner_->active());
-      stopped_by_us_ = true;
-      runner_->StopAll();
+    if (runner_->active() > 0 && cfg_.shutdown_grace_ms > 0 && !opts_.once) {
+      spdlog::info("waiting up to {} ms for {} running job(s) to finish (signal again to stop them now)",
+                   cfg_.shutdown_grace_ms, runner_->active());
+      uv_timer_start(&wake_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->StopRunning(); },
+                     static_cast<std::uint64_t>(cfg_.shutdown_grace_ms), 0);
+    } else {
+      StopRunning();
     }
     MaybeFinishShutdown();
+  }
+
+  void StopRunning() {
+    if (runner_->active() == 0 || stopped_by_us_) return;
+    spdlog::info("stopping {} running job(s); they will be requeued", runner_->active());
+    stopped_by_us_ = true;
+    runner_->StopAll();
   }
 
   void MaybeFinishShutdown() {
     if (runner_->active() > 0 || closed_) return;
     closed_ = true;
+    uv_timer_stop(&wake_);
     for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&pump_idle_),
                            reinterpret_cast<uv_handle_t*>(&sigint_), reinterpret_cast<uv_handle_t*>(&sigterm_)}) {
       uv_close(h, nullptr);
@@ -500,6 +520,7 @@ class Daemon final : public watcher::CommandHandler {
   bool stopping_ = false, stopped_by_us_ = false, closed_ = false;
   std::mt19937_64 rng_{std::random_device{}()};
   std::map<std::string, std::string> secrets_;
+  InstanceLock lock_;
   std::vector<watcher::IngestGroup> groups_;
   std::map<JobId, std::string> cancel_requested_;  // job → audit detail of the cancel
   std::map<std::string, std::vector<runner::Mount>> extra_mounts_;

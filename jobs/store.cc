@@ -64,7 +64,19 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock&
   // WAL: readers never block the writer. synchronous=FULL: a COMMIT that
   // returned is on disk, which is what "remove the file after COMMIT" relies on.
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
-    if (Status s = store->Exec(pragma); !s.ok()) return Status::IOError(path + ": " + s.message());
+    if (Status s = store->Exec(pragma); !s.ok()) {
+      return Status::Corruption(path + " cannot be used as dropq's database: " + s.message());
+    }
+  }
+  // A damaged or foreign file is named as such, not met later as a crash.
+  {
+    auto& q = store->Prepare("PRAGMA quick_check");
+    auto row = q.Step();
+    if (!row.ok() || !*row || q.Text(0) != "ok") {
+      std::string why = row.ok() ? (*row ? q.Text(0) : std::string("no answer")) : row.status().message();
+      return Status::Corruption(path + " failed SQLite's integrity check (" + why +
+                                "); restore it from a backup or move it aside — dropq will not touch it");
+    }
   }
   if (Status s = store->Migrate(); !s.ok()) return Status(s);
   return store;
@@ -414,6 +426,13 @@ Result<std::vector<Job>> Store::ListQueued() {
   std::vector<Job> out;
   if (Status s = ReadAll(q, [&](const SqlStmt& r) { out.push_back(ReadJob(r)); }); !s.ok()) return s;
   return out;
+}
+
+Result<std::int64_t> Store::CountQueued(const std::string& group) {
+  auto& q = Prepare("SELECT count(*) FROM jobs WHERE state='queued' AND group_folder=?1").Bind(1, group);
+  auto row = q.Step();
+  if (!row.ok()) return row.status();
+  return q.Int(0);
 }
 
 Result<std::vector<JobEvent>> Store::ListEvents(std::optional<JobId> job) {

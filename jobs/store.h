@@ -135,6 +135,7 @@ class Store {
   Result<std::optional<Job>> GetJob(JobId id);
   Result<std::vector<Job>> ListJobs(const JobFilter& filter);
   Result<std::vector<Job>> ListQueued();
+  Result<std::int64_t> CountQueued(const std::string& group);
   Result<std::vector<JobEvent>> ListEvents(std::optional<JobId> job);
   Result<std::vector<JobRun>> ListRuns(JobId job);
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByState();

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -123,6 +124,26 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
     accepted.push_back({&f, decision->folder, std::move(*req), Sha256Hex(*content)});
   }
   if (accepted.empty() && rejected.empty() && controls.empty()) return std::vector<QueuedJob>();
+
+  // The per-group quota, counted once per group per pass.
+  std::map<std::string, std::int64_t> queued_now;
+  for (auto it = accepted.begin(); it != accepted.end();) {
+    auto q = queued_now.find(it->target);
+    if (q == queued_now.end()) {
+      auto n = store_.CountQueued(it->target);
+      if (!n.ok()) return n.status();
+      q = queued_now.emplace(it->target, *n).first;
+    }
+    if (q->second >= options_.max_queued_per_group) {
+      rejected.push_back({*it->file, "group \"" + it->target + "\" already has " + std::to_string(q->second) +
+                                         " queued jobs (max_queued_per_group is " +
+                                         std::to_string(options_.max_queued_per_group) + ")"});
+      it = accepted.erase(it);
+    } else {
+      ++q->second;
+      ++it;
+    }
+  }
 
   std::vector<QueuedJob> queued;
   std::vector<bool> duplicate(accepted.size(), false);

@@ -39,6 +39,7 @@ CREATE TABLE jobs (
 CREATE UNIQUE INDEX jobs_client_id ON jobs(group_folder, client_id) WHERE client_id IS NOT NULL;
 CREATE INDEX jobs_state ON jobs(state, run_at);
 CREATE INDEX jobs_group ON jobs(group_folder, id);
+CREATE INDEX jobs_group_state ON jobs(group_folder, state);
 
 -- Append-only audit trail. job_id is NULL for events about a file that never
 -- became a job (a rejection).

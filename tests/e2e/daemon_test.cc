@@ -192,7 +192,7 @@ TEST_CASE("the daemon picks up a file dropped while it runs and stops cleanly on
 }
 
 TEST_CASE("a job running at shutdown is stopped and requeued for the next start", "[e2e]") {
-  Root r;
+  Root r("bwrap", "shutdown_grace: 200ms\n");
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
   REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
                     30'000));
@@ -490,6 +490,61 @@ TEST_CASE("a config schedule with a bad expression fails start-up with exit code
   auto out = r.RunOnce();
   CHECK(out.exit_code == 2);
   CHECK_THAT(out.err, Catch::Contains("schedules[0].cron"));
+}
+
+}  // namespace
+}  // namespace dropq::testing
+
+namespace dropq::testing {
+namespace {
+
+TEST_CASE("a running job may finish within the shutdown grace", "[e2e][reliability]") {
+  Root r("process", "shutdown_grace: 20s\n");
+  pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
+  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
+                    30'000));
+  r.Drop("team", "short.json", {{"prompt", "sleep 500; echo made it"}});
+  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("job 1 started") != std::string::npos; }, 30'000));
+  ::kill(pid, SIGTERM);
+  CHECK(WaitProcess(pid, 30'000) == 0);
+  CHECK(r.Query("SELECT state FROM jobs WHERE id=1") == "succeeded");
+  CHECK(r.Result("team", "short.json")["result"]["echo"] == "made it");
+}
+
+TEST_CASE("a second dropq on the same root refuses to start naming the first", "[e2e][reliability]") {
+  Root r("process");
+  pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
+  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
+                    30'000));
+  fs::create_directories(r.dir / "second");
+  auto second = RunProcess({DROPQ_BINARY, "run", "--once", "--config", r.config.string()}, r.dir / "second");
+  ::kill(pid, SIGTERM);
+  CHECK(WaitProcess(pid, 30'000) == 0);
+  CHECK(second.exit_code == 1);
+  CHECK_THAT(second.err, Catch::Contains("another dropq (pid " + std::to_string(pid) + ")"));
+}
+
+TEST_CASE("a corrupt database is reported at start instead of crashing", "[e2e][reliability]") {
+  Root r("process");
+  fs::create_directories(r.Var() / "store");
+  WriteFile(r.Var() / "store/dropq.db", std::string(8192, 'x'));
+  auto out = r.RunOnce();
+  CHECK(out.exit_code == 1);
+  CHECK_THAT(out.err, Catch::Contains("cannot be used as dropq's database"));
+  CHECK(ReadFile(r.Var() / "store/dropq.db") == std::string(8192, 'x'));  // untouched
+}
+
+TEST_CASE("files over a group's queue quota are rejected with the reason", "[e2e][reliability]") {
+  Root r("process", "max_queued_per_group: 2\n");
+  for (int i = 0; i < 3; ++i) {
+    r.Drop("team", "q" + std::to_string(i) + ".json", {{"prompt", "echo"}, {"run_at", "2999-01-01T00:00:00Z"}});
+  }
+  r.Drop("other", "fine.json", {{"prompt", "echo fine"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Query("SELECT count(*) FROM jobs WHERE group_folder='team'") == "2");
+  CHECK(r.Query("SELECT state FROM jobs WHERE group_folder='other'") == "succeeded");
+  CHECK(r.Query("SELECT count(*) FROM job_events WHERE event='rejected' AND detail LIKE '%max_queued_per_group%'") ==
+        "1");
 }
 
 }  // namespace

@@ -1,0 +1,116 @@
+#include "app/snapshots.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "jobs/atomic_file.h"
+#include "jobs/tasks.h"
+#include "watcher/claim.h"
+
+namespace dropq {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string Dump(const Json& j) { return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n"; }
+
+// The file as it is on disk, when it is a regular file no larger than
+// `max_bytes` (anything longer differs anyway); nullopt otherwise.
+std::optional<std::string> ReadExisting(const std::filesystem::path& path, std::size_t max_bytes) {
+  auto r = watcher::ReadClaimed(path, static_cast<std::int64_t>(max_bytes));
+  if (!r.ok()) return std::nullopt;
+  return std::move(*r);
+}
+
+Status WriteIfChanged(const std::filesystem::path& path, const std::string& content) {
+  auto old = ReadExisting(path, content.size());
+  if (old && *old == content) return Status::Ok();
+  return WriteFileAtomic(path, content);
+}
+
+struct GroupInfo {
+  std::string name;
+  std::optional<std::string> last_activity;
+};
+
+Result<GroupInfo> LoadInfo(Store& store, const std::string& folder) {
+  GroupInfo info{folder, std::nullopt};
+  auto& n = store.Prepare("SELECT name FROM groups WHERE folder = ?").Use().Bind(1, folder);
+  auto row = n.Step();
+  if (!row.ok()) return row.status();
+  if (*row && !n.IsNull(0)) info.name = n.Text(0);
+  n.Use();
+  // The newest job's creation (jobs_group index: newest id first).
+  auto& j = store.Prepare("SELECT created_at FROM jobs WHERE group_folder = ? ORDER BY id DESC LIMIT 1")
+                .Use()
+                .Bind(1, folder);
+  row = j.Step();
+  if (!row.ok()) return row.status();
+  if (*row) info.last_activity = j.Text(0);
+  j.Use();
+  return info;
+}
+
+}  // namespace
+
+Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watcher::GroupIdentity> groups,
+                      const std::optional<std::string>& only) {
+  TaskStore tasks_store(store);
+  auto tasks = tasks_store.List();
+  if (!tasks.ok()) return tasks.status();
+
+  // Main's view of the groups, built only when a main group is written.
+  Json all_groups = Json::array();
+  bool need_groups = false;
+  for (const auto& g : groups) need_groups |= g.is_main && (!only || *only == g.folder);
+  if (need_groups) {
+    for (const auto& g : groups) {
+      auto info = LoadInfo(store, g.folder);
+      if (!info.ok()) return info.status();
+      all_groups.push_back(Json{{"jid", watcher::ChatJid(g)},
+                                {"name", info->name},
+                                {"folder", g.folder},
+                                {"lastActivity", info->last_activity ? Json(*info->last_activity) : Json(nullptr)},
+                                {"isRegistered", true}});
+    }
+  }
+
+  Status first;
+  auto note = [&](const Status& s, const std::filesystem::path& p) {
+    if (s.ok()) return;
+    spdlog::error("cannot write {}: {}", p.string(), s.message());
+    if (first.ok()) first = s;
+  };
+  for (const auto& g : groups) {
+    if (only && *only != g.folder) continue;
+    Json visible = Json::array();
+    for (const auto& t : *tasks) {
+      if (!g.is_main && t.group_folder != g.folder) continue;
+      visible.push_back(Json{{"id", t.id},
+                             {"groupFolder", t.group_folder},
+                             {"prompt", t.prompt},
+                             {"schedule_type", ToString(t.schedule_type)},
+                             {"schedule_value", t.schedule_value},
+                             {"status", ToString(t.status)},
+                             {"next_run", t.next_run ? Json(FormatIsoUtc(*t.next_run)) : Json(nullptr)}});
+    }
+    auto tasks_path = layout.IpcDir(g.folder) / "current_tasks.json";
+    note(WriteIfChanged(tasks_path, Dump(visible)), tasks_path);
+
+    // available_groups.json: rewritten only when the list changed, so
+    // `lastSync` says when the list was last found different.
+    const Json& list = g.is_main ? all_groups : Json::array();
+    Json doc = {{"groups", list}, {"lastSync", FormatIsoUtc(store.clock().NowMs())}};
+    std::string content = Dump(doc);
+    auto groups_path = layout.IpcDir(g.folder) / "available_groups.json";
+    auto old = ReadExisting(groups_path, content.size() + 64);
+    if (old) {
+      Json parsed = Json::parse(*old, nullptr, false);
+      if (parsed.is_object() && parsed.contains("groups") && parsed["groups"] == list) continue;
+    }
+    note(WriteFileAtomic(groups_path, content), groups_path);
+  }
+  return first;
+}
+
+}  // namespace dropq
