@@ -54,7 +54,12 @@ class Daemon final : public watcher::CommandHandler {
     if (Status s = layout_.CreateCommon(); !s.ok()) return s;
     if (Status s = lock_.Acquire((layout_.StoreDir() / "dropq.lock").string()); !s.ok()) return s;
     for (const auto& g : cfg_.groups) {
-      if (Status s = layout_.CreateGroup(g.folder); !s.ok()) return s;
+      // A group whose folders are broken (a symlink it planted) is logged
+      // and left alone; the other groups are still served.
+      if (Status s = layout_.CreateGroup(g.folder); !s.ok()) {
+        spdlog::error("group {}: {}", g.folder, s.message());
+        continue;
+      }
       // Temporary files of atomic writes a crash cut short.
       for (const auto& dir : {layout_.ResultsDir(g.folder), layout_.GroupLogsDir(g.folder)}) {
         std::error_code ec;

@@ -22,6 +22,17 @@ Status MakeDirs(std::initializer_list<std::filesystem::path> dirs) {
 
 }  // namespace
 
+Status Layout::CheckRealDir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  auto st = std::filesystem::symlink_status(dir, ec);
+  if (ec) return Status::IOError(dir.string() + ": " + ec.message());
+  if (st.type() == std::filesystem::file_type::symlink) {
+    return Status::IOError(dir.string() + " was replaced by a symlink; dropq will not follow it");
+  }
+  if (st.type() != std::filesystem::file_type::directory) return Status::IOError(dir.string() + " is not a directory");
+  return Status::Ok();
+}
+
 Status Layout::CreateGroup(const std::string& g) const {
   return MakeDirs({GroupDir(g), GroupLogsDir(g), TasksDir(g), MessagesDir(g), ResultsDir(g), SessionDir(g),
                    ClaimedDir(g)});

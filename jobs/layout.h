@@ -32,6 +32,12 @@ class Layout {
 
   // Creates every directory of the layout for group `g` (idempotent).
   Status CreateGroup(const std::string& g) const;
+  // A directory a group can write into (tasks/, results/, logs/) must still
+  // be a real directory when dropq uses it: a group that replaced it with a
+  // symlink would otherwise make dropq read or write outside the group.
+  // lstat, so the link itself is seen; IOError naming the path otherwise.
+  static Status CheckRealDir(const std::filesystem::path& dir);
+
   // Creates the directories shared by all groups (store/, errors/).
   Status CreateCommon() const;
 

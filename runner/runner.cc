@@ -421,7 +421,9 @@ void Runner::Execution::Report() {
   auto path = logs / ("container-" + FileTimestamp(started_ms_) + "-job" + std::to_string(a_.job.id) + "-" +
                       std::to_string(a_.run.attempt) + ".log");
   bool verbose = failed || spdlog::should_log(spdlog::level::debug);
-  if (Status s = WriteFileAtomic(path, LogText(o, verbose)); s.ok()) {
+  Status s = Layout::CheckRealDir(logs);
+  if (s.ok()) s = WriteFileAtomic(path, LogText(o, verbose));
+  if (s.ok()) {
     o.run.log_file = path.string();
   } else {
     spdlog::error("job {}: cannot write run log: {}", a_.job.id, s.message());
@@ -501,6 +503,7 @@ Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const 
   // The result goes back where the file came from: a job main enqueued for
   // another group reports to main.
   auto path = layout.ResultsDir(job.source_group.value_or(job.group)) / name;
+  if (Status s = Layout::CheckRealDir(path.parent_path()); !s.ok()) return s;
   nlohmann::json r = {
       {"jobId", job.id},
       {"group", job.group},

@@ -80,7 +80,15 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
   std::vector<ClaimedFile> batch = std::move(claimed_);
   claimed_.clear();
   TimeMs now = clock_.NowMs();
+  std::map<std::string, bool> usable;  // one lstat per group per pass
   for (const auto& [group, name] : pending_) {
+    auto u = usable.find(group);
+    if (u == usable.end()) {
+      Status s = Layout::CheckRealDir(layout_.TasksDir(group));
+      if (!s.ok()) spdlog::error("group {}: not ingesting: {}", group, s.message());
+      u = usable.emplace(group, s.ok()).first;
+    }
+    if (!u->second) continue;
     auto c = ClaimFile(group, layout_.TasksDir(group), name, layout_.ClaimedDir(group), now);
     if (c.ok()) {
       batch.push_back(std::move(*c));

@@ -549,3 +549,40 @@ TEST_CASE("files over a group's queue quota are rejected with the reason", "[e2e
 
 }  // namespace
 }  // namespace dropq::testing
+
+namespace dropq::testing {
+namespace {
+
+TEST_CASE("a group that replaces its tasks folder with a symlink is not read and the others are served",
+          "[e2e][reliability]") {
+  Root r("process");
+  REQUIRE(r.RunOnce().exit_code == 0);  // lays out the folders
+  TempDir outside;
+  WriteFile(outside / "steal.json", R"({"prompt":"echo stolen"})");
+  fs::remove_all(r.Tasks("team"));
+  fs::create_directory_symlink(outside.path(), r.Tasks("team"));
+  r.Drop("other", "fine.json", {{"prompt", "echo fine"}});
+  auto run = r.RunOnce();
+  REQUIRE(run.exit_code == 0);
+  CHECK_THAT(run.err, Catch::Contains("replaced by a symlink"));
+  CHECK(r.Result("other", "fine.json")["state"] == "succeeded");
+  CHECK(fs::exists(outside / "steal.json"));  // never claimed, never read
+  CHECK(r.Query("SELECT count(*) FROM jobs WHERE group_folder='team'") == "0");
+}
+
+TEST_CASE("a results folder replaced by a symlink gets no result written through it", "[e2e][reliability]") {
+  Root r("process");
+  REQUIRE(r.RunOnce().exit_code == 0);
+  TempDir outside;
+  fs::remove_all(r.Results("other"));
+  fs::create_directory_symlink(outside.path(), r.Results("other"));
+  r.Drop("other", "x.json", {{"prompt", "echo x"}});
+  auto run = r.RunOnce();
+  REQUIRE(run.exit_code == 0);
+  CHECK(fs::is_empty(outside.path()));
+  CHECK(r.Query("SELECT state FROM jobs") == "succeeded");  // the job itself is not the group's victim
+  CHECK_THAT(run.err, Catch::Contains("cannot write result"));
+}
+
+}  // namespace
+}  // namespace dropq::testing
