@@ -311,7 +311,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
               {"root", "runtime", "agent", "max_concurrent", "timeout", "kill_grace", "max_output",
                "max_job_file", "max_attempts", "session_dir", "log_level", "bwrap", "docker", "podman",
                "container", "mount_allowlist", "secrets", "env_file", "groups", "timezone", "schedules",
-               "max_queued_per_group", "shutdown_grace"});
+               "max_queued_per_group", "shutdown_grace", "on_message"});
   }
   auto get = [&](const char* key) { return root.IsMap() ? root[key] : YAML::Node(); };
 
@@ -371,6 +371,10 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
     }
   }
   if (auto n = get("env_file")) c.env_file = ResolvePath(n, "env_file", base);
+  if (auto n = get("on_message")) {
+    c.on_message = n.IsNull() ? std::vector<std::string>() : StringList(n, "on_message");
+    if (!c.on_message.empty() && c.on_message.front().empty()) throw ConfigError("on_message[0]", "must be non-empty");
+  }
   LoadGroups(get("groups"), c);
   if (auto n = get("timezone")) {
     c.timezone = NonEmptyString(n, "timezone");

@@ -106,6 +106,9 @@ struct Config {
   // from dropq's environment, or else from env_file.
   std::vector<std::string> secrets = {"CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY"};
   std::optional<std::string> env_file;   // KEY=value lines (NanoClaw's .env)
+  // Delivery of messages agents write to messages/: an argv run with the
+  // message JSON on stdin. Empty: a line in <root>/outbox/<group>.jsonl.
+  std::vector<std::string> on_message;
   std::vector<GroupConfig> groups;       // non-empty; exactly one is_main
   std::string timezone;                  // IANA zone for schedules; "" = the system's
   std::vector<ScheduleConfig> schedules;

@@ -15,6 +15,8 @@
 #include "jobs/layout.h"
 #include "jobs/store.h"
 #include "app/instance_lock.h"
+#include "app/messages.h"
+#include "app/snapshots.h"
 #include "app/secrets.h"
 #include "app/task_timer.h"
 #include "runner/allowlist.h"
@@ -119,10 +121,23 @@ class Daemon final : public watcher::CommandHandler {
                                                [this](const Job& j, std::int64_t attempt, const runner::AgentOutput& out) {
                                                  OnOutput(j, attempt, out);
                                                });
+    MessageOptions mo;
+    mo.groups = groups_;
+    mo.on_message = cfg_.on_message;
+    inbox_ = std::make_unique<MessageInbox>(*store_, layout_, std::move(mo), clock_);
+    if (Status s = inbox_->Reconcile(); !s.ok()) return s;
     std::vector<std::string> folders;
     for (const auto& g : cfg_.groups) folders.push_back(g.folder);
+    watcher::Watcher::MessageHooks mh;
+    mh.add = [this](const std::string& g, const std::string& name) { inbox_->Add(g, name); };
+    mh.scan = [this] { inbox_->ScanAll(); };
+    mh.flush = [this] {
+      if (!inbox_->pending()) return;
+      if (Status s = inbox_->Flush(); !s.ok()) spdlog::error("messages: {}; will retry", s.message());
+    };
     watcher_ = std::make_unique<watcher::Watcher>(&loop_, layout_, *ingestor_, folders,
-                                                  [this](std::vector<QueuedJob> jobs) { OnIngested(std::move(jobs)); });
+                                                  [this](std::vector<QueuedJob> jobs) { OnIngested(std::move(jobs)); },
+                                                  60'000, std::move(mh));
     if (Status s = watcher_->Start(); !s.ok()) return s;
     TaskTimer::Hooks hooks;
     hooks.enqueued = [this](const QueuedJob& q) {
@@ -160,7 +175,9 @@ class Daemon final : public watcher::CommandHandler {
                    layout_.TasksDir(g.folder).string());
     }
     ingestor_->ScanAll();
+    inbox_->ScanAll();
     watcher_->Kick();
+    Snapshots();
     SchedulePump();
     return Status::Ok();
   }
@@ -213,6 +230,14 @@ class Daemon final : public watcher::CommandHandler {
                      m.readonly ? " (ro)" : "");
       }
       extra_mounts_[g.folder] = std::move(v.mounts);
+    }
+  }
+
+  // current_tasks.json and available_groups.json for every group (files are
+  // rewritten only when their content changed).
+  void Snapshots() {
+    if (Status s = WriteSnapshots(layout_, *store_, groups_); !s.ok()) {
+      spdlog::error("cannot write snapshots: {}", s.message());
     }
   }
 
@@ -285,6 +310,7 @@ class Daemon final : public watcher::CommandHandler {
           dispatcher_.Add(q);
         }
       } else {
+        Snapshots();  // before every run, so the agent sees the current state
         for (auto& a : attempts) {
           spdlog::info("job {} started (group {}, attempt {}, {})", a.job.id, a.job.group, a.run.attempt,
                        a.run.container_name.value_or(""));
@@ -293,7 +319,7 @@ class Daemon final : public watcher::CommandHandler {
       }
     }
     ArmWake();
-    if (opts_.once && runner_->active() == 0 && !ingestor_->pending()) {
+    if (opts_.once && runner_->active() == 0 && !ingestor_->pending() && !inbox_->pending()) {
       spdlog::info("--once: nothing left that is ready to run");
       Shutdown();
     }
@@ -315,7 +341,10 @@ class Daemon final : public watcher::CommandHandler {
   // Control commands dropped into tasks/ (watcher::CommandHandler).
   Result<std::string> Apply(const watcher::IngestGroup& from, const watcher::ClaimedFile& file,
                             const watcher::JobCommand& cmd) override {
-    if (auto r = ApplyTaskCommand(from, file, cmd)) return std::move(*r);
+    if (auto r = ApplyTaskCommand(from, file, cmd)) {
+      if (r->ok()) Snapshots();
+      return std::move(*r);
+    }
     const auto* cancel = std::get_if<watcher::CancelJob>(&cmd);
     const auto* retry = std::get_if<watcher::RetryJob>(&cmd);
     if (cancel == nullptr && retry == nullptr) {
@@ -519,6 +548,7 @@ class Daemon final : public watcher::CommandHandler {
   std::unique_ptr<runner::Runner> runner_;
   std::unique_ptr<watcher::Watcher> watcher_;
   std::unique_ptr<TaskTimer> task_timer_;
+  std::unique_ptr<MessageInbox> inbox_;
   uv_timer_t wake_{};
   uv_idle_t pump_idle_{};
   uv_signal_t sigint_{}, sigterm_{};

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -335,7 +336,17 @@ Status MessageInbox::Flush() {
   std::vector<ClaimedFile> batch = std::move(claimed_);
   claimed_.clear();
   TimeMs now = clock_.NowMs();
+  std::map<std::string, bool> usable;  // one lstat per group per pass
   for (const auto& [group, name] : pending_) {
+    // messages/ is the group's to change: never claim through a symlink a
+    // group put in its place (it could make dropq move other files).
+    auto u = usable.find(group);
+    if (u == usable.end()) {
+      Status s = Layout::CheckRealDir(layout_.MessagesDir(group));
+      if (!s.ok()) spdlog::error("group {}: not reading messages: {}", group, s.message());
+      u = usable.emplace(group, s.ok()).first;
+    }
+    if (!u->second) continue;
     fs::path dir = ClaimedDir(group);
     std::error_code ec;
     fs::create_directories(dir, ec);

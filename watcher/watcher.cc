@@ -5,13 +5,14 @@
 namespace dropq::watcher {
 
 Watcher::Watcher(uv_loop_t* loop, const Layout& layout, Ingestor& ingestor, std::vector<std::string> groups,
-                 JobsCallback on_jobs, std::uint64_t rescan_ms)
+                 JobsCallback on_jobs, std::uint64_t rescan_ms, MessageHooks messages)
     : loop_(loop),
       layout_(layout),
       ingestor_(ingestor),
       groups_(std::move(groups)),
       on_jobs_(std::move(on_jobs)),
-      rescan_ms_(rescan_ms) {}
+      rescan_ms_(rescan_ms),
+      messages_(std::move(messages)) {}
 
 Watcher::~Watcher() = default;
 
@@ -22,15 +23,21 @@ Status Watcher::Start() {
   rescan_.data = this;
   started_ = true;
   for (const auto& g : groups_) {
-    auto dir = std::make_unique<Dir>();
-    dir->self = this;
-    dir->group = g;
-    uv_fs_event_init(loop_, &dir->handle);
-    dir->handle.data = dir.get();
-    std::string path = layout_.TasksDir(g).string();
-    int rc = uv_fs_event_start(&dir->handle, &Watcher::OnFsEvent, path.c_str(), 0);
-    dirs_.push_back(std::move(dir));
-    if (rc != 0) return Status::IOError("cannot watch " + path + ": " + uv_strerror(rc));
+    for (bool messages : {false, true}) {
+      if (messages && !messages_.add) continue;
+      auto dir = std::make_unique<Dir>();
+      dir->self = this;
+      dir->group = g;
+      dir->messages = messages;
+      uv_fs_event_init(loop_, &dir->handle);
+      dir->handle.data = dir.get();
+      std::string path = (messages ? layout_.MessagesDir(g) : layout_.TasksDir(g)).string();
+      int rc = uv_fs_event_start(&dir->handle, &Watcher::OnFsEvent, path.c_str(), 0);
+      dirs_.push_back(std::move(dir));
+      // A group whose folder cannot be watched (broken or planted) is
+      // logged; the rescan still finds its files, the others are watched.
+      if (rc != 0) spdlog::error("cannot watch {}: {}", path, uv_strerror(rc));
+    }
   }
   if (rescan_ms_ > 0) uv_timer_start(&rescan_, &Watcher::OnRescan, rescan_ms_, rescan_ms_);
   // The rescan timer alone must not keep a `--once` loop alive.
@@ -45,12 +52,17 @@ void Watcher::Kick() {
 void Watcher::OnFsEvent(uv_fs_event_t* h, const char* filename, int /*events*/, int status) {
   auto* dir = static_cast<Dir*>(h->data);
   Watcher* self = dir->self;
-  if (status < 0) {
-    spdlog::warn("watch error on {}: {}; rescanning", dir->group, uv_strerror(status));
-    self->ingestor_.ScanAll();
-  } else if (filename == nullptr) {
-    // Some platforms do not name the file: look at the whole directory.
-    self->ingestor_.ScanAll();
+  if (status < 0 || filename == nullptr) {
+    // An error, or a platform that does not name the file: look at the
+    // whole directory.
+    if (status < 0) spdlog::warn("watch error on {}: {}; rescanning", dir->group, uv_strerror(status));
+    if (dir->messages) {
+      self->messages_.scan();
+    } else {
+      self->ingestor_.ScanAll();
+    }
+  } else if (dir->messages) {
+    self->messages_.add(dir->group, filename);
   } else {
     self->ingestor_.Add(dir->group, filename);
   }
@@ -60,6 +72,7 @@ void Watcher::OnFsEvent(uv_fs_event_t* h, const char* filename, int /*events*/, 
 void Watcher::OnIdle(uv_idle_t* h) {
   auto* self = static_cast<Watcher*>(h->data);
   uv_idle_stop(h);
+  if (self->messages_.flush) self->messages_.flush();
   auto jobs = self->ingestor_.Flush();
   if (!jobs.ok()) {
     spdlog::error("ingest failed, will retry at the next event or rescan: {}", jobs.status().message());
@@ -73,7 +86,8 @@ void Watcher::OnIdle(uv_idle_t* h) {
 void Watcher::OnRescan(uv_timer_t* h) {
   auto* self = static_cast<Watcher*>(h->data);
   self->ingestor_.ScanAll();
-  if (self->ingestor_.pending()) self->Kick();
+  if (self->messages_.scan) self->messages_.scan();
+  self->Kick();
 }
 
 void Watcher::Close() {

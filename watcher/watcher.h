@@ -26,9 +26,16 @@ namespace dropq::watcher {
 class Watcher {
  public:
   using JobsCallback = std::function<void(std::vector<QueuedJob>)>;
+  // A second kind of dropped file, in each group's messages/ (app/messages):
+  // names go to `add`; `flush` runs in the same idle pass as the jobs' ingest.
+  struct MessageHooks {
+    std::function<void(const std::string& group, const std::string& name)> add;
+    std::function<void()> scan;
+    std::function<void()> flush;
+  };
 
   Watcher(uv_loop_t* loop, const Layout& layout, Ingestor& ingestor, std::vector<std::string> groups,
-          JobsCallback on_jobs, std::uint64_t rescan_ms = 60'000);
+          JobsCallback on_jobs, std::uint64_t rescan_ms = 60'000, MessageHooks messages = {});
   ~Watcher();
 
   Status Start();
@@ -42,6 +49,7 @@ class Watcher {
   struct Dir {
     Watcher* self;
     std::string group;
+    bool messages = false;  // messages/ rather than tasks/
     uv_fs_event_t handle;
   };
   static void OnFsEvent(uv_fs_event_t* h, const char* filename, int events, int status);
@@ -54,6 +62,7 @@ class Watcher {
   std::vector<std::string> groups_;
   JobsCallback on_jobs_;
   std::uint64_t rescan_ms_;
+  MessageHooks messages_;
   std::vector<std::unique_ptr<Dir>> dirs_;
   uv_idle_t idle_{};
   uv_timer_t rescan_{};

@@ -113,7 +113,14 @@ TEST_CASE("a 100 MB flood stays capped with the daemon's memory bounded", "[e2e]
   REQUIRE(hwm != std::string::npos);
   long peak_kb = std::stol(status.substr(hwm + 6));
   INFO("daemon peak RSS " << peak_kb << " kB");
-  CHECK(peak_kb < 64 * 1024);  // 1 MiB kept per stream; 100 MB went through
+  // 1 MiB kept per stream while 100 MB went through. Under AddressSanitizer
+  // (make test-asan) shadow memory and the free quarantine add their own
+  // ~100 MB, so the bound there only rules out keeping the flood.
+#if defined(__SANITIZE_ADDRESS__)
+  CHECK(peak_kb < 256 * 1024);
+#else
+  CHECK(peak_kb < 64 * 1024);
+#endif
 }
 
 TEST_CASE("an allowed additional mount is visible read-only to a non-main group", "[e2e][runner]") {
