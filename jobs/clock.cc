@@ -3,13 +3,6 @@
 #include <chrono>
 #include <sstream>
 
-// GCC 12 reports a maybe-uninitialized false positive inside date::parse
-// (date.h's seconds field, with the ONLY_C_LOCALE the date-tz package sets);
-// the template is instantiated at the end of this file, so the pragma covers
-// the whole file.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 #include <date/date.h>
 
 namespace dropq {
@@ -27,28 +20,54 @@ std::string FormatIsoUtc(TimeMs t) {
 
 std::optional<TimeMs> ParseIsoTime(std::string_view s) {
   using namespace std::chrono;
-  // The offset is split off and checked by hand ("Z", or exactly [+-]HH:MM):
-  // date::parse's %Ez negates an unset placeholder when the digits after a
-  // sign are missing (undefined behaviour the fuzzer found).
-  std::string text(s);
-  minutes offset{0};
-  if (!text.empty() && (text.back() == 'Z' || text.back() == 'z')) {
-    text.pop_back();
-  } else if (text.size() > 6 && (text[text.size() - 6] == '+' || text[text.size() - 6] == '-') &&
-             text[text.size() - 3] == ':') {
-    std::string_view off(text.data() + text.size() - 5, 5);
-    auto digit = [](char c) { return c >= '0' && c <= '9'; };
-    if (!digit(off[0]) || !digit(off[1]) || !digit(off[3]) || !digit(off[4])) return std::nullopt;
-    int hh = (off[0] - '0') * 10 + (off[1] - '0'), mm = (off[3] - '0') * 10 + (off[4] - '0');
-    if (hh > 23 || mm > 59) return std::nullopt;
-    offset = minutes(hh * 60 + mm);
-    if (text[text.size() - 6] == '-') offset = -offset;
-    text.resize(text.size() - 6);
+  // The fixed ISO-8601 shape is checked digit by digit here, and the calendar
+  // arithmetic left to date (year_month_day, sys_days). date::parse itself is
+  // not used on untrusted text: the fuzzer found two inputs on which it has
+  // undefined behaviour (a sign with no offset digits; a malformed seconds
+  // field it turns into NaN).
+  auto digits = [&](std::size_t pos, std::size_t n) -> std::optional<int> {
+    if (pos + n > s.size()) return std::nullopt;
+    int v = 0;
+    for (std::size_t k = pos; k < pos + n; ++k) {
+      if (s[k] < '0' || s[k] > '9') return std::nullopt;
+      v = v * 10 + (s[k] - '0');
+    }
+    return v;
+  };
+  // YYYY-MM-DDTHH:MM:SS
+  auto y = digits(0, 4), mo = digits(5, 2), d = digits(8, 2), h = digits(11, 2), mi = digits(14, 2),
+       sec = digits(17, 2);
+  if (!y || !mo || !d || !h || !mi || !sec || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+      s[13] != ':' || s[16] != ':') {
+    return std::nullopt;
   }
-  std::istringstream in(text);
-  sys_time<milliseconds> tp;
-  in >> date::parse("%FT%T", tp);
-  if (in.fail() || in.peek() != std::char_traits<char>::eof()) return std::nullopt;
+  if (*h > 23 || *mi > 59 || *sec > 59) return std::nullopt;
+  date::year_month_day ymd{date::year(*y), date::month(static_cast<unsigned>(*mo)), date::day(static_cast<unsigned>(*d))};
+  if (!ymd.ok()) return std::nullopt;
+  std::size_t pos = 19;
+  TimeMs ms = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    std::size_t start = ++pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9' && pos - start < 9) {
+      if (pos - start < 3) ms = ms * 10 + (s[pos] - '0');
+      ++pos;
+    }
+    if (pos == start) return std::nullopt;
+    for (std::size_t k = pos - start; k < 3; ++k) ms *= 10;
+  }
+  minutes offset{0};
+  std::string_view rest = s.substr(pos);
+  if (rest == "Z" || rest == "z") {
+    // UTC
+  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
+    auto oh = digits(pos + 1, 2), om = digits(pos + 4, 2);
+    if (!oh || !om || *oh > 23 || *om > 59) return std::nullopt;
+    offset = minutes(*oh * 60 + *om);
+    if (rest[0] == '-') offset = -offset;
+  } else if (!rest.empty()) {
+    return std::nullopt;  // a bare date-time (no offset) is read as UTC
+  }
+  sys_time<milliseconds> tp = date::sys_days(ymd) + hours(*h) + minutes(*mi) + seconds(*sec) + milliseconds(ms);
   return (tp - offset).time_since_epoch().count();
 }
 

@@ -116,3 +116,17 @@ TEST_CASE("an ISO time with a sign but no offset digits is rejected", "[clock]")
 TEST_CASE("an ISO time with a negative offset is converted to UTC", "[clock]") {
   CHECK(dropq::ParseIsoTime("2026-11-27T03:45:57-05:00") == dropq::ParseIsoTime("2026-11-27T08:45:57Z"));
 }
+
+TEST_CASE("an ISO time with a malformed seconds field is rejected", "[clock]") {
+  // Found by the job-file fuzzer: date::parse turned this into NaN.
+  CHECK_FALSE(dropq::ParseIsoTime("2026-03-29T02:3/:80.5+01:00").has_value());
+  CHECK_FALSE(dropq::ParseIsoTime("2026-02-30T00:00:00Z").has_value());
+  CHECK_FALSE(dropq::ParseIsoTime("2026-11-27T24:00:00Z").has_value());
+  CHECK_FALSE(dropq::ParseIsoTime("2026-11-27T08:45:57.Z").has_value());
+}
+
+TEST_CASE("an ISO time keeps milliseconds and ignores digits beyond them", "[clock]") {
+  CHECK(dropq::ParseIsoTime("2026-11-27T08:45:57.5Z") == dropq::ParseIsoTime("2026-11-27T08:45:57.500Z"));
+  CHECK(dropq::ParseIsoTime("2026-11-27T08:45:57.123456Z") == dropq::ParseIsoTime("2026-11-27T08:45:57.123Z"));
+  CHECK(dropq::ParseIsoTime("2026-11-27T08:45:57") == dropq::ParseIsoTime("2026-11-27T08:45:57Z"));
+}
