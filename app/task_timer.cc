@@ -10,6 +10,11 @@ namespace {
 
 // How many due tasks one timer callback handles before yielding to the loop.
 constexpr std::size_t kFireBatch = 512;
+// The timer runs on the monotonic clock, so after a wall-clock step a task
+// could wait out a stale delay. The timer therefore never sleeps longer than
+// this: a step is noticed within 5 minutes even with no task due. (Not a
+// poll: an idle daemon wakes at most every 5 minutes for it.)
+constexpr TimeMs kMaxTimerDelayMs = 5 * 60'000;
 
 Task FromConfig(const ScheduleConfig& s, const Config& cfg) {
   Task t;
@@ -62,6 +67,7 @@ Status TaskTimer::Start() {
   auto active = tasks_.ActiveWithNextRun();
   if (!active.ok()) return active.status();
   for (const auto& t : *active) queue_.Update(t.id, t.next_run);
+  CheckClockJump();  // sets the anchor
   uv_timer_init(loop_, &timer_);
   timer_.data = this;
   started_ = true;
@@ -83,7 +89,7 @@ void TaskTimer::Arm() {
     uv_timer_stop(&timer_);
     return;
   }
-  TimeMs delay = std::max<TimeMs>(0, *next - store_.clock().NowMs());
+  TimeMs delay = std::clamp<TimeMs>(*next - store_.clock().NowMs(), 0, kMaxTimerDelayMs);
   uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<TaskTimer*>(t->data)->FireDue(); },
                  static_cast<std::uint64_t>(delay), 0);
   // A future task alone does not keep a `run --once` loop alive; the daemon
@@ -91,7 +97,34 @@ void TaskTimer::Arm() {
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
 }
 
+void TaskTimer::CheckClockJump() {
+  uv_update_time(loop_);
+  TimeMs wall = store_.clock().NowMs();
+  std::uint64_t mono = uv_now(loop_);
+  if (anchor_mono_ != 0) {
+    TimeMs expected = anchor_wall_ + static_cast<TimeMs>(mono - anchor_mono_);
+    if (ClockJumped(expected, wall, kClockJumpToleranceMs)) {
+      spdlog::warn("the wall clock jumped by {} ms; re-planning scheduled tasks", wall - expected);
+      if (auto active = tasks_.ActiveWithNextRun(); active.ok()) {
+        for (const auto& t : *active) {
+          auto next = NextRunAfterClockJump(t, wall, wall - expected);
+          if (next != t.next_run) {
+            if (Status s = tasks_.SetNextRun(t.id, next); !s.ok()) {
+              spdlog::error("task {}: cannot re-plan: {}", t.id, s.message());
+              continue;
+            }
+          }
+          queue_.Update(t.id, next);
+        }
+      }
+    }
+  }
+  anchor_wall_ = wall;
+  anchor_mono_ = mono;
+}
+
 void TaskTimer::FireDue() {
+  CheckClockJump();
   TimeMs now = store_.clock().NowMs();
   auto due = queue_.PopDue(now, kFireBatch);
   std::vector<QueuedJob> fired;

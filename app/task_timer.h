@@ -56,6 +56,9 @@ class TaskTimer {
  private:
   void Arm();
   void FireDue();
+  // Notices a wall-clock step (NTP, suspend) against the loop's monotonic
+  // clock and re-plans every active task (jobs/scheduler.h).
+  void CheckClockJump();
   Status FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fired, std::vector<JobId>& cancel);
 
   uv_loop_t* loop_;
@@ -66,6 +69,8 @@ class TaskTimer {
   TaskQueue queue_;
   uv_timer_t timer_{};
   bool started_ = false;
+  TimeMs anchor_wall_ = 0;
+  std::uint64_t anchor_mono_ = 0;
 };
 
 }  // namespace dropq::app
