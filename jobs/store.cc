@@ -279,32 +279,31 @@ Status Store::FinishAttempt(const Job& job, const RunOutcome& o) {
   return AppendEvent(job.id, job.group, o.retry_at ? "retry" : std::string(ToString(o.job_state)), d.dump());
 }
 
-Result<bool> Store::CancelQueued(JobId id, const std::string& detail_json) {
-  auto& up = Prepare("UPDATE jobs SET state='cancelled', finished_at=?2, error='cancelled' "
-                     "WHERE id=?1 AND state='queued' RETURNING group_folder")
-                 .Bind(1, id)
-                 .BindTime(2, clock_.NowMs());
+// One guarded state change and its audit event: `update_sql` binds ?1 = job
+// id and ?2 = now, and RETURNs the group when its WHERE matched.
+Result<bool> Store::TransitionWithEvent(const char* update_sql, JobId id, const char* event,
+                                        const std::string& detail_json) {
+  auto& up = Prepare(update_sql).Bind(1, id).BindTime(2, clock_.NowMs());
   auto row = up.Step();
   if (!row.ok()) return row.status();
   if (!*row) return false;
   std::string group = up.Text(0);
-  up.Step();
-  if (Status s = AppendEvent(id, group, "cancelled", detail_json); !s.ok()) return s;
+  up.Step();  // finish the RETURNING statement before the next write
+  if (Status s = AppendEvent(id, group, event, detail_json); !s.ok()) return s;
   return true;
 }
 
+Result<bool> Store::CancelQueued(JobId id, const std::string& detail_json) {
+  return TransitionWithEvent("UPDATE jobs SET state='cancelled', finished_at=?2, error='cancelled' "
+                             "WHERE id=?1 AND state='queued' RETURNING group_folder",
+                             id, "cancelled", detail_json);
+}
+
 Result<bool> Store::Requeue(JobId id, const std::string& detail_json) {
-  auto& up = Prepare("UPDATE jobs SET state='queued', max_attempts=attempts+max_attempts, run_at=?2, started_at=NULL, finished_at=NULL, "
-                     "error=NULL, result=NULL WHERE id=?1 AND state IN ('failed','cancelled') RETURNING group_folder")
-                 .Bind(1, id)
-                 .BindTime(2, clock_.NowMs());
-  auto row = up.Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return false;
-  std::string group = up.Text(0);
-  up.Step();
-  if (Status s = AppendEvent(id, group, "retried", detail_json); !s.ok()) return s;
-  return true;
+  return TransitionWithEvent("UPDATE jobs SET state='queued', max_attempts=attempts+max_attempts, run_at=?2, "
+                             "started_at=NULL, finished_at=NULL, error=NULL, result=NULL "
+                             "WHERE id=?1 AND state IN ('failed','cancelled') RETURNING group_folder",
+                             id, "retried", detail_json);
 }
 
 Result<std::vector<JobId>> Store::RecoverInterrupted() {

@@ -154,6 +154,8 @@ class Store {
 
   Status Migrate();
   Result<std::vector<JobId>> RecoverInterruptedLocked();
+  Result<bool> TransitionWithEvent(const char* update_sql, JobId id, const char* event,
+                                   const std::string& detail_json);
   Status Err(const char* what) const;
 
   sqlite3* db_;

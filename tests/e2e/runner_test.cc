@@ -200,14 +200,21 @@ exec "${args[@]}" -- "$@"
   fs::permissions(path, fs::perms::owner_all);
 }
 
-TEST_CASE("the docker runtime runs the agent through docker run with the group's mounts", "[e2e][runner]") {
-  Root r("docker", "docker:\n  image: dropq/agent:test\n  binary: SHIM\n");
-  auto shim = r.dir / "docker";
-  auto log = r.dir / "docker.log";
+// Writes the shim as r.dir/<cli>, points the config's `binary: SHIM` at it,
+// and returns the file the shim records its calls in.
+fs::path UseShim(Root& r, const std::string& cli) {
+  auto shim = r.dir / cli;
+  auto log = r.dir / (cli + ".log");
   WriteShim(shim, log);
   std::string cfg = ReadFile(r.config);
   cfg.replace(cfg.find("SHIM"), 4, shim.string());
   WriteFile(r.config, cfg);
+  return log;
+}
+
+TEST_CASE("the docker runtime runs the agent through docker run with the group's mounts", "[e2e][runner]") {
+  Root r("docker", "docker:\n  image: dropq/agent:test\n  binary: SHIM\n");
+  auto log = UseShim(r, "docker");
   r.Drop("team", "d.json", {{"prompt", "probe /workspace/group; probe /workspace/project; echo via docker"}});
   auto run = r.RunOnce();
   INFO(run.err);
@@ -226,12 +233,7 @@ TEST_CASE("the docker runtime runs the agent through docker run with the group's
 
 TEST_CASE("the Apple container runtime mounts read-only paths with --mount", "[e2e][runner]") {
   Root r("container", "container:\n  image: dropq/agent:test\n  binary: SHIM\n");
-  auto shim = r.dir / "container";
-  auto log = r.dir / "container.log";
-  WriteShim(shim, log);
-  std::string cfg = ReadFile(r.config);
-  cfg.replace(cfg.find("SHIM"), 4, shim.string());
-  WriteFile(r.config, cfg);
+  auto log = UseShim(r, "container");
   fs::create_directories(r.Var() / "groups/global");
   r.Drop("team", "c.json", {{"prompt", "probe /workspace/global; echo via container"}});
   auto run = r.RunOnce();
@@ -246,12 +248,7 @@ TEST_CASE("the Apple container runtime mounts read-only paths with --mount", "[e
 
 TEST_CASE("a timed-out docker job is stopped with docker stop", "[e2e][runner]") {
   Root r("docker", "docker:\n  image: img\n  binary: SHIM\n");
-  auto shim = r.dir / "docker";
-  auto log = r.dir / "docker.log";
-  WriteShim(shim, log);
-  std::string cfg = ReadFile(r.config);
-  cfg.replace(cfg.find("SHIM"), 4, shim.string());
-  WriteFile(r.config, cfg);
+  auto log = UseShim(r, "docker");
   r.Drop("team", "slow.json", {{"prompt", "sleep 60000"}, {"timeout", "300ms"}});
   REQUIRE(r.RunOnce().exit_code == 0);
   CHECK(r.Result("team", "slow.json")["runStatus"] == "timed_out");
