@@ -14,6 +14,7 @@
 #include "jobs/dispatcher.h"
 #include "jobs/layout.h"
 #include "jobs/store.h"
+#include "app/groups.h"
 #include "app/instance_lock.h"
 #include "app/messages.h"
 #include "app/snapshots.h"
@@ -36,7 +37,11 @@ constexpr TimeMs kRetryCapMs = 600'000;
 class Daemon final : public watcher::CommandHandler {
  public:
   Daemon(const Config& cfg, const DaemonOptions& opts)
-      : cfg_(cfg), opts_(opts), layout_(cfg.root), dispatcher_(clock_, static_cast<int>(cfg.max_concurrent)) {}
+      : cfg_(cfg),
+        opts_(opts),
+        layout_(cfg.root),
+        dispatcher_(clock_, static_cast<int>(cfg.max_concurrent)),
+        groups_(cfg.groups) {}
 
   int Run() {
     if (Status s = Setup(); !s.ok()) {
@@ -55,29 +60,19 @@ class Daemon final : public watcher::CommandHandler {
   Status Setup() {
     if (Status s = layout_.CreateCommon(); !s.ok()) return s;
     if (Status s = lock_.Acquire((layout_.StoreDir() / "dropq.lock").string()); !s.ok()) return s;
-    for (const auto& g : cfg_.groups) {
-      // A group whose folders are broken (a symlink it planted) is logged
-      // and left alone; the other groups are still served.
-      if (Status s = layout_.CreateGroup(g.folder); !s.ok()) {
-        spdlog::error("group {}: {}", g.folder, s.message());
-        continue;
-      }
-      // Temporary files of atomic writes a crash cut short.
-      for (const auto& dir : {layout_.ResultsDir(g.folder), layout_.GroupLogsDir(g.folder)}) {
-        std::error_code ec;
-        for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-          std::string name = e.path().filename().string();
-          if (name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos) {
-            std::filesystem::remove(e.path(), ec);
-          }
-        }
-      }
-    }
     auto store = Store::Open(layout_.DatabasePath().string(), clock_);
     if (!store.ok()) return store.status();
     store_ = std::move(*store);
     for (const auto& g : cfg_.groups) {
       if (Status s = store_->UpsertGroup(g.folder, g.name, g.jid, g.is_main); !s.ok()) return s;
+    }
+    auto registered = store_->ListRegisteredGroups();
+    if (!registered.ok()) return registered.status();
+    for (const auto& why : groups_.AddRegistered(*registered)) spdlog::error("{}", why);
+    for (const auto& g : groups_.all()) {
+      // A group whose folders are broken (a symlink it planted) is logged
+      // and left alone; the other groups are still served.
+      if (Status s = PrepareGroupDirs(g.folder); !s.ok()) spdlog::error("group {}: {}", g.folder, s.message());
     }
 
     if (Status s = runner::CheckMountablePath(layout_.root().string()); !s.ok()) {
@@ -91,7 +86,7 @@ class Daemon final : public watcher::CommandHandler {
     } else if (*orphans > 0) {
       spdlog::warn("stopped {} sandbox(es) named dropq-* left by an earlier run", *orphans);
     }
-    LoadAdditionalMounts();
+    for (const auto& g : groups_.all()) LoadAdditionalMounts(g);
     auto secrets = ReadSecrets(cfg_.secrets, cfg_.env_file);
     if (!secrets.ok()) return secrets.status();
     secrets_ = std::move(*secrets);
@@ -101,17 +96,16 @@ class Daemon final : public watcher::CommandHandler {
     if (!recovered->empty()) spdlog::warn("recovered {} job(s) interrupted by an earlier stop", recovered->size());
 
     watcher::IngestOptions io;
-    for (const auto& g : cfg_.groups) io.groups.push_back({g.folder, g.jid, g.is_main});
+    io.groups = groups_.identities();
     io.max_file_bytes = cfg_.max_job_file;
     io.default_max_attempts = cfg_.max_attempts;
     io.max_queued_per_group = cfg_.max_queued_per_group;
-    groups_ = io.groups;
     ingestor_ = std::make_unique<watcher::Ingestor>(*store_, layout_, std::move(io), clock_, this);
     if (Status s = ingestor_->Reconcile(); !s.ok()) return s;
 
-    auto queued = store_->ListQueued();
+    auto queued = store_->ListQueuedRefs();
     if (!queued.ok()) return queued.status();
-    for (const auto& j : *queued) dispatcher_.Add({j.id, j.group, j.priority, j.run_at});
+    for (auto& q : *queued) dispatcher_.Add(std::move(q));
 
     uv_loop_init(&loop_);
     loop_.data = this;
@@ -122,12 +116,12 @@ class Daemon final : public watcher::CommandHandler {
                                                  OnOutput(j, attempt, out);
                                                });
     MessageOptions mo;
-    mo.groups = groups_;
+    mo.groups = groups_.identities();
     mo.on_message = cfg_.on_message;
     inbox_ = std::make_unique<MessageInbox>(*store_, layout_, std::move(mo), clock_);
     if (Status s = inbox_->Reconcile(); !s.ok()) return s;
     std::vector<std::string> folders;
-    for (const auto& g : cfg_.groups) folders.push_back(g.folder);
+    for (const auto& g : groups_.all()) folders.push_back(g.folder);
     watcher::Watcher::MessageHooks mh;
     mh.add = [this](const std::string& g, const std::string& name) { inbox_->Add(g, name); };
     mh.scan = [this] { inbox_->ScanAll(); };
@@ -157,6 +151,8 @@ class Daemon final : public watcher::CommandHandler {
     wake_.data = this;
     uv_idle_init(&loop_, &pump_idle_);
     pump_idle_.data = this;
+    uv_timer_init(&loop_, &result_retry_);
+    result_retry_.data = this;
     for (auto [sig, h] : {std::pair<int, uv_signal_t*>{SIGINT, &sigint_}, std::pair<int, uv_signal_t*>{SIGTERM, &sigterm_}}) {
       uv_signal_init(&loop_, h);
       h->data = this;
@@ -169,8 +165,8 @@ class Daemon final : public watcher::CommandHandler {
     ::signal(SIGPIPE, SIG_IGN);
 
     spdlog::info("dropq {} started: root {}, runtime {}, {} group(s), max_concurrent {}", DROPQ_VERSION,
-                 layout_.root().string(), runtime_->name(), cfg_.groups.size(), cfg_.max_concurrent);
-    for (const auto& g : cfg_.groups) {
+                 layout_.root().string(), runtime_->name(), groups_.all().size(), cfg_.max_concurrent);
+    for (const auto& g : groups_.all()) {
       spdlog::info("group {}{}: drop job files into {}", g.folder, g.is_main ? " (main)" : "",
                    layout_.TasksDir(g.folder).string());
     }
@@ -204,39 +200,53 @@ class Daemon final : public watcher::CommandHandler {
     return runner::MakeProcessRuntime(binds);
   }
 
-  // containerConfig.additionalMounts, checked once at start against the
-  // allowlist (kept outside root, never mounted). A refused mount is logged
-  // and left out; the group still runs.
-  void LoadAdditionalMounts() {
-    std::optional<runner::MountAllowlist> allowlist;
-    bool any = false;
-    for (const auto& g : cfg_.groups) any = any || !g.additional_mounts.empty();
-    if (!any) return;
-    auto loaded = runner::MountAllowlist::Load(cfg_.mount_allowlist);
-    if (loaded.ok()) {
-      allowlist = std::move(*loaded);
-      allowlist->Protect(layout_.root().string());
-    } else {
-      spdlog::error("mount allowlist: {}; every additional mount is refused", loaded.status().message());
-    }
-    for (const auto& g : cfg_.groups) {
-      std::vector<runner::AdditionalMount> req;
-      for (const auto& m : g.additional_mounts) req.push_back({m.host_path, m.container_path, m.readonly});
-      auto v = runner::ValidateAdditionalMounts(allowlist ? &*allowlist : nullptr, cfg_.mount_allowlist, req,
-                                                g.is_main);
-      for (const auto& why : v.refusals) spdlog::warn("group {}: additional mount refused: {}", g.folder, why);
-      for (const auto& m : v.mounts) {
-        spdlog::info("group {}: additional mount {} -> {}{}", g.folder, m.host, m.container,
-                     m.readonly ? " (ro)" : "");
+  // A group's directories, and no temporary files of atomic writes a crash
+  // cut short.
+  Status PrepareGroupDirs(const std::string& folder) {
+    if (Status s = layout_.CreateGroup(folder); !s.ok()) return s;
+    for (const auto& dir : {layout_.ResultsDir(folder), layout_.GroupLogsDir(folder)}) {
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        std::string name = e.path().filename().string();
+        if (name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos) {
+          std::filesystem::remove(e.path(), ec);
+        }
       }
-      extra_mounts_[g.folder] = std::move(v.mounts);
     }
+    return Status::Ok();
+  }
+
+  // containerConfig.additionalMounts, checked against the allowlist (kept
+  // outside root, never mounted; read once, when a group first needs it). A
+  // refused mount is logged and left out; the group still runs.
+  void LoadAdditionalMounts(const GroupConfig& g) {
+    extra_mounts_.erase(g.folder);
+    if (g.additional_mounts.empty()) return;
+    if (!allowlist_loaded_) {
+      allowlist_loaded_ = true;
+      auto loaded = runner::MountAllowlist::Load(cfg_.mount_allowlist);
+      if (loaded.ok()) {
+        allowlist_ = std::move(*loaded);
+        allowlist_->Protect(layout_.root().string());
+      } else {
+        spdlog::error("mount allowlist: {}; every additional mount is refused", loaded.status().message());
+      }
+    }
+    std::vector<runner::AdditionalMount> req;
+    for (const auto& m : g.additional_mounts) req.push_back({m.host_path, m.container_path, m.readonly});
+    auto v = runner::ValidateAdditionalMounts(allowlist_ ? &*allowlist_ : nullptr, cfg_.mount_allowlist, req,
+                                              g.is_main);
+    for (const auto& why : v.refusals) spdlog::warn("group {}: additional mount refused: {}", g.folder, why);
+    for (const auto& m : v.mounts) {
+      spdlog::info("group {}: additional mount {} -> {}{}", g.folder, m.host, m.container, m.readonly ? " (ro)" : "");
+    }
+    extra_mounts_[g.folder] = std::move(v.mounts);
   }
 
   // current_tasks.json and available_groups.json for every group (files are
   // rewritten only when their content changed).
   void Snapshots() {
-    if (Status s = WriteSnapshots(layout_, *store_, groups_); !s.ok()) {
+    if (Status s = WriteSnapshots(layout_, *store_, groups_.identities()); !s.ok()) {
       spdlog::error("cannot write snapshots: {}", s.message());
     }
   }
@@ -287,7 +297,7 @@ class Daemon final : public watcher::CommandHandler {
         a.job.state = JobState::kRunning;
         a.run = *run;
         a.is_scheduled_task = scheduled;
-        const GroupConfig* g = cfg_.FindGroup(q.group);
+        const GroupConfig* g = groups_.Find(q.group);
         a.is_main = g && g->is_main;
         // NanoClaw agents address their own group by chatJid: the jid, or the
         // folder for a group that has none.
@@ -345,20 +355,68 @@ class Daemon final : public watcher::CommandHandler {
       if (r->ok()) Snapshots();
       return std::move(*r);
     }
+    if (const auto* r = std::get_if<watcher::RegisterGroup>(&cmd)) return RegisterGroup(from, *r);
+    if (std::holds_alternative<watcher::RefreshGroups>(cmd)) return RefreshGroups(from, cmd);
     const auto* cancel = std::get_if<watcher::CancelJob>(&cmd);
     const auto* retry = std::get_if<watcher::RetryJob>(&cmd);
-    if (cancel == nullptr && retry == nullptr) {
-      return Status::InvalidArgument("type \"" + std::string(watcher::TypeName(cmd)) + "\" is not supported yet");
-    }
     JobId id = cancel ? cancel->job_id : retry->job_id;
     auto job = store_->GetJob(id);
     if (!job.ok()) return job.status();
     std::optional<std::string> owner;
     if (*job) owner = (*job)->group;
-    auto allowed = watcher::Authorize(from, groups_, cmd, owner);
+    auto allowed = watcher::Authorize(from, groups_.identities(), cmd, owner);
     if (!allowed.ok()) return allowed.status();
     nlohmann::json by = {{"by_group", from.folder}, {"file", file.name}};
     return cancel ? CancelJob(**job, by) : RetryJob(**job, by);
+  }
+
+  // register_group: main adds a group (or updates one it registered),
+  // which is served at once: its directories made, its tasks/ and
+  // messages/ watched, its files already there ingested.
+  Result<std::string> RegisterGroup(const watcher::IngestGroup& from, const watcher::RegisterGroup& cmd) {
+    auto allowed = watcher::Authorize(from, groups_.identities(), watcher::JobCommand(cmd));
+    if (!allowed.ok()) return allowed.status();
+    if (Status s = groups_.CheckRegistrable(cmd.folder); !s.ok()) return s;
+    RegisteredGroup row = ToRegisteredGroup(cmd);
+    auto group = ToGroupConfig(row);
+    if (!group.ok()) return group.status();
+    if (Status s = PrepareGroupDirs(cmd.folder); !s.ok()) return s;
+    Status s = store_->Begin();
+    Result<bool> added = s.ok() ? store_->UpsertRegisteredGroup(row) : Result<bool>(s);
+    nlohmann::json detail = {{"folder", cmd.folder}, {"jid", cmd.jid}, {"name", cmd.name}, {"by_group", from.folder}};
+    if (added.ok()) {
+      detail["action"] = *added ? "registered" : "updated";
+      s = store_->AppendEvent(std::nullopt, cmd.folder, "group_registered", detail.dump());
+    } else {
+      s = added.status();
+    }
+    if (s.ok()) s = store_->Commit();
+    if (!s.ok()) {
+      store_->Rollback();
+      return s;
+    }
+    LoadAdditionalMounts(*group);
+    groups_.Put(std::move(*group));
+    ingestor_->SetGroups(groups_.identities());
+    inbox_->SetGroups(groups_.identities());
+    watcher_->AddGroup(cmd.folder);
+    ingestor_->ScanAll();
+    inbox_->ScanAll();
+    watcher_->Kick();
+    spdlog::info("group {} {} by {}: drop job files into {}", cmd.folder, detail["action"].get<std::string>(),
+                 from.folder, layout_.TasksDir(cmd.folder).string());
+    Snapshots();
+    return detail.dump();
+  }
+
+  // refresh_groups: main's available_groups.json is rewritten at once.
+  Result<std::string> RefreshGroups(const watcher::IngestGroup& from, const watcher::JobCommand& cmd) {
+    auto allowed = watcher::Authorize(from, groups_.identities(), cmd);
+    if (!allowed.ok()) return allowed.status();
+    if (Status s = WriteSnapshots(layout_, *store_, groups_.identities(), from.folder, /*refresh=*/true); !s.ok()) {
+      return s;
+    }
+    return nlohmann::json{{"action", "refreshed"}, {"groups", groups_.all().size()}}.dump();
   }
 
   // schedule_task, pause_task, resume_task, cancel_task; nullopt for any
@@ -367,7 +425,7 @@ class Daemon final : public watcher::CommandHandler {
                                                       const watcher::ClaimedFile& file,
                                                       const watcher::JobCommand& cmd) {
     if (const auto* s = std::get_if<watcher::ScheduleTask>(&cmd)) {
-      auto allowed = watcher::Authorize(from, groups_, cmd);
+      auto allowed = watcher::Authorize(from, groups_.identities(), cmd);
       if (!allowed.ok()) return Result<std::string>(allowed.status());
       return task_timer_->Schedule(*s, allowed->folder, allowed->chat_jid, file.token);
     }
@@ -376,7 +434,7 @@ class Daemon final : public watcher::CommandHandler {
     if (const auto* c = std::get_if<watcher::ResumeTask>(&cmd)) id = &c->task_id;
     if (const auto* c = std::get_if<watcher::CancelTask>(&cmd)) id = &c->task_id;
     if (id == nullptr) return std::nullopt;
-    auto allowed = watcher::Authorize(from, groups_, cmd, task_timer_->OwnerOf(*id));
+    auto allowed = watcher::Authorize(from, groups_.identities(), cmd, task_timer_->OwnerOf(*id));
     if (!allowed.ok()) return Result<std::string>(allowed.status());
     if (std::holds_alternative<watcher::PauseTask>(cmd)) return task_timer_->Pause(*id);
     if (std::holds_alternative<watcher::ResumeTask>(cmd)) return task_timer_->Resume(*id);
@@ -439,7 +497,6 @@ class Daemon final : public watcher::CommandHandler {
   }
 
   void OnDone(const Job& job, RunOutcome o) {
-    dispatcher_.Finished(job.group);
     bool final = true;
     if (auto c = cancel_requested_.find(job.id); c != cancel_requested_.end()) {
       // Stopped because someone cancelled it: cancelled, never retried.
@@ -459,14 +516,38 @@ class Daemon final : public watcher::CommandHandler {
       o.retry_at = clock_.NowMs() + jitter(rng_);
       final = false;
     }
+    Finish(job, std::move(o), final);
+  }
+
+  // Records the end of an attempt. A final outcome writes the result file
+  // first, then commits: a crash between the two leaves the attempt
+  // `running` in the database, so it is recovered as lost and run again, and
+  // the file is rewritten. The other order lost result files for good (found
+  // by the chaos suite). When the file cannot be written for lack of space
+  // (ENOSPC, EDQUOT) the job is not recorded as ended either: it is tried again with backoff,
+  // and its group waits, so no job ends without its result file.
+  void Finish(const Job& job, RunOutcome o, bool final) {
     if (final) {
-      // The result file first, then the commit: a crash between the two
-      // leaves the attempt `running` in the database, so it is recovered as
-      // lost and run again, and the file is rewritten. The other order lost
-      // result files for good (found by the chaos suite).
       auto path = runner::WriteResultFile(layout_, job, o);
-      if (!path.ok()) spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
+      if (!path.ok() && path.status().code() != Status::Code::kNoSpace) {
+        // Not a passing fault (the group planted a symlink, say): logged,
+        // and the job ends without it.
+        spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
+      } else if (!path.ok()) {
+        result_retry_ms_ = std::min<std::uint64_t>(30'000, result_retry_ms_ ? result_retry_ms_ * 2 : 1'000);
+        spdlog::error("job {}: cannot write its result file: {}; the job ends when it is written (next try in {} ms)",
+                      job.id, path.status().message(), result_retry_ms_);
+        unwritten_.push_back({job, std::move(o)});
+        if (stopping_) {
+          MaybeFinishShutdown();
+        } else {
+          uv_timer_start(&result_retry_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->RetryResults(); },
+                         result_retry_ms_, 0);
+        }
+        return;
+      }
     }
+    dispatcher_.Finished(job.group);
     Status s = store_->Begin();
     if (s.ok()) s = store_->FinishAttempt(job, o);
     if (s.ok() && final) s = task_timer_->JobFinished(job.id, o.job_state, o.result, o.error, o.run.duration_ms);
@@ -493,6 +574,14 @@ class Daemon final : public watcher::CommandHandler {
     } else {
       SchedulePump();
     }
+  }
+
+  void RetryResults() {
+    auto pending = std::move(unwritten_);
+    unwritten_.clear();
+    std::size_t before = pending.size();
+    for (auto& [job, outcome] : pending) Finish(job, std::move(outcome), true);
+    if (unwritten_.size() < before) result_retry_ms_ = 0;
   }
 
   // First signal: stop ingesting and starting, let running jobs finish for
@@ -530,7 +619,12 @@ class Daemon final : public watcher::CommandHandler {
     if (runner_->active() > 0 || closed_) return;
     closed_ = true;
     uv_timer_stop(&wake_);
+    if (!unwritten_.empty()) {
+      spdlog::warn("{} job(s) ended without their result file written; they are run again at the next start",
+                   unwritten_.size());
+    }
     for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&pump_idle_),
+                           reinterpret_cast<uv_handle_t*>(&result_retry_),
                            reinterpret_cast<uv_handle_t*>(&sigint_), reinterpret_cast<uv_handle_t*>(&sigterm_)}) {
       uv_close(h, nullptr);
     }
@@ -541,6 +635,7 @@ class Daemon final : public watcher::CommandHandler {
   SystemClock clock_;
   Layout layout_;
   Dispatcher dispatcher_;
+  Groups groups_;  // the config's and the registered groups
   std::unique_ptr<Store> store_;
   std::unique_ptr<runner::Runtime> runtime_;
   std::unique_ptr<watcher::Ingestor> ingestor_;
@@ -551,14 +646,18 @@ class Daemon final : public watcher::CommandHandler {
   std::unique_ptr<MessageInbox> inbox_;
   uv_timer_t wake_{};
   uv_idle_t pump_idle_{};
+  uv_timer_t result_retry_{};
+  std::uint64_t result_retry_ms_ = 0;
+  std::vector<std::pair<Job, RunOutcome>> unwritten_;  // ended, result file not written yet
   uv_signal_t sigint_{}, sigterm_{};
   bool stopping_ = false, stopped_by_us_ = false, closed_ = false;
   std::mt19937_64 rng_{std::random_device{}()};
   std::map<std::string, std::string> secrets_;
   InstanceLock lock_;
-  std::vector<watcher::IngestGroup> groups_;
   std::map<JobId, std::string> cancel_requested_;  // job → audit detail of the cancel
   std::map<std::string, std::vector<runner::Mount>> extra_mounts_;
+  std::optional<runner::MountAllowlist> allowlist_;
+  bool allowlist_loaded_ = false;
 };
 
 }  // namespace

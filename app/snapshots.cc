@@ -54,7 +54,7 @@ Result<GroupInfo> LoadInfo(Store& store, const std::string& folder) {
 }  // namespace
 
 Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watcher::GroupIdentity> groups,
-                      const std::optional<std::string>& only) {
+                      const std::optional<std::string>& only, bool refresh) {
   TaskStore tasks_store(store);
   auto tasks = tasks_store.List();
   if (!tasks.ok()) return tasks.status();
@@ -104,7 +104,7 @@ Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watche
     std::string content = Dump(doc);
     auto groups_path = layout.IpcDir(g.folder) / "available_groups.json";
     auto old = ReadExisting(groups_path, content.size() + 64);
-    if (old) {
+    if (old && !refresh) {
       Json parsed = Json::parse(*old, nullptr, false);
       if (parsed.is_object() && parsed.contains("groups") && parsed["groups"] == list) continue;
     }

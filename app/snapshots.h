@@ -24,8 +24,10 @@ namespace dropq {
 // Writes both snapshots for every group in `groups` (or only for `only`, when
 // given: e.g. just before that group's job starts). Call after every task or
 // group change, and before every run. The first error is returned; the other
-// groups are still written.
+// groups are still written. With `refresh` (a refresh_groups file),
+// available_groups.json is rewritten even when the list is unchanged, so
+// its `lastSync` says the list was just checked.
 Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watcher::GroupIdentity> groups,
-                      const std::optional<std::string>& only = std::nullopt);
+                      const std::optional<std::string>& only = std::nullopt, bool refresh = false);
 
 }  // namespace dropq

@@ -11,7 +11,8 @@ namespace dropq {
 namespace {
 
 Status Fail(const std::string& what, const std::filesystem::path& p) {
-  return Status::IOError(what + " " + p.string() + ": " + std::strerror(errno));
+  std::string msg = what + " " + p.string() + ": " + std::strerror(errno);
+  return errno == ENOSPC || errno == EDQUOT ? Status::NoSpace(std::move(msg)) : Status::IOError(std::move(msg));
 }
 
 }  // namespace

@@ -12,7 +12,7 @@ namespace dropq {
 
 class Status {
  public:
-  enum class Code { kOk, kInvalidArgument, kNotFound, kIOError, kCorruption, kBusy, kConflict };
+  enum class Code { kOk, kInvalidArgument, kNotFound, kIOError, kCorruption, kBusy, kConflict, kNoSpace };
 
   Status() = default;
   static Status Ok() { return Status(); }
@@ -22,6 +22,8 @@ class Status {
   static Status Corruption(std::string msg) { return Status(Code::kCorruption, std::move(msg)); }
   static Status Busy(std::string msg) { return Status(Code::kBusy, std::move(msg)); }
   static Status Conflict(std::string msg) { return Status(Code::kConflict, std::move(msg)); }
+  // The disk or the quota is full (ENOSPC, EDQUOT): worth trying again later.
+  static Status NoSpace(std::string msg) { return Status(Code::kNoSpace, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

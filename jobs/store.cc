@@ -72,8 +72,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock&
   {
     auto& q = store->Prepare("PRAGMA quick_check");
     auto row = q.Step();
-    if (!row.ok() || !*row || q.Text(0) != "ok") {
-      std::string why = row.ok() ? (*row ? q.Text(0) : std::string("no answer")) : row.status().message();
+    std::string answer = row.ok() && *row ? q.Text(0) : std::string();
+    q.Use();  // a stepped statement would keep a read transaction open
+    if (answer != "ok") {
+      std::string why = row.ok() ? (*row ? answer : std::string("no answer")) : row.status().message();
       return Status::Corruption(path + " failed SQLite's integrity check (" + why +
                                 "); restore it from a backup or move it aside — dropq will not touch it");
     }
@@ -103,7 +105,9 @@ Result<std::int64_t> Store::SchemaVersion() {
   auto& st = Prepare("PRAGMA user_version");
   auto r = st.Step();
   if (!r.ok()) return r.status();
-  return st.Int(0);
+  std::int64_t v = st.Int(0);
+  st.Use();
+  return v;
 }
 
 Status Store::Migrate() {
@@ -129,7 +133,15 @@ Status Store::Migrate() {
 
 std::int64_t Store::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
 
-Status Store::Begin() { return Exec("BEGIN IMMEDIATE"); }
+Status Store::Begin() {
+  // A statement stepped but not finished keeps a read transaction open; a
+  // connection holding one cannot wait for the write lock (SQLite returns
+  // SQLITE_BUSY at once rather than deadlock), and it pins the WAL.
+  for (sqlite3_stmt* st = sqlite3_next_stmt(db_, nullptr); st; st = sqlite3_next_stmt(db_, st)) {
+    if (sqlite3_stmt_busy(st)) sqlite3_reset(st);
+  }
+  return Exec("BEGIN IMMEDIATE");
+}
 Status Store::Commit() { return Exec("COMMIT"); }
 void Store::Rollback() { Exec("ROLLBACK"); }
 
@@ -137,16 +149,70 @@ Status Store::UpsertGroup(const std::string& folder, const std::string& name, co
                           bool is_main) {
   TimeMs now = clock_.NowMs();
   return Prepare(
-             "INSERT INTO groups(folder, name, jid, is_main, created_at, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?5) "
+             "INSERT INTO groups(folder, name, jid, is_main, created_at, updated_at, source) "
+             "VALUES(?1, ?2, ?3, ?4, ?5, ?5, 'config') "
              "ON CONFLICT(folder) DO UPDATE SET name=excluded.name, jid=excluded.jid, is_main=excluded.is_main, "
-             "updated_at=excluded.updated_at "
-             "WHERE name IS NOT excluded.name OR jid IS NOT excluded.jid OR is_main IS NOT excluded.is_main")
+             "updated_at=excluded.updated_at, source='config', trigger_word=NULL, requires_trigger=NULL, "
+             "container_config=NULL "
+             "WHERE name IS NOT excluded.name OR jid IS NOT excluded.jid OR is_main IS NOT excluded.is_main "
+             "OR source IS NOT 'config'")
       .Bind(1, folder)
       .Bind(2, name)
       .Bind(3, jid)
       .Bind(4, std::int64_t{is_main})
       .BindTime(5, now)
       .Run();
+}
+
+Result<bool> Store::UpsertRegisteredGroup(const RegisteredGroup& g) {
+  auto& known = Prepare("SELECT source FROM groups WHERE folder=?1").Bind(1, g.folder);
+  auto row = known.Step();
+  if (!row.ok()) return row.status();
+  bool is_new = !*row;
+  std::string source = is_new ? "" : known.Text(0);
+  known.Use();  // done with it: release its read snapshot
+  if (!is_new && source != "registered") {
+    return Status::InvalidArgument("group \"" + g.folder + "\" comes from the config; change it there");
+  }
+  std::optional<std::int64_t> requires_trigger;
+  if (g.requires_trigger) requires_trigger = *g.requires_trigger ? 1 : 0;
+  Status s = Prepare(
+                 "INSERT INTO groups(folder, name, jid, is_main, created_at, updated_at, source, trigger_word, "
+                 "requires_trigger, container_config) VALUES(?1, ?2, ?3, 0, ?4, ?4, 'registered', ?5, ?6, ?7) "
+                 "ON CONFLICT(folder) DO UPDATE SET name=excluded.name, jid=excluded.jid, "
+                 "updated_at=excluded.updated_at, trigger_word=excluded.trigger_word, "
+                 "requires_trigger=excluded.requires_trigger, container_config=excluded.container_config")
+                 .Bind(1, g.folder)
+                 .Bind(2, g.name)
+                 .Bind(3, g.jid)
+                 .BindTime(4, clock_.NowMs())
+                 .Bind(5, g.trigger)
+                 .Bind(6, requires_trigger)
+                 .Bind(7, g.container_config)
+                 .Run();
+  if (!s.ok()) return s;
+  return is_new;
+}
+
+Result<std::vector<RegisteredGroup>> Store::ListRegisteredGroups() {
+  auto& q = Prepare(
+      "SELECT folder, name, jid, trigger_word, requires_trigger, container_config FROM groups "
+      "WHERE source='registered' ORDER BY folder");
+  std::vector<RegisteredGroup> out;
+  for (;;) {
+    auto row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    RegisteredGroup g;
+    g.folder = q.Text(0);
+    g.name = q.Text(1);
+    g.jid = q.OptText(2).value_or(g.folder);
+    g.trigger = q.OptText(3);
+    if (auto r = q.OptInt(4)) g.requires_trigger = *r != 0;
+    g.container_config = q.OptText(5);
+    out.push_back(std::move(g));
+  }
+  return out;
 }
 
 Status Store::AppendEvent(std::optional<JobId> job, const std::optional<std::string>& group, const std::string& event,
@@ -166,8 +232,9 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
     auto& q = Prepare("SELECT id FROM jobs WHERE group_folder=?1 AND client_id=?2").Bind(1, group).Bind(2, *req.client_id);
     auto found = q.Step();
     if (!found.ok()) return found.status();
+    JobId existing = *found ? q.Int(0) : 0;
+    q.Use();
     if (*found) {
-      JobId existing = q.Int(0);
       nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}, {"client_id", *req.client_id}};
       if (Status s = AppendEvent(existing, group, "duplicate", d.dump()); !s.ok()) return s;
       return Inserted{existing, true};
@@ -200,8 +267,10 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
 }
 
 Result<bool> Store::HasClaim(const std::string& claim) {
-  auto& q = Prepare("SELECT 1 FROM jobs WHERE source_claim=?1").Bind(1, claim);
-  return q.Step();
+  auto& q = Prepare(sql::kHasClaim).Bind(1, claim);
+  auto row = q.Step();
+  q.Use();  // release its read snapshot
+  return row;
 }
 
 Result<JobRun> Store::StartAttempt(JobId id, const std::string& runtime, const std::string& container_name) {
@@ -403,7 +472,9 @@ Result<std::optional<Job>> Store::GetJob(JobId id) {
   auto row = q.Step();
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<Job>();
-  return std::optional<Job>(ReadJob(q));
+  std::optional<Job> job = ReadJob(q);
+  q.Use();
+  return job;
 }
 
 Result<std::vector<Job>> Store::ListJobs(const JobFilter& f) {
@@ -427,11 +498,38 @@ Result<std::vector<Job>> Store::ListQueued() {
   return out;
 }
 
+Result<std::vector<QueuedJob>> Store::ListQueuedRefs() {
+  auto& q = Prepare(sql::kListQueuedRefs);
+  std::vector<QueuedJob> out;
+  if (Status s = ReadAll(q, [&](const SqlStmt& r) { out.push_back({r.Int(0), r.Text(1), r.Int(2), r.Time(3)}); });
+      !s.ok()) {
+    return s;
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> Store::QueryPlan(const std::string& query) {
+  sqlite3_stmt* st = nullptr;
+  std::string text = "EXPLAIN QUERY PLAN " + query;
+  if (sqlite3_prepare_v2(db_, text.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+    return Status::InvalidArgument(std::string("cannot explain: ") + sqlite3_errmsg(db_));
+  }
+  std::vector<std::string> out;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    // Columns: id, parent, notused, detail.
+    if (const unsigned char* d = sqlite3_column_text(st, 3)) out.emplace_back(reinterpret_cast<const char*>(d));
+  }
+  sqlite3_finalize(st);
+  return out;
+}
+
 Result<std::int64_t> Store::CountQueued(const std::string& group) {
-  auto& q = Prepare("SELECT count(*) FROM jobs WHERE state='queued' AND group_folder=?1").Bind(1, group);
+  auto& q = Prepare(sql::kCountQueued).Bind(1, group);
   auto row = q.Step();
   if (!row.ok()) return row.status();
-  return q.Int(0);
+  std::int64_t n = q.Int(0);
+  q.Use();
+  return n;
 }
 
 Result<std::vector<JobEvent>> Store::ListEvents(std::optional<JobId> job) {
@@ -489,7 +587,9 @@ Result<std::optional<std::string>> Store::GetSession(const std::string& group) {
   auto row = q.Step();
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<std::string>();
-  return std::optional<std::string>(q.Text(0));
+  std::optional<std::string> id = q.Text(0);
+  q.Use();
+  return id;
 }
 
 }  // namespace dropq

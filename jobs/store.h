@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "jobs/clock.h"
+#include "jobs/dispatcher.h"
 #include "jobs/job.h"
 #include "jobs/sql_stmt.h"
 #include "jobs/status.h"
@@ -52,6 +53,17 @@ struct JobRun {
   std::optional<std::string> error;
 };
 
+// A group main registered at run time (register_group), as stored in
+// `groups` with source 'registered'.
+struct RegisteredGroup {
+  std::string folder;
+  std::string name;
+  std::string jid;
+  std::optional<std::string> trigger;
+  std::optional<bool> requires_trigger;
+  std::optional<std::string> container_config;  // compact JSON object
+};
+
 struct JobFilter {
   std::optional<JobState> state;
   std::optional<std::string> group;
@@ -74,6 +86,14 @@ struct RunOutcome {
   std::optional<TimeMs> retry_at;
 };
 
+// The queries the daemon runs for every file or job, shared with the tests
+// that pin their query plans.
+namespace sql {
+inline constexpr char kListQueuedRefs[] = "SELECT id, group_folder, priority, run_at FROM jobs WHERE state='queued'";
+inline constexpr char kCountQueued[] = "SELECT count(*) FROM jobs WHERE state='queued' AND group_folder=?1";
+inline constexpr char kHasClaim[] = "SELECT 1 FROM jobs WHERE source_claim=?1";
+}  // namespace sql
+
 class Store {
  public:
   ~Store();
@@ -92,8 +112,16 @@ class Store {
   Status Commit();
   void Rollback();
 
+  // A group from the config (source 'config'), inserted or brought up to
+  // date at every start.
   Status UpsertGroup(const std::string& folder, const std::string& name, const std::optional<std::string>& jid,
                      bool is_main);
+  // A group main registered at run time (register_group): inserted, or its
+  // row replaced when the folder was registered before. Returns true when
+  // the group is new. Never touches a group of the config.
+  Result<bool> UpsertRegisteredGroup(const RegisteredGroup& g);
+  // Every group registered at run time, by folder.
+  Result<std::vector<RegisteredGroup>> ListRegisteredGroups();
 
   // Records a new queued job and its `received` event. When the group already
   // has a job with the request's client id, nothing is inserted: a
@@ -135,12 +163,20 @@ class Store {
   Result<std::optional<Job>> GetJob(JobId id);
   Result<std::vector<Job>> ListJobs(const JobFilter& filter);
   Result<std::vector<Job>> ListQueued();
+  // The dispatcher's view of every queued job, for start-up: four columns
+  // through the jobs_state index, no prompts loaded (100,000 queued jobs
+  // stay a few MB).
+  Result<std::vector<QueuedJob>> ListQueuedRefs();
   Result<std::int64_t> CountQueued(const std::string& group);
   Result<std::vector<JobEvent>> ListEvents(std::optional<JobId> job);
   Result<std::vector<JobRun>> ListRuns(JobId job);
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByState();
   Result<std::optional<std::string>> GetSession(const std::string& group);
   Result<std::int64_t> SchemaVersion();
+
+  // EXPLAIN QUERY PLAN of `sql` on this connection: one `detail` per row.
+  // Tests use it to pin that the daemon's per-job queries search an index.
+  Result<std::vector<std::string>> QueryPlan(const std::string& sql);
 
   // For the other stores in jobs/ that share this connection (TaskStore):
   // a cached statement for a string literal, and plain SQL execution.

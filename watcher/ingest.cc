@@ -1,7 +1,9 @@
 #include "watcher/ingest.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -69,6 +71,20 @@ Status Ingestor::Reconcile() {
   return Status::Ok();
 }
 
+bool Ingestor::MaySettle(const ClaimedFile& f, TimeMs now) {
+  if (options_.settle_ms <= 0) return false;
+  if (settled_.erase(f.token) > 0) return false;  // it had its second look
+  struct stat st {};
+  if (::lstat(f.path.c_str(), &st) != 0) return false;
+  TimeMs mtime = static_cast<TimeMs>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+  if (now - mtime >= options_.settle_ms) return false;
+  spdlog::info("{}/{}: does not parse yet and was just written; reading it again in {} ms", f.group, f.name,
+               options_.settle_ms);
+  settled_.insert(f.token);
+  settling_.push_back({f, now + options_.settle_ms});
+  return true;
+}
+
 const IngestGroup* Ingestor::FindGroup(const std::string& folder) const {
   for (const auto& g : options_.groups) {
     if (g.folder == folder) return &g;
@@ -76,10 +92,25 @@ const IngestGroup* Ingestor::FindGroup(const std::string& folder) const {
   return nullptr;
 }
 
+std::optional<std::int64_t> Ingestor::NextSettleDelayMs() const {
+  std::optional<TimeMs> first;
+  for (const auto& s : settling_) first = std::min(first.value_or(s.due), s.due);
+  if (!first) return std::nullopt;
+  return std::max<std::int64_t>(0, *first - clock_.NowMs());
+}
+
 Result<std::vector<QueuedJob>> Ingestor::Flush() {
   std::vector<ClaimedFile> batch = std::move(claimed_);
   claimed_.clear();
   TimeMs now = clock_.NowMs();
+  for (auto it = settling_.begin(); it != settling_.end();) {
+    if (it->due > now) {
+      ++it;
+      continue;
+    }
+    batch.push_back(std::move(it->file));
+    it = settling_.erase(it);
+  }
   std::map<std::string, bool> usable;  // one lstat per group per pass
   for (const auto& [group, name] : pending_) {
     auto u = usable.find(group);
@@ -98,6 +129,16 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
   }
   pending_.clear();
 
+  // On a store error nothing is lost: the batch is tried again next Flush
+  // (files left to settle wait for their own turn).
+  auto fail = [&](const Status& s) -> Result<std::vector<QueuedJob>> {
+    store_.Rollback();
+    std::erase_if(batch, [&](const ClaimedFile& f) {
+      return std::any_of(settling_.begin(), settling_.end(), [&](const Settling& st) { return st.file.token == f.token; });
+    });
+    claimed_ = std::move(batch);
+    return s;
+  };
   struct Accepted {
     const ClaimedFile* file;
     std::string target;
@@ -115,6 +156,7 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
     }
     auto cmd = ParseJobFile(*content);
     if (!cmd.ok()) {
+      if (MaySettle(f, now)) continue;
       rejected.push_back({f, cmd.status().message()});
       continue;
     }
@@ -139,7 +181,7 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
     auto q = queued_now.find(it->target);
     if (q == queued_now.end()) {
       auto n = store_.CountQueued(it->target);
-      if (!n.ok()) return n.status();
+      if (!n.ok()) return fail(n.status());
       q = queued_now.emplace(it->target, *n).first;
     }
     if (q->second >= options_.max_queued_per_group) {
@@ -155,11 +197,6 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
 
   std::vector<QueuedJob> queued;
   std::vector<bool> duplicate(accepted.size(), false);
-  auto fail = [&](const Status& s) -> Result<std::vector<QueuedJob>> {
-    store_.Rollback();
-    claimed_ = std::move(batch);  // nothing lost: tried again next Flush
-    return s;
-  };
   if (Status s = store_.Begin(); !s.ok()) return fail(s);
   for (std::size_t i = 0; i < accepted.size(); ++i) {
     auto& a = accepted[i];
@@ -198,8 +235,9 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
 }
 
 void Ingestor::ApplyControl(const ClaimedFile& file, const JobCommand& cmd) {
-  const IngestGroup* from = FindGroup(file.group);
-  Result<std::string> done = commands_ ? commands_->Apply(*from, file, cmd)
+  // A copy: applying a register_group replaces the list FindGroup points into.
+  const IngestGroup from = *FindGroup(file.group);
+  Result<std::string> done = commands_ ? commands_->Apply(from, file, cmd)
                                        : Result<std::string>(Status::InvalidArgument(
                                              "type \"" + std::string(TypeName(cmd)) + "\" is not supported"));
   if (!done.ok()) {

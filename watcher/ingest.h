@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,12 +50,19 @@ struct IngestOptions {
   // A group's queued jobs at most; files over it are rejected with the
   // reason, so one group cannot fill the queue.
   std::int64_t max_queued_per_group = 10'000;
+  // A file that does not parse and was modified less than settle_ms ago may
+  // still be being written in place: it is kept claimed and read once more
+  // settle_ms later, and rejected only if it still does not parse.
+  std::int64_t settle_ms = 500;
 };
 
 class Ingestor {
  public:
   Ingestor(Store& store, const Layout& layout, IngestOptions options, const Clock& clock,
            CommandHandler* commands = nullptr);
+
+  // The groups served changed (a group was registered while running).
+  void SetGroups(std::vector<IngestGroup> groups) { options_.groups = std::move(groups); }
 
   // Notes that tasks/<name> of `group` may hold a new file. Names not ending
   // in ".json" are ignored (writers write "x.json.tmp" and rename).
@@ -63,7 +71,10 @@ class Ingestor {
   void ScanAll();
   // Start-up: removes claimed files whose job exists, queues the others.
   Status Reconcile();
-  bool pending() const { return !pending_.empty() || !claimed_.empty(); }
+  bool pending() const { return !pending_.empty() || !claimed_.empty() || !settling_.empty(); }
+  // When a file left to settle is due to be read again: ms from now (0 when
+  // already due), or nullopt when none is settling.
+  std::optional<std::int64_t> NextSettleDelayMs() const;
 
   // Ingests everything pending; returns the jobs that became queued.
   // On a store error nothing of the batch is lost: the claimed files stay in
@@ -81,6 +92,8 @@ class Ingestor {
     std::string reason;
   };
   const IngestGroup* FindGroup(const std::string& folder) const;
+  // A file that failed to parse: true when it was left to settle.
+  bool MaySettle(const ClaimedFile& f, TimeMs now);
   void MoveToErrors(const Rejection& r);
   void ApplyControl(const ClaimedFile& file, const JobCommand& cmd);
 
@@ -91,6 +104,12 @@ class Ingestor {
   CommandHandler* commands_;
   std::vector<std::pair<std::string, std::string>> pending_;  // (group, name) in tasks/
   std::vector<ClaimedFile> claimed_;                          // already in claimed/, not yet committed
+  struct Settling {
+    ClaimedFile file;
+    TimeMs due;
+  };
+  std::vector<Settling> settling_;     // half-written files given one more look
+  std::set<std::string> settled_;      // claim tokens that had it
   Stats stats_;
 };
 

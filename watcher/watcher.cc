@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace dropq::watcher {
 
 Watcher::Watcher(uv_loop_t* loop, const Layout& layout, Ingestor& ingestor, std::vector<std::string> groups,
@@ -21,28 +23,41 @@ Status Watcher::Start() {
   idle_.data = this;
   uv_timer_init(loop_, &rescan_);
   rescan_.data = this;
+  uv_timer_init(loop_, &retry_);
+  retry_.data = this;
   started_ = true;
-  for (const auto& g : groups_) {
-    for (bool messages : {false, true}) {
-      if (messages && !messages_.add) continue;
-      auto dir = std::make_unique<Dir>();
-      dir->self = this;
-      dir->group = g;
-      dir->messages = messages;
-      uv_fs_event_init(loop_, &dir->handle);
-      dir->handle.data = dir.get();
-      std::string path = (messages ? layout_.MessagesDir(g) : layout_.TasksDir(g)).string();
-      int rc = uv_fs_event_start(&dir->handle, &Watcher::OnFsEvent, path.c_str(), 0);
-      dirs_.push_back(std::move(dir));
-      // A group whose folder cannot be watched (broken or planted) is
-      // logged; the rescan still finds its files, the others are watched.
-      if (rc != 0) spdlog::error("cannot watch {}: {}", path, uv_strerror(rc));
-    }
-  }
+  for (const auto& g : groups_) WatchGroup(g);
   if (rescan_ms_ > 0) uv_timer_start(&rescan_, &Watcher::OnRescan, rescan_ms_, rescan_ms_);
   // The rescan timer alone must not keep a `--once` loop alive.
   uv_unref(reinterpret_cast<uv_handle_t*>(&rescan_));
   return Status::Ok();
+}
+
+void Watcher::WatchGroup(const std::string& g) {
+  for (bool messages : {false, true}) {
+    if (messages && !messages_.add) continue;
+    auto dir = std::make_unique<Dir>();
+    dir->self = this;
+    dir->group = g;
+    dir->messages = messages;
+    uv_fs_event_init(loop_, &dir->handle);
+    dir->handle.data = dir.get();
+    std::string path = (messages ? layout_.MessagesDir(g) : layout_.TasksDir(g)).string();
+    int rc = uv_fs_event_start(&dir->handle, &Watcher::OnFsEvent, path.c_str(), 0);
+    dirs_.push_back(std::move(dir));
+    // A group whose folder cannot be watched (broken or planted) is
+    // logged; the rescan still finds its files, the others are watched.
+    if (rc != 0) spdlog::error("cannot watch {}: {}", path, uv_strerror(rc));
+  }
+}
+
+void Watcher::AddGroup(const std::string& group) {
+  if (!started_ || closed_) return;
+  for (const auto& g : groups_) {
+    if (g == group) return;
+  }
+  groups_.push_back(group);
+  WatchGroup(group);
 }
 
 void Watcher::Kick() {
@@ -75,13 +90,27 @@ void Watcher::OnIdle(uv_idle_t* h) {
   if (self->messages_.flush) self->messages_.flush();
   auto jobs = self->ingestor_.Flush();
   if (!jobs.ok()) {
-    spdlog::error("ingest failed, will retry at the next event or rescan: {}", jobs.status().message());
+    // A full disk, a locked database: the files stay claimed and are tried
+    // again with backoff (1 s doubling to 30 s) until the store takes them.
+    self->retry_delay_ms_ = std::min<std::uint64_t>(30'000, self->retry_delay_ms_ ? self->retry_delay_ms_ * 2 : 1'000);
+    spdlog::error("ingest failed: {}; the files stay claimed and are tried again in {} ms", jobs.status().message(),
+                  self->retry_delay_ms_);
+    uv_timer_start(&self->retry_, &Watcher::OnRetry, self->retry_delay_ms_, 0);
     return;
+  }
+  if (self->retry_delay_ms_ != 0) spdlog::info("ingest resumed");
+  self->retry_delay_ms_ = 0;
+  if (auto settle = self->ingestor_.NextSettleDelayMs()) {
+    uv_timer_start(&self->retry_, &Watcher::OnRetry, static_cast<std::uint64_t>(*settle), 0);
+  } else {
+    uv_timer_stop(&self->retry_);
   }
   // Called even for an empty batch: the daemon's `--once` mode decides
   // whether it is done after every ingest pass.
   self->on_jobs_(std::move(*jobs));
 }
+
+void Watcher::OnRetry(uv_timer_t* h) { static_cast<Watcher*>(h->data)->Kick(); }
 
 void Watcher::OnRescan(uv_timer_t* h) {
   auto* self = static_cast<Watcher*>(h->data);
@@ -96,6 +125,7 @@ void Watcher::Close() {
   for (auto& d : dirs_) uv_close(reinterpret_cast<uv_handle_t*>(&d->handle), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&rescan_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&retry_), nullptr);
 }
 
 }  // namespace dropq::watcher

@@ -39,6 +39,9 @@ class Watcher {
   ~Watcher();
 
   Status Start();
+  // Starts watching a group registered while running (no-op when watched).
+  // Files already in its directories are found by the caller's scan.
+  void AddGroup(const std::string& group);
   // Schedules an ingest pass on the next loop turn (used after a scan).
   void Kick();
   // Stops watching; pending names are dropped (they are still in tasks/ and
@@ -52,9 +55,11 @@ class Watcher {
     bool messages = false;  // messages/ rather than tasks/
     uv_fs_event_t handle;
   };
+  void WatchGroup(const std::string& group);
   static void OnFsEvent(uv_fs_event_t* h, const char* filename, int events, int status);
   static void OnIdle(uv_idle_t* h);
   static void OnRescan(uv_timer_t* h);
+  static void OnRetry(uv_timer_t* h);
 
   uv_loop_t* loop_;
   const Layout& layout_;
@@ -66,6 +71,8 @@ class Watcher {
   std::vector<std::unique_ptr<Dir>> dirs_;
   uv_idle_t idle_{};
   uv_timer_t rescan_{};
+  uv_timer_t retry_{};                  // a failed ingest again, or a settling file's second look
+  std::uint64_t retry_delay_ms_ = 0;    // current backoff after failed ingests; 0 when the last one worked
   bool started_ = false;
   bool closed_ = false;
 };

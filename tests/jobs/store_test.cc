@@ -4,6 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "schema/migrations.h"
 #include "tests/fakes/temp_dir.h"
 
@@ -225,6 +229,138 @@ TEST_CASE("jobs can be listed by state and by group", "[store]") {
   auto main_jobs = *f.store->ListJobs(by_group);
   REQUIRE(main_jobs.size() == 1);
   CHECK(main_jobs[0].group == "main");
+}
+
+TEST_CASE("a registered group is stored with its fields and listed", "[store][groups]") {
+  Fixture f;
+  RegisteredGroup g{"newbie", "Newbie", "new@x", std::string("@bot"), true, std::string(R"({"timeout":1000})")};
+  auto added = f.store->UpsertRegisteredGroup(g);
+  REQUIRE(added.ok());
+  CHECK(*added);
+  auto list = f.store->ListRegisteredGroups();
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 1);
+  CHECK((*list)[0].folder == "newbie");
+  CHECK((*list)[0].jid == "new@x");
+  CHECK((*list)[0].trigger == std::optional<std::string>("@bot"));
+  CHECK((*list)[0].requires_trigger == std::optional<bool>(true));
+  CHECK((*list)[0].container_config == std::optional<std::string>(R"({"timeout":1000})"));
+}
+
+TEST_CASE("registering a folder again updates the group instead of adding one", "[store][groups]") {
+  Fixture f;
+  REQUIRE(f.store->UpsertRegisteredGroup({"newbie", "Newbie", "new@x", {}, {}, {}}).ok());
+  auto again = f.store->UpsertRegisteredGroup({"newbie", "Renamed", "new@x", {}, {}, {}});
+  REQUIRE(again.ok());
+  CHECK_FALSE(*again);
+  auto list = f.store->ListRegisteredGroups();
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 1);
+  CHECK((*list)[0].name == "Renamed");
+}
+
+TEST_CASE("a group of the config cannot be overwritten by a registration", "[store][groups]") {
+  Fixture f;
+  auto r = f.store->UpsertRegisteredGroup({"team", "Hijack", "evil@x", {}, {}, {}});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("comes from the config") != std::string::npos);
+  auto list = f.store->ListRegisteredGroups();
+  REQUIRE(list.ok());
+  CHECK(list->empty());
+}
+
+TEST_CASE("a registered group later put in the config becomes a config group", "[store][groups]") {
+  Fixture f;
+  REQUIRE(f.store->UpsertRegisteredGroup({"newbie", "Newbie", "new@x", {}, {}, {}}).ok());
+  REQUIRE(f.store->UpsertGroup("newbie", "Newbie", std::string("new@x"), false).ok());
+  auto list = f.store->ListRegisteredGroups();
+  REQUIRE(list.ok());
+  CHECK(list->empty());
+}
+
+// Another process's sqlite3 shell, as far as locks go.
+struct OutsideConnection {
+  sqlite3* db = nullptr;
+  explicit OutsideConnection(const std::string& path) { REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK); }
+  ~OutsideConnection() { sqlite3_close(db); }
+  int Exec(const char* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr); }
+};
+
+TEST_CASE("a write lock held by an outside connection is waited out instead of failing", "[store][busy]") {
+  Fixture f;
+  OutsideConnection other((f.dir / "dropq.db").string());
+  REQUIRE(other.Exec("BEGIN IMMEDIATE; INSERT INTO groups(folder, name, created_at, updated_at) "
+                     "VALUES('x', 'x', 'now', 'now');") == SQLITE_OK);
+  // The outside writer commits a moment later, well within the busy timeout.
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    other.Exec("COMMIT");
+  });
+  auto ins = f.store->InsertJob("team", Req("after the lock"), {"team", "x.json", "abc", "tok-busy"}, 1);
+  release.join();
+  INFO((ins.ok() ? std::string() : ins.status().message()));
+  REQUIRE(ins.ok());
+  CHECK((**f.store->GetJob(ins->id)).prompt == "after the lock");
+}
+
+TEST_CASE("an outside reader's open transaction does not block the daemon's writes", "[store][busy]") {
+  Fixture f;
+  OutsideConnection reader((f.dir / "dropq.db").string());
+  REQUIRE(reader.Exec("BEGIN; SELECT count(*) FROM jobs;") == SQLITE_OK);
+  JobId id = f.Insert("team", Req("while read"), "tok-read");
+  CHECK(id > 0);
+  REQUIRE(reader.Exec("COMMIT") == SQLITE_OK);
+}
+
+// The plan's lines joined, for readable failures.
+std::string Plan(Store& store, const char* query) {
+  auto plan = store.QueryPlan(query);
+  REQUIRE(plan.ok());
+  std::string out;
+  for (const auto& line : *plan) out += line + "\n";
+  return out;
+}
+
+TEST_CASE("loading the queue at start searches the state index instead of scanning jobs", "[store][scale]") {
+  Fixture f;
+  std::string plan = Plan(*f.store, sql::kListQueuedRefs);
+  INFO(plan);
+  CHECK(plan.find("SEARCH jobs USING INDEX jobs_state (state=?)") != std::string::npos);
+  CHECK(plan.find("SCAN") == std::string::npos);
+}
+
+TEST_CASE("counting a group's queued jobs for its quota reads only an index", "[store][scale]") {
+  Fixture f;
+  std::string plan = Plan(*f.store, sql::kCountQueued);
+  INFO(plan);
+  CHECK(plan.find("USING COVERING INDEX jobs_group_state (group_folder=? AND state=?)") != std::string::npos);
+  CHECK(plan.find("SCAN") == std::string::npos);
+}
+
+TEST_CASE("reconciling a claimed file finds its job through the claim's unique index", "[store][scale]") {
+  Fixture f;
+  std::string plan = Plan(*f.store, sql::kHasClaim);
+  INFO(plan);
+  CHECK(plan.find("USING COVERING INDEX sqlite_autoindex_jobs_1 (source_claim=?)") != std::string::npos);
+  CHECK(plan.find("SCAN") == std::string::npos);
+}
+
+TEST_CASE("the queue loaded at start carries each job's group, priority and run_at", "[store][scale]") {
+  Fixture f;
+  RunRequest later = Req("later");
+  later.priority = 7;
+  later.run_at = f.clock.NowMs() + 60'000;
+  JobId a = f.Insert("team", Req("now"), "tok-a");
+  JobId b = f.Insert("main", later, "tok-b");
+  auto refs = f.store->ListQueuedRefs();
+  REQUIRE(refs.ok());
+  REQUIRE(refs->size() == 2);
+  std::sort(refs->begin(), refs->end(), [](const QueuedJob& x, const QueuedJob& y) { return x.id < y.id; });
+  CHECK((*refs)[0].id == a);
+  CHECK((*refs)[0].group == "team");
+  CHECK((*refs)[1].id == b);
+  CHECK((*refs)[1].priority == 7);
+  CHECK((*refs)[1].run_at == f.clock.NowMs() + 60'000);
 }
 
 }  // namespace

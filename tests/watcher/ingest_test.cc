@@ -1,5 +1,6 @@
 #include "watcher/ingest.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -101,6 +102,63 @@ TEST_CASE("a malformed file moves to errors with a reason and an audit row", "[i
   CHECK(rej[0].group == std::optional<std::string>("team"));
   CHECK(f.Empty(f.layout.TasksDir("team")));
   CHECK(f.Empty(f.layout.ClaimedDir("team")));
+}
+
+// The file's modification time as the ingestor's clock reads it.
+TimeMs MtimeMs(const fs::path& p) {
+  struct stat st {};
+  REQUIRE(::stat(p.c_str(), &st) == 0);
+  return static_cast<TimeMs>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+}
+
+TEST_CASE("a file still being written in place is read again once it settles", "[ingest][settle]") {
+  Fixture f;
+  auto path = f.layout.TasksDir("team") / "slow.json";
+  // A writer that writes in place, in two steps, through one descriptor:
+  // the claim renames the file, the second write still reaches it.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  REQUIRE(fd >= 0);
+  std::string head = R"({"prompt":"hel)", tail = R"(lo"})";
+  REQUIRE(::write(fd, head.data(), head.size()) == static_cast<ssize_t>(head.size()));
+  f.clock.Set(MtimeMs(path) + 10);
+  CHECK(f.FlushAll().empty());
+  CHECK(f.Rejections().empty());
+  CHECK(f.ingestor->pending());
+  CHECK(f.ingestor->NextSettleDelayMs() == std::optional<std::int64_t>(500));
+  REQUIRE(::write(fd, tail.data(), tail.size()) == static_cast<ssize_t>(tail.size()));
+  ::close(fd);
+  f.clock.Advance(500);
+  auto jobs = f.ingestor->Flush();
+  REQUIRE(jobs.ok());
+  REQUIRE(jobs->size() == 1);
+  CHECK((**f.store->GetJob((*jobs)[0].id)).prompt == "hello");
+  CHECK_FALSE(f.ingestor->pending());
+  CHECK(f.Empty(f.layout.ClaimedDir("team")));
+}
+
+TEST_CASE("a just-written file that still does not parse after settling is rejected", "[ingest][settle]") {
+  Fixture f;
+  auto path = f.Drop("team", "half.json", R"({"prompt":)");
+  f.clock.Set(MtimeMs(path) + 10);
+  CHECK(f.FlushAll().empty());
+  CHECK(f.Rejections().empty());
+  f.clock.Advance(499);
+  REQUIRE(f.ingestor->Flush().ok());
+  CHECK(f.Rejections().empty());  // not due yet
+  f.clock.Advance(1);
+  REQUIRE(f.ingestor->Flush().ok());
+  REQUIRE(f.Rejections().size() == 1);
+  CHECK(fs::exists(f.layout.ErrorsDir() / "team-half.json.error.json"));
+  CHECK_FALSE(f.ingestor->pending());
+}
+
+TEST_CASE("an old malformed file is rejected at once without settling", "[ingest][settle]") {
+  Fixture f;
+  auto path = f.Drop("team", "old.json", R"({"prompt":)");
+  f.clock.Set(MtimeMs(path) + 10'000);
+  CHECK(f.FlushAll().empty());
+  CHECK(f.Rejections().size() == 1);
+  CHECK_FALSE(f.ingestor->pending());
 }
 
 TEST_CASE("a second rejection of the same name does not overwrite the first", "[ingest]") {
