@@ -59,7 +59,16 @@ class TaskTimer {
   // Notices a wall-clock step (NTP, suspend) against the loop's monotonic
   // clock and re-plans every active task (jobs/scheduler.h).
   void CheckClockJump();
-  Status FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fired, std::vector<JobId>& cancel);
+  // What firing one task decided, applied to the queue and logged only
+  // after the pass's transaction commits.
+  struct Fired {
+    std::string id;
+    std::optional<TimeMs> next_run;
+    std::string note;  // the log line, empty when nothing fired or was skipped
+  };
+  // Inside FireDue's transaction, under a savepoint of its own.
+  Status FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fired, std::vector<JobId>& cancel,
+                 std::vector<Fired>& done);
 
   uv_loop_t* loop_;
   Store& store_;
