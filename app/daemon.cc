@@ -259,6 +259,7 @@ class Daemon final : public watcher::CommandHandler {
   }
 
   void Pump() {
+    FlushOutputs();
     if (stopping_) return;
     auto start = dispatcher_.TakeStartable();
     if (!start.empty()) {
@@ -429,13 +430,37 @@ class Daemon final : public watcher::CommandHandler {
 
   // Each block as it streams in: an `output` audit event (status and size,
   // not the result itself, which the result file and jobs.result hold).
+  // The event is not committed on its own (an fsync per block bounded
+  // end-to-end throughput, docs/PERFORMANCE.md): it joins the attempt's end
+  // (OnDone) or the pump SchedulePump arms, whichever commits first. While
+  // stopping there is no pump, but every attempt still ends in OnDone.
   void OnOutput(const Job& job, std::int64_t attempt, const runner::AgentOutput& out) {
     nlohmann::json d = {{"attempt", attempt}, {"status", out.status},
                         {"result_bytes", out.result_json ? out.result_json->size() : 0}};
     if (out.error) d["error"] = *out.error;
-    if (Status s = store_->AppendEvent(job.id, job.group, "output", d.dump()); !s.ok()) {
-      spdlog::error("job {}: cannot record output event: {}", job.id, s.message());
+    pending_outputs_.push_back({job.id, job.group, d.dump()});
+    SchedulePump();
+  }
+
+  // Appends the pending output events; call inside a transaction.
+  Status AppendOutputs() {
+    for (const auto& o : pending_outputs_) {
+      if (Status s = store_->AppendEvent(o.job, o.group, "output", o.detail); !s.ok()) return s;
     }
+    return Status::Ok();
+  }
+
+  // The pending output events in a transaction of their own.
+  void FlushOutputs() {
+    if (pending_outputs_.empty()) return;
+    Status s = store_->Begin();
+    if (s.ok()) s = AppendOutputs();
+    if (s.ok()) s = store_->Commit();
+    if (!s.ok()) {
+      store_->Rollback();
+      spdlog::error("cannot record {} output event(s): {}", pending_outputs_.size(), s.message());
+    }
+    pending_outputs_.clear();
   }
 
   void OnDone(const Job& job, RunOutcome o) {
@@ -468,6 +493,7 @@ class Daemon final : public watcher::CommandHandler {
       if (!path.ok()) spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
     }
     Status s = store_->Begin();
+    if (s.ok()) s = AppendOutputs();
     if (s.ok()) s = store_->FinishAttempt(job, o);
     if (s.ok() && final) s = task_timer_->JobFinished(job.id, o.job_state, o.result, o.error, o.run.duration_ms);
     if (s.ok()) s = store_->Commit();
@@ -475,6 +501,7 @@ class Daemon final : public watcher::CommandHandler {
       store_->Rollback();
       spdlog::error("job {}: cannot record the end of attempt {}: {}", job.id, o.run.attempt, s.message());
     }
+    pending_outputs_.clear();
     if (final) {
       if (o.job_state == JobState::kSucceeded) {
         spdlog::info("job {} succeeded in {} ms", job.id, o.run.duration_ms.value_or(0));
@@ -558,6 +585,12 @@ class Daemon final : public watcher::CommandHandler {
   InstanceLock lock_;
   std::vector<watcher::IngestGroup> groups_;
   std::map<JobId, std::string> cancel_requested_;  // job → audit detail of the cancel
+  struct PendingOutput {
+    JobId job;
+    std::string group;
+    std::string detail;
+  };
+  std::vector<PendingOutput> pending_outputs_;  // output events not yet in a transaction
   std::map<std::string, std::vector<runner::Mount>> extra_mounts_;
 };
 
