@@ -140,6 +140,7 @@ class Daemon final : public watcher::CommandHandler {
                                                   60'000, std::move(mh));
     if (Status s = watcher_->Start(); !s.ok()) return s;
     TaskTimer::Hooks hooks;
+    hooks.changed = [this] { snapshots_dirty_ = true; };
     hooks.enqueued = [this](const QueuedJob& q) {
       dispatcher_.Add(q);
       SchedulePump();
@@ -238,10 +239,13 @@ class Daemon final : public watcher::CommandHandler {
   void Snapshots() {
     if (Status s = WriteSnapshots(layout_, *store_, groups_); !s.ok()) {
       spdlog::error("cannot write snapshots: {}", s.message());
+      return;  // still dirty: tried again before the next run
     }
+    snapshots_dirty_ = false;
   }
 
   void OnIngested(std::vector<QueuedJob> jobs) {
+    if (!jobs.empty()) snapshots_dirty_ = true;  // lastActivity
     for (const auto& j : jobs) {
       spdlog::info("job {} queued for group {}", j.id, j.group);
       dispatcher_.Add(j);
@@ -311,7 +315,11 @@ class Daemon final : public watcher::CommandHandler {
           dispatcher_.Add(q);
         }
       } else {
-        Snapshots();  // before every run, so the agent sees the current state
+        // Before a run, so the agent sees the current state; only when
+        // something they show may have changed: with every active task in
+        // current_tasks.json, rewriting them before every run cost O(tasks)
+        // per job (docs/PERFORMANCE.md).
+        if (snapshots_dirty_) Snapshots();
         for (auto& a : attempts) {
           spdlog::info("job {} started (group {}, attempt {}, {})", a.job.id, a.job.group, a.run.attempt,
                        a.run.container_name.value_or(""));
@@ -591,6 +599,7 @@ class Daemon final : public watcher::CommandHandler {
     std::string detail;
   };
   std::vector<PendingOutput> pending_outputs_;  // output events not yet in a transaction
+  bool snapshots_dirty_ = true;  // tasks or job activity changed since the last Snapshots()
   std::map<std::string, std::vector<runner::Mount>> extra_mounts_;
 };
 

@@ -158,6 +158,7 @@ void TaskTimer::FireDue() {
   }
   if (!cancel.empty() && hooks_.cancel) hooks_.cancel(cancel);
   for (const auto& q : fired) hooks_.enqueued(q);
+  if (hooks_.changed) hooks_.changed();
   Arm();
 }
 
