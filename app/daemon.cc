@@ -1,6 +1,9 @@
 #include "app/daemon.h"
 
 #include <signal.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <uv.h>
 
 #include <algorithm>
@@ -180,6 +183,12 @@ class Daemon final : public watcher::CommandHandler {
     watcher_->Kick();
     Snapshots();
     SchedulePump();
+#ifdef __GLIBC__
+    // Start-up (the YAML document, upserting every schedule) leaves freed
+    // heap that glibc keeps; give it back, since every spawn forks this
+    // process and fork's cost grows with its resident memory.
+    malloc_trim(0);
+#endif
     return Status::Ok();
   }
 
