@@ -96,13 +96,14 @@ chaos-smoke: configure
 # a Release build (-O2: GCC 12's -O3 trips a false -Wrestrict) in its own
 # directory; prints the table and rewrites it in docs/PERFORMANCE.md. Sizes
 # come from BENCH_* variables (e.g. BENCH_REPEATS=1 BENCH_IDLE_S=5); BENCH_ONLY
-# picks scenarios. Not part of `make test` or CI.
+# picks scenarios (then the table is printed, the doc left alone). Not part
+# of `make test` or CI.
 bench: deps
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)"
 	@cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DBUILD_TESTING=OFF >/dev/null
 	@cmake --build $(BUILD_RELEASE) -j $(JOBS) --target dropq bench-agent dropq-bench
 	$(BUILD_RELEASE)/dropq-bench --dropq $(BUILD_RELEASE)/dropq --agent $(BUILD_RELEASE)/bench-agent \
-	  --doc docs/PERFORMANCE.md $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
+	  $(if $(BENCH_ONLY),--only $(BENCH_ONLY),--doc docs/PERFORMANCE.md)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_RELEASE)
