@@ -3,6 +3,7 @@
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_RELEASE ?= build-release
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?= examples/dropq.yaml
 
@@ -12,12 +13,15 @@ DEB_PACKAGES := cmake g++ make pkg-config \
   nlohmann-json3-dev libspdlog-dev libcli11-dev libhowardhinnant-date-dev \
   libssl-dev tzdata bubblewrap
 
+# Only `make bench` needs the peers it is measured against.
+BENCH_PACKAGES := task-spooler nq
+
 # Only the fuzzers need clang and its libFuzzer runtime.
 FUZZ_PACKAGES := clang libclang-rt-14-dev llvm
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps fuzz-deps configure build test test-asan fuzz fuzz-smoke chaos chaos-smoke run clean
+.PHONY: all deps fuzz-deps configure build test test-asan fuzz fuzz-smoke chaos chaos-smoke run bench clean
 
 all: build
 
@@ -88,5 +92,18 @@ chaos: configure
 chaos-smoke: configure
 	tests/chaos/run.sh 300 4
 
+# The scenarios of docs/PERFORMANCE.md against xargs, task-spooler and nq, on
+# a Release build (-O2: GCC 12's -O3 trips a false -Wrestrict) in its own
+# directory; prints the table and rewrites it in docs/PERFORMANCE.md. Sizes
+# come from BENCH_* variables (e.g. BENCH_REPEATS=1 BENCH_IDLE_S=5); BENCH_ONLY
+# picks scenarios (then the table is printed, the doc left alone). Not part
+# of `make test` or CI.
+bench: deps
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)"
+	@cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build $(BUILD_RELEASE) -j $(JOBS) --target dropq bench-agent dropq-bench
+	$(BUILD_RELEASE)/dropq-bench --dropq $(BUILD_RELEASE)/dropq --agent $(BUILD_RELEASE)/bench-agent \
+	  $(if $(BENCH_ONLY),--only $(BENCH_ONLY),--doc docs/PERFORMANCE.md)
+
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_RELEASE)

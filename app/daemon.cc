@@ -1,6 +1,9 @@
 #include "app/daemon.h"
 
 #include <signal.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <uv.h>
 
 #include <algorithm>
@@ -134,6 +137,7 @@ class Daemon final : public watcher::CommandHandler {
                                                   60'000, std::move(mh));
     if (Status s = watcher_->Start(); !s.ok()) return s;
     TaskTimer::Hooks hooks;
+    hooks.changed = [this] { snapshots_dirty_ = true; };
     hooks.enqueued = [this](const QueuedJob& q) {
       dispatcher_.Add(q);
       SchedulePump();
@@ -175,6 +179,12 @@ class Daemon final : public watcher::CommandHandler {
     watcher_->Kick();
     Snapshots();
     SchedulePump();
+#ifdef __GLIBC__
+    // Start-up (the YAML document, upserting every schedule) leaves freed
+    // heap that glibc keeps; give it back, since every spawn forks this
+    // process and fork's cost grows with its resident memory.
+    malloc_trim(0);
+#endif
     return Status::Ok();
   }
 
@@ -248,10 +258,13 @@ class Daemon final : public watcher::CommandHandler {
   void Snapshots() {
     if (Status s = WriteSnapshots(layout_, *store_, groups_.identities()); !s.ok()) {
       spdlog::error("cannot write snapshots: {}", s.message());
+      return;  // still dirty: tried again before the next run
     }
+    snapshots_dirty_ = false;
   }
 
   void OnIngested(std::vector<QueuedJob> jobs) {
+    if (!jobs.empty()) snapshots_dirty_ = true;  // lastActivity
     for (const auto& j : jobs) {
       spdlog::info("job {} queued for group {}", j.id, j.group);
       dispatcher_.Add(j);
@@ -269,6 +282,7 @@ class Daemon final : public watcher::CommandHandler {
   }
 
   void Pump() {
+    FlushOutputs();
     if (stopping_) return;
     auto start = dispatcher_.TakeStartable();
     if (!start.empty()) {
@@ -320,7 +334,11 @@ class Daemon final : public watcher::CommandHandler {
           dispatcher_.Add(q);
         }
       } else {
-        Snapshots();  // before every run, so the agent sees the current state
+        // Before a run, so the agent sees the current state; only when
+        // something they show may have changed: with every active task in
+        // current_tasks.json, rewriting them before every run cost O(tasks)
+        // per job (docs/PERFORMANCE.md).
+        if (snapshots_dirty_) Snapshots();
         for (auto& a : attempts) {
           spdlog::info("job {} started (group {}, attempt {}, {})", a.job.id, a.job.group, a.run.attempt,
                        a.run.container_name.value_or(""));
@@ -487,13 +505,37 @@ class Daemon final : public watcher::CommandHandler {
 
   // Each block as it streams in: an `output` audit event (status and size,
   // not the result itself, which the result file and jobs.result hold).
+  // The event is not committed on its own (an fsync per block bounded
+  // end-to-end throughput, docs/PERFORMANCE.md): it joins the attempt's end
+  // (OnDone) or the pump SchedulePump arms, whichever commits first. While
+  // stopping there is no pump, but every attempt still ends in OnDone.
   void OnOutput(const Job& job, std::int64_t attempt, const runner::AgentOutput& out) {
     nlohmann::json d = {{"attempt", attempt}, {"status", out.status},
                         {"result_bytes", out.result_json ? out.result_json->size() : 0}};
     if (out.error) d["error"] = *out.error;
-    if (Status s = store_->AppendEvent(job.id, job.group, "output", d.dump()); !s.ok()) {
-      spdlog::error("job {}: cannot record output event: {}", job.id, s.message());
+    pending_outputs_.push_back({job.id, job.group, d.dump()});
+    SchedulePump();
+  }
+
+  // Appends the pending output events; call inside a transaction.
+  Status AppendOutputs() {
+    for (const auto& o : pending_outputs_) {
+      if (Status s = store_->AppendEvent(o.job, o.group, "output", o.detail); !s.ok()) return s;
     }
+    return Status::Ok();
+  }
+
+  // The pending output events in a transaction of their own.
+  void FlushOutputs() {
+    if (pending_outputs_.empty()) return;
+    Status s = store_->Begin();
+    if (s.ok()) s = AppendOutputs();
+    if (s.ok()) s = store_->Commit();
+    if (!s.ok()) {
+      store_->Rollback();
+      spdlog::error("cannot record {} output event(s): {}", pending_outputs_.size(), s.message());
+    }
+    pending_outputs_.clear();
   }
 
   void OnDone(const Job& job, RunOutcome o) {
@@ -549,6 +591,7 @@ class Daemon final : public watcher::CommandHandler {
     }
     dispatcher_.Finished(job.group);
     Status s = store_->Begin();
+    if (s.ok()) s = AppendOutputs();
     if (s.ok()) s = store_->FinishAttempt(job, o);
     if (s.ok() && final) s = task_timer_->JobFinished(job.id, o.job_state, o.result, o.error, o.run.duration_ms);
     if (s.ok()) s = store_->Commit();
@@ -556,6 +599,7 @@ class Daemon final : public watcher::CommandHandler {
       store_->Rollback();
       spdlog::error("job {}: cannot record the end of attempt {}: {}", job.id, o.run.attempt, s.message());
     }
+    pending_outputs_.clear();
     if (final) {
       if (o.job_state == JobState::kSucceeded) {
         spdlog::info("job {} succeeded in {} ms", job.id, o.run.duration_ms.value_or(0));
@@ -655,6 +699,13 @@ class Daemon final : public watcher::CommandHandler {
   std::map<std::string, std::string> secrets_;
   InstanceLock lock_;
   std::map<JobId, std::string> cancel_requested_;  // job → audit detail of the cancel
+  struct PendingOutput {
+    JobId job;
+    std::string group;
+    std::string detail;
+  };
+  std::vector<PendingOutput> pending_outputs_;  // output events not yet in a transaction
+  bool snapshots_dirty_ = true;  // tasks or job activity changed since the last Snapshots()
   std::map<std::string, std::vector<runner::Mount>> extra_mounts_;
   std::optional<runner::MountAllowlist> allowlist_;
   bool allowlist_loaded_ = false;

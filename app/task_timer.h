@@ -28,6 +28,7 @@ class TaskTimer {
   struct Hooks {
     std::function<void(const QueuedJob&)> enqueued;        // a task fired a job
     std::function<void(const std::vector<JobId>&)> cancel;  // overlap: replace
+    std::function<void()> changed;  // a pass may have changed tasks (next_run, status)
   };
   TaskTimer(uv_loop_t* loop, Store& store, const Config& cfg, Hooks hooks);
 
@@ -59,7 +60,16 @@ class TaskTimer {
   // Notices a wall-clock step (NTP, suspend) against the loop's monotonic
   // clock and re-plans every active task (jobs/scheduler.h).
   void CheckClockJump();
-  Status FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fired, std::vector<JobId>& cancel);
+  // What firing one task decided, applied to the queue and logged only
+  // after the pass's transaction commits.
+  struct Fired {
+    std::string id;
+    std::optional<TimeMs> next_run;
+    std::string note;  // the log line, empty when nothing fired or was skipped
+  };
+  // Inside FireDue's transaction, under a savepoint of its own.
+  Status FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fired, std::vector<JobId>& cancel,
+                 std::vector<Fired>& done);
 
   uv_loop_t* loop_;
   Store& store_;
