@@ -132,6 +132,10 @@ void TaskTimer::FireDue() {
   for (const auto& id : due) {
     auto t = tasks_.Get(id);
     if (!t.ok() || !*t || (*t)->status != TaskStatus::kActive) continue;
+    if ((*t)->next_run) {
+      ++fires_;
+      last_lag_ms_ = now - *(*t)->next_run;
+    }
     if (Status s = FireOne(**t, now, fired, cancel); !s.ok()) {
       spdlog::error("task {}: cannot fire: {}; trying again in a minute", id, s.message());
       queue_.Update(id, now + 60'000);
