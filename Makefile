@@ -11,7 +11,11 @@ CONFIG     ?= examples/dropq.yaml
 DEB_PACKAGES := cmake g++ make pkg-config \
   libuv1-dev libyaml-cpp-dev libsimdjson-dev libsqlite3-dev sqlite3 catch2 \
   nlohmann-json3-dev libspdlog-dev libcli11-dev libhowardhinnant-date-dev \
-  libssl-dev tzdata bubblewrap
+  libssl-dev tzdata bubblewrap libcpp-httplib-dev
+
+# Only the tests need these: the dashboard's browser test runs Debian's
+# Chromium through playwright-core (npm).
+TEST_PACKAGES := chromium
 
 # Only `make bench` needs the peers it is measured against.
 BENCH_PACKAGES := task-spooler nq
@@ -21,7 +25,7 @@ FUZZ_PACKAGES := clang libclang-rt-14-dev llvm
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps fuzz-deps configure build test test-asan fuzz fuzz-smoke chaos chaos-smoke run bench clean
+.PHONY: all deps fuzz-deps test-deps configure build test test-asan fuzz fuzz-smoke chaos chaos-smoke run bench clean
 
 all: build
 
@@ -29,6 +33,12 @@ all: build
 # Elsewhere than Debian (macOS) it only says what it would need.
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES)"
+
+# node and npm come with the machine (or NodeSource); Debian's are installed
+# only when there is no npm at all, so they never fight a NodeSource nodejs.
+test-deps: deps
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_PACKAGES)"
+	@command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory install-packages PACKAGES="nodejs npm"
 
 fuzz-deps: deps
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(FUZZ_PACKAGES)"
@@ -52,11 +62,11 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-test: build
+test: build test-deps
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
-test-asan: deps
+test-asan: test-deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DDROPQ_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "app/listen_address.h"
 #include "jobs/cron.h"
 #include "jobs/units.h"
 
@@ -274,6 +275,25 @@ void LoadSchedules(const YAML::Node& node, Config& c) {
   }
 }
 
+void LoadDashboard(const YAML::Node& node, DashboardConfig& d) {
+  if (!node || node.IsNull()) return;
+  if (!node.IsMap()) throw ConfigError("dashboard", "must be a mapping");
+  CheckKeys(node, "dashboard", {"listen", "allow_remote"});
+  if (auto n = node["allow_remote"]) d.allow_remote = Bool(n, "dashboard.allow_remote");
+  if (!node["listen"]) return;
+  d.listen = NonEmptyString(node["listen"], "dashboard.listen");
+  auto addr = ParseListenAddress(d.listen);
+  if (!addr.ok()) throw ConfigError("dashboard.listen", addr.status().message());
+  // The dashboard has no authentication: beyond this machine only when asked.
+  if (!addr->loopback && !d.allow_remote) {
+    throw ConfigError("dashboard.listen", "\"" + addr->host +
+                                              "\" is not a loopback address; the dashboard has no authentication, so "
+                                              "serving it beyond this machine needs dashboard.allow_remote: true");
+  }
+  d.host = addr->host;
+  d.port = addr->port;
+}
+
 void LoadGroups(const YAML::Node& node, Config& c) {
   if (!node || node.IsNull()) throw ConfigError("groups", "required (a non-empty list of groups)");
   if (!node.IsSequence() || node.size() == 0) {
@@ -311,7 +331,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
               {"root", "runtime", "agent", "max_concurrent", "timeout", "kill_grace", "max_output",
                "max_job_file", "max_attempts", "session_dir", "log_level", "bwrap", "docker", "podman",
                "container", "mount_allowlist", "secrets", "env_file", "groups", "timezone", "schedules",
-               "max_queued_per_group", "shutdown_grace", "on_message"});
+               "max_queued_per_group", "shutdown_grace", "on_message", "dashboard"});
   }
   auto get = [&](const char* key) { return root.IsMap() ? root[key] : YAML::Node(); };
 
@@ -381,6 +401,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
     if (auto z = cron::LoadTimeZone(c.timezone); !z.ok()) throw ConfigError("timezone", z.status().message());
   }
   LoadSchedules(get("schedules"), c);
+  LoadDashboard(get("dashboard"), c.dashboard);
   return c;
 }
 

@@ -84,6 +84,15 @@ struct ScheduleConfig {
   std::optional<std::int64_t> keep_runs;
 };
 
+// The read-only web dashboard and /metrics (docs/DASHBOARD.md). Off unless
+// `listen` is set; a non-loopback address needs allow_remote: true.
+struct DashboardConfig {
+  std::string listen;                    // "" = off; "127.0.0.1:8080", "[::1]:8080", "localhost:0"
+  std::string host;                      // parsed from listen
+  int port = 0;                          // 0 = any free port (logged at start)
+  bool allow_remote = false;
+};
+
 struct Config {
   std::string config_path;               // absolute path of the file loaded; empty from LoadConfigString
   std::string root;                      // absolute; default "./var" beside the config
@@ -112,6 +121,7 @@ struct Config {
   std::vector<GroupConfig> groups;       // non-empty; exactly one is_main
   std::string timezone;                  // IANA zone for schedules; "" = the system's
   std::vector<ScheduleConfig> schedules;
+  DashboardConfig dashboard;
 
   const GroupConfig* FindGroup(const std::string& folder) const;
   const GroupConfig& MainGroup() const;

@@ -18,7 +18,9 @@
 #include "jobs/layout.h"
 #include "jobs/store.h"
 #include "app/groups.h"
+#include "app/dashboard.h"
 #include "app/instance_lock.h"
+#include "app/live_metrics.h"
 #include "app/messages.h"
 #include "app/snapshots.h"
 #include "app/secrets.h"
@@ -54,6 +56,7 @@ class Daemon final : public watcher::CommandHandler {
     uv_run(&loop_, UV_RUN_DEFAULT);
     // Every handle is closed by now; let their close callbacks finish.
     uv_run(&loop_, UV_RUN_DEFAULT);
+    if (dashboard_) dashboard_->Stop();
     uv_loop_close(&loop_);
     spdlog::info("dropq stopped");
     return 0;
@@ -168,6 +171,8 @@ class Daemon final : public watcher::CommandHandler {
     // An agent that exits without reading its stdin must not kill us.
     ::signal(SIGPIPE, SIG_IGN);
 
+    if (Status s = StartDashboard(); !s.ok()) return s;
+
     spdlog::info("dropq {} started: root {}, runtime {}, {} group(s), max_concurrent {}", DROPQ_VERSION,
                  layout_.root().string(), runtime_->name(), groups_.all().size(), cfg_.max_concurrent);
     for (const auto& g : groups_.all()) {
@@ -185,6 +190,35 @@ class Daemon final : public watcher::CommandHandler {
     // process and fork's cost grows with its resident memory.
     malloc_trim(0);
 #endif
+    return Status::Ok();
+  }
+
+  // The dashboard (docs/DASHBOARD.md), when dashboard.listen is set: its own
+  // threads and read-only connections; the loop only publishes its figures.
+  Status StartDashboard() {
+    if (cfg_.dashboard.listen.empty()) return Status::Ok();
+    const TimeMs started = clock_.NowMs();
+    publisher_ = std::make_unique<MetricsPublisher>(metrics_, [this, started] {
+      LiveFigures f;
+      f.containers_running = static_cast<std::int64_t>(runner_->active());
+      const auto& in = ingestor_->stats();
+      f.ingest_accepted = static_cast<std::int64_t>(in.accepted);
+      f.ingest_duplicates = static_cast<std::int64_t>(in.duplicates);
+      f.ingest_rejected = static_cast<std::int64_t>(in.rejected);
+      f.scheduler_fires = static_cast<std::int64_t>(task_timer_->fires());
+      f.scheduler_lag_ms = task_timer_->last_lag_ms();
+      f.started_at = started;
+      f.published_at = clock_.NowMs();
+      return f;
+    });
+    publisher_->Start(&loop_);
+    DashboardOptions o{cfg_.dashboard.host, cfg_.dashboard.port, !cfg_.dashboard.allow_remote,
+                       layout_.DatabasePath().string(), layout_.root().string()};
+    dashboard_ = std::make_unique<Dashboard>(std::move(o), clock_, metrics_);
+    if (Status s = dashboard_->Start(); !s.ok()) return s;
+    const std::string& h = cfg_.dashboard.host;
+    spdlog::info("dashboard on http://{}:{}/ (metrics at /metrics)", h.find(':') != std::string::npos ? "[" + h + "]" : h,
+                 dashboard_->port());
     return Status::Ok();
   }
 
@@ -667,6 +701,7 @@ class Daemon final : public watcher::CommandHandler {
       spdlog::warn("{} job(s) ended without their result file written; they are run again at the next start",
                    unwritten_.size());
     }
+    if (publisher_) publisher_->Close();
     for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&pump_idle_),
                            reinterpret_cast<uv_handle_t*>(&result_retry_),
                            reinterpret_cast<uv_handle_t*>(&sigint_), reinterpret_cast<uv_handle_t*>(&sigterm_)}) {
@@ -709,6 +744,9 @@ class Daemon final : public watcher::CommandHandler {
   std::map<std::string, std::vector<runner::Mount>> extra_mounts_;
   std::optional<runner::MountAllowlist> allowlist_;
   bool allowlist_loaded_ = false;
+  LiveMetrics metrics_;
+  std::unique_ptr<MetricsPublisher> publisher_;
+  std::unique_ptr<Dashboard> dashboard_;
 };
 
 }  // namespace

@@ -139,6 +139,10 @@ void TaskTimer::FireDue() {
     if (!pass.ok()) break;
     auto t = tasks_.Get(id);
     if (!t.ok() || !*t || (*t)->status != TaskStatus::kActive) continue;
+    if ((*t)->next_run) {
+      ++fires_;
+      last_lag_ms_ = now - *(*t)->next_run;
+    }
     if (Status s = FireOne(**t, now, fired, cancel, done); !s.ok()) {
       spdlog::error("task {}: cannot fire: {}; trying again in a minute", id, s.message());
       done.push_back({id, now + 60'000, ""});

@@ -53,6 +53,10 @@ class TaskTimer {
                      const std::optional<std::string>& error, std::optional<std::int64_t> duration_ms);
 
   TaskStore& tasks() { return tasks_; }
+  // For the metrics: how many slots fired since start, and how late the
+  // last one fired against its scheduled time (nullopt before the first).
+  std::uint64_t fires() const { return fires_; }
+  std::optional<std::int64_t> last_lag_ms() const { return last_lag_ms_; }
 
  private:
   void Arm();
@@ -81,6 +85,8 @@ class TaskTimer {
   bool started_ = false;
   TimeMs anchor_wall_ = 0;
   std::uint64_t anchor_mono_ = 0;
+  std::uint64_t fires_ = 0;
+  std::optional<std::int64_t> last_lag_ms_;
 };
 
 }  // namespace dropq::app
