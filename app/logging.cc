@@ -56,7 +56,9 @@ class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
   void sink_it_(const spdlog::details::log_msg& msg) override {
     std::string text(msg.payload.data(), msg.payload.size());
     if (format_ == LogFormat::kJson) {
-      nlohmann::ordered_json line = {{"ts", FormatIsoUtc(ToMs(msg.time))}, {"level", LevelName(msg.level)}, {"msg", text}};
+      // Ordered: the time first, as log readers expect.
+      nlohmann::ordered_json line = {
+          {"ts", FormatIsoUtc(ToMs(msg.time))}, {"level", LevelName(msg.level)}, {"msg", text}};
       // Invalid UTF-8 in a message (a path, an agent's output) is replaced,
       // never allowed to throw out of the logger.
       WriteAll(fd_, line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");

@@ -59,9 +59,10 @@ void ProgressLine::AttemptEnded(JobId, JobState state, bool final) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (c_.running > 0) --c_.running;
-    if (!final) return;
-    ++c_.done;
-    if (state != JobState::kSucceeded) ++c_.failed;
+    if (final) {
+      ++c_.done;
+      if (state != JobState::kSucceeded) ++c_.failed;
+    }
   }
   Draw();
 }
