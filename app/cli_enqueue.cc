@@ -49,6 +49,28 @@ std::optional<fs::path> FindRejection(const fs::path& errors, const std::string&
   return std::nullopt;
 }
 
+// With --id: the group's job that already had this client key, once it has
+// finished. The daemon makes no second job for our file (a `duplicate`
+// event) and writes no result under our name, so this is what we wait for.
+std::optional<Job> FinishedEarlierJob(const Layout& layout, const Clock& clock, const std::string& group,
+                                      const std::string& client_id, const std::string& our_name) {
+  std::error_code ec;
+  if (!fs::exists(layout.DatabasePath(), ec)) return std::nullopt;
+  // A fresh connection each time: a long-lived one may keep an old snapshot.
+  auto store = Store::OpenReadOnly(layout.DatabasePath().string(), clock);
+  if (!store.ok()) return std::nullopt;
+  auto& q = (*store)->Prepare("SELECT id FROM jobs WHERE group_folder=?1 AND client_id=?2").Bind(1, group).Bind(2, client_id);
+  auto row = q.Step();
+  if (!row.ok() || !*row) return std::nullopt;
+  JobId id = q.Int(0);
+  auto job = (*store)->GetJob(id);
+  if (!job.ok() || !*job) return std::nullopt;
+  const Job& j = **job;
+  if (j.source_name == our_name) return std::nullopt;  // ours: its result file will come
+  if (j.state == JobState::kQueued || j.state == JobState::kRunning) return std::nullopt;
+  return j;
+}
+
 }  // namespace
 
 int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
@@ -112,6 +134,7 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
 
   fs::path result_path = layout.ResultsDir(o.group) / name;
   std::optional<nlohmann::json> result, rejection;
+  std::optional<Job> earlier;
   bool done = WaitUntilReady({layout.ResultsDir(o.group), layout.ErrorsDir()}, [&] {
     if (auto r = ReadJson(result_path)) {
       result = std::move(r);
@@ -123,7 +146,8 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
         return true;
       }
     }
-    return false;
+    if (!o.client_id.empty()) earlier = FinishedEarlierJob(layout, clock, o.group, o.client_id, name);
+    return earlier.has_value();
   }, wait_ms);
 
   if (!done) {
@@ -137,6 +161,17 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
     }
     std::cerr << "dropq: the job file was rejected: " << rejection->value("reason", std::string("?")) << "\n";
     return kExitJobFailed;
+  }
+  if (earlier) {
+    std::string st(ToString(earlier->state));
+    if (ctx.json) {
+      std::cout << nlohmann::json{{"group", o.group}, {"file", path.string()}, {"duplicate_of", JobJson(*earlier)}}.dump()
+                << "\n";
+    } else {
+      std::cout << "--id " << o.client_id << " is job " << earlier->id << ", which " << ctx.style.State(st) << "\n";
+      if (earlier->result) std::cout << ParseOrString(*earlier->result).dump(2) << "\n";
+    }
+    return earlier->state == JobState::kSucceeded ? kExitOk : kExitJobFailed;
   }
   std::string state = result->value("state", std::string());
   if (ctx.json) {

@@ -107,6 +107,22 @@ TEST_CASE("enqueue --wait exits 4 when the job fails", "[e2e][cli]") {
   CHECK_THAT(out.out, Catch::Contains("failed"));
 }
 
+TEST_CASE("enqueue --wait with a client id the group already used reports the earlier job", "[e2e][cli]") {
+  Root r;
+  REQUIRE(r.Dropq({"enqueue", "-g", "team", "-p", "echo first", "--id", "weekly"}).exit_code == 0);
+  REQUIRE(r.RunOnce().exit_code == 0);
+  std::string first = r.Query("SELECT id FROM jobs WHERE client_id='weekly'");
+  Daemon d(r);
+  auto out = r.Dropq({"enqueue", "-g", "team", "-p", "echo second", "--id", "weekly", "--wait", "--wait-timeout",
+                      "60s", "--json"});
+  INFO(out.err);
+  REQUIRE(out.exit_code == 0);
+  auto j = json::parse(out.out);
+  CHECK(std::to_string(j["duplicate_of"]["id"].get<std::int64_t>()) == first);
+  CHECK(j["duplicate_of"]["result"]["echo"] == "first");
+  CHECK(r.Query("SELECT count(*) FROM jobs") == "1");
+}
+
 TEST_CASE("enqueue --wait gives up with exit 5 when no daemon picks the job up", "[e2e][cli]") {
   Root r;
   auto out = r.Dropq({"enqueue", "-g", "team", "-p", "echo x", "--wait", "--wait-timeout", "300ms"});
