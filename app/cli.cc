@@ -1,347 +1,43 @@
+// The `dropq` command line (docs/CLI.md): parsing with CLI11 here, one
+// function per command in app/cli_*.cc.
 #include "app/cli.h"
 
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "app/config.h"
+#include "app/cli_commands.h"
 #include "app/cron_cmd.h"
 #include "app/daemon.h"
-#include "jobs/atomic_file.h"
-#include "jobs/cron.h"
-#include "jobs/layout.h"
-#include "jobs/tasks.h"
-
-#include <date/tz.h>
-#include "jobs/store.h"
+#include "app/logging.h"
+#include "app/progress.h"
+#include "jobs/units.h"
 
 namespace dropq::app {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitNotFound = 3;
-
-nlohmann::json OptJson(const std::optional<std::string>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
-nlohmann::json OptTime(const std::optional<TimeMs>& t) {
-  return t ? nlohmann::json(FormatIsoUtc(*t)) : nlohmann::json();
-}
-template <typename T>
-nlohmann::json OptNum(const std::optional<T>& v) {
-  return v ? nlohmann::json(*v) : nlohmann::json();
-}
-
-nlohmann::json JobJson(const Job& j) {
-  nlohmann::json r = {
-      {"id", j.id},
-      {"group", j.group},
-      {"type", j.type},
-      {"state", ToString(j.state)},
-      {"prompt", j.prompt},
-      {"priority", j.priority},
-      {"run_at", FormatIsoUtc(j.run_at)},
-      {"attempts", j.attempts},
-      {"max_attempts", j.max_attempts},
-      {"context_mode", ToString(j.context_mode)},
-      {"client_id", OptJson(j.client_id)},
-      {"timeout_ms", OptNum(j.timeout_ms)},
-      {"source_name", OptJson(j.source_name)},
-      {"source_hash", OptJson(j.source_hash)},
-      {"created_at", FormatIsoUtc(j.created_at)},
-      {"started_at", OptTime(j.started_at)},
-      {"finished_at", OptTime(j.finished_at)},
-      {"error", OptJson(j.error)},
-  };
-  r["result"] = nullptr;
-  if (j.result) {
-    auto parsed = nlohmann::json::parse(*j.result, nullptr, false);
-    r["result"] = parsed.is_discarded() ? nlohmann::json(*j.result) : parsed;
-  }
-  return r;
-}
-
-nlohmann::json RunJson(const JobRun& r) {
-  return {{"attempt", r.attempt},        {"runtime", r.runtime},
-          {"container", OptJson(r.container_name)},
-          {"status", r.status},          {"started_at", FormatIsoUtc(r.started_at)},
-          {"finished_at", OptTime(r.finished_at)},
-          {"duration_ms", OptNum(r.duration_ms)},
-          {"exit_code", OptNum(r.exit_code)},
-          {"signal", OptNum(r.signal)},  {"stdout_bytes", r.stdout_bytes},
-          {"stderr_bytes", r.stderr_bytes},
-          {"stdout_truncated", r.stdout_truncated},
-          {"stderr_truncated", r.stderr_truncated},
-          {"log_file", OptJson(r.log_file)},
-          {"error", OptJson(r.error)}};
-}
-
-nlohmann::json EventJson(const JobEvent& e) {
-  nlohmann::json d;
-  if (e.detail) {
-    d = nlohmann::json::parse(*e.detail, nullptr, false);
-    if (d.is_discarded()) d = *e.detail;
-  }
-  return {{"id", e.id}, {"job_id", OptNum(e.job_id)}, {"group", OptJson(e.group)}, {"at", FormatIsoUtc(e.at)},
-          {"event", e.event}, {"detail", d}};
-}
-
-// A plain aligned table: columns as wide as their widest cell.
-void PrintTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> w(header.size());
-  for (std::size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
-  for (const auto& r : rows)
-    for (std::size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
-  auto line = [&](const std::vector<std::string>& r) {
-    std::string s;
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      s += r[i];
-      if (i + 1 < r.size()) s += std::string(w[i] - r[i].size() + 2, ' ');
-    }
-    std::cout << s << "\n";
-  };
-  line(header);
-  for (const auto& r : rows) line(r);
-}
-
-std::string Shorten(std::string s, std::size_t n) {
-  for (auto& c : s)
-    if (c == '\n' || c == '\t') c = ' ';
-  if (s.size() > n) s = s.substr(0, n - 3) + "...";
-  return s;
-}
-
-void SetUpLogging(const std::string& level_from_config) {
-  auto logger = spdlog::stderr_color_mt("dropq");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
-  std::string level = level_from_config;
-  if (const char* env = std::getenv("DROPQ_LOG_LEVEL")) level = env;
-  spdlog::set_level(spdlog::level::from_str(level));
-}
-
-struct Context {
-  std::string config_path = "dropq.yaml";
-  bool json = false;
-};
-
-Config LoadOrExit(const Context& ctx) {
-  try {
-    return LoadConfigFile(ctx.config_path);
-  } catch (const ConfigError& e) {
-    std::cerr << "dropq: config error in " << ctx.config_path << ": " << e.what() << "\n";
-    std::exit(kExitUsage);
-  } catch (const std::exception& e) {
-    std::cerr << "dropq: " << e.what() << "\n";
-    std::exit(kExitUsage);
-  }
-}
-
-std::unique_ptr<Store> OpenReaderOrExit(const Config& cfg, const Clock& clock) {
-  auto store = Store::OpenReadOnly(Layout(cfg.root).DatabasePath().string(), clock);
-  if (!store.ok()) {
-    std::cerr << "dropq: " << store.status().message() << "\n";
-    std::exit(kExitFailure);
-  }
-  return std::move(*store);
-}
-
-template <typename T>
-T OrExit(Result<T> r) {
-  if (!r.ok()) {
-    std::cerr << "dropq: " << r.status().message() << "\n";
-    std::exit(kExitFailure);
-  }
-  return std::move(*r);
-}
-
-int CmdJobs(const Context& ctx, const std::string& state, const std::string& group, int limit) {
+int RunCommand(const Context& ctx, bool once) {
   Config cfg = LoadOrExit(ctx);
+  std::string error;
+  if (!SetUpLogging(cfg.log_level, &error)) {
+    std::cerr << "dropq: " << error << "\n";
+    return kExitUsage;
+  }
+  DaemonOptions opts{once};
+  // The progress line is for a person watching: only on a terminal.
   SystemClock clock;
-  auto store = OpenReaderOrExit(cfg, clock);
-  JobFilter f;
-  if (!state.empty()) {
-    f.state = ParseJobState(state);
-    if (!f.state) {
-      std::cerr << "dropq: unknown state \"" << state << "\" (queued, running, succeeded, failed, cancelled)\n";
-      return kExitUsage;
-    }
+  std::unique_ptr<ProgressLine> progress;
+  if (once && ::isatty(STDERR_FILENO) == 1) {
+    progress = std::make_unique<ProgressLine>(clock);
+    opts.observer = progress.get();
   }
-  if (!group.empty()) f.group = group;
-  f.limit = limit;
-  auto jobs = OrExit(store->ListJobs(f));
-  if (ctx.json) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& j : jobs) arr.push_back(JobJson(j));
-    std::cout << arr.dump() << "\n";
-    return kExitOk;
-  }
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& j : jobs) {
-    rows.push_back({std::to_string(j.id), j.group, std::string(ToString(j.state)),
-                    std::to_string(j.attempts) + "/" + std::to_string(j.max_attempts), FormatIsoUtc(j.created_at),
-                    j.source_name.value_or("-"), Shorten(j.prompt, 40)});
-  }
-  PrintTable({"ID", "GROUP", "STATE", "ATTEMPTS", "CREATED", "FILE", "PROMPT"}, rows);
-  return kExitOk;
-}
-
-int CmdJob(const Context& ctx, JobId id) {
-  Config cfg = LoadOrExit(ctx);
-  SystemClock clock;
-  auto store = OpenReaderOrExit(cfg, clock);
-  auto job = OrExit(store->GetJob(id));
-  if (!job) {
-    std::cerr << "dropq: no job " << id << "\n";
-    return kExitNotFound;
-  }
-  auto runs = OrExit(store->ListRuns(id));
-  auto events = OrExit(store->ListEvents(id));
-  nlohmann::json j = JobJson(*job);
-  j["runs"] = nlohmann::json::array();
-  for (const auto& r : runs) j["runs"].push_back(RunJson(r));
-  j["events"] = nlohmann::json::array();
-  for (const auto& e : events) j["events"].push_back(EventJson(e));
-  if (ctx.json) {
-    std::cout << j.dump() << "\n";
-    return kExitOk;
-  }
-  for (const char* k : {"id", "group", "state", "attempts", "max_attempts", "priority", "run_at", "context_mode",
-                        "client_id", "source_name", "source_hash", "created_at", "started_at", "finished_at",
-                        "error"}) {
-    const auto& v = j[k];
-    std::cout << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
-  }
-  std::cout << "prompt: " << job->prompt << "\n";
-  std::cout << "result: " << j["result"].dump() << "\n";
-  std::cout << "\nruns:\n";
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& r : runs) {
-    rows.push_back({std::to_string(r.attempt), r.status, r.exit_code ? std::to_string(*r.exit_code) : "-",
-                    r.duration_ms ? std::to_string(*r.duration_ms) + "ms" : "-", r.log_file.value_or("-")});
-  }
-  PrintTable({"ATTEMPT", "STATUS", "EXIT", "DURATION", "LOG"}, rows);
-  std::cout << "\nevents:\n";
-  rows.clear();
-  for (const auto& e : events) rows.push_back({FormatIsoUtc(e.at), e.event, e.detail.value_or("")});
-  PrintTable({"AT", "EVENT", "DETAIL"}, rows);
-  return kExitOk;
-}
-
-int CmdStatus(const Context& ctx) {
-  Config cfg = LoadOrExit(ctx);
-  SystemClock clock;
-  auto store = OpenReaderOrExit(cfg, clock);
-  auto counts = OrExit(store->CountByState());
-  nlohmann::json by_state = nlohmann::json::object();
-  for (const char* s : {"queued", "running", "succeeded", "failed", "cancelled"}) by_state[s] = 0;
-  for (const auto& [s, n] : counts) by_state[s] = n;
-  nlohmann::json out = {{"root", cfg.root}, {"runtime", cfg.runtime}, {"jobs", by_state}};
-  if (ctx.json) {
-    std::cout << out.dump() << "\n";
-    return kExitOk;
-  }
-  std::cout << "root: " << cfg.root << "\nruntime: " << cfg.runtime << "\n";
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& [k, v] : by_state.items()) rows.push_back({k, std::to_string(v.get<std::int64_t>())});
-  PrintTable({"STATE", "JOBS"}, rows);
-  return kExitOk;
-}
-
-// cancel and retry go through the daemon's own front door: a control file in
-// the main group's tasks/ (main may act for any group), written atomically.
-// So the change is authorised, audited and applied by the one process that
-// owns the queue — now if it runs, at its next start otherwise.
-int CmdControl(const Context& ctx, const std::string& type, JobId id) {
-  Config cfg = LoadOrExit(ctx);
-  SystemClock clock;
-  auto store = OpenReaderOrExit(cfg, clock);
-  auto job = OrExit(store->GetJob(id));
-  if (!job) {
-    std::cerr << "dropq: no job " << id << "\n";
-    return kExitNotFound;
-  }
-  Layout layout(cfg.root);
-  auto path = layout.TasksDir(cfg.MainGroup().folder) /
-              ("dropq-" + type + "-" + std::to_string(id) + "-" + std::to_string(clock.NowMs()) + ".json");
-  nlohmann::json body = {{"type", type}, {"jobId", id}, {"createdBy", "dropq cli"}};
-  if (Status s = WriteFileAtomic(path, body.dump() + "\n"); !s.ok()) {
-    std::cerr << "dropq: " << s.message() << "\n";
-    return kExitFailure;
-  }
-  if (ctx.json) {
-    std::cout << nlohmann::json{{"job", id}, {"file", path.string()}}.dump() << "\n";
-  } else {
-    std::cout << "dropped " << path.string() << "\n";
-  }
-  return kExitOk;
-}
-
-int CmdTasks(const Context& ctx, const std::string& group) {
-  Config cfg = LoadOrExit(ctx);
-  SystemClock clock;
-  auto store = OpenReaderOrExit(cfg, clock);
-  TaskStore tasks(*store);
-  auto list = OrExit(tasks.List(group.empty() ? std::nullopt : std::optional<std::string>(group)));
-  if (ctx.json) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& t : list) {
-      arr.push_back({{"id", t.id},
-                     {"group", t.group_folder},
-                     {"prompt", t.prompt},
-                     {"schedule_type", ToString(t.schedule_type)},
-                     {"schedule_value", t.schedule_value},
-                     {"tz", t.tz},
-                     {"status", ToString(t.status)},
-                     {"next_run", OptTime(t.next_run)},
-                     {"last_run", OptTime(t.last_run)},
-                     {"overlap", ToString(t.overlap)},
-                     {"catch_up", ToString(t.catch_up)},
-                     {"source", ToString(t.source)}});
-    }
-    std::cout << arr.dump() << "\n";
-    return kExitOk;
-  }
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& t : list) {
-    // Next run in the task's own zone, as the people who wrote it think of it.
-    std::string next = "-";
-    if (t.next_run) {
-      next = FormatIsoUtc(*t.next_run);
-      if (auto z = cron::LoadTimeZone(t.tz); z.ok() && *z != nullptr) {
-        using namespace std::chrono;
-        auto local = date::make_zoned(*z, sys_time<milliseconds>(milliseconds(*t.next_run)));
-        next = date::format("%F %H:%M:%S ", floor<seconds>(local.get_local_time())) + t.tz;
-      }
-    }
-    rows.push_back({t.id, t.group_folder, std::string(ToString(t.status)),
-                    std::string(ToString(t.schedule_type)) + " " + t.schedule_value, next, Shorten(t.prompt, 30)});
-  }
-  PrintTable({"ID", "GROUP", "STATUS", "SCHEDULE", "NEXT RUN", "PROMPT"}, rows);
-  return kExitOk;
-}
-
-int CmdTaskControl(const Context& ctx, const std::string& action, const std::string& id) {
-  Config cfg = LoadOrExit(ctx);
-  SystemClock clock;
-  Layout layout(cfg.root);
-  auto path = layout.TasksDir(cfg.MainGroup().folder) /
-              ("dropq-" + action + "_task-" + std::to_string(clock.NowMs()) + ".json");
-  nlohmann::json body = {{"type", action + "_task"}, {"taskId", id}, {"createdBy", "dropq cli"}};
-  if (Status s = WriteFileAtomic(path, body.dump() + "\n"); !s.ok()) {
-    std::cerr << "dropq: " << s.message() << "\n";
-    return kExitFailure;
-  }
-  std::cout << (ctx.json ? nlohmann::json{{"task", id}, {"file", path.string()}}.dump() : "dropped " + path.string())
-            << "\n";
-  return kExitOk;
+  int rc = RunDaemon(cfg, opts);
+  progress.reset();
+  return rc;
 }
 
 }  // namespace
@@ -351,6 +47,7 @@ int Main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("dropq ") + DROPQ_VERSION);
   app.require_subcommand(1);
   Context ctx;
+  ctx.style = StdoutStyle();
   if (const char* env = std::getenv("DROPQ_CONFIG")) ctx.config_path = env;
   auto add_common = [&](CLI::App* sub, bool json) {
     sub->add_option("-c,--config", ctx.config_path, "config file (default: $DROPQ_CONFIG or ./dropq.yaml)");
@@ -361,6 +58,21 @@ int Main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "run the daemon in the foreground");
   add_common(run, false);
   run->add_flag("--once", once, "ingest what is there, run every ready job, then exit");
+
+  EnqueueOptions enq;
+  auto* enqueue = app.add_subcommand("enqueue", "drop a job file into a group's tasks/ (atomically)");
+  add_common(enqueue, true);
+  enqueue->add_option("-g,--group", enq.group, "the group folder")->required();
+  enqueue->add_option("-p,--prompt", enq.prompt, "the prompt")->required();
+  enqueue->add_option("--run-at", enq.run_at, "not before this ISO-8601 time");
+  enqueue->add_option("--priority", enq.priority, "higher runs first (default 0)")
+      ->check(CLI::Range(-1'000'000, 1'000'000));
+  enqueue->add_option("--id", enq.client_id, "client key: a second job with the same id in the group is not made");
+  enqueue->add_option("--timeout", enq.timeout, "the job's timeout (30s, 5m; default: the config's)");
+  enqueue->add_option("--max-attempts", enq.max_attempts, "attempts before the job fails (default: the config's)")
+      ->check(CLI::Range(1, 100));
+  enqueue->add_flag("--wait", enq.wait, "wait for the result and print it");
+  enqueue->add_option("--wait-timeout", enq.wait_timeout, "with --wait: give up after this long (exit 5)");
 
   std::string state, group;
   int limit = 100;
@@ -374,6 +86,19 @@ int Main(int argc, char** argv) {
   auto* job = app.add_subcommand("job", "show one job with its runs and audit events");
   add_common(job, true);
   job->add_option("ID", id, "job id")->required();
+
+  auto* events = app.add_subcommand("events", "a job's audit trail, oldest first");
+  add_common(events, true);
+  events->add_option("ID", id, "job id")->required();
+
+  LogsOptions logs_opts;
+  std::string follow_timeout;
+  auto* logs = app.add_subcommand("logs", "a job's run logs; --follow waits for it to finish");
+  add_common(logs, true);
+  logs->add_option("ID", logs_opts.id, "job id")->required();
+  logs->add_option("--attempt", logs_opts.attempt, "only this attempt")->check(CLI::PositiveNumber);
+  logs->add_flag("-f,--follow", logs_opts.follow, "print events and logs as they come, until the job has finished");
+  logs->add_option("--timeout", follow_timeout, "with --follow: give up after this long (exit 5)");
 
   JobId control_id = 0;
   auto* cancel = app.add_subcommand("cancel", "cancel a queued job, or stop a running one (graceful, then kill)");
@@ -397,6 +122,19 @@ int Main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "count jobs by state");
   add_common(status, true);
 
+  std::string older_than;
+  bool dry_run = false;
+  auto* prune = app.add_subcommand("prune", "remove finished jobs, their runs, events, logs and results");
+  add_common(prune, true);
+  prune->add_option("--older-than", older_than, "finished longer ago than this (30d, 12h)")->required();
+  prune->add_flag("--dry-run", dry_run, "count what would be removed, remove nothing");
+
+  auto* check_config = app.add_subcommand("check-config", "validate the config and print the effective one");
+  add_common(check_config, true);
+
+  auto* doctor = app.add_subcommand("doctor", "check runtime, sandboxing, directories, disk and database");
+  add_common(doctor, true);
+
   auto* cron = app.add_subcommand("cron", "check cron expressions");
   cron->require_subcommand(1);
   auto* cron_next = cron->add_subcommand("next", "print the next fire times of EXPR as ISO-8601 UTC instants");
@@ -415,18 +153,33 @@ int Main(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
 
-  if (run->parsed()) {
-    Config cfg = LoadOrExit(ctx);
-    SetUpLogging(cfg.log_level);
-    return RunDaemon(cfg, {once});
+  if (run->parsed()) return RunCommand(ctx, once);
+  // Commands other than `run` log only warnings, on stderr, never on stdout
+  // (which carries their output).
+  // An invalid DROPQ_LOG_LEVEL is reported by `check-config`; here it only
+  // means the default.
+  if (std::string ignored; !SetUpLogging("warn", &ignored)) spdlog::set_level(spdlog::level::warn);
+  if (logs->parsed() && !follow_timeout.empty()) {
+    auto d = ParseDurationMs(follow_timeout);
+    if (!d || *d <= 0) {
+      std::cerr << "dropq: --timeout: invalid duration \"" << follow_timeout << "\" (e.g. 30s, 5m)\n";
+      return kExitUsage;
+    }
+    logs_opts.timeout_ms = *d;
   }
+  if (enqueue->parsed()) return CmdEnqueue(ctx, enq);
   if (jobs->parsed()) return CmdJobs(ctx, state, group, limit);
   if (job->parsed()) return CmdJob(ctx, id);
+  if (events->parsed()) return CmdEvents(ctx, id);
+  if (logs->parsed()) return CmdLogs(ctx, logs_opts);
   if (status->parsed()) return CmdStatus(ctx);
   if (tasks->parsed()) return CmdTasks(ctx, group);
   if (task->parsed()) return CmdTaskControl(ctx, task_action, task_id);
   if (cancel->parsed()) return CmdControl(ctx, "cancel_job", control_id);
   if (retry->parsed()) return CmdControl(ctx, "retry_job", control_id);
+  if (prune->parsed()) return CmdPrune(ctx, older_than, dry_run);
+  if (check_config->parsed()) return CmdCheckConfig(ctx);
+  if (doctor->parsed()) return CmdDoctor(ctx);
   if (cron_next->parsed()) return CronNext(cron_expr, cron_tz, cron_from, cron_count, ctx.json, std::cout, std::cerr);
   return kExitUsage;
 }

@@ -33,6 +33,29 @@
 #include "watcher/watcher.h"
 
 namespace dropq::app {
+
+std::unique_ptr<runner::Runtime> MakeRuntime(const Config& cfg) {
+  std::vector<runner::Mount> binds;
+  for (const auto& b : cfg.bwrap.ro_binds) binds.push_back({b.host, b.container, true});
+  // docker/podman/Apple stop waits this long before killing: the grace.
+  int grace_s = static_cast<int>((cfg.kill_grace_ms + 999) / 1000);
+  if (cfg.runtime == "bwrap") {
+    return runner::MakeBwrapRuntime({cfg.bwrap.rootfs.value_or(""), cfg.bwrap.network, cfg.bwrap.extra_args,
+                                     binds});
+  }
+  if (cfg.runtime == "docker" || cfg.runtime == "podman") {
+    const auto& c = cfg.runtime == "docker" ? cfg.docker : cfg.podman;
+    return runner::MakeDockerRuntime({c.binary, c.image, c.extra_args, grace_s});
+  }
+  if (cfg.runtime == "container") {
+    const auto& c = cfg.container;
+    return runner::MakeAppleContainerRuntime({c.image, c.extra_args, grace_s, c.binary});
+  }
+  spdlog::warn("runtime 'process' does NOT isolate jobs: agents run as this user with full access. "
+               "Use it for development and tests only.");
+  return runner::MakeProcessRuntime(binds);
+}
+
 namespace {
 
 // Retry backoff: exponential with full jitter, 5 s base, 10 min cap.
@@ -111,7 +134,9 @@ class Daemon final : public watcher::CommandHandler {
 
     auto queued = store_->ListQueuedRefs();
     if (!queued.ok()) return queued.status();
+    std::size_t queued_count = queued->size();
     for (auto& q : *queued) dispatcher_.Add(std::move(q));
+    if (opts_.observer) opts_.observer->JobsQueued(queued_count);
 
     uv_loop_init(&loop_);
     loop_.data = this;
@@ -222,27 +247,7 @@ class Daemon final : public watcher::CommandHandler {
     return Status::Ok();
   }
 
-  std::unique_ptr<runner::Runtime> MakeRuntime() const {
-    std::vector<runner::Mount> binds;
-    for (const auto& b : cfg_.bwrap.ro_binds) binds.push_back({b.host, b.container, true});
-    // docker/podman/Apple stop waits this long before killing: the grace.
-    int grace_s = static_cast<int>((cfg_.kill_grace_ms + 999) / 1000);
-    if (cfg_.runtime == "bwrap") {
-      return runner::MakeBwrapRuntime({cfg_.bwrap.rootfs.value_or(""), cfg_.bwrap.network, cfg_.bwrap.extra_args,
-                                       binds});
-    }
-    if (cfg_.runtime == "docker" || cfg_.runtime == "podman") {
-      const auto& c = cfg_.runtime == "docker" ? cfg_.docker : cfg_.podman;
-      return runner::MakeDockerRuntime({c.binary, c.image, c.extra_args, grace_s});
-    }
-    if (cfg_.runtime == "container") {
-      const auto& c = cfg_.container;
-      return runner::MakeAppleContainerRuntime({c.image, c.extra_args, grace_s, c.binary});
-    }
-    spdlog::warn("runtime 'process' does NOT isolate jobs: agents run as this user with full access. "
-                 "Use it for development and tests only.");
-    return runner::MakeProcessRuntime(binds);
-  }
+  std::unique_ptr<runner::Runtime> MakeRuntime() const { return app::MakeRuntime(cfg_); }
 
   // A group's directories, and no temporary files of atomic writes a crash
   // cut short.
@@ -303,6 +308,7 @@ class Daemon final : public watcher::CommandHandler {
       spdlog::info("job {} queued for group {}", j.id, j.group);
       dispatcher_.Add(j);
     }
+    if (opts_.observer) opts_.observer->JobsQueued(jobs.size());
     SchedulePump();
   }
 
@@ -376,6 +382,7 @@ class Daemon final : public watcher::CommandHandler {
         for (auto& a : attempts) {
           spdlog::info("job {} started (group {}, attempt {}, {})", a.job.id, a.job.group, a.run.attempt,
                        a.run.container_name.value_or(""));
+          if (opts_.observer) opts_.observer->JobStarted(a.job.id);
           runner_->Start(std::move(a));
         }
       }
@@ -634,6 +641,7 @@ class Daemon final : public watcher::CommandHandler {
       spdlog::error("job {}: cannot record the end of attempt {}: {}", job.id, o.run.attempt, s.message());
     }
     pending_outputs_.clear();
+    if (opts_.observer) opts_.observer->AttemptEnded(job.id, o.job_state, final);
     if (final) {
       if (o.job_state == JobState::kSucceeded) {
         spdlog::info("job {} succeeded in {} ms", job.id, o.run.duration_ms.value_or(0));
