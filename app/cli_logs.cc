@@ -79,16 +79,18 @@ class LogPrinter {
   // One step of --follow: prints what is new; true once the job has finished
   // and every wanted attempt's log was printed.
   bool FollowStep(Store& store) {
+    // The job and its runs first, the events after: each read sees at least
+    // what the one before saw, so every event up to a run's end is printed
+    // before that run's log, even when the daemon commits in between.
+    auto job = store.GetJob(id_);
+    auto runs = store.ListRuns(id_);
     auto events = store.ListEvents(id_);
-    if (!events.ok()) return false;  // busy: the next change or recheck retries
+    if (!job.ok() || !*job || !runs.ok() || !events.ok()) return false;  // busy: the next change retries
     for (const auto& e : *events) {
       if (e.id <= last_event_) continue;
       PrintEvent(e);
       last_event_ = e.id;
     }
-    auto job = store.GetJob(id_);
-    auto runs = store.ListRuns(id_);
-    if (!job.ok() || !*job || !runs.ok()) return false;
     bool all_printed = true;
     for (const auto& r : *runs) {
       if (!Wanted(r) || printed_.count(r.attempt)) continue;
