@@ -89,4 +89,10 @@ nlohmann::json EventJson(const JobEvent& e) {
           {"event", e.event}, {"detail", e.detail ? ParseOrString(*e.detail) : nlohmann::json()}};
 }
 
+std::optional<Job> FindJob(Store& store, JobId id) {
+  auto job = OrExit(store.GetJob(id));
+  if (!job) std::cerr << "dropq: no job " << id << "\n";
+  return job;
+}
+
 }  // namespace dropq::app

@@ -44,6 +44,10 @@ T OrExit(Result<T> r) {
   return std::move(*r);
 }
 
+// The job, or nullopt after saying "no job ID" on stderr (the caller then
+// returns kExitNotFound); exits on a database error.
+std::optional<Job> FindJob(Store& store, JobId id);
+
 nlohmann::json JobJson(const Job& j);
 nlohmann::json RunJson(const JobRun& r);
 nlohmann::json EventJson(const JobEvent& e);

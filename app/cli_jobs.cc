@@ -77,11 +77,8 @@ int CmdJob(const Context& ctx, JobId id) {
   Config cfg = LoadOrExit(ctx);
   SystemClock clock;
   auto store = OpenReaderOrExit(cfg, clock);
-  auto job = OrExit(store->GetJob(id));
-  if (!job) {
-    std::cerr << "dropq: no job " << id << "\n";
-    return kExitNotFound;
-  }
+  auto job = FindJob(*store, id);
+  if (!job) return kExitNotFound;
   auto runs = OrExit(store->ListRuns(id));
   auto events = OrExit(store->ListEvents(id));
   nlohmann::json j = JobJson(*job);
@@ -131,11 +128,8 @@ int CmdEvents(const Context& ctx, JobId id) {
   Config cfg = LoadOrExit(ctx);
   SystemClock clock;
   auto store = OpenReaderOrExit(cfg, clock);
-  auto job = OrExit(store->GetJob(id));
-  if (!job) {
-    std::cerr << "dropq: no job " << id << "\n";
-    return kExitNotFound;
-  }
+  auto job = FindJob(*store, id);
+  if (!job) return kExitNotFound;
   auto events = OrExit(store->ListEvents(id));
   if (ctx.json) {
     nlohmann::json arr = nlohmann::json::array();
@@ -177,11 +171,8 @@ int CmdControl(const Context& ctx, const std::string& type, JobId id) {
   Config cfg = LoadOrExit(ctx);
   SystemClock clock;
   auto store = OpenReaderOrExit(cfg, clock);
-  auto job = OrExit(store->GetJob(id));
-  if (!job) {
-    std::cerr << "dropq: no job " << id << "\n";
-    return kExitNotFound;
-  }
+  auto job = FindJob(*store, id);
+  if (!job) return kExitNotFound;
   Layout layout(cfg.root);
   auto path = layout.TasksDir(cfg.MainGroup().folder) /
               ("dropq-" + type + "-" + std::to_string(id) + "-" + std::to_string(clock.NowMs()) + ".json");

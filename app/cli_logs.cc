@@ -127,11 +127,8 @@ int CmdLogs(const Context& ctx, const LogsOptions& opts) {
   Config cfg = LoadOrExit(ctx);
   SystemClock clock;
   auto store = OpenReaderOrExit(cfg, clock);
-  auto job = OrExit(store->GetJob(opts.id));
-  if (!job) {
-    std::cerr << "dropq: no job " << opts.id << "\n";
-    return kExitNotFound;
-  }
+  auto job = FindJob(*store, opts.id);
+  if (!job) return kExitNotFound;
   LogPrinter printer(ctx, opts.id, opts.attempt);
   if (opts.follow) {
     Layout layout(cfg.root);
