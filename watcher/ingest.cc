@@ -156,7 +156,7 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
     }
     auto cmd = ParseJobFile(*content);
     if (!cmd.ok()) {
-      if (MaySettle(f, now)) continue;
+      if (IsJsonSyntaxError(cmd.status()) && MaySettle(f, now)) continue;
       rejected.push_back({f, cmd.status().message()});
       continue;
     }

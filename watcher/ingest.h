@@ -50,7 +50,7 @@ struct IngestOptions {
   // A group's queued jobs at most; files over it are rejected with the
   // reason, so one group cannot fill the queue.
   std::int64_t max_queued_per_group = 10'000;
-  // A file that does not parse and was modified less than settle_ms ago may
+  // A file that is not JSON (yet) and was modified less than settle_ms ago may
   // still be being written in place: it is kept claimed and read once more
   // settle_ms later, and rejected only if it still does not parse.
   std::int64_t settle_ms = 500;

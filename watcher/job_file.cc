@@ -278,20 +278,22 @@ struct Document {
   Fields fields;
 };
 
+constexpr std::string_view kSyntaxPrefix = "invalid JSON: ";
+
 // `what` names the kind of file in the "must be an object" message.
 Status LoadObject(std::string_view content, std::string_view what, Document& doc) {
   // simdjson reads up to SIMDJSON_PADDING bytes past the end; the copy gives it room.
   doc.json = simdjson::padded_string(content.data(), content.size());
   const simdjson::padded_string& json = doc.json;
   if (auto err = doc.parser.allocate(json.size(), kMaxDepth); err) {
-    return Status::InvalidArgument(std::string("invalid JSON: ") + simdjson::error_message(err));
+    return Status::InvalidArgument(std::string(kSyntaxPrefix) + simdjson::error_message(err));
   }
   element root;
   if (auto err = doc.parser.parse(json).get(root); err) {
     if (err == simdjson::NUMBER_ERROR) {
       if (auto located = LocateBadNumber(json)) return Status::InvalidArgument(*located);
     }
-    return Status::InvalidArgument(std::string("invalid JSON: ") + simdjson::error_message(err));
+    return Status::InvalidArgument(std::string(kSyntaxPrefix) + simdjson::error_message(err));
   }
   simdjson::dom::object obj;
   if (root.get_object().get(obj)) return Status::InvalidArgument(std::string(what) + " must be a JSON object");
@@ -541,5 +543,9 @@ Result<MessageCommand> ParseMessageFile(std::string_view content) {
 }
 
 std::string QuoteValue(std::string_view value) { return Quote(value); }
+
+bool IsJsonSyntaxError(const Status& s) {
+  return s.code() == Status::Code::kInvalidArgument && s.message().rfind(kSyntaxPrefix, 0) == 0;
+}
 
 }  // namespace dropq::watcher

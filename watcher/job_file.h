@@ -101,6 +101,10 @@ std::string_view TypeName(const JobCommand& cmd);
 // `content` is the whole file. Returns InvalidArgument with a message meant
 // for the person who wrote the file.
 Result<JobCommand> ParseJobFile(std::string_view content);
+// True when parsing failed because the text is not JSON (yet): empty, cut
+// short or malformed, rather than a whole document with a bad field. Only
+// such a file may still be being written (watcher/ingest.h, settle_ms).
+bool IsJsonSyntaxError(const Status& s);
 
 // `value` quoted for an error message: JSON-style escapes, cut to 64 bytes on
 // a character boundary, so a reason stays short and valid UTF-8 whatever a

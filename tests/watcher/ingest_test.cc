@@ -152,6 +152,15 @@ TEST_CASE("a just-written file that still does not parse after settling is rejec
   CHECK_FALSE(f.ingestor->pending());
 }
 
+TEST_CASE("a just-written whole document with a bad field is rejected at once without settling", "[ingest][settle]") {
+  Fixture f;
+  auto path = f.Drop("team", "typed.json", R"({"prompt":42})");
+  f.clock.Set(MtimeMs(path) + 10);
+  CHECK(f.FlushAll().empty());
+  REQUIRE(f.Rejections().size() == 1);
+  CHECK_FALSE(f.ingestor->pending());
+}
+
 TEST_CASE("an old malformed file is rejected at once without settling", "[ingest][settle]") {
   Fixture f;
   auto path = f.Drop("team", "old.json", R"({"prompt":)");
