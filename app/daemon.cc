@@ -414,7 +414,7 @@ class Daemon final : public watcher::CommandHandler {
       if (r->ok()) Snapshots();
       return std::move(*r);
     }
-    if (const auto* r = std::get_if<watcher::RegisterGroup>(&cmd)) return RegisterGroup(from, *r);
+    if (const auto* r = std::get_if<watcher::RegisterGroup>(&cmd)) return RegisterGroup(from, cmd, *r);
     if (std::holds_alternative<watcher::RefreshGroups>(cmd)) return RefreshGroups(from, cmd);
     const auto* cancel = std::get_if<watcher::CancelJob>(&cmd);
     const auto* retry = std::get_if<watcher::RetryJob>(&cmd);
@@ -432,8 +432,9 @@ class Daemon final : public watcher::CommandHandler {
   // register_group: main adds a group (or updates one it registered),
   // which is served at once: its directories made, its tasks/ and
   // messages/ watched, its files already there ingested.
-  Result<std::string> RegisterGroup(const watcher::IngestGroup& from, const watcher::RegisterGroup& cmd) {
-    auto allowed = watcher::Authorize(from, groups_.identities(), watcher::JobCommand(cmd));
+  Result<std::string> RegisterGroup(const watcher::IngestGroup& from, const watcher::JobCommand& command,
+                                    const watcher::RegisterGroup& cmd) {
+    auto allowed = watcher::Authorize(from, groups_.identities(), command);
     if (!allowed.ok()) return allowed.status();
     if (Status s = groups_.CheckRegistrable(cmd.folder); !s.ok()) return s;
     RegisteredGroup row = ToRegisteredGroup(cmd);

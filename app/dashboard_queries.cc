@@ -15,16 +15,6 @@ namespace {
 constexpr TimeMs kMinuteMs = 60'000;
 constexpr int kChartMinutes = 60;
 
-template <typename F>
-Status ReadAll(SqlStmt& q, F&& row) {
-  for (;;) {
-    auto r = q.Step();
-    if (!r.ok()) return r.status();
-    if (!*r) return Status::Ok();
-    row(q);
-  }
-}
-
 // The histogram's SQL: one pass over job_runs, a SUM per bucket bound.
 const char* HistogramSql() {
   static const std::string sql = [] {
@@ -42,7 +32,7 @@ const char* HistogramSql() {
 Result<std::vector<GroupRow>> DashboardQueries::Groups() {
   auto& q = store_.Prepare("SELECT folder, name, is_main FROM groups ORDER BY is_main DESC, folder");
   std::vector<GroupRow> out;
-  if (Status s = ReadAll(q, [&](const SqlStmt& r) { out.push_back({r.Text(0), r.Text(1), r.Int(2) != 0}); });
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.push_back({r.Text(0), r.Text(1), r.Int(2) != 0}); });
       !s.ok()) {
     return s;
   }
@@ -53,7 +43,7 @@ Result<std::vector<StateCount>> DashboardQueries::CountsByGroupAndState() {
   auto& q = store_.Prepare(
       "SELECT group_folder, state, count(*) FROM jobs GROUP BY group_folder, state ORDER BY group_folder, state");
   std::vector<StateCount> out;
-  if (Status s = ReadAll(q, [&](const SqlStmt& r) { out.push_back({r.Text(0), r.Text(1), r.Int(2)}); }); !s.ok()) {
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.push_back({r.Text(0), r.Text(1), r.Int(2)}); }); !s.ok()) {
     return s;
   }
   return out;
@@ -66,7 +56,7 @@ Result<std::vector<RunningJob>> DashboardQueries::Running() {
       "WHERE j.state = 'running' ORDER BY r.started_at, j.id");
   const TimeMs now = clock_.NowMs();
   std::vector<RunningJob> out;
-  Status s = ReadAll(q, [&](const SqlStmt& r) {
+  Status s = ForEachRow(q, [&](const SqlStmt& r) {
     RunningJob j;
     j.id = r.Int(0);
     j.group = r.Text(1);
@@ -166,7 +156,7 @@ Result<std::vector<MinuteBucket>> DashboardQueries::FinishedPerMinute() {
   auto& q = store_.Prepare(
       "SELECT state, finished_at FROM jobs WHERE finished_at >= ?1 AND state IN ('succeeded','failed','cancelled')");
   q.BindTime(1, from);
-  Status s = ReadAll(q, [&](const SqlStmt& r) {
+  Status s = ForEachRow(q, [&](const SqlStmt& r) {
     TimeMs at = r.Time(1);
     if (at < from) return;
     auto i = static_cast<std::size_t>((at - from) / kMinuteMs);
@@ -184,7 +174,7 @@ Result<std::vector<RunCount>> DashboardQueries::RunsByGroupAndStatus() {
       "SELECT j.group_folder, r.status, count(*) FROM job_runs r JOIN jobs j ON j.id = r.job_id "
       "GROUP BY j.group_folder, r.status ORDER BY j.group_folder, r.status");
   std::vector<RunCount> out;
-  if (Status s = ReadAll(q, [&](const SqlStmt& r) { out.push_back({r.Text(0), r.Text(1), r.Int(2)}); }); !s.ok()) {
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.push_back({r.Text(0), r.Text(1), r.Int(2)}); }); !s.ok()) {
     return s;
   }
   return out;
@@ -209,7 +199,7 @@ Result<std::vector<std::pair<std::string, std::int64_t>>> DashboardQueries::Read
       "GROUP BY group_folder ORDER BY group_folder");
   q.BindTime(1, clock_.NowMs());
   std::vector<std::pair<std::string, std::int64_t>> out;
-  if (Status s = ReadAll(q, [&](const SqlStmt& r) { out.emplace_back(r.Text(0), r.Int(1)); }); !s.ok()) return s;
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.emplace_back(r.Text(0), r.Int(1)); }); !s.ok()) return s;
   return out;
 }
 

@@ -35,19 +35,15 @@ struct GroupInfo {
 
 Result<GroupInfo> LoadInfo(Store& store, const std::string& folder) {
   GroupInfo info{folder, std::nullopt};
-  auto& n = store.Prepare("SELECT name FROM groups WHERE folder = ?").Use().Bind(1, folder);
-  auto row = n.Step();
-  if (!row.ok()) return row.status();
-  if (*row && !n.IsNull(0)) info.name = n.Text(0);
-  n.Use();
+  auto& n = store.Prepare("SELECT name FROM groups WHERE folder = ?").Bind(1, folder);
+  Status s = ForEachRow(n, [&](const SqlStmt& r) {
+    if (!r.IsNull(0)) info.name = r.Text(0);
+  });
+  if (!s.ok()) return s;
   // The newest job's creation (jobs_group index: newest id first).
-  auto& j = store.Prepare("SELECT created_at FROM jobs WHERE group_folder = ? ORDER BY id DESC LIMIT 1")
-                .Use()
-                .Bind(1, folder);
-  row = j.Step();
-  if (!row.ok()) return row.status();
-  if (*row) info.last_activity = j.Text(0);
-  j.Use();
+  auto& j = store.Prepare("SELECT created_at FROM jobs WHERE group_folder = ? ORDER BY id DESC LIMIT 1").Bind(1, folder);
+  s = ForEachRow(j, [&](const SqlStmt& r) { info.last_activity = r.Text(0); });
+  if (!s.ok()) return s;
   return info;
 }
 

@@ -80,4 +80,17 @@ class SqlStmt {
   sqlite3_stmt* s_;
 };
 
+// Steps to the end, calling each(row) per row. Running every statement to
+// SQLITE_DONE matters: in autocommit mode an unfinished statement keeps its
+// transaction (and, in WAL, its snapshot) open.
+template <typename F>
+Status ForEachRow(SqlStmt& q, F&& each) {
+  for (;;) {
+    auto row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Ok();
+    each(q);
+  }
+}
+
 }  // namespace dropq

@@ -71,11 +71,12 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock&
   // A damaged or foreign file is named as such, not met later as a crash.
   {
     auto& q = store->Prepare("PRAGMA quick_check");
-    auto row = q.Step();
-    std::string answer = row.ok() && *row ? q.Text(0) : std::string();
-    q.Use();  // a stepped statement would keep a read transaction open
-    if (answer != "ok") {
-      std::string why = row.ok() ? (*row ? answer : std::string("no answer")) : row.status().message();
+    std::optional<std::string> answer;
+    Status read = ForEachRow(q, [&](const SqlStmt& r) {
+      if (!answer) answer = r.Text(0);
+    });
+    if (!read.ok() || answer != "ok") {
+      std::string why = read.ok() ? answer.value_or("no answer") : read.message();
       return Status::Corruption(path + " failed SQLite's integrity check (" + why +
                                 "); restore it from a backup or move it aside — dropq will not touch it");
     }
@@ -103,10 +104,8 @@ Result<std::unique_ptr<Store>> Store::OpenReadOnly(const std::string& path, cons
 
 Result<std::int64_t> Store::SchemaVersion() {
   auto& st = Prepare("PRAGMA user_version");
-  auto r = st.Step();
-  if (!r.ok()) return r.status();
-  std::int64_t v = st.Int(0);
-  st.Use();
+  std::int64_t v = 0;
+  if (Status s = ForEachRow(st, [&](const SqlStmt& r) { v = r.Int(0); }); !s.ok()) return s;
   return v;
 }
 
@@ -166,11 +165,9 @@ Status Store::UpsertGroup(const std::string& folder, const std::string& name, co
 
 Result<bool> Store::UpsertRegisteredGroup(const RegisteredGroup& g) {
   auto& known = Prepare("SELECT source FROM groups WHERE folder=?1").Bind(1, g.folder);
-  auto row = known.Step();
-  if (!row.ok()) return row.status();
-  bool is_new = !*row;
-  std::string source = is_new ? "" : known.Text(0);
-  known.Use();  // done with it: release its read snapshot
+  std::optional<std::string> source;
+  if (Status s = ForEachRow(known, [&](const SqlStmt& r) { source = r.Text(0); }); !s.ok()) return s;
+  bool is_new = !source;
   if (!is_new && source != "registered") {
     return Status::InvalidArgument("group \"" + g.folder + "\" comes from the config; change it there");
   }
@@ -199,19 +196,17 @@ Result<std::vector<RegisteredGroup>> Store::ListRegisteredGroups() {
       "SELECT folder, name, jid, trigger_word, requires_trigger, container_config FROM groups "
       "WHERE source='registered' ORDER BY folder");
   std::vector<RegisteredGroup> out;
-  for (;;) {
-    auto row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
+  Status s = ForEachRow(q, [&](const SqlStmt& r) {
     RegisteredGroup g;
-    g.folder = q.Text(0);
-    g.name = q.Text(1);
-    g.jid = q.OptText(2).value_or(g.folder);
-    g.trigger = q.OptText(3);
-    if (auto r = q.OptInt(4)) g.requires_trigger = *r != 0;
-    g.container_config = q.OptText(5);
+    g.folder = r.Text(0);
+    g.name = r.Text(1);
+    g.jid = r.OptText(2).value_or(g.folder);
+    g.trigger = r.OptText(3);
+    if (auto t = r.OptInt(4)) g.requires_trigger = *t != 0;
+    g.container_config = r.OptText(5);
     out.push_back(std::move(g));
-  }
+  });
+  if (!s.ok()) return s;
   return out;
 }
 
@@ -230,14 +225,12 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
                                          std::int64_t default_max_attempts) {
   if (req.client_id) {
     auto& q = Prepare("SELECT id FROM jobs WHERE group_folder=?1 AND client_id=?2").Bind(1, group).Bind(2, *req.client_id);
-    auto found = q.Step();
-    if (!found.ok()) return found.status();
-    JobId existing = *found ? q.Int(0) : 0;
-    q.Use();
-    if (*found) {
+    std::optional<JobId> existing;
+    if (Status s = ForEachRow(q, [&](const SqlStmt& r) { existing = r.Int(0); }); !s.ok()) return s;
+    if (existing) {
       nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}, {"client_id", *req.client_id}};
-      if (Status s = AppendEvent(existing, group, "duplicate", d.dump()); !s.ok()) return s;
-      return Inserted{existing, true};
+      if (Status s = AppendEvent(*existing, group, "duplicate", d.dump()); !s.ok()) return s;
+      return Inserted{*existing, true};
     }
   }
   TimeMs now = clock_.NowMs();
@@ -268,9 +261,9 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
 
 Result<bool> Store::HasClaim(const std::string& claim) {
   auto& q = Prepare(sql::kHasClaim).Bind(1, claim);
-  auto row = q.Step();
-  q.Use();  // release its read snapshot
-  return row;
+  bool known = false;
+  if (Status s = ForEachRow(q, [&](const SqlStmt&) { known = true; }); !s.ok()) return s;
+  return known;
 }
 
 Result<JobRun> Store::StartAttempt(JobId id, const std::string& runtime, const std::string& container_name) {
@@ -454,26 +447,13 @@ Job ReadJob(const S& q) {
   return j;
 }
 
-template <typename S, typename F>
-Status ReadAll(S& q, F&& each) {
-  for (;;) {
-    auto row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return Status::Ok();
-    each(q);
-  }
-}
-
 }  // namespace
 
 Result<std::optional<Job>> Store::GetJob(JobId id) {
   static const std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id=?1";
   auto& q = Prepare(sql.c_str()).Bind(1, id);
-  auto row = q.Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<Job>();
-  std::optional<Job> job = ReadJob(q);
-  q.Use();
+  std::optional<Job> job;
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { job = ReadJob(r); }); !s.ok()) return s;
   return job;
 }
 
@@ -486,7 +466,7 @@ Result<std::vector<Job>> Store::ListJobs(const JobFilter& f) {
       .Bind(2, f.group)
       .Bind(3, std::int64_t{f.limit});
   std::vector<Job> out;
-  if (Status s = ReadAll(q, [&](const SqlStmt& r) { out.push_back(ReadJob(r)); }); !s.ok()) return s;
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.push_back(ReadJob(r)); }); !s.ok()) return s;
   return out;
 }
 
@@ -494,14 +474,14 @@ Result<std::vector<Job>> Store::ListQueued() {
   static const std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE state='queued' ORDER BY id";
   auto& q = Prepare(sql.c_str());
   std::vector<Job> out;
-  if (Status s = ReadAll(q, [&](const SqlStmt& r) { out.push_back(ReadJob(r)); }); !s.ok()) return s;
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.push_back(ReadJob(r)); }); !s.ok()) return s;
   return out;
 }
 
 Result<std::vector<QueuedJob>> Store::ListQueuedRefs() {
   auto& q = Prepare(sql::kListQueuedRefs);
   std::vector<QueuedJob> out;
-  if (Status s = ReadAll(q, [&](const SqlStmt& r) { out.push_back({r.Int(0), r.Text(1), r.Int(2), r.Time(3)}); });
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.push_back({r.Int(0), r.Text(1), r.Int(2), r.Time(3)}); });
       !s.ok()) {
     return s;
   }
@@ -525,10 +505,8 @@ Result<std::vector<std::string>> Store::QueryPlan(const std::string& query) {
 
 Result<std::int64_t> Store::CountQueued(const std::string& group) {
   auto& q = Prepare(sql::kCountQueued).Bind(1, group);
-  auto row = q.Step();
-  if (!row.ok()) return row.status();
-  std::int64_t n = q.Int(0);
-  q.Use();
+  std::int64_t n = 0;
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { n = r.Int(0); }); !s.ok()) return s;
   return n;
 }
 
@@ -537,7 +515,7 @@ Result<std::vector<JobEvent>> Store::ListEvents(std::optional<JobId> job) {
                     "WHERE (?1 IS NULL OR job_id=?1) ORDER BY id")
                 .Bind(1, job);
   std::vector<JobEvent> out;
-  Status s = ReadAll(q, [&](const SqlStmt& r) {
+  Status s = ForEachRow(q, [&](const SqlStmt& r) {
     out.push_back({r.Int(0), r.OptInt(1), r.OptText(2), r.Time(3), r.Text(4), r.OptText(5)});
   });
   if (!s.ok()) return s;
@@ -550,7 +528,7 @@ Result<std::vector<JobRun>> Store::ListRuns(JobId job) {
                     "log_file, error FROM job_runs WHERE job_id=?1 ORDER BY attempt")
                 .Bind(1, job);
   std::vector<JobRun> out;
-  Status s = ReadAll(q, [&](const SqlStmt& r) {
+  Status s = ForEachRow(q, [&](const SqlStmt& r) {
     JobRun run;
     run.id = r.Int(0);
     run.job_id = r.Int(1);
@@ -578,17 +556,14 @@ Result<std::vector<JobRun>> Store::ListRuns(JobId job) {
 Result<std::vector<std::pair<std::string, std::int64_t>>> Store::CountByState() {
   auto& q = Prepare("SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state");
   std::vector<std::pair<std::string, std::int64_t>> out;
-  if (Status s = ReadAll(q, [&](const SqlStmt& r) { out.emplace_back(r.Text(0), r.Int(1)); }); !s.ok()) return s;
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.emplace_back(r.Text(0), r.Int(1)); }); !s.ok()) return s;
   return out;
 }
 
 Result<std::optional<std::string>> Store::GetSession(const std::string& group) {
   auto& q = Prepare("SELECT session_id FROM sessions WHERE group_folder=?1").Bind(1, group);
-  auto row = q.Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<std::string>();
-  std::optional<std::string> id = q.Text(0);
-  q.Use();
+  std::optional<std::string> id;
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { id = r.Text(0); }); !s.ok()) return s;
   return id;
 }
 

@@ -189,19 +189,6 @@ Task ReadTask(const SqlStmt& q) {
   return t;
 }
 
-// Steps to the end, calling each(row) per row. Running every statement to
-// SQLITE_DONE matters: in autocommit mode an unfinished statement keeps its
-// transaction (and, in WAL, its snapshot) open.
-template <typename F>
-Status ForEachRow(SqlStmt& q, F&& each) {
-  for (;;) {
-    auto row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return Status::Ok();
-    each(q);
-  }
-}
-
 // Runs a statement with RETURNING and counts the rows it touched.
 Result<std::int64_t> CountReturned(SqlStmt& q) {
   std::int64_t n = 0;
