@@ -10,6 +10,7 @@
 
 #include "jobs/atomic_file.h"
 #include "runner/sentinel.h"
+#include "runner/spawn.h"
 
 namespace dropq::runner {
 namespace {
@@ -86,45 +87,27 @@ class Runner::Execution {
     argv_ = spec.argv;
     mounts_ = sandbox.mounts;
 
-    std::vector<char*> argv, envp;
-    for (auto& s : spec.argv) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    for (auto& s : spec.env) envp.push_back(s.data());
-    envp.push_back(nullptr);
-
+    uv_timer_init(r_->loop_, &timer_);
+    timer_.data = this;
+    auto child = SpawnWithPipes(spec.argv, spec.env);
+    if (!child.ok()) {
+      spawn_error_ = spec.argv[0] + ": " + child.status().message();
+      exited_ = out_eof_ = err_eof_ = true;
+      handles_ = 1;  // the timer only
+      Close(AsHandle(&timer_));
+      return;
+    }
+    pid_ = child->pid;
+    pidfd_ = child->pidfd;
     uv_pipe_init(r_->loop_, &in_, 0);
     uv_pipe_init(r_->loop_, &out_, 0);
     uv_pipe_init(r_->loop_, &err_, 0);
-    uv_timer_init(r_->loop_, &timer_);
-    for (uv_handle_t* h : {AsHandle(&in_), AsHandle(&out_), AsHandle(&err_), AsHandle(&timer_), AsHandle(&proc_)}) {
-      h->data = this;
-    }
-    uv_stdio_container_t stdio[3];
-    stdio[0].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE);
-    stdio[0].data.stream = reinterpret_cast<uv_stream_t*>(&in_);
-    stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-    stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&out_);
-    stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-    stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&err_);
-    uv_process_options_t opts{};
-    opts.file = argv[0];
-    opts.args = argv.data();
-    opts.env = envp.data();
-    opts.stdio = stdio;
-    opts.stdio_count = 3;
-    // DETACHED = setsid(): the attempt gets its own process group, so a stop
-    // reaches every process it started.
-    opts.flags = UV_PROCESS_DETACHED;
-    opts.exit_cb = &Execution::OnExit;
-    int rc = uv_spawn(r_->loop_, &proc_, &opts);
-    if (rc != 0) {
-      spawn_error_ = spec.argv[0] + ": " + uv_strerror(rc);
-      exited_ = true;
-      // The handles are initialised and must be closed all the same.
-      CloseAll();
-      return;
-    }
-    pid_ = proc_.pid;
+    uv_pipe_open(&in_, child->stdin_fd);
+    uv_pipe_open(&out_, child->stdout_fd);
+    uv_pipe_open(&err_, child->stderr_fd);
+    uv_poll_init(r_->loop_, &exit_poll_, pidfd_);
+    for (uv_handle_t* h : {AsHandle(&in_), AsHandle(&out_), AsHandle(&err_), AsHandle(&exit_poll_)}) h->data = this;
+    uv_poll_start(&exit_poll_, UV_READABLE, &Execution::OnExit);
     input_ = ContainerInputJson(a_, false);
     uv_buf_t buf = uv_buf_init(input_.data(), static_cast<unsigned>(input_.size()));
     write_.data = this;
@@ -221,15 +204,20 @@ class Runner::Execution {
     if (r_->on_output_) r_->on_output_(a_.job, a_.run.attempt, out);
   }
 
-  static void OnExit(uv_process_t* p, int64_t status, int sig) {
+  // The pidfd is readable: the agent has exited. Whatever it left running
+  // in its group goes with it, before the reap, while its zombie still holds
+  // the group's id (no reuse race); that also releases pipes a stray child
+  // would otherwise hold open.
+  static void OnExit(uv_poll_t* p, int, int) {
     auto* self = static_cast<Execution*>(p->data);
-    self->exited_ = true;
-    self->exit_status_ = status;
-    self->term_signal_ = sig;
-    // Whatever the agent left running in its group goes with it; that also
-    // releases pipes a stray child would otherwise hold open.
     self->KillGroup(SIGKILL);
-    self->Close(AsHandle(&self->proc_));
+    auto e = Reap(self->pid_);
+    if (!e) return;  // not yet: the pidfd stays armed
+    self->exited_ = true;
+    self->pid_ = 0;
+    self->exit_status_ = e->exit_code;
+    self->term_signal_ = e->term_signal;
+    self->Close(AsHandle(&self->exit_poll_));
     self->MaybeDone();
   }
 
@@ -264,18 +252,13 @@ class Runner::Execution {
     if (exited_ && out_eof_ && err_eof_) Close(AsHandle(&timer_));
   }
 
-  void CloseAll() {
-    for (uv_handle_t* h : {AsHandle(&in_), AsHandle(&out_), AsHandle(&err_), AsHandle(&timer_), AsHandle(&proc_)}) {
-      Close(h);
-    }
-  }
-
   void Close(uv_handle_t* h) {
     if (uv_is_closing(h)) return;
     ++closing_;
     uv_close(h, [](uv_handle_t* h) {
       auto* self = static_cast<Execution*>(h->data);
-      if (++self->closed_ == kHandles) self->Report();
+      if (h == AsHandle(&self->exit_poll_)) ::close(self->pidfd_);  // uv_poll does not own it
+      if (++self->closed_ == self->handles_) self->Report();
     });
   }
 
@@ -283,10 +266,11 @@ class Runner::Execution {
   RunOutcome Outcome(TimeMs now);
   std::string LogText(const RunOutcome& o, bool verbose) const;
 
-  static constexpr int kHandles = 5;
   Runner* r_;
   Attempt a_;
-  uv_process_t proc_{};
+  int handles_ = 5;  // to close before Report(): in, out, err, exit_poll, timer
+  uv_poll_t exit_poll_{};
+  int pidfd_ = -1;
   uv_pipe_t in_{}, out_{}, err_{};
   uv_timer_t timer_{};
   uv_write_t write_{};

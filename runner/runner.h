@@ -1,7 +1,7 @@
 #pragma once
 // Running one attempt of a job in its sandbox (docs/FILES.md, "Container protocol").
 //
-// Start() spawns the runtime's argv with uv_spawn in a new process group,
+// Start() spawns the runtime's argv (posix_spawn, runner/spawn.h) in a new session,
 // writes the ContainerInput JSON to its stdin and closes it, captures stdout
 // and stderr up to `max_output` bytes each (the rest is counted and dropped,
 // and the run is flagged truncated), and parses sentinel blocks as they

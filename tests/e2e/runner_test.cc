@@ -94,6 +94,23 @@ TEST_CASE("an agent that ignores SIGTERM and forks children is killed whole at i
   CHECK(alive == 0);
 }
 
+TEST_CASE("an agent that cannot be started fails its job with a spawn error and the daemon goes on", "[e2e][runner]") {
+  Root r("process", "max_attempts: 1\n");
+  std::string cfg = ReadFile(r.config);
+  cfg.replace(cfg.find("agent: [/opt/dropq/test-agent]"), std::string("agent: [/opt/dropq/test-agent]").size(),
+              "agent: [" + (r.dir / "no-such-agent").string() + "]");
+  WriteFile(r.config, cfg);
+  r.Drop("team", "a.json", {{"prompt", "x"}});
+  r.Drop("other", "b.json", {{"prompt", "x"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  for (auto [g, f] : {std::pair{"team", "a.json"}, std::pair{"other", "b.json"}}) {
+    auto res = r.Result(g, f);
+    CHECK(res["state"] == "failed");
+    CHECK(res["error"] == "Container spawn error: " + (r.dir / "no-such-agent").string() + ": No such file or directory");
+  }
+  CHECK(r.Query("SELECT count(*) FROM job_runs WHERE status = 'failed' AND exit_code IS NULL") == "2");
+}
+
 TEST_CASE("a 100 MB flood stays capped with the daemon's memory bounded", "[e2e][runner]") {
   Root r("process", "max_output: 1MiB\n");
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
