@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -86,6 +87,13 @@ class Daemon final : public watcher::CommandHandler {
   }
 
  private:
+  // An attempt that is over, its end not yet committed (Pump records it).
+  struct EndedAttempt {
+    Job job;
+    RunOutcome outcome;
+    bool final;
+  };
+
   Status Setup() {
     if (Status s = layout_.CreateCommon(); !s.ok()) return s;
     if (Status s = lock_.Acquire((layout_.StoreDir() / "dropq.lock").string()); !s.ok()) return s;
@@ -302,14 +310,64 @@ class Daemon final : public watcher::CommandHandler {
     snapshots_dirty_ = false;
   }
 
+  // watcher::CommandHandler: a batch is queuing `jobs`, its transaction
+  // still open. What can start now is started in it, so a dropped file
+  // costs one flush to reach its agent, not two (docs/PERFORMANCE.md).
+  void Queuing(const std::vector<QueuedJob>& jobs) override {
+    for (const auto& j : jobs) dispatcher_.Add(j);
+    if (stopping_) return;
+    early_ = dispatcher_.TakeStartable();
+    if (early_.empty()) return;
+    if (Status s = StartAttempts(early_, early_attempts_); !s.ok()) {
+      spdlog::error("cannot start jobs: {}; they stay queued", s.message());
+      for (const auto& q : early_) {
+        dispatcher_.Finished(q.group);
+        dispatcher_.Add(q);
+      }
+      early_.clear();
+      early_attempts_.clear();
+    }
+  }
+
+  // The batch did not commit: its jobs do not exist, and the starts
+  // recorded with them are undone; jobs queued before go back in the queue.
+  void Unqueued(const std::vector<QueuedJob>& jobs) override {
+    std::set<JobId> batch;
+    for (const auto& j : jobs) batch.insert(j.id);
+    for (const auto& q : early_) {
+      dispatcher_.Finished(q.group);
+      if (!batch.count(q.id)) dispatcher_.Add(q);
+    }
+    for (const auto& j : jobs) dispatcher_.Remove(j.id);
+    early_.clear();
+    early_attempts_.clear();
+  }
+
+  // After the batch committed (Queuing put its jobs in the dispatcher).
   void OnIngested(std::vector<QueuedJob> jobs) {
     if (!jobs.empty()) snapshots_dirty_ = true;  // lastActivity
-    for (const auto& j : jobs) {
-      spdlog::info("job {} queued for group {}", j.id, j.group);
-      dispatcher_.Add(j);
-    }
+    for (const auto& j : jobs) spdlog::info("job {} queued for group {}", j.id, j.group);
     if (opts_.observer) opts_.observer->JobsQueued(jobs.size());
+    early_.clear();
+    Spawn(std::move(early_attempts_));
+    early_attempts_.clear();
     SchedulePump();
+  }
+
+  // Starts attempts whose start is committed.
+  void Spawn(std::vector<runner::Attempt> attempts) {
+    if (attempts.empty()) return;
+    // Before a run, so the agent sees the current state; only when
+    // something they show may have changed: with every active task in
+    // current_tasks.json, rewriting them before every run cost O(tasks)
+    // per job (docs/PERFORMANCE.md).
+    if (snapshots_dirty_) Snapshots();
+    for (auto& a : attempts) {
+      spdlog::info("job {} started (group {}, attempt {}, {})", a.job.id, a.job.group, a.run.attempt,
+                   a.run.container_name.value_or(""));
+      if (opts_.observer) opts_.observer->JobStarted(a.job.id);
+      runner_->Start(std::move(a));
+    }
   }
 
   // Pumping is deferred to an idle callback so that everything one loop turn
@@ -321,77 +379,117 @@ class Daemon final : public watcher::CommandHandler {
     });
   }
 
+  // One transaction per turn for everything the loop has to record: the
+  // output events, the attempts that ended since the last pump, and the
+  // starts of the jobs that are now ready (often the next job of a group
+  // whose attempt just ended). One flush instead of one per step
+  // (docs/PERFORMANCE.md). The starts sit in a savepoint, so a start that
+  // cannot be recorded does not take the ended attempts with it.
   void Pump() {
-    FlushOutputs();
-    if (stopping_) return;
-    auto start = dispatcher_.TakeStartable();
-    if (!start.empty()) {
-      std::vector<runner::Attempt> attempts;
+    std::vector<EndedAttempt> ended = std::move(ended_);
+    ended_.clear();
+    std::vector<QueuedJob> start;
+    if (!stopping_) start = dispatcher_.TakeStartable();
+    std::vector<runner::Attempt> attempts;
+    if (!ended.empty() || !start.empty() || !pending_outputs_.empty()) {
       Status s = store_->Begin();
-      for (const auto& q : start) {
+      if (s.ok()) s = AppendOutputs();
+      for (const auto& e : ended) {
         if (!s.ok()) break;
-        auto job = store_->GetJob(q.id);
-        if (!job.ok() || !*job) {
-          s = job.ok() ? Status::NotFound("job vanished") : job.status();
-          break;
+        s = store_->FinishAttempt(e.job, e.outcome);
+        if (s.ok() && e.final) {
+          const RunOutcome& o = e.outcome;
+          s = task_timer_->JobFinished(e.job.id, o.job_state, o.result, o.error, o.run.duration_ms);
         }
-        auto run = store_->StartAttempt(q.id, std::string(runtime_->name()),
-                                        runner::ContainerName(q.group, clock_.NowMs()));
-        if (!run.ok()) {
-          s = run.status();
-          break;
+      }
+      if (s.ok() && !start.empty()) {
+        if (Status started = StartAttempts(start, attempts); !started.ok()) {
+          spdlog::error("cannot start jobs: {}; they stay queued", started.message());
+          for (const auto& q : start) {
+            dispatcher_.Finished(q.group);
+            dispatcher_.Add(q);
+          }
+          attempts.clear();
         }
-        bool scheduled = task_timer_->IsTaskJob(q.id);
-        if (scheduled) {
-          if (s = task_timer_->JobStarted(q.id, run->started_at); !s.ok()) break;
-        }
-        runner::Attempt a;
-        a.job = **job;
-        a.job.attempts = run->attempt;
-        a.job.state = JobState::kRunning;
-        a.run = *run;
-        a.is_scheduled_task = scheduled;
-        const GroupConfig* g = groups_.Find(q.group);
-        a.is_main = g && g->is_main;
-        // NanoClaw agents address their own group by chatJid: the jid, or the
-        // folder for a group that has none.
-        a.chat_jid = g && g->jid ? *g->jid : q.group;
-        a.secrets = secrets_;
-        if (auto m = extra_mounts_.find(q.group); m != extra_mounts_.end()) a.extra_mounts = m->second;
-        a.timeout_ms = a.job.timeout_ms.value_or(g && g->timeout_ms ? *g->timeout_ms : cfg_.timeout_ms);
-        if (a.job.context_mode == ContextMode::kGroup) {
-          auto sess = store_->GetSession(q.group);
-          if (sess.ok()) a.session_id = *sess;
-        }
-        attempts.push_back(std::move(a));
       }
       if (s.ok()) s = store_->Commit();
       if (!s.ok()) {
         store_->Rollback();
-        spdlog::error("cannot start jobs: {}; they stay queued", s.message());
-        for (const auto& q : start) {
-          dispatcher_.Finished(q.group);
-          dispatcher_.Add(q);
+        spdlog::error("cannot record {} output event(s), {} ended attempt(s) and {} start(s): {}",
+                      pending_outputs_.size(), ended.size(), attempts.size(), s.message());
+        for (const auto& e : ended) {
+          spdlog::error("job {}: the end of attempt {} is not recorded; it is recovered at the next start", e.job.id,
+                        e.outcome.run.attempt);
         }
-      } else {
-        // Before a run, so the agent sees the current state; only when
-        // something they show may have changed: with every active task in
-        // current_tasks.json, rewriting them before every run cost O(tasks)
-        // per job (docs/PERFORMANCE.md).
-        if (snapshots_dirty_) Snapshots();
-        for (auto& a : attempts) {
-          spdlog::info("job {} started (group {}, attempt {}, {})", a.job.id, a.job.group, a.run.attempt,
-                       a.run.container_name.value_or(""));
-          if (opts_.observer) opts_.observer->JobStarted(a.job.id);
-          runner_->Start(std::move(a));
+        for (const auto& a : attempts) {
+          dispatcher_.Finished(a.job.group);
+          dispatcher_.Add({a.job.id, a.job.group, a.job.priority, clock_.NowMs()});
         }
+        attempts.clear();
       }
+      pending_outputs_.clear();
+      for (auto& e : ended) Announce(e);
+    }
+    Spawn(std::move(attempts));
+    if (stopping_) {
+      MaybeFinishShutdown();
+      return;
     }
     ArmWake();
-    if (opts_.once && runner_->active() == 0 && !ingestor_->pending() && !inbox_->pending()) {
+    if (opts_.once && runner_->active() == 0 && writing_results_ == 0 && ended_.empty() && !ingestor_->pending() &&
+        !inbox_->pending()) {
       spdlog::info("--once: nothing left that is ready to run");
       Shutdown();
     }
+  }
+
+  // Records the starts of `start` inside the open transaction (a savepoint
+  // of its own) and fills `attempts`; on failure the savepoint is undone.
+  Status StartAttempts(const std::vector<QueuedJob>& start, std::vector<runner::Attempt>& attempts) {
+    if (Status s = store_->Exec("SAVEPOINT start_jobs"); !s.ok()) return s;
+    Status s;
+    for (const auto& q : start) {
+      auto job = store_->GetJob(q.id);
+      if (!job.ok() || !*job) {
+        s = job.ok() ? Status::NotFound("job " + std::to_string(q.id) + " vanished") : job.status();
+        break;
+      }
+      auto run = store_->StartAttempt(q.id, std::string(runtime_->name()),
+                                      runner::ContainerName(q.group, clock_.NowMs()));
+      if (!run.ok()) {
+        s = run.status();
+        break;
+      }
+      bool scheduled = task_timer_->IsTaskJob(q.id);
+      if (scheduled) {
+        if (s = task_timer_->JobStarted(q.id, run->started_at); !s.ok()) break;
+      }
+      runner::Attempt a;
+      a.job = **job;
+      a.job.attempts = run->attempt;
+      a.job.state = JobState::kRunning;
+      a.run = *run;
+      a.is_scheduled_task = scheduled;
+      const GroupConfig* g = groups_.Find(q.group);
+      a.is_main = g && g->is_main;
+      // NanoClaw agents address their own group by chatJid: the jid, or the
+      // folder for a group that has none.
+      a.chat_jid = g && g->jid ? *g->jid : q.group;
+      a.secrets = secrets_;
+      if (auto m = extra_mounts_.find(q.group); m != extra_mounts_.end()) a.extra_mounts = m->second;
+      a.timeout_ms = a.job.timeout_ms.value_or(g && g->timeout_ms ? *g->timeout_ms : cfg_.timeout_ms);
+      if (a.job.context_mode == ContextMode::kGroup) {
+        auto sess = store_->GetSession(q.group);
+        if (sess.ok()) a.session_id = *sess;
+      }
+      attempts.push_back(std::move(a));
+    }
+    if (!s.ok()) {
+      store_->Exec("ROLLBACK TO start_jobs");
+      store_->Exec("RELEASE start_jobs");
+      return s;
+    }
+    return store_->Exec("RELEASE start_jobs");
   }
 
   void ArmWake() {
@@ -607,43 +705,83 @@ class Daemon final : public watcher::CommandHandler {
   // first, then commits: a crash between the two leaves the attempt
   // `running` in the database, so it is recovered as lost and run again, and
   // the file is rewritten. The other order lost result files for good (found
-  // by the chaos suite). When the file cannot be written for lack of space
-  // (ENOSPC, EDQUOT) the job is not recorded as ended either: it is tried again with backoff,
-  // and its group waits, so no job ends without its result file.
+  // by the chaos suite). The file is written on the libuv thread pool, so
+  // the loop goes on starting and finishing other attempts meanwhile; the
+  // commit is the next pump's. When the file cannot be written for lack of
+  // space (ENOSPC, EDQUOT) the job is not recorded as ended either: it is
+  // tried again with backoff, and its group waits, so no job ends without
+  // its result file.
   void Finish(const Job& job, RunOutcome o, bool final) {
-    if (final) {
-      auto path = runner::WriteResultFile(layout_, job, o);
-      if (!path.ok() && path.status().code() != Status::Code::kNoSpace) {
-        // Not a passing fault (the group planted a symlink, say): logged,
-        // and the job ends without it.
-        spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
-      } else if (!path.ok()) {
-        result_retry_ms_ = std::min<std::uint64_t>(30'000, result_retry_ms_ ? result_retry_ms_ * 2 : 1'000);
-        spdlog::error("job {}: cannot write its result file: {}; the job ends when it is written (next try in {} ms)",
-                      job.id, path.status().message(), result_retry_ms_);
-        unwritten_.push_back({job, std::move(o)});
-        if (stopping_) {
-          MaybeFinishShutdown();
-        } else {
-          uv_timer_start(&result_retry_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->RetryResults(); },
-                         result_retry_ms_, 0);
-        }
-        return;
+    if (!final) {
+      Ended(job, std::move(o), false);
+      return;
+    }
+    struct ResultWrite {
+      uv_work_t req;
+      Daemon* self;
+      Job job;
+      RunOutcome outcome;
+      Result<std::string> path = Status::Ok();
+    };
+    auto* w = new ResultWrite{{}, this, job, std::move(o)};
+    w->req.data = w;
+    ++writing_results_;
+    uv_queue_work(
+        &loop_, &w->req,
+        [](uv_work_t* req) {
+          auto* w = static_cast<ResultWrite*>(req->data);
+          w->path = runner::WriteResultFile(w->self->layout_, w->job, w->outcome);
+        },
+        [](uv_work_t* req, int) {
+          std::unique_ptr<ResultWrite> w(static_cast<ResultWrite*>(req->data));
+          --w->self->writing_results_;
+          w->self->ResultWritten(w->job, std::move(w->outcome), w->path);
+        });
+  }
+
+  void ResultWritten(const Job& job, RunOutcome o, const Result<std::string>& path) {
+    if (!path.ok() && path.status().code() == Status::Code::kNoSpace) {
+      result_retry_ms_ = std::min<std::uint64_t>(30'000, result_retry_ms_ ? result_retry_ms_ * 2 : 1'000);
+      spdlog::error("job {}: cannot write its result file: {}; the job ends when it is written (next try in {} ms)",
+                    job.id, path.status().message(), result_retry_ms_);
+      unwritten_.push_back({job, std::move(o)});
+      if (stopping_) {
+        MaybeFinishShutdown();
+      } else {
+        uv_timer_start(&result_retry_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->RetryResults(); },
+                       result_retry_ms_, 0);
       }
+      return;
     }
+    if (!path.ok()) {
+      // Not a passing fault (the group planted a symlink, say): logged,
+      // and the job ends without it.
+      spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
+    } else if (!unwritten_.empty() || result_retry_ms_ != 0) {
+      result_retry_ms_ = 0;  // the disk has room again
+    }
+    Ended(job, std::move(o), true);
+  }
+
+  // The attempt is over: its group may run its next job, and the end is
+  // recorded by the next pump (at once while stopping).
+  void Ended(const Job& job, RunOutcome o, bool final) {
     dispatcher_.Finished(job.group);
-    Status s = store_->Begin();
-    if (s.ok()) s = AppendOutputs();
-    if (s.ok()) s = store_->FinishAttempt(job, o);
-    if (s.ok() && final) s = task_timer_->JobFinished(job.id, o.job_state, o.result, o.error, o.run.duration_ms);
-    if (s.ok()) s = store_->Commit();
-    if (!s.ok()) {
-      store_->Rollback();
-      spdlog::error("job {}: cannot record the end of attempt {}: {}", job.id, o.run.attempt, s.message());
+    ended_.push_back({job, std::move(o), final});
+    if (stopping_) {
+      Pump();
+    } else {
+      SchedulePump();
     }
-    pending_outputs_.clear();
-    if (opts_.observer) opts_.observer->AttemptEnded(job.id, o.job_state, final);
-    if (final) {
+  }
+
+  // After the end is committed (or could not be): the observer, the log
+  // line, and a retry put back in the queue.
+  void Announce(const EndedAttempt& e) {
+    const Job& job = e.job;
+    const RunOutcome& o = e.outcome;
+    if (opts_.observer) opts_.observer->AttemptEnded(job.id, o.job_state, e.final);
+    if (e.final) {
       if (o.job_state == JobState::kSucceeded) {
         spdlog::info("job {} succeeded in {} ms", job.id, o.run.duration_ms.value_or(0));
       } else if (o.job_state == JobState::kCancelled) {
@@ -652,23 +790,16 @@ class Daemon final : public watcher::CommandHandler {
         spdlog::warn("job {} failed: {}", job.id, o.error.value_or("unknown error"));
       }
     } else if (o.retry_at) {
-      spdlog::warn("job {} attempt {} failed ({}); retry at {}", job.id, o.run.attempt,
-                   o.error.value_or(""), FormatIsoUtc(*o.retry_at));
+      spdlog::warn("job {} attempt {} failed ({}); retry at {}", job.id, o.run.attempt, o.error.value_or(""),
+                   FormatIsoUtc(*o.retry_at));
       dispatcher_.Add({job.id, job.group, job.priority, *o.retry_at});
-    }
-    if (stopping_) {
-      MaybeFinishShutdown();
-    } else {
-      SchedulePump();
     }
   }
 
   void RetryResults() {
     auto pending = std::move(unwritten_);
     unwritten_.clear();
-    std::size_t before = pending.size();
     for (auto& [job, outcome] : pending) Finish(job, std::move(outcome), true);
-    if (unwritten_.size() < before) result_retry_ms_ = 0;
   }
 
   // First signal: stop ingesting and starting, let running jobs finish for
@@ -703,7 +834,7 @@ class Daemon final : public watcher::CommandHandler {
   }
 
   void MaybeFinishShutdown() {
-    if (runner_->active() > 0 || closed_) return;
+    if (runner_->active() > 0 || writing_results_ > 0 || !ended_.empty() || closed_) return;
     closed_ = true;
     uv_timer_stop(&wake_);
     if (!unwritten_.empty()) {
@@ -737,6 +868,12 @@ class Daemon final : public watcher::CommandHandler {
   uv_timer_t result_retry_{};
   std::uint64_t result_retry_ms_ = 0;
   std::vector<std::pair<Job, RunOutcome>> unwritten_;  // ended, result file not written yet
+  int writing_results_ = 0;  // result files being written on the thread pool
+  std::vector<EndedAttempt> ended_;  // attempts over, their end not yet committed
+  // Started inside an ingest batch's transaction (Queuing), spawned once it
+  // commits (OnIngested).
+  std::vector<QueuedJob> early_;
+  std::vector<runner::Attempt> early_attempts_;
   uv_signal_t sigint_{}, sigterm_{};
   bool stopping_ = false, stopped_by_us_ = false, closed_ = false;
   std::mt19937_64 rng_{std::random_device{}()};

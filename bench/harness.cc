@@ -57,10 +57,22 @@ double Median(const std::vector<double>& v) { return Quantile(v, 0.5); }
 
 ProcStat ReadProc(pid_t pid) {
   ProcStat s;
-  // The first field is the time spent on a CPU in ns (utime/stime in
+  auto proc = "/proc/" + std::to_string(pid);
+  // Every thread of the process: the loop, libuv's thread pool (run logs and
+  // result files are written there), the dashboard's. The first field of
+  // schedstat is the time spent on a CPU in ns (utime/stime in
   // /proc/<pid>/stat count 10 ms ticks: too coarse for the idle target).
-  s.cpu_s = static_cast<double>(std::atoll(ReadText("/proc/" + std::to_string(pid) + "/schedstat").c_str())) / 1e9;
-  std::istringstream status(ReadText("/proc/" + std::to_string(pid) + "/status"));
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator(proc + "/task", ec)) {
+    s.cpu_s += static_cast<double>(std::atoll(ReadText(task.path() / "schedstat").c_str())) / 1e9;
+    std::istringstream status(ReadText(task.path() / "status"));
+    for (std::string line; std::getline(status, line);) {
+      for (const char* key : {"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"}) {
+        if (line.rfind(key, 0) == 0) s.wakeups += std::atoll(line.c_str() + std::strlen(key));
+      }
+    }
+  }
+  std::istringstream status(ReadText(proc + "/status"));
   for (std::string line; std::getline(status, line);) {
     auto value = [&](const char* key) -> std::optional<std::int64_t> {
       std::size_t n = std::strlen(key);
@@ -69,8 +81,6 @@ ProcStat ReadProc(pid_t pid) {
     };
     if (auto v = value("VmRSS:")) s.rss_kb = *v;
     if (auto v = value("VmHWM:")) s.hwm_kb = *v;
-    if (auto v = value("voluntary_ctxt_switches:")) s.wakeups += *v;
-    if (auto v = value("nonvoluntary_ctxt_switches:")) s.wakeups += *v;
   }
   return s;
 }

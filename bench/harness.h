@@ -38,10 +38,10 @@ double Quantile(std::vector<double> v, double q);
 double Median(const std::vector<double>& v);
 
 struct ProcStat {
-  double cpu_s = 0;              // time on a CPU (/proc/<pid>/schedstat, ns precision)
+  double cpu_s = 0;              // time on a CPU, all threads (/proc/<pid>/task/*/schedstat, ns)
   std::int64_t rss_kb = 0;       // VmRSS
   std::int64_t hwm_kb = 0;       // VmHWM (peak RSS)
-  std::int64_t wakeups = 0;      // voluntary + involuntary context switches
+  std::int64_t wakeups = 0;      // voluntary + involuntary context switches, all threads
 };
 ProcStat ReadProc(pid_t pid);
 

@@ -263,6 +263,7 @@ class Runner::Execution {
   }
 
   void Report();
+  void LogWritten();
   RunOutcome Outcome(TimeMs now);
   std::string LogText(const RunOutcome& o, bool verbose) const;
 
@@ -291,6 +292,12 @@ class Runner::Execution {
   std::int64_t stdout_bytes_ = 0, stderr_bytes_ = 0;
   bool stdout_truncated_ = false, stderr_truncated_ = false;
   SentinelParser parser_;
+  // The run log, written off the loop once every handle is closed.
+  uv_work_t log_work_{};
+  RunOutcome outcome_;
+  std::filesystem::path log_path_;
+  std::string log_text_;
+  Status log_status_;
 };
 
 RunOutcome Runner::Execution::Outcome(TimeMs now) {
@@ -405,15 +412,31 @@ void Runner::Execution::Report() {
   auto path = logs / ("container-" + FileTimestamp(started_ms_) + "-job" + std::to_string(a_.job.id) + "-" +
                       std::to_string(a_.run.attempt) + ".log");
   bool verbose = failed || spdlog::should_log(spdlog::level::debug);
-  Status s = Layout::CheckRealDir(logs);
-  if (s.ok()) s = WriteFileAtomic(path, LogText(o, verbose));
-  if (s.ok()) {
-    o.run.log_file = path.string();
+  // The file is made on the libuv thread pool: creating it and its two
+  // flushes took the loop a millisecond or more per attempt, while other
+  // attempts waited to be started or finished (docs/PERFORMANCE.md).
+  outcome_ = std::move(o);
+  log_path_ = path;
+  log_text_ = LogText(outcome_, verbose);
+  log_work_.data = this;
+  uv_queue_work(
+      r_->loop_, &log_work_,
+      [](uv_work_t* w) {
+        auto* self = static_cast<Execution*>(w->data);
+        self->log_status_ = Layout::CheckRealDir(self->log_path_.parent_path());
+        if (self->log_status_.ok()) self->log_status_ = WriteFileAtomic(self->log_path_, self->log_text_);
+      },
+      [](uv_work_t* w, int) { static_cast<Execution*>(w->data)->LogWritten(); });
+}
+
+void Runner::Execution::LogWritten() {
+  if (log_status_.ok()) {
+    outcome_.run.log_file = log_path_.string();
   } else {
-    spdlog::error("job {}: cannot write run log: {}", a_.job.id, s.message());
+    spdlog::error("job {}: cannot write run log: {}", a_.job.id, log_status_.message());
   }
   Job job = a_.job;
-  r_->Finished(this, job, std::move(o));
+  r_->Finished(this, job, std::move(outcome_));
 }
 
 Runner::Runner(uv_loop_t* loop, const Layout& layout, const Runtime& runtime, RunnerOptions options,

@@ -210,7 +210,11 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
     nlohmann::json d = {{"file", r.file.name}, {"reason", r.reason}};
     if (Status s = store_.AppendEvent(std::nullopt, r.file.group, "rejected", d.dump()); !s.ok()) return fail(s);
   }
-  if (Status s = store_.Commit(); !s.ok()) return fail(s);
+  if (commands_ && !queued.empty()) commands_->Queuing(queued);
+  if (Status s = store_.Commit(); !s.ok()) {
+    if (commands_ && !queued.empty()) commands_->Unqueued(queued);
+    return fail(s);
+  }
 
   // Only now, with the jobs durable, do the files go.
   for (std::size_t i = 0; i < accepted.size(); ++i) {

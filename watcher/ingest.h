@@ -37,10 +37,18 @@ using IngestGroup = GroupIdentity;
 // own transaction, and must be idempotent: a crash before the file is removed
 // applies it again at the next start. It returns the audit detail (JSON) of
 // what it did, or InvalidArgument with the reason to reject the file.
+//
+// It is also told of the jobs a batch queues while the batch's transaction
+// is still open (Queuing), so it can record their starts in that same
+// transaction: one flush from a dropped file to its running job. When that
+// transaction then fails to commit, Unqueued says the jobs do not exist
+// after all (nor anything Queuing recorded).
 class CommandHandler {
  public:
   virtual ~CommandHandler() = default;
   virtual Result<std::string> Apply(const IngestGroup& from, const ClaimedFile& file, const JobCommand& cmd) = 0;
+  virtual void Queuing(const std::vector<QueuedJob>& /*jobs*/) {}
+  virtual void Unqueued(const std::vector<QueuedJob>& /*jobs*/) {}
 };
 
 struct IngestOptions {
