@@ -404,11 +404,7 @@ Result<std::vector<TaskRun>> TaskStore::ListRuns(const std::string& task_id, int
 
 Result<std::int64_t> TaskStore::PruneRuns(const std::string& task_id, std::int64_t keep) {
   if (keep < 0) return Status::InvalidArgument("keep_runs: must not be negative");
-  auto& q = store_.Prepare(
-      "DELETE FROM task_runs WHERE task_id=?1 "
-      "AND id NOT IN (SELECT id FROM task_runs WHERE task_id=?1 ORDER BY id DESC LIMIT ?2) "
-      "AND (job_id IS NULL OR job_id NOT IN (SELECT id FROM jobs WHERE state IN ('queued','running'))) "
-      "RETURNING id");
+  auto& q = store_.Prepare(sql::kPruneTaskRuns);
   q.Bind(1, task_id).Bind(2, keep);
   return CountReturned(q);
 }

@@ -102,6 +102,19 @@ Result<Task> ValidateTask(Task task, TimeMs now, std::string_view default_tz = "
 // occurrence — the same rules as cron, docs/CRON.md).
 Result<TimeMs> ParseOnceTime(std::string_view value, std::string_view tz);
 
+namespace sql {
+// A task's runs beyond the newest `keep`, except those whose job is still
+// queued or running. The job check is a primary-key lookup per candidate row
+// (NOT EXISTS), not a list of every active job built at each fire: that was
+// O(active jobs) per fire (docs/PERFORMANCE.md).
+inline constexpr char kPruneTaskRuns[] =
+    "DELETE FROM task_runs WHERE task_id=?1 "
+    "AND id NOT IN (SELECT id FROM task_runs WHERE task_id=?1 ORDER BY id DESC LIMIT ?2) "
+    "AND (job_id IS NULL OR NOT EXISTS "
+    "(SELECT 1 FROM jobs j WHERE j.id = task_runs.job_id AND j.state IN ('queued','running'))) "
+    "RETURNING id";
+}  // namespace sql
+
 class TaskStore {
  public:
   explicit TaskStore(Store& store) : store_(store) {}

@@ -388,6 +388,18 @@ TEST_CASE("pruning never deletes a run whose job is still queued or running") {
   CHECK(f.tasks->ListRuns("t")->size() == 1);
 }
 
+TEST_CASE("pruning looks each candidate's job up by id instead of listing every active job") {
+  Fixture f;
+  auto plan = f.store->QueryPlan(sql::kPruneTaskRuns);
+  REQUIRE(plan.ok());
+  std::string text;
+  for (const auto& line : *plan) text += line + "\n";
+  INFO(text);
+  CHECK(text.find("SEARCH j USING INTEGER PRIMARY KEY") != std::string::npos);
+  CHECK(text.find("jobs_state") == std::string::npos);
+  CHECK(text.find("SCAN") == std::string::npos);
+}
+
 TEST_CASE("config tasks removed from the YAML are deleted and file tasks stay") {
   Fixture f;
   for (const char* id : {"keep", "drop1", "drop2"}) {
