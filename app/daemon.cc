@@ -23,6 +23,7 @@
 #include "app/instance_lock.h"
 #include "app/live_metrics.h"
 #include "app/messages.h"
+#include "app/snapshot_writer.h"
 #include "app/snapshots.h"
 #include "app/secrets.h"
 #include "app/task_timer.h"
@@ -148,6 +149,7 @@ class Daemon final : public watcher::CommandHandler {
 
     uv_loop_init(&loop_);
     loop_.data = this;
+    snapshots_ = std::make_unique<SnapshotWriter>(&loop_, layout_, *store_, layout_.DatabasePath().string(), clock_);
     runner::RunnerOptions ro{cfg_.agent, cfg_.max_output, cfg_.kill_grace_ms, cfg_.session_dir};
     runner_ = std::make_unique<runner::Runner>(&loop_, layout_, *runtime_, ro, clock_,
                                                [this](const Job& j, RunOutcome o) { OnDone(j, std::move(o)); },
@@ -215,7 +217,8 @@ class Daemon final : public watcher::CommandHandler {
     ingestor_->ScanAll();
     inbox_->ScanAll();
     watcher_->Kick();
-    Snapshots();
+    // On this thread: the first runs must see them.
+    if (Status s = snapshots_->WriteNow(*store_, groups_.identities()); s.ok()) snapshots_dirty_ = false;
     SchedulePump();
 #ifdef __GLIBC__
     // Start-up (the YAML document, upserting every schedule) leaves freed
@@ -300,13 +303,11 @@ class Daemon final : public watcher::CommandHandler {
     extra_mounts_[g.folder] = std::move(v.mounts);
   }
 
-  // current_tasks.json and available_groups.json for every group (files are
-  // rewritten only when their content changed).
-  void Snapshots() {
-    if (Status s = WriteSnapshots(layout_, *store_, groups_.identities()); !s.ok()) {
-      spdlog::error("cannot write snapshots: {}", s.message());
-      return;  // still dirty: tried again before the next run
-    }
+  // current_tasks.json and available_groups.json for every group, written
+  // on the thread pool (files are rewritten only when their content
+  // changed). A write that failed is tried again before the next run.
+  void RequestSnapshots() {
+    snapshots_->Request(groups_.identities());
     snapshots_dirty_ = false;
   }
 
@@ -354,20 +355,35 @@ class Daemon final : public watcher::CommandHandler {
     SchedulePump();
   }
 
-  // Starts attempts whose start is committed.
+  // Starts attempts whose start is committed, once the snapshots they may
+  // read are current: before a run, so the agent sees the current state;
+  // rewritten only when something they show may have changed (with every
+  // active task in current_tasks.json a write is O(tasks), docs/PERFORMANCE.md).
   void Spawn(std::vector<runner::Attempt> attempts) {
     if (attempts.empty()) return;
-    // Before a run, so the agent sees the current state; only when
-    // something they show may have changed: with every active task in
-    // current_tasks.json, rewriting them before every run cost O(tasks)
-    // per job (docs/PERFORMANCE.md).
-    if (snapshots_dirty_) Snapshots();
-    for (auto& a : attempts) {
-      spdlog::info("job {} started (group {}, attempt {}, {})", a.job.id, a.job.group, a.run.attempt,
-                   a.run.container_name.value_or(""));
-      if (opts_.observer) opts_.observer->JobStarted(a.job.id);
-      runner_->Start(std::move(a));
-    }
+    if (snapshots_dirty_ || snapshots_->failed()) RequestSnapshots();
+    waiting_spawn_ += attempts.size();
+    snapshots_->WhenWritten([this, attempts = std::move(attempts)]() mutable {
+      waiting_spawn_ -= attempts.size();
+      for (auto& a : attempts) {
+        if (stopped_by_us_) {
+          // The shutdown stopped the running jobs while this one waited:
+          // it ends like them, requeued (OnDone turns it into `lost`).
+          RunOutcome o;
+          o.run = a.run;
+          o.run.finished_at = clock_.NowMs();
+          o.run.duration_ms = 0;
+          o.job_state = JobState::kFailed;
+          OnDone(a.job, std::move(o));
+          continue;
+        }
+        spdlog::info("job {} started (group {}, attempt {}, {})", a.job.id, a.job.group, a.run.attempt,
+                     a.run.container_name.value_or(""));
+        if (opts_.observer) opts_.observer->JobStarted(a.job.id);
+        runner_->Start(std::move(a));
+      }
+      if (stopping_) MaybeFinishShutdown();
+    });
   }
 
   // Pumping is deferred to an idle callback so that everything one loop turn
@@ -436,8 +452,8 @@ class Daemon final : public watcher::CommandHandler {
       return;
     }
     ArmWake();
-    if (opts_.once && runner_->active() == 0 && writing_results_ == 0 && ended_.empty() && !ingestor_->pending() &&
-        !inbox_->pending()) {
+    if (opts_.once && runner_->active() == 0 && waiting_spawn_ == 0 && writing_results_ == 0 && ended_.empty() &&
+        !ingestor_->pending() && !inbox_->pending()) {
       spdlog::info("--once: nothing left that is ready to run");
       Shutdown();
     }
@@ -509,7 +525,7 @@ class Daemon final : public watcher::CommandHandler {
   Result<std::string> Apply(const watcher::IngestGroup& from, const watcher::ClaimedFile& file,
                             const watcher::JobCommand& cmd) override {
     if (auto r = ApplyTaskCommand(from, file, cmd)) {
-      if (r->ok()) Snapshots();
+      if (r->ok()) RequestSnapshots();
       return std::move(*r);
     }
     if (const auto* r = std::get_if<watcher::RegisterGroup>(&cmd)) return RegisterGroup(from, cmd, *r);
@@ -563,7 +579,7 @@ class Daemon final : public watcher::CommandHandler {
     watcher_->Kick();
     spdlog::info("group {} {} by {}: drop job files into {}", cmd.folder, detail["action"].get<std::string>(),
                  from.folder, layout_.TasksDir(cmd.folder).string());
-    Snapshots();
+    RequestSnapshots();
     return detail.dump();
   }
 
@@ -571,7 +587,7 @@ class Daemon final : public watcher::CommandHandler {
   Result<std::string> RefreshGroups(const watcher::IngestGroup& from, const watcher::JobCommand& cmd) {
     auto allowed = watcher::Authorize(from, groups_.identities(), cmd);
     if (!allowed.ok()) return allowed.status();
-    if (Status s = WriteSnapshots(layout_, *store_, groups_.identities(), from.folder, /*refresh=*/true); !s.ok()) {
+    if (Status s = snapshots_->WriteNow(*store_, groups_.identities(), from.folder, /*refresh=*/true); !s.ok()) {
       return s;
     }
     return nlohmann::json{{"action", "refreshed"}, {"groups", groups_.all().size()}}.dump();
@@ -834,7 +850,7 @@ class Daemon final : public watcher::CommandHandler {
   }
 
   void MaybeFinishShutdown() {
-    if (runner_->active() > 0 || writing_results_ > 0 || !ended_.empty() || closed_) return;
+    if (runner_->active() > 0 || waiting_spawn_ > 0 || writing_results_ > 0 || !ended_.empty() || closed_) return;
     closed_ = true;
     uv_timer_stop(&wake_);
     if (!unwritten_.empty()) {
@@ -886,7 +902,9 @@ class Daemon final : public watcher::CommandHandler {
     std::string detail;
   };
   std::vector<PendingOutput> pending_outputs_;  // output events not yet in a transaction
-  bool snapshots_dirty_ = true;  // tasks or job activity changed since the last Snapshots()
+  bool snapshots_dirty_ = true;  // tasks or job activity changed since the last request
+  std::unique_ptr<SnapshotWriter> snapshots_;
+  std::size_t waiting_spawn_ = 0;  // attempts started in the store, waiting for the snapshots
   std::map<std::string, std::vector<runner::Mount>> extra_mounts_;
   std::optional<runner::MountAllowlist> allowlist_;
   bool allowlist_loaded_ = false;
