@@ -3,7 +3,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <random>
 #include <string>
+#include <vector>
+
+#include <date/date.h>
 
 using dropq::ParseDurationMs;
 using dropq::ParseSizeBytes;
@@ -129,4 +134,21 @@ TEST_CASE("an ISO time keeps milliseconds and ignores digits beyond them", "[clo
   CHECK(dropq::ParseIsoTime("2026-11-27T08:45:57.5Z") == dropq::ParseIsoTime("2026-11-27T08:45:57.500Z"));
   CHECK(dropq::ParseIsoTime("2026-11-27T08:45:57.123456Z") == dropq::ParseIsoTime("2026-11-27T08:45:57.123Z"));
   CHECK(dropq::ParseIsoTime("2026-11-27T08:45:57") == dropq::ParseIsoTime("2026-11-27T08:45:57Z"));
+}
+
+TEST_CASE("FormatIsoUtc prints what date::format prints for the same instant", "[clock]") {
+  using namespace std::chrono;
+  std::vector<dropq::TimeMs> samples = {0,
+                                        -1,                  // 1969-12-31T23:59:59.999Z
+                                        951'782'400'000,     // 2000-02-29T00:00:00.000Z
+                                        1'798'761'599'999,   // 2026-12-31T23:59:59.999Z
+                                        253'402'300'799'999};  // 9999-12-31T23:59:59.999Z
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<dropq::TimeMs> any(-2'208'988'800'000, 4'102'444'800'000);  // 1900..2100
+  for (int i = 0; i < 10'000; ++i) samples.push_back(any(rng));
+  for (dropq::TimeMs t : samples) {
+    sys_time<milliseconds> tp{milliseconds{t}};
+    INFO(t);
+    REQUIRE(dropq::FormatIsoUtc(t) == date::format("%FT%TZ", tp));
+  }
 }
