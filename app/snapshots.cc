@@ -28,6 +28,35 @@ Status WriteIfChanged(const std::filesystem::path& path, const std::string& cont
   return WriteFileAtomic(path, content);
 }
 
+// current_tasks.json as Dump() of the whole array would print it, built one
+// task at a time as the rows are read: with 100,000 tasks the list of tasks
+// and the array's DOM held hundreds of MB through each write
+// (docs/PERFORMANCE.md); now only the text is held.
+Result<std::string> TasksJson(TaskStore& tasks, const watcher::GroupIdentity& g) {
+  std::string out = "[";
+  bool any = false;
+  Status s = tasks.ForEach(g.is_main ? std::nullopt : std::optional<std::string>(g.folder), [&](Task t) {
+    Json one = {{"id", t.id},
+                {"groupFolder", t.group_folder},
+                {"prompt", t.prompt},
+                {"schedule_type", ToString(t.schedule_type)},
+                {"schedule_value", t.schedule_value},
+                {"status", ToString(t.status)},
+                {"next_run", t.next_run ? Json(FormatIsoUtc(*t.next_run)) : Json(nullptr)}};
+    std::string text = one.dump(2, ' ', false, Json::error_handler_t::replace);
+    out += any ? ",\n  " : "\n  ";
+    // One level deeper than on its own: every line of the object indented by two.
+    for (char c : text) {
+      out += c;
+      if (c == '\n') out += "  ";
+    }
+    any = true;
+  });
+  if (!s.ok()) return s;
+  out += any ? "\n]\n" : "]\n";
+  return out;
+}
+
 struct GroupInfo {
   std::string name;
   std::optional<std::string> last_activity;
@@ -52,8 +81,6 @@ Result<GroupInfo> LoadInfo(Store& store, const std::string& folder) {
 Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watcher::GroupIdentity> groups,
                       const std::optional<std::string>& only, bool refresh) {
   TaskStore tasks_store(store);
-  auto tasks = tasks_store.List();
-  if (!tasks.ok()) return tasks.status();
 
   // Main's view of the groups, built only when a main group is written.
   Json all_groups = Json::array();
@@ -79,19 +106,10 @@ Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watche
   };
   for (const auto& g : groups) {
     if (only && *only != g.folder) continue;
-    Json visible = Json::array();
-    for (const auto& t : *tasks) {
-      if (!g.is_main && t.group_folder != g.folder) continue;
-      visible.push_back(Json{{"id", t.id},
-                             {"groupFolder", t.group_folder},
-                             {"prompt", t.prompt},
-                             {"schedule_type", ToString(t.schedule_type)},
-                             {"schedule_value", t.schedule_value},
-                             {"status", ToString(t.status)},
-                             {"next_run", t.next_run ? Json(FormatIsoUtc(*t.next_run)) : Json(nullptr)}});
-    }
     auto tasks_path = layout.IpcDir(g.folder) / "current_tasks.json";
-    note(WriteIfChanged(tasks_path, Dump(visible)), tasks_path);
+    auto tasks_json = TasksJson(tasks_store, g);
+    if (!tasks_json.ok()) return tasks_json.status();
+    note(WriteIfChanged(tasks_path, *tasks_json), tasks_path);
 
     // available_groups.json: rewritten only when the list changed, so
     // `lastSync` says when the list was last found different.

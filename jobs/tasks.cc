@@ -288,13 +288,17 @@ Result<std::optional<Task>> TaskStore::Get(const std::string& id) {
 }
 
 Result<std::vector<Task>> TaskStore::List(const std::optional<std::string>& group) {
+  std::vector<Task> out;
+  if (Status s = ForEach(group, [&](Task t) { out.push_back(std::move(t)); }); !s.ok()) return s;
+  return out;
+}
+
+Status TaskStore::ForEach(const std::optional<std::string>& group, const std::function<void(Task)>& fn) {
   static const std::string sql = std::string("SELECT ") + kTaskColumns +
                                  " FROM scheduled_tasks WHERE (?1 IS NULL OR group_folder=?1) "
                                  "ORDER BY group_folder, id";
   auto& q = store_.Prepare(sql.c_str()).Bind(1, group);
-  std::vector<Task> out;
-  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.push_back(ReadTask(r)); }); !s.ok()) return s;
-  return out;
+  return ForEachRow(q, [&](const SqlStmt& r) { fn(ReadTask(r)); });
 }
 
 Status TaskStore::Delete(const std::string& id) {

@@ -7,6 +7,7 @@
 // task_runs row commit in one transaction when the caller wraps them in
 // Store::Begin/Commit. When to fire is decided elsewhere (jobs/scheduler.h);
 // this file only validates and persists.
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -131,6 +132,9 @@ class TaskStore {
   Result<std::optional<Task>> Get(const std::string& id);
   // Every task, or one group's, ordered by group then id.
   Result<std::vector<Task>> List(const std::optional<std::string>& group = std::nullopt);
+  // The same tasks in the same order, one at a time, none kept (snapshots
+  // of 100,000 tasks).
+  Status ForEach(const std::optional<std::string>& group, const std::function<void(Task)>& fn);
   // Removes the task; its task_runs stay (history). NotFound when absent.
   Status Delete(const std::string& id);
   Status SetStatus(const std::string& id, TaskStatus status);

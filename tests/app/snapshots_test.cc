@@ -128,5 +128,30 @@ TEST_CASE("a symlink planted as a snapshot is replaced and its target left alone
   CHECK(ReadFile(target) == "secret");
 }
 
+TEST_CASE("current_tasks.json is byte for byte the array's dump, awkward prompts and empty lists included",
+          "[snapshots]") {
+  Fixture f;
+  f.Write();  // no tasks yet
+  CHECK(ReadFile(f.layout.IpcDir("main") / "current_tasks.json") == "[]\n");
+  f.AddTask("a", "main", "line one\nline \"two\"\t\u00e9");
+  f.AddTask("b", "team", std::string("bad utf-8: \xff\xfe end"));
+  f.AddTask("c", "team", "{\"nested\": [1, 2]}");
+  f.Write();
+  using Json = nlohmann::ordered_json;
+  auto expected = [&](const std::string& folder, bool is_main) {
+    Json all = Json::array();
+    for (const auto& t : *TaskStore(*f.store).List()) {
+      if (!is_main && t.group_folder != folder) continue;
+      all.push_back(Json{{"id", t.id}, {"groupFolder", t.group_folder}, {"prompt", t.prompt},
+                         {"schedule_type", ToString(t.schedule_type)}, {"schedule_value", t.schedule_value},
+                         {"status", ToString(t.status)},
+                         {"next_run", t.next_run ? Json(FormatIsoUtc(*t.next_run)) : Json(nullptr)}});
+    }
+    return all.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+  };
+  CHECK(ReadFile(f.layout.IpcDir("main") / "current_tasks.json") == expected("main", true));
+  CHECK(ReadFile(f.layout.IpcDir("team") / "current_tasks.json") == expected("team", false));
+}
+
 }  // namespace
 }  // namespace dropq
