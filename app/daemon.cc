@@ -318,16 +318,7 @@ class Daemon final : public watcher::CommandHandler {
     for (const auto& j : jobs) dispatcher_.Add(j);
     if (stopping_) return;
     early_ = dispatcher_.TakeStartable();
-    if (early_.empty()) return;
-    if (Status s = StartAttempts(early_, early_attempts_); !s.ok()) {
-      spdlog::error("cannot start jobs: {}; they stay queued", s.message());
-      for (const auto& q : early_) {
-        dispatcher_.Finished(q.group);
-        dispatcher_.Add(q);
-      }
-      early_.clear();
-      early_attempts_.clear();
-    }
+    if (!early_.empty() && !StartAttempts(early_, early_attempts_)) early_.clear();
   }
 
   // The batch did not commit: its jobs do not exist, and the starts
@@ -418,16 +409,7 @@ class Daemon final : public watcher::CommandHandler {
           s = task_timer_->JobFinished(e.job.id, o.job_state, o.result, o.error, o.run.duration_ms);
         }
       }
-      if (s.ok() && !start.empty()) {
-        if (Status started = StartAttempts(start, attempts); !started.ok()) {
-          spdlog::error("cannot start jobs: {}; they stay queued", started.message());
-          for (const auto& q : start) {
-            dispatcher_.Finished(q.group);
-            dispatcher_.Add(q);
-          }
-          attempts.clear();
-        }
-      }
+      if (s.ok() && !start.empty()) StartAttempts(start, attempts);
       if (s.ok()) s = store_->Commit();
       if (!s.ok()) {
         store_->Rollback();
@@ -459,10 +441,27 @@ class Daemon final : public watcher::CommandHandler {
     }
   }
 
-  // Records the starts of `start` inside the open transaction (a savepoint
-  // of its own) and fills `attempts`; on failure the savepoint is undone.
-  Status StartAttempts(const std::vector<QueuedJob>& start, std::vector<runner::Attempt>& attempts) {
-    if (Status s = store_->Exec("SAVEPOINT start_jobs"); !s.ok()) return s;
+  // Records the starts of `start` (taken from the dispatcher) inside the
+  // open transaction, in a savepoint of its own, and fills `attempts`. On
+  // failure the savepoint is undone, the jobs go back in the queue, and
+  // `attempts` is left empty.
+  bool StartAttempts(const std::vector<QueuedJob>& start, std::vector<runner::Attempt>& attempts) {
+    Status s = store_->Exec("SAVEPOINT start_jobs");
+    if (s.ok()) s = RecordStarts(start, attempts);
+    if (s.ok()) s = store_->Exec("RELEASE start_jobs");
+    if (s.ok()) return true;
+    store_->Exec("ROLLBACK TO start_jobs");
+    store_->Exec("RELEASE start_jobs");
+    spdlog::error("cannot start jobs: {}; they stay queued", s.message());
+    for (const auto& q : start) {
+      dispatcher_.Finished(q.group);
+      dispatcher_.Add(q);
+    }
+    attempts.clear();
+    return false;
+  }
+
+  Status RecordStarts(const std::vector<QueuedJob>& start, std::vector<runner::Attempt>& attempts) {
     Status s;
     for (const auto& q : start) {
       auto job = store_->GetJob(q.id);
@@ -500,12 +499,7 @@ class Daemon final : public watcher::CommandHandler {
       }
       attempts.push_back(std::move(a));
     }
-    if (!s.ok()) {
-      store_->Exec("ROLLBACK TO start_jobs");
-      store_->Exec("RELEASE start_jobs");
-      return s;
-    }
-    return store_->Exec("RELEASE start_jobs");
+    return s;
   }
 
   void ArmWake() {
@@ -839,7 +833,12 @@ class Daemon final : public watcher::CommandHandler {
     } else {
       StopRunning();
     }
-    MaybeFinishShutdown();
+    // The pump just stopped may have had attempt ends or output events to
+    // record: record them now (Pump starts nothing while stopping, then
+    // finishes the shutdown if nothing else is pending). Without this, a
+    // signal in the loop turn between an attempt's end and its pump left
+    // the daemon waiting forever (found by make bench).
+    Pump();
   }
 
   void StopRunning() {

@@ -1,6 +1,8 @@
 // Black-box tests: the real dropq binary on a temporary root, real SQLite,
 // real bubblewrap sandboxes running the test agent (examples/test_agent.cc).
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
@@ -191,6 +193,40 @@ TEST_CASE("the daemon picks up a file dropped while it runs and stops cleanly on
   REQUIRE(done);
   CHECK(rc == 0);
   CHECK(r.Result("other", "live.json")["result"]["echo"] == "live");
+}
+
+TEST_CASE("SIGTERM the moment a result file appears still records the job and exits", "[e2e][reliability]") {
+  // The result file is renamed into place on a pool thread, which then
+  // flushes the folder and tells the loop; the attempt's end is committed by
+  // the next pump. A signal handled in the loop turn that heard from the pool
+  // once stopped that pump and left the daemon waiting forever. To land the
+  // signal there: stop the daemon the moment the file appears (inside the
+  // folder's flush), queue SIGTERM, continue it, so the pool's news and the
+  // signal reach the loop together. Twelve rounds; each must exit with the
+  // job recorded succeeded.
+  for (int round = 0; round < 12; ++round) {
+    INFO("round " << round);
+    Root r("process");
+    pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
+    REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
+                      30'000));
+    int in = ::inotify_init1(IN_CLOEXEC);
+    REQUIRE(in >= 0);
+    REQUIRE(::inotify_add_watch(in, r.Results("team").c_str(), IN_MOVED_TO) >= 0);
+    r.Drop("team", "t.json", {{"prompt", "echo hi"}});
+    pollfd p{in, POLLIN, 0};
+    bool appeared = ::poll(&p, 1, 30'000) == 1;
+    ::kill(pid, SIGSTOP);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ::kill(pid, SIGTERM);
+    ::kill(pid, SIGCONT);
+    ::close(in);
+    int rc = WaitProcess(pid, 15'000);
+    INFO(ReadFile(r.scratch / "stderr"));
+    REQUIRE(appeared);
+    REQUIRE(rc == 0);
+    CHECK(r.Query("SELECT state FROM jobs") == "succeeded");
+  }
 }
 
 TEST_CASE("a job running at shutdown is stopped and requeued for the next start", "[e2e]") {
