@@ -5,47 +5,22 @@
 #include <nlohmann/json.hpp>
 
 #include "jobs/tasks.h"
-#include "tests/fakes/temp_dir.h"
+#include "tests/app/snapshot_fixture.h"
 
 namespace dropq::app {
 namespace {
 
 using dropq::testing::ReadFile;
-using dropq::testing::TempDir;
 
-struct Fixture {
-  TempDir dir;
-  ManualClock clock{1'800'000'000'000};
-  Layout layout{dir.path()};
-  std::unique_ptr<Store> store;
-  std::vector<watcher::GroupIdentity> groups = {{"main", "main@x", true}, {"team", std::nullopt, false}};
+struct Fixture : dropq::testing::SnapshotFixture {
   uv_loop_t loop{};
 
-  Fixture() {
-    REQUIRE(layout.CreateCommon().ok());
-    REQUIRE(layout.CreateGroup("main").ok());
-    REQUIRE(layout.CreateGroup("team").ok());
-    store = std::move(*Store::Open(layout.DatabasePath().string(), clock));
-    REQUIRE(store->UpsertGroup("main", "Main", std::string("main@x"), true).ok());
-    REQUIRE(store->UpsertGroup("team", "Team", std::nullopt, false).ok());
-    uv_loop_init(&loop);
-  }
+  Fixture() { uv_loop_init(&loop); }
   ~Fixture() {
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
   }
-  void AddTask(const std::string& id) {
-    Task t;
-    t.id = id;
-    t.group_folder = "team";
-    t.prompt = "p";
-    t.schedule_type = ScheduleType::kInterval;
-    t.schedule_value = "60000";
-    t.tz = "UTC";
-    t.next_run = clock.NowMs() + 60000;
-    t.created_at = t.updated_at = clock.NowMs();
-    REQUIRE(TaskStore(*store).Upsert(t).ok());
-  }
+  void AddTask(const std::string& id) { SnapshotFixture::AddTask(id, "team"); }
   std::size_t MainTasks() {
     return nlohmann::json::parse(ReadFile(layout.IpcDir("main") / "current_tasks.json")).size();
   }

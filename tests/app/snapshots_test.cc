@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "jobs/tasks.h"
+#include "tests/app/snapshot_fixture.h"
 #include "tests/fakes/temp_dir.h"
 
 namespace dropq {
@@ -15,34 +16,7 @@ using dropq::testing::ReadFile;
 using dropq::testing::TempDir;
 namespace fs = std::filesystem;
 
-struct Fixture {
-  TempDir dir;
-  ManualClock clock{1'800'000'000'000};
-  Layout layout{dir.path()};
-  std::unique_ptr<Store> store;
-  std::vector<watcher::GroupIdentity> groups = {{"main", "main@x", true}, {"team", std::nullopt, false}};
-
-  Fixture() {
-    REQUIRE(layout.CreateCommon().ok());
-    REQUIRE(layout.CreateGroup("main").ok());
-    REQUIRE(layout.CreateGroup("team").ok());
-    store = std::move(*Store::Open(layout.DatabasePath().string(), clock));
-    REQUIRE(store->UpsertGroup("main", "Main", std::string("main@x"), true).ok());
-    REQUIRE(store->UpsertGroup("team", "Team", std::nullopt, false).ok());
-  }
-
-  void AddTask(const std::string& id, const std::string& group, const std::string& prompt = "p") {
-    Task t;
-    t.id = id;
-    t.group_folder = group;
-    t.prompt = prompt;
-    t.schedule_type = ScheduleType::kInterval;
-    t.schedule_value = "60000";
-    t.tz = "UTC";
-    t.next_run = clock.NowMs() + 60000;
-    t.created_at = t.updated_at = clock.NowMs();
-    REQUIRE(TaskStore(*store).Upsert(t).ok());
-  }
+struct Fixture : dropq::testing::SnapshotFixture {
   void Write() { REQUIRE(WriteSnapshots(layout, *store, groups).ok()); }
   nlohmann::json Read(const std::string& group, const std::string& file) {
     return nlohmann::json::parse(ReadFile(layout.IpcDir(group) / file));
