@@ -731,7 +731,7 @@ class Daemon final : public watcher::CommandHandler {
       Daemon* self;
       Job job;
       RunOutcome outcome;
-      Result<std::string> path = Status::Ok();
+      Result<std::string> path = std::string();  // set by the pool thread
     };
     auto* w = new ResultWrite{{}, this, job, std::move(o)};
     w->req.data = w;
