@@ -1,9 +1,11 @@
 #pragma once
 // The daemon: one libuv loop that owns the SQLite writer and wires the
 // watcher, the dispatcher and the runner together (docs/DESIGN.md in short):
-//   fs event → Ingestor::Flush (one transaction) → Dispatcher::Add → Pump
-//   Pump → Store::StartAttempt → Runner::Start → ... → OnDone
-//   OnDone → Store::FinishAttempt (+ retry) → result file → Pump
+//   fs event → Ingestor::Flush (one transaction: the jobs, and the starts of
+//              those that can start at once) → Runner::Start
+//   Pump → Store::StartAttempt → (snapshots written) → Runner::Start → ... → OnDone
+//   OnDone → result file (thread pool) → Pump: Store::FinishAttempt (+ retry)
+//            and the starts it made possible, in one transaction
 // Nothing polls: the loop sleeps in epoll until a file event, a child's
 // output or exit, a signal, or the one timer armed at the earliest run_at.
 #include <memory>
