@@ -656,9 +656,9 @@ class Daemon final : public watcher::CommandHandler {
   // Each block as it streams in: an `output` audit event (status and size,
   // not the result itself, which the result file and jobs.result hold).
   // The event is not committed on its own (an fsync per block bounded
-  // end-to-end throughput, docs/PERFORMANCE.md): it joins the attempt's end
-  // (OnDone) or the pump SchedulePump arms, whichever commits first. While
-  // stopping there is no pump, but every attempt still ends in OnDone.
+  // end-to-end throughput, docs/PERFORMANCE.md): it joins the next pump's
+  // transaction, with the attempt's end when that is ready too. While
+  // stopping, the attempt's end runs the pump itself (Ended).
   void OnOutput(const Job& job, std::int64_t attempt, const runner::AgentOutput& out) {
     nlohmann::json d = {{"attempt", attempt}, {"status", out.status},
                         {"result_bytes", out.result_json ? out.result_json->size() : 0}};
@@ -673,19 +673,6 @@ class Daemon final : public watcher::CommandHandler {
       if (Status s = store_->AppendEvent(o.job, o.group, "output", o.detail); !s.ok()) return s;
     }
     return Status::Ok();
-  }
-
-  // The pending output events in a transaction of their own.
-  void FlushOutputs() {
-    if (pending_outputs_.empty()) return;
-    Status s = store_->Begin();
-    if (s.ok()) s = AppendOutputs();
-    if (s.ok()) s = store_->Commit();
-    if (!s.ok()) {
-      store_->Rollback();
-      spdlog::error("cannot record {} output event(s): {}", pending_outputs_.size(), s.message());
-    }
-    pending_outputs_.clear();
   }
 
   void OnDone(const Job& job, RunOutcome o) {

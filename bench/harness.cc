@@ -291,17 +291,4 @@ std::string Which(const std::string& name) {
   return "";
 }
 
-std::int64_t ParseIsoMs(const std::string& s) {
-  int y, mo, d, h, mi, sec, ms = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &y, &mo, &d, &h, &mi, &sec, &ms) < 6) return -1;
-  tm t{};
-  t.tm_year = y - 1900;
-  t.tm_mon = mo - 1;
-  t.tm_mday = d;
-  t.tm_hour = h;
-  t.tm_min = mi;
-  t.tm_sec = sec;
-  return static_cast<std::int64_t>(timegm(&t)) * 1000 + ms;
-}
-
 }  // namespace dropq::bench

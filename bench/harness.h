@@ -147,7 +147,4 @@ void Run(const std::vector<std::string>& argv, const std::map<std::string, std::
 // The directory holding `name` on PATH, or "" if none.
 std::string Which(const std::string& name);
 
-// "2026-11-27T09:10:55.373Z" → ms since the epoch (-1 if malformed).
-std::int64_t ParseIsoMs(const std::string& s);
-
 }  // namespace dropq::bench
