@@ -1,5 +1,9 @@
 #include "runner/spawn.h"
 
+#ifndef __linux__
+#error "runner/spawn.cc watches agents through a pidfd (Linux 5.3+); another platform needs its own exit watch (kqueue EVFILT_PROC on macOS)"
+#endif
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
