@@ -1,0 +1,80 @@
+#include "jobs/text.h"
+
+#include <catch2/catch.hpp>
+
+#include <random>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace text = dropq::text;
+
+TEST_CASE("valid UTF-8 passes through MakeValid unchanged") {
+  std::string s = "plain ascii, caf\xC3\xA9, \xE6\x97\xA5\xE6\x9C\xAC, \xF0\x9F\x98\x80";
+  CHECK(text::IsValidUtf8(s));
+  CHECK(text::MakeValid(s) == s);
+}
+
+TEST_CASE("each ill-formed sequence becomes one replacement character per maximal subpart") {
+  // 0xFF is never valid; E2 82 is a truncated 3-byte sequence (one maximal
+  // subpart); ED A0 80 is a surrogate (three subparts); C0 AF is overlong.
+  CHECK(text::MakeValid("a\xFF" "b") == "a\xEF\xBF\xBD" "b");
+  CHECK(text::MakeValid("\xE2\x82" "x") == "\xEF\xBF\xBD" "x");
+  CHECK(text::MakeValid("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(text::MakeValid("\xC0\xAF") == "\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(text::MakeValid("\xF0\x9F\x98") == "\xEF\xBF\xBD");
+}
+
+TEST_CASE("Head never cuts a character in half") {
+  std::string s = "ab\xE6\x97\xA5";  // "ab日": 5 bytes
+  CHECK(text::Head(s, 4) == "ab");
+  CHECK(text::Head(s, 5) == s);
+  CHECK(text::Head(s, 2) == "ab");
+  CHECK(text::Head(s, 0).empty());
+}
+
+TEST_CASE("Tail never starts in the middle of a character") {
+  std::string s = "\xE6\x97\xA5" "ab";  // "日ab"
+  CHECK(text::Tail(s, 4) == "ab");
+  CHECK(text::Tail(s, 5) == s);
+  CHECK(text::Tail("abc", 10) == "abc");
+}
+
+TEST_CASE("Head and Tail of random bytes are valid and within the limit") {
+  std::mt19937 rng(12);
+  for (int round = 0; round < 2000; ++round) {
+    std::string bytes(rng() % 64, '\0');
+    for (auto& c : bytes) c = static_cast<char>(rng() % 256);
+    std::size_t max = rng() % 40;
+    std::string h = text::Head(bytes, max), t = text::Tail(bytes, max);
+    REQUIRE(text::IsValidUtf8(h));
+    REQUIRE(text::IsValidUtf8(t));
+    REQUIRE(h.size() <= max);
+    REQUIRE(t.size() <= max);
+    REQUIRE(text::IsValidUtf8(text::MakeValid(bytes)));
+  }
+}
+
+TEST_CASE("ForLog escapes newlines, escape sequences and C1 controls") {
+  CHECK(text::ForLog("a\nb\r\tc") == "a\\nb\\r\\tc");
+  CHECK(text::ForLog("\x1b[31mred\x1b[0m") == "\\x1b[31mred\\x1b[0m");
+  CHECK(text::ForLog("\xC2\x9B" "2J") == "\\u009b2J");
+  CHECK(text::ForLog("caf\xC3\xA9 \xFF") == "caf\xC3\xA9 \xEF\xBF\xBD");
+}
+
+TEST_CASE("ForFileName keeps only portable name characters and stays within the limit") {
+  CHECK(text::ForFileName("job-1.json", 100) == "job-1.json");
+  CHECK(text::ForFileName("\xFF\xFE.json", 100) == "_.json");
+  CHECK(text::ForFileName("..hidden", 100) == "_.hidden");
+  CHECK(text::ForFileName("", 100) == "_");
+  CHECK(text::ForFileName(std::string(300, 'a'), 10) == std::string(10, 'a'));
+  CHECK(text::ForFileName("a\nb/c", 100) == "a_b_c");
+}
+
+TEST_CASE("Dump replaces invalid UTF-8 instead of throwing") {
+  nlohmann::json j = {{"name", std::string("bad\xFF")}};
+  std::string out;
+  REQUIRE_NOTHROW(out = text::Dump(j));
+  CHECK(text::IsValidUtf8(out));
+  CHECK(out == "{\"name\":\"bad\xEF\xBF\xBD\"}");
+}
