@@ -16,6 +16,7 @@
 #include "jobs/retention.h"
 #include "jobs/units.h"
 #include "runner/runtime.h"
+#include "jobs/text.h"
 
 namespace dropq::app {
 namespace {
@@ -128,7 +129,7 @@ void EmitYaml(YAML::Emitter& out, const nlohmann::json& j) {
   } else if (j.is_null()) {
     out << YAML::Null;
   } else {
-    out << j.dump();
+    out << text::Dump(j);
   }
 }
 
@@ -232,14 +233,14 @@ int CmdPrune(const Context& ctx, const std::string& older_than, bool dry_run) {
                         {"log_files", logs},
                         {"result_files", results}};
   if (ctx.json) {
-    std::cout << out.dump() << "\n";
+    std::cout << text::Dump(out) << "\n";
     return kExitOk;
   }
   std::cout << (dry_run ? "would remove" : "removed") << " what finished before " << FormatIsoUtc(cutoff) << " ("
             << older_than << " ago):\n";
   std::vector<std::vector<std::string>> rows;
   for (const char* k : {"jobs", "runs", "events", "task_runs", "log_files", "result_files"}) {
-    rows.push_back({k, out[k].dump()});
+    rows.push_back({k, text::Dump(out[k])});
   }
   PrintTable(std::cout, ctx.style, {"WHAT", "COUNT"}, rows);
   return kExitOk;
@@ -255,7 +256,7 @@ int CmdCheckConfig(const Context& ctx) {
   }
   nlohmann::json j = ConfigJson(cfg);
   if (ctx.json) {
-    std::cout << j.dump() << "\n";
+    std::cout << text::Dump(j) << "\n";
     return kExitOk;
   }
   YAML::Emitter out;
@@ -331,7 +332,7 @@ int CmdDoctor(const Context& ctx) {
                     c.detail});
   }
   if (ctx.json) {
-    std::cout << nlohmann::json{{"ok", !failed}, {"checks", arr}}.dump() << "\n";
+    std::cout << text::Dump(nlohmann::json{{"ok", !failed}, {"checks", arr}}) << "\n";
   } else {
     PrintTable(std::cout, ctx.style, {"CHECK", "STATUS", "DETAIL"}, rows);
   }

@@ -18,6 +18,7 @@
 #include "jobs/atomic_file.h"
 #include "jobs/layout.h"
 #include "jobs/units.h"
+#include "jobs/text.h"
 
 namespace dropq::app {
 namespace {
@@ -118,13 +119,13 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
   // results/ is this job's.
   std::string name = "cli-" + std::to_string(clock.NowMs()) + "-" + std::to_string(::getpid()) + ".json";
   fs::path path = layout.TasksDir(o.group) / name;
-  if (Status s = WriteFileAtomic(path, body.dump() + "\n"); !s.ok()) {
+  if (Status s = WriteFileAtomic(path, text::Dump(body) + "\n"); !s.ok()) {
     std::cerr << "dropq: " << s.message() << " (has the daemon created the root? run `dropq doctor`)\n";
     return kExitFailure;
   }
   if (!o.wait) {
     if (ctx.json) {
-      std::cout << nlohmann::json{{"group", o.group}, {"file", path.string()}}.dump() << "\n";
+      std::cout << text::Dump(nlohmann::json{{"group", o.group}, {"file", path.string()}}) << "\n";
     } else {
       std::cout << "dropped " << path.string() << "\n";
     }
@@ -151,13 +152,13 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
   }, wait_ms);
 
   if (!done) {
-    if (ctx.json) std::cout << nlohmann::json{{"group", o.group}, {"file", path.string()}, {"result", nullptr}}.dump() << "\n";
+    if (ctx.json) std::cout << text::Dump(nlohmann::json{{"group", o.group}, {"file", path.string()}, {"result", nullptr}}) << "\n";
     std::cerr << "dropq: no result after " << HumanDuration(wait_ms) << " (is the daemon running? the job stays queued)\n";
     return kExitTimeout;
   }
   if (rejection) {
     if (ctx.json) {
-      std::cout << nlohmann::json{{"group", o.group}, {"file", path.string()}, {"rejected", *rejection}}.dump() << "\n";
+      std::cout << text::Dump(nlohmann::json{{"group", o.group}, {"file", path.string()}, {"rejected", *rejection}}) << "\n";
     }
     std::cerr << "dropq: the job file was rejected: " << rejection->value("reason", std::string("?")) << "\n";
     return kExitJobFailed;
@@ -165,23 +166,23 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
   if (earlier) {
     std::string st(ToString(earlier->state));
     if (ctx.json) {
-      std::cout << nlohmann::json{{"group", o.group}, {"file", path.string()}, {"duplicate_of", JobJson(*earlier)}}.dump()
+      std::cout << text::Dump(nlohmann::json{{"group", o.group}, {"file", path.string()}, {"duplicate_of", JobJson(*earlier)}})
                 << "\n";
     } else {
       std::cout << "--id " << o.client_id << " is job " << earlier->id << ", which " << ctx.style.State(st) << "\n";
-      if (earlier->result) std::cout << ParseOrString(*earlier->result).dump(2) << "\n";
+      if (earlier->result) std::cout << text::Dump(ParseOrString(*earlier->result), 2) << "\n";
     }
     return earlier->state == JobState::kSucceeded ? kExitOk : kExitJobFailed;
   }
   std::string state = result->value("state", std::string());
   if (ctx.json) {
-    std::cout << nlohmann::json{{"group", o.group}, {"file", path.string()}, {"result", *result}}.dump() << "\n";
+    std::cout << text::Dump(nlohmann::json{{"group", o.group}, {"file", path.string()}, {"result", *result}}) << "\n";
   } else {
     std::string line = "job " + std::to_string(result->value("jobId", std::int64_t{0})) + " " + ctx.style.State(state);
-    if (result->contains("attempts")) line += " after " + (*result)["attempts"].dump() + " attempt(s)";
+    if (result->contains("attempts")) line += " after " + text::Dump((*result)["attempts"]) + " attempt(s)";
     if (result->contains("error") && (*result)["error"].is_string()) line += ": " + ctx.style.Red((*result)["error"].get<std::string>());
     std::cout << line << "\n";
-    if (result->contains("result")) std::cout << (*result)["result"].dump(2) << "\n";
+    if (result->contains("result")) std::cout << text::Dump((*result)["result"], 2) << "\n";
   }
   return state == "succeeded" ? kExitOk : kExitJobFailed;
 }

@@ -1,4 +1,5 @@
 #include "app/cli_format.h"
+#include "jobs/text.h"
 
 #include <unistd.h>
 
@@ -98,7 +99,8 @@ void PrintTable(std::ostream& out, const Style& style, const std::vector<std::st
 std::string Shorten(std::string s, std::size_t n) {
   for (auto& c : s)
     if (c == '\n' || c == '\t' || c == '\r') c = ' ';
-  if (s.size() > n) s = s.substr(0, n - 3) + "...";
+  s = text::MakeValid(s);
+  if (s.size() > n) s = text::Head(s, n - 3) + "...";
   return s;
 }
 

@@ -6,6 +6,7 @@
 #include "jobs/cron.h"
 #include "jobs/layout.h"
 #include "jobs/tasks.h"
+#include "jobs/text.h"
 
 namespace dropq::app {
 namespace {
@@ -22,11 +23,11 @@ std::string DetailText(const std::optional<std::string>& detail) {
     std::string s;
     for (const auto& [k, v] : j.items()) {
       if (!s.empty()) s += " ";
-      s += k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+      s += k + "=" + (v.is_string() ? v.get<std::string>() : text::Dump(v));
     }
     return s;
   }
-  return j.is_string() ? j.get<std::string>() : j.dump();
+  return j.is_string() ? j.get<std::string>() : text::Dump(j);
 }
 
 std::vector<std::vector<std::string>> EventRows(const Style& st, TimeMs now, const std::vector<JobEvent>& events) {
@@ -57,7 +58,7 @@ int CmdJobs(const Context& ctx, const std::string& state, const std::string& gro
   if (ctx.json) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& j : jobs) arr.push_back(JobJson(j));
-    std::cout << arr.dump() << "\n";
+    std::cout << text::Dump(arr) << "\n";
     return kExitOk;
   }
   TimeMs now = clock.NowMs();
@@ -87,7 +88,7 @@ int CmdJob(const Context& ctx, JobId id) {
   j["events"] = nlohmann::json::array();
   for (const auto& e : events) j["events"].push_back(EventJson(e));
   if (ctx.json) {
-    std::cout << j.dump() << "\n";
+    std::cout << text::Dump(j) << "\n";
     return kExitOk;
   }
   TimeMs now = clock.NowMs();
@@ -110,7 +111,7 @@ int CmdJob(const Context& ctx, JobId id) {
                                      : "-");
   if (job->error) field("error", st.Red(*job->error));
   field("prompt", job->prompt);
-  field("result", j["result"].dump());
+  field("result", text::Dump(j["result"]));
   std::cout << "\nruns:\n";
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : runs) {
@@ -134,7 +135,7 @@ int CmdEvents(const Context& ctx, JobId id) {
   if (ctx.json) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& e : events) arr.push_back(EventJson(e));
-    std::cout << arr.dump() << "\n";
+    std::cout << text::Dump(arr) << "\n";
     return kExitOk;
   }
   PrintTable(std::cout, ctx.style, {"AT", "AGO", "EVENT", "DETAIL"}, EventRows(ctx.style, clock.NowMs(), events));
@@ -151,7 +152,7 @@ int CmdStatus(const Context& ctx) {
   for (const auto& [s, n] : counts) by_state[s] = n;
   nlohmann::json out = {{"root", cfg.root}, {"runtime", cfg.runtime}, {"jobs", by_state}};
   if (ctx.json) {
-    std::cout << out.dump() << "\n";
+    std::cout << text::Dump(out) << "\n";
     return kExitOk;
   }
   std::cout << "root: " << cfg.root << "\nruntime: " << cfg.runtime << "\n";
@@ -177,12 +178,12 @@ int CmdControl(const Context& ctx, const std::string& type, JobId id) {
   auto path = layout.TasksDir(cfg.MainGroup().folder) /
               ("dropq-" + type + "-" + std::to_string(id) + "-" + std::to_string(clock.NowMs()) + ".json");
   nlohmann::json body = {{"type", type}, {"jobId", id}, {"createdBy", "dropq cli"}};
-  if (Status s = WriteFileAtomic(path, body.dump() + "\n"); !s.ok()) {
+  if (Status s = WriteFileAtomic(path, text::Dump(body) + "\n"); !s.ok()) {
     std::cerr << "dropq: " << s.message() << "\n";
     return kExitFailure;
   }
   if (ctx.json) {
-    std::cout << nlohmann::json{{"job", id}, {"file", path.string()}}.dump() << "\n";
+    std::cout << text::Dump(nlohmann::json{{"job", id}, {"file", path.string()}}) << "\n";
   } else {
     std::cout << "dropped " << path.string() << "\n";
   }
@@ -212,7 +213,7 @@ int CmdTasks(const Context& ctx, const std::string& group) {
                      {"catch_up", ToString(t.catch_up)},
                      {"source", ToString(t.source)}});
     }
-    std::cout << arr.dump() << "\n";
+    std::cout << text::Dump(arr) << "\n";
     return kExitOk;
   }
   TimeMs now = clock.NowMs();
@@ -245,11 +246,11 @@ int CmdTaskControl(const Context& ctx, const std::string& action, const std::str
   auto path = layout.TasksDir(cfg.MainGroup().folder) /
               ("dropq-" + action + "_task-" + std::to_string(clock.NowMs()) + ".json");
   nlohmann::json body = {{"type", action + "_task"}, {"taskId", id}, {"createdBy", "dropq cli"}};
-  if (Status s = WriteFileAtomic(path, body.dump() + "\n"); !s.ok()) {
+  if (Status s = WriteFileAtomic(path, text::Dump(body) + "\n"); !s.ok()) {
     std::cerr << "dropq: " << s.message() << "\n";
     return kExitFailure;
   }
-  std::cout << (ctx.json ? nlohmann::json{{"task", id}, {"file", path.string()}}.dump() : "dropped " + path.string())
+  std::cout << (ctx.json ? text::Dump(nlohmann::json{{"task", id}, {"file", path.string()}}) : "dropped " + path.string())
             << "\n";
   return kExitOk;
 }

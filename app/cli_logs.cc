@@ -11,6 +11,7 @@
 #include "app/cli_commands.h"
 #include "app/dir_wait.h"
 #include "jobs/layout.h"
+#include "jobs/text.h"
 
 namespace dropq::app {
 namespace {
@@ -43,7 +44,7 @@ class LogPrinter {
       if (collect) {
         collect->push_back(j);
       } else {
-        std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        std::cout << text::Dump(j) << "\n";
       }
       return;
     }
@@ -67,7 +68,7 @@ class LogPrinter {
     if (ctx_.json) {
       nlohmann::json j = EventJson(e);
       j["type"] = "event";
-      std::cout << j.dump() << "\n";
+      std::cout << text::Dump(j) << "\n";
     } else {
       std::cout << ctx_.style.Dim("-- " + FormatIsoUtc(e.at)) << " " << e.event << " "
                 << ctx_.style.Dim(e.detail.value_or("")) << "\n";
@@ -103,7 +104,7 @@ class LogPrinter {
         PrintRun(r, &j);
         nlohmann::json line = j[0];
         line["type"] = "log";
-        std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        std::cout << text::Dump(line) << "\n";
       } else {
         PrintRun(r, nullptr);
       }
@@ -158,7 +159,7 @@ int CmdLogs(const Context& ctx, const LogsOptions& opts) {
   }
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& r : wanted) printer.PrintRun(r, ctx.json ? &arr : nullptr);
-  if (ctx.json) std::cout << arr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  if (ctx.json) std::cout << text::Dump(arr) << "\n";
   return kExitOk;
 }
 

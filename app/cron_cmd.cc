@@ -4,6 +4,7 @@
 
 #include "jobs/clock.h"
 #include "jobs/cron.h"
+#include "jobs/text.h"
 
 namespace dropq::app {
 namespace {
@@ -45,7 +46,7 @@ int CronNext(const std::string& expr, const std::string& tz, const std::string& 
   if (json) {
     nlohmann::json arr = nlohmann::json::array();
     for (TimeMs t : fires) arr.push_back(FormatIsoUtc(t));
-    out << arr.dump() << "\n";
+    out << text::Dump(arr) << "\n";
   } else {
     for (TimeMs t : fires) out << FormatIsoUtc(t) << "\n";
   }

@@ -33,6 +33,8 @@
 #include "runner/runtime.h"
 #include "watcher/ingest.h"
 #include "watcher/watcher.h"
+#include "jobs/text.h"
+#include "jobs/guard.h"
 
 namespace dropq::app {
 
@@ -183,7 +185,10 @@ class Daemon final : public watcher::CommandHandler {
     hooks.cancel = [this](const std::vector<JobId>& ids) {
       for (JobId id : ids) {
         auto job = store_->GetJob(id);
-        if (job.ok() && *job) CancelJob(**job, nlohmann::json{{"by", "overlap: replace"}});
+        if (!job.ok() || !*job) continue;
+        if (auto done = CancelJob(**job, nlohmann::json{{"by", "overlap: replace"}}); !done.ok()) {
+          spdlog::error("job {}: cannot cancel it for its task's overlap policy: {}", id, done.status().message());
+        }
       }
     };
     task_timer_ = std::make_unique<TaskTimer>(&loop_, *store_, cfg_, std::move(hooks));
@@ -199,8 +204,10 @@ class Daemon final : public watcher::CommandHandler {
       uv_signal_init(&loop_, h);
       h->data = this;
       uv_signal_start(h, [](uv_signal_t* h, int signum) {
-        spdlog::info("signal {} received: stopping", signum);
-        static_cast<Daemon*>(h->data)->Shutdown();
+        Guard("signal handler", [&] {
+          spdlog::info("signal {} received: stopping", signum);
+          static_cast<Daemon*>(h->data)->Shutdown();
+        });
       }, sig);
     }
     // An agent that exits without reading its stdin must not kill us.
@@ -382,7 +389,16 @@ class Daemon final : public watcher::CommandHandler {
   void SchedulePump() {
     if (!stopping_) uv_idle_start(&pump_idle_, [](uv_idle_t* h) {
       uv_idle_stop(h);
-      static_cast<Daemon*>(h->data)->Pump();
+      static_cast<Daemon*>(h->data)->GuardedPump();
+    });
+  }
+
+  // Pump from a libuv callback: an exception is logged, an open transaction
+  // rolled back (the ends it held are recovered at the next start), and the
+  // loop goes on.
+  void GuardedPump() {
+    Guard("pump", [&] { Pump(); }, [&](const std::string&) {
+      if (store_->InTransaction()) store_->Rollback();
     });
   }
 
@@ -450,8 +466,9 @@ class Daemon final : public watcher::CommandHandler {
     if (s.ok()) s = RecordStarts(start, attempts);
     if (s.ok()) s = store_->Exec("RELEASE start_jobs");
     if (s.ok()) return true;
-    store_->Exec("ROLLBACK TO start_jobs");
-    store_->Exec("RELEASE start_jobs");
+    if (Status u = store_->RollbackTo("start_jobs"); !u.ok()) {
+      spdlog::error("cannot undo the starts' savepoint: {}", u.message());
+    }
     spdlog::error("cannot start jobs: {}; they stay queued", s.message());
     for (const auto& q : start) {
       dispatcher_.Finished(q.group);
@@ -509,7 +526,7 @@ class Daemon final : public watcher::CommandHandler {
       return;
     }
     TimeMs delay = std::max<TimeMs>(0, *next - clock_.NowMs());
-    uv_timer_start(&wake_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->Pump(); },
+    uv_timer_start(&wake_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->GuardedPump(); },
                    static_cast<std::uint64_t>(delay), 0);
     // In --once mode a future job must not keep the loop alive.
     if (opts_.once) uv_unref(reinterpret_cast<uv_handle_t*>(&wake_));
@@ -554,7 +571,7 @@ class Daemon final : public watcher::CommandHandler {
     nlohmann::json detail = {{"folder", cmd.folder}, {"jid", cmd.jid}, {"name", cmd.name}, {"by_group", from.folder}};
     if (added.ok()) {
       detail["action"] = *added ? "registered" : "updated";
-      s = store_->AppendEvent(std::nullopt, cmd.folder, "group_registered", detail.dump());
+      s = store_->AppendEvent(std::nullopt, cmd.folder, "group_registered", text::Dump(detail));
     } else {
       s = added.status();
     }
@@ -574,7 +591,7 @@ class Daemon final : public watcher::CommandHandler {
     spdlog::info("group {} {} by {}: drop job files into {}", cmd.folder, detail["action"].get<std::string>(),
                  from.folder, layout_.TasksDir(cmd.folder).string());
     RequestSnapshots();
-    return detail.dump();
+    return text::Dump(detail);
   }
 
   // refresh_groups: main's available_groups.json is rewritten at once.
@@ -584,7 +601,7 @@ class Daemon final : public watcher::CommandHandler {
     if (Status s = snapshots_->WriteNow(*store_, groups_.identities(), from.folder, /*refresh=*/true); !s.ok()) {
       return s;
     }
-    return nlohmann::json{{"action", "refreshed"}, {"groups", groups_.all().size()}}.dump();
+    return text::Dump(nlohmann::json{{"action", "refreshed"}, {"groups", groups_.all().size()}});
   }
 
   // schedule_task, pause_task, resume_task, cancel_task; nullopt for any
@@ -622,7 +639,7 @@ class Daemon final : public watcher::CommandHandler {
       if (auto path = runner::WriteResultFile(layout_, job, o); !path.ok()) {
         spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
       }
-      auto done = store_->CancelQueued(job.id, detail.dump());
+      auto done = store_->CancelQueued(job.id, text::Dump(detail));
       if (!done.ok()) return done.status();
       if (Status s = task_timer_->JobFinished(job.id, JobState::kCancelled, std::nullopt, "cancelled", std::nullopt);
           !s.ok()) {
@@ -630,18 +647,18 @@ class Daemon final : public watcher::CommandHandler {
       }
       dispatcher_.Remove(job.id);
       spdlog::info("job {} cancelled", job.id);
-      return nlohmann::json{{"job", job.id}, {"action", "cancelled"}}.dump();
+      return text::Dump(nlohmann::json{{"job", job.id}, {"action", "cancelled"}});
     }
     if (job.state == JobState::kRunning && runner_->Stop(job.id)) {
-      cancel_requested_[job.id] = detail.dump();
+      cancel_requested_[job.id] = text::Dump(detail);
       spdlog::info("job {} cancelled while running: stopping it", job.id);
-      return nlohmann::json{{"job", job.id}, {"action", "stopping"}}.dump();
+      return text::Dump(nlohmann::json{{"job", job.id}, {"action", "stopping"}});
     }
-    return nlohmann::json{{"job", job.id}, {"action", "none"}, {"state", ToString(job.state)}}.dump();
+    return text::Dump(nlohmann::json{{"job", job.id}, {"action", "none"}, {"state", ToString(job.state)}});
   }
 
   Result<std::string> RetryJob(const Job& job, nlohmann::json detail) {
-    auto done = store_->Requeue(job.id, detail.dump());
+    auto done = store_->Requeue(job.id, text::Dump(detail));
     if (!done.ok()) return done.status();
     if (!*done) {
       return Status::InvalidArgument("job " + std::to_string(job.id) + " is " + std::string(ToString(job.state)) +
@@ -650,7 +667,7 @@ class Daemon final : public watcher::CommandHandler {
     dispatcher_.Add({job.id, job.group, job.priority, clock_.NowMs()});
     SchedulePump();
     spdlog::info("job {} requeued with fresh attempts", job.id);
-    return nlohmann::json{{"job", job.id}, {"action", "requeued"}}.dump();
+    return text::Dump(nlohmann::json{{"job", job.id}, {"action", "requeued"}});
   }
 
   // Each block as it streams in: an `output` audit event (status and size,
@@ -663,7 +680,7 @@ class Daemon final : public watcher::CommandHandler {
     nlohmann::json d = {{"attempt", attempt}, {"status", out.status},
                         {"result_bytes", out.result_json ? out.result_json->size() : 0}};
     if (out.error) d["error"] = *out.error;
-    pending_outputs_.push_back({job.id, job.group, d.dump()});
+    pending_outputs_.push_back({job.id, job.group, text::Dump(d)});
     SchedulePump();
   }
 
@@ -727,12 +744,14 @@ class Daemon final : public watcher::CommandHandler {
         &loop_, &w->req,
         [](uv_work_t* req) {
           auto* w = static_cast<ResultWrite*>(req->data);
-          w->path = runner::WriteResultFile(w->self->layout_, w->job, w->outcome);
+          Guard(
+              "result file writer", [&] { w->path = runner::WriteResultFile(w->self->layout_, w->job, w->outcome); },
+              [&](const std::string& why) { w->path = Status::IOError(why); });
         },
         [](uv_work_t* req, int) {
           std::unique_ptr<ResultWrite> w(static_cast<ResultWrite*>(req->data));
           --w->self->writing_results_;
-          w->self->ResultWritten(w->job, std::move(w->outcome), w->path);
+          Guard("result file written", [&] { w->self->ResultWritten(w->job, std::move(w->outcome), w->path); });
         });
   }
 
@@ -745,7 +764,9 @@ class Daemon final : public watcher::CommandHandler {
       if (stopping_) {
         MaybeFinishShutdown();
       } else {
-        uv_timer_start(&result_retry_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->RetryResults(); },
+        uv_timer_start(&result_retry_, [](uv_timer_t* t) {
+          Guard("result file retry", [&] { static_cast<Daemon*>(t->data)->RetryResults(); });
+        },
                        result_retry_ms_, 0);
       }
       return;
@@ -815,7 +836,9 @@ class Daemon final : public watcher::CommandHandler {
     if (runner_->active() > 0 && cfg_.shutdown_grace_ms > 0 && !opts_.once) {
       spdlog::info("waiting up to {} ms for {} running job(s) to finish (signal again to stop them now)",
                    cfg_.shutdown_grace_ms, runner_->active());
-      uv_timer_start(&wake_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->StopRunning(); },
+      uv_timer_start(&wake_, [](uv_timer_t* t) {
+        Guard("shutdown grace", [&] { static_cast<Daemon*>(t->data)->StopRunning(); });
+      },
                      static_cast<std::uint64_t>(cfg_.shutdown_grace_ms), 0);
     } else {
       StopRunning();

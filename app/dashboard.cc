@@ -10,6 +10,7 @@
 #include "app/dashboard_queries.h"
 #include "app/metrics_text.h"
 #include "jobs/store.h"
+#include "jobs/text.h"
 
 namespace dropq::app {
 namespace {
@@ -78,7 +79,7 @@ json TaskJson(const Task& t) {
 
 void SendJson(httplib::Response& res, const json& body, int status = 200) {
   res.status = status;
-  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json; charset=utf-8");
+  res.set_content(text::Dump(body), "application/json; charset=utf-8");
 }
 
 void SendError(httplib::Response& res, int status, const std::string& message) {

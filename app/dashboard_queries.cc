@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "jobs/layout.h"
+#include "jobs/text.h"
 
 namespace dropq::app {
 namespace {
@@ -131,16 +132,17 @@ void DashboardQueries::ReadLog(JobDetail& d) {
   }
   const auto size = static_cast<std::size_t>(st.st_size);
   const std::size_t want = std::min(size, kMaxLogBytes);
-  std::string text(want, '\0');
+  std::string bytes(want, '\0');
   std::size_t got = 0;
   while (got < want) {
-    ssize_t n = ::pread(fd, text.data() + got, want - got, static_cast<off_t>(size - want + got));
+    ssize_t n = ::pread(fd, bytes.data() + got, want - got, static_cast<off_t>(size - want + got));
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
   }
   ::close(fd);
-  text.resize(got);
-  d.log = std::move(text);
+  bytes.resize(got);
+  // The tail of a file may start inside a character; the page gets text.
+  d.log = text::Tail(bytes, bytes.size());
   d.log_truncated = size > want;
 }
 

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "jobs/clock.h"
+#include "jobs/text.h"
 
 namespace dropq::app {
 namespace {
@@ -54,14 +55,15 @@ class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    std::string text(msg.payload.data(), msg.payload.size());
+    std::string_view payload(msg.payload.data(), msg.payload.size());
     if (format_ == LogFormat::kJson) {
+      std::string message = text::MakeValid(payload);
       // Ordered: the time first, as log readers expect.
       nlohmann::ordered_json line = {
-          {"ts", FormatIsoUtc(ToMs(msg.time))}, {"level", LevelName(msg.level)}, {"msg", text}};
+          {"ts", FormatIsoUtc(ToMs(msg.time))}, {"level", LevelName(msg.level)}, {"msg", message}};
       // Invalid UTF-8 in a message (a path, an agent's output) is replaced,
       // never allowed to throw out of the logger.
-      WriteAll(fd_, line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
+      WriteAll(fd_, text::Dump(line) + "\n");
       return;
     }
     std::string colour;
@@ -73,8 +75,11 @@ class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
       case spdlog::level::trace: colour = "\033[2m"; break;
       default: colour = "\033[32m"; break;
     }
+    // Whatever a message carries (a file name, an agent's stderr) stays on
+    // one line and cannot drive the terminal: control characters escaped.
+    std::string message = text::ForLog(payload);
     std::string line = "\033[2m" + FormatIsoUtc(ToMs(msg.time)) + "\033[0m " + colour + LevelName(msg.level) +
-                       "\033[0m " + text + "\n";
+                       "\033[0m " + message + "\n";
     std::lock_guard<std::mutex> lock(g_status_mu);
     if (!g_status.empty() && g_status_fd == fd_) line = "\r\033[K" + line + g_status;
     WriteAll(fd_, line);

@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "jobs/atomic_file.h"
+#include "jobs/text.h"
 
 namespace dropq {
 namespace {
@@ -108,9 +109,9 @@ std::optional<std::string> ResolveExecutable(const std::string& name, const std:
 }
 
 std::string Tail(const std::string& s) {
-  std::string t = s.size() > 200 ? s.substr(s.size() - 200) : s;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-  return t;
+  std::string_view t = s;
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.remove_suffix(1);
+  return text::Tail(t, 200);
 }
 
 // Runs the hook: argv (no shell), `input` on stdin, stdout discarded, the
@@ -236,7 +237,7 @@ std::string MessageJson(const Message& m) {
                               {"targetGroup", m.to},
                               {"text", m.text},
                               {"createdAt", FormatIsoUtc(m.created_at)}};
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return text::Dump(j);
 }
 
 }  // namespace
@@ -322,7 +323,7 @@ Status MessageInbox::Reconcile() {
       ::unlink(claimed->path.c_str());
       if (Status s = store_.AppendEvent(
               std::nullopt, g.folder, "reconciled",
-              nlohmann::json{{"file", claimed->name}, {"message_id", m.id}, {"action", action}}.dump());
+              text::Dump(nlohmann::json{{"file", claimed->name}, {"message_id", m.id}, {"action", action}}));
           !s.ok()) {
         return s;
       }
@@ -347,6 +348,14 @@ Status MessageInbox::Flush() {
       u = usable.emplace(group, s.ok()).first;
     }
     if (!u->second) continue;
+    if (auto problem = watcher::DroppedNameProblem(name)) {
+      // Never claimed (see watcher/claim.h): rejected from messages/ itself.
+      ClaimedFile f{group, name, watcher::NewClaimToken(now), layout_.MessagesDir(group) / name};
+      if (Status s = Reject(f, *problem, nullptr); !s.ok()) {
+        spdlog::error("{}/messages: cannot record a rejection, will retry: {}", group, s.message());
+      }
+      continue;
+    }
     fs::path dir = ClaimedDir(group);
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -407,7 +416,7 @@ Status MessageInbox::Handle(const ClaimedFile& f) {
   nlohmann::json detail = {{"file", f.name},    {"claim", f.token},      {"message_id", m.id},
                            {"chat_jid", m.chat_jid}, {"to_group", m.to}, {"text_bytes", m.text.size()}};
   if (Status s = store_.AppendEvent(std::nullopt, f.group, "message",
-                                    detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                                    text::Dump(detail));
       !s.ok()) {
     return fail(s);
   }
@@ -463,9 +472,9 @@ Status MessageInbox::Reject(const ClaimedFile& f, const std::string& reason, con
       return fail(s);
     }
   }
-  nlohmann::json d = {{"file", f.name}, {"type", "message"}, {"reason", reason}};
+  nlohmann::json d = {{"file", text::ForLog(f.name)}, {"type", "message"}, {"reason", reason}};
   if (Status s = store_.AppendEvent(std::nullopt, f.group, "rejected",
-                                    d.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                                    text::Dump(d));
       !s.ok()) {
     return fail(s);
   }
@@ -477,25 +486,9 @@ Status MessageInbox::Reject(const ClaimedFile& f, const std::string& reason, con
 }
 
 void MessageInbox::MoveToErrors(const ClaimedFile& f, const std::string& reason) {
-  // As for job files (watcher/ingest.cc): "<group>-<name>", the claim token
-  // inserted when that name is taken; the reason is written first.
-  fs::path dir = layout_.ErrorsDir();
-  fs::path dest = dir / (f.group + "-" + f.name);
-  std::error_code ec;
-  if (fs::exists(fs::symlink_status(dest, ec))) dest = dir / (f.group + "-" + f.token + "-" + f.name);
-  nlohmann::json why = {{"file", f.name},
-                        {"group", f.group},
-                        {"reason", reason},
-                        {"rejectedAt", FormatIsoUtc(clock_.NowMs())},
-                        {"movedTo", dest.filename().string()}};
-  if (Status s = WriteFileAtomic(dest.string() + ".error.json",
-                                 why.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-      !s.ok()) {
-    spdlog::error("cannot write rejection reason: {}", s.message());
-  }
-  if (::rename(f.path.c_str(), dest.c_str()) != 0) {
-    spdlog::error("cannot move {} to {}: {}", f.path.string(), dest.string(), Errno(errno));
-  }
+  // As for job files: the reason written first, the name made safe when
+  // the file's own cannot be used (watcher/claim.h).
+  watcher::MoveToErrors(layout_.ErrorsDir(), f, reason, clock_.NowMs());
 }
 
 }  // namespace dropq

@@ -8,6 +8,7 @@
 #endif
 
 #include "app/snapshots.h"
+#include "jobs/guard.h"
 
 namespace dropq::app {
 
@@ -82,41 +83,45 @@ void SnapshotWriter::Start() {
 }
 
 void SnapshotWriter::Work(uv_work_t* req) {
-  auto* self = static_cast<SnapshotWriter*>(req->data);
-  std::lock_guard<std::mutex> lock(self->write_mu_);
-  if (!self->reader_) {
-    auto r = Store::OpenReadOnly(self->db_path_, self->clock_);
-    if (!r.ok()) {
-      self->status_ = r.status();
-      return;
+  Guard("snapshot writer", [&] {
+    auto* self = static_cast<SnapshotWriter*>(req->data);
+    std::lock_guard<std::mutex> lock(self->write_mu_);
+    if (!self->reader_) {
+      auto r = Store::OpenReadOnly(self->db_path_, self->clock_);
+      if (!r.ok()) {
+        self->status_ = r.status();
+        return;
+      }
+      self->reader_ = std::move(*r);
     }
-    self->reader_ = std::move(*r);
-  }
-  self->status_ = self->Timed(*self->reader_, self->current_, std::nullopt, false);
-#ifdef __GLIBC__
-  // A big write leaves its JSON's freed heap in this pool thread's malloc
-  // arena, which glibc keeps: with 20,000 tasks that doubled the daemon's
-  // resident memory. Worth a trim only when the write was big.
-  if (self->last_cpu_us_ >= 5'000) malloc_trim(0);
-#endif
+    self->status_ = self->Timed(*self->reader_, self->current_, std::nullopt, false);
+  #ifdef __GLIBC__
+    // A big write leaves its JSON's freed heap in this pool thread's malloc
+    // arena, which glibc keeps: with 20,000 tasks that doubled the daemon's
+    // resident memory. Worth a trim only when the write was big.
+    if (self->last_cpu_us_ >= 5'000) malloc_trim(0);
+  #endif
+  });
 }
 
 void SnapshotWriter::After(uv_work_t* req, int) {
-  auto* self = static_cast<SnapshotWriter*>(req->data);
-  self->running_ = false;
-  self->failed_ = !self->status_.ok();
-  // WriteSnapshots logged each file it could not write.
-  if (self->failed_) spdlog::error("cannot write snapshots: {}", self->status_.message());
-  auto done = std::move(self->after_current_);
-  self->after_current_.clear();
-  if (self->next_) {
-    self->current_ = std::move(*self->next_);
-    self->next_.reset();
-    self->after_current_ = std::move(self->after_next_);
-    self->after_next_.clear();
-    self->Start();
-  }
-  for (auto& fn : done) fn();
+  Guard("snapshots written", [&] {
+    auto* self = static_cast<SnapshotWriter*>(req->data);
+    self->running_ = false;
+    self->failed_ = !self->status_.ok();
+    // WriteSnapshots logged each file it could not write.
+    if (self->failed_) spdlog::error("cannot write snapshots: {}", self->status_.message());
+    auto done = std::move(self->after_current_);
+    self->after_current_.clear();
+    if (self->next_) {
+      self->current_ = std::move(*self->next_);
+      self->next_.reset();
+      self->after_current_ = std::move(self->after_next_);
+      self->after_next_.clear();
+      self->Start();
+    }
+    for (auto& fn : done) fn();
+  });
 }
 
 }  // namespace dropq::app

@@ -6,13 +6,14 @@
 #include "jobs/atomic_file.h"
 #include "jobs/tasks.h"
 #include "watcher/claim.h"
+#include "jobs/text.h"
 
 namespace dropq {
 namespace {
 
 using Json = nlohmann::ordered_json;
 
-std::string Dump(const Json& j) { return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n"; }
+std::string Dump(const Json& j) { return text::Dump(j, 2) + "\n"; }
 
 // The file as it is on disk, when it is a regular file no larger than
 // `max_bytes` (anything longer differs anyway); nullopt otherwise.
@@ -43,7 +44,7 @@ Result<std::string> TasksJson(TaskStore& tasks, const watcher::GroupIdentity& g)
                 {"schedule_value", t.schedule_value},
                 {"status", ToString(t.status)},
                 {"next_run", t.next_run ? Json(FormatIsoUtc(*t.next_run)) : Json(nullptr)}};
-    std::string text = one.dump(2, ' ', false, Json::error_handler_t::replace);
+    std::string text = text::Dump(one, 2);
     out += any ? ",\n  " : "\n  ";
     // One level deeper than on its own: every line of the object indented by two.
     for (char c : text) {

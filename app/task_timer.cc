@@ -1,4 +1,6 @@
 #include "app/task_timer.h"
+#include "jobs/text.h"
+#include "jobs/guard.h"
 
 #include <algorithm>
 
@@ -90,7 +92,7 @@ void TaskTimer::Arm() {
     return;
   }
   TimeMs delay = std::clamp<TimeMs>(*next - store_.clock().NowMs(), 0, kMaxTimerDelayMs);
-  uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<TaskTimer*>(t->data)->FireDue(); },
+  uv_timer_start(&timer_, [](uv_timer_t* t) { Guard("task timer", [&] { static_cast<TaskTimer*>(t->data)->FireDue(); }); },
                  static_cast<std::uint64_t>(delay), 0);
   // A future task alone does not keep a `run --once` loop alive; the daemon
   // keeps the loop alive by its watchers in normal operation.
@@ -175,8 +177,9 @@ Status TaskTimer::FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fir
   std::vector<QueuedJob> mine;
   if (Status s = store_.Exec("SAVEPOINT fire_one"); !s.ok()) return s;
   auto fail = [&](const Status& s) {
-    store_.Exec("ROLLBACK TO fire_one");
-    store_.Exec("RELEASE fire_one");
+    if (Status u = store_.RollbackTo("fire_one"); !u.ok()) {
+      spdlog::error("task {}: cannot undo its savepoint: {}", t.id, u.message());
+    }
     return s;
   };
   for (TimeMs slot : plan.fire) {
@@ -247,18 +250,17 @@ Result<std::string> TaskTimer::Schedule(const watcher::ScheduleTask& cmd, const 
   if (!stored.ok()) return stored.status();
   if (stored->status == TaskStatus::kActive) queue_.Update(stored->id, stored->next_run);
   Arm();
-  return nlohmann::json{{"task", stored->id},
-                        {"action", "scheduled"},
-                        {"next_run", stored->next_run ? nlohmann::json(FormatIsoUtc(*stored->next_run))
-                                                      : nlohmann::json(nullptr)}}
-      .dump();
+  return text::Dump(nlohmann::json{{"task", stored->id},
+                                   {"action", "scheduled"},
+                                   {"next_run", stored->next_run ? nlohmann::json(FormatIsoUtc(*stored->next_run))
+                                                                 : nlohmann::json(nullptr)}});
 }
 
 Result<std::string> TaskTimer::Pause(const std::string& id) {
   if (Status s = tasks_.SetStatus(id, TaskStatus::kPaused); !s.ok()) return s;
   queue_.Remove(id);
   Arm();
-  return nlohmann::json{{"task", id}, {"action", "paused"}}.dump();
+  return text::Dump(nlohmann::json{{"task", id}, {"action", "paused"}});
 }
 
 Result<std::string> TaskTimer::Resume(const std::string& id) {
@@ -269,14 +271,14 @@ Result<std::string> TaskTimer::Resume(const std::string& id) {
   if (Status s = tasks_.SetStatus(id, TaskStatus::kActive); !s.ok()) return s;
   queue_.Update(id, (*t)->next_run);
   Arm();
-  return nlohmann::json{{"task", id}, {"action", "resumed"}}.dump();
+  return text::Dump(nlohmann::json{{"task", id}, {"action", "resumed"}});
 }
 
 Result<std::string> TaskTimer::Cancel(const std::string& id) {
   if (Status s = tasks_.Delete(id); !s.ok()) return s;
   queue_.Remove(id);
   Arm();
-  return nlohmann::json{{"task", id}, {"action", "cancelled"}}.dump();
+  return text::Dump(nlohmann::json{{"task", id}, {"action", "cancelled"}});
 }
 
 bool TaskTimer::IsTaskJob(JobId job) {

@@ -14,6 +14,7 @@
 #include "bench/harness.h"
 #include "jobs/clock.h"
 #include "runner/sentinel.h"
+#include "jobs/text.h"
 
 namespace dropq::bench {
 namespace {
@@ -173,7 +174,7 @@ std::vector<double> StartLatency(Context& c, const std::string& runtime, std::in
       throw BenchError(runtime + ": no result for " + name + " within 30 s; see " + root.Dir().string());
     }
     json res = json::parse(ReadText(root.Results("g0") / name));
-    if (res.value("state", "") != "succeeded") throw BenchError(runtime + ": job failed: " + res.dump());
+    if (res.value("state", "") != "succeeded") throw BenchError(runtime + ": job failed: " + text::Dump(res));
     lat.push_back(Ms(res["result"]["t"].get<std::int64_t>() - t));
   }
   d.Stop();
@@ -582,7 +583,7 @@ void BenchBigOutput(Context& c) {
     }
     ProcStat s1 = ReadProc(d.pid());
     json res = json::parse(ReadText(root.Results("g0") / "big.json"));
-    if (res.value("state", "") != "succeeded") throw BenchError("big output: job failed: " + res.dump());
+    if (res.value("state", "") != "succeeded") throw BenchError("big output: job failed: " + text::Dump(res));
     d.Stop();
     above.push_back(static_cast<double>(s1.hwm_kb - s0.rss_kb) / 1024);
     cpu.push_back((s1.cpu_s - s0.cpu_s) * 1000);

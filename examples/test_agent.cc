@@ -13,6 +13,8 @@
 //   exit N           exit with code N now, printing nothing more
 //   flood BYTES      BYTES bytes of 'x' on stdout, in lines of 100 incl. '\n'
 //   stderr BYTES     the same on stderr
+//   raw-stdout HEX   the bytes HEX spells (two hex digits each) on stdout, as they are
+//   raw-stderr HEX   the same on stderr (invalid UTF-8, escape sequences, ...)
 //   nomarkers        end with the final JSON as one plain line, no markers
 //   blocks N         N success blocks {"block":i}, i = 1..N, now
 //   malformed        a block whose body is not JSON, then exit 0 (no final block)
@@ -118,10 +120,11 @@ struct Command {
 
 const std::set<std::string> kVerbs = {"echo",  "sleep",     "exit",  "flood",       "stderr",      "nomarkers",
                                       "blocks", "malformed", "fail",  "probe",       "write",       "ignore-term",
-                                      "child-sleep", "input", "env",  "idle",        "read"};
+                                      "child-sleep", "input", "env",  "idle",        "read",
+                                      "raw-stdout",  "raw-stderr"};
 const std::set<std::string> kNumeric = {"sleep", "exit", "flood", "stderr", "blocks", "child-sleep", "idle"};
 const std::set<std::string> kNoArgs = {"nomarkers", "malformed", "ignore-term", "input"};
-const std::set<std::string> kNeedArg = {"probe", "write", "env", "read"};
+const std::set<std::string> kNeedArg = {"probe", "write", "env", "read", "raw-stdout", "raw-stderr"};
 
 std::vector<Command> ParseScript(const std::string& prompt) {
   std::vector<Command> script;
@@ -152,6 +155,24 @@ std::vector<Command> ParseScript(const std::string& prompt) {
     }
   }
   return script;
+}
+
+// The bytes a string of hex digit pairs spells ("ff0a" is 0xFF '\n').
+std::string FromHex(const std::string& hex) {
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  if (hex.size() % 2 != 0) Fail("raw-*: odd number of hex digits");
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    int hi = digit(hex[i]), lo = digit(hex[i + 1]);
+    if (hi < 0 || lo < 0) Fail("raw-*: not a hex digit");
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
 }
 
 // Exactly `bytes` bytes, every line ending in '\n' (the last may be short).
@@ -284,6 +305,10 @@ int main() {
       Flood(stdout, c.number);
     } else if (c.verb == "stderr") {
       Flood(stderr, c.number);
+    } else if (c.verb == "raw-stdout") {
+      Emit(stdout, FromHex(c.args));
+    } else if (c.verb == "raw-stderr") {
+      Emit(stderr, FromHex(c.args));
     } else if (c.verb == "nomarkers") {
       markers = false;
     } else if (c.verb == "blocks") {

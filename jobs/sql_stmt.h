@@ -11,6 +11,7 @@
 
 #include "jobs/clock.h"
 #include "jobs/status.h"
+#include "jobs/text.h"
 
 namespace dropq {
 
@@ -29,8 +30,15 @@ class SqlStmt {
     return *this;
   }
   SqlStmt& Bind(int i, std::int64_t v) { sqlite3_bind_int64(s_, i, v); return *this; }
+  // Every TEXT column is valid UTF-8: bytes from outside that are not are
+  // stored with U+FFFD in place of each bad sequence (jobs/text.h).
   SqlStmt& Bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    if (text::IsValidUtf8(v)) {
+      sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    } else {
+      std::string valid = text::MakeValid(v);
+      sqlite3_bind_text(s_, i, valid.data(), static_cast<int>(valid.size()), SQLITE_TRANSIENT);
+    }
     return *this;
   }
   SqlStmt& Bind(int i, const char* v) { return Bind(i, std::string(v)); }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "schema/migrations.h"
+#include "jobs/text.h"
 
 namespace dropq {
 
@@ -123,7 +124,7 @@ Status Store::Migrate() {
     std::string sql = "BEGIN IMMEDIATE;\n" + std::string(m.sql) + "\nPRAGMA user_version=" + std::to_string(i + 1) +
                       ";\nCOMMIT;";
     if (Status s = Exec(sql.c_str()); !s.ok()) {
-      Exec("ROLLBACK");
+      (void)Exec("ROLLBACK");  // best effort: the migration's own failure is what we report
       return Status::IOError("migration " + std::string(m.name) + " failed: " + s.message());
     }
   }
@@ -142,7 +143,8 @@ Status Store::Begin() {
   return Exec("BEGIN IMMEDIATE");
 }
 Status Store::Commit() { return Exec("COMMIT"); }
-void Store::Rollback() { Exec("ROLLBACK"); }
+// Best effort: after a failed statement SQLite may have rolled back already.
+void Store::Rollback() { (void)Exec("ROLLBACK"); }
 
 Status Store::UpsertGroup(const std::string& folder, const std::string& name, const std::optional<std::string>& jid,
                           bool is_main) {
@@ -229,7 +231,7 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
     if (Status s = ForEachRow(q, [&](const SqlStmt& r) { existing = r.Int(0); }); !s.ok()) return s;
     if (existing) {
       nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}, {"client_id", *req.client_id}};
-      if (Status s = AppendEvent(*existing, group, "duplicate", d.dump()); !s.ok()) return s;
+      if (Status s = AppendEvent(*existing, group, "duplicate", text::Dump(d)); !s.ok()) return s;
       return Inserted{*existing, true};
     }
   }
@@ -255,7 +257,7 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
   JobId id = sqlite3_last_insert_rowid(db_);
   nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}};
   if (!src.group.empty() && src.group != group) d["from_group"] = src.group;
-  if (Status s = AppendEvent(id, group, "received", d.dump()); !s.ok()) return s;
+  if (Status s = AppendEvent(id, group, "received", text::Dump(d)); !s.ok()) return s;
   return Inserted{id, false};
 }
 
@@ -280,7 +282,8 @@ Result<JobRun> Store::StartAttempt(JobId id, const std::string& runtime, const s
   run.job_id = id;
   run.attempt = up.Int(0);
   std::string group = up.Text(1);
-  up.Step();  // finish the RETURNING statement before the next write
+  // Finish the RETURNING statement before the next write.
+  if (auto done = up.Step(); !done.ok()) return done.status();
   run.runtime = runtime;
   run.container_name = container_name;
   run.started_at = now;
@@ -294,7 +297,7 @@ Result<JobRun> Store::StartAttempt(JobId id, const std::string& runtime, const s
   if (Status s = ins.Run(); !s.ok()) return s;
   run.id = sqlite3_last_insert_rowid(db_);
   nlohmann::json d = {{"attempt", run.attempt}, {"runtime", runtime}, {"container", container_name}};
-  if (Status s = AppendEvent(id, group, "started", d.dump()); !s.ok()) return s;
+  if (Status s = AppendEvent(id, group, "started", text::Dump(d)); !s.ok()) return s;
   return run;
 }
 
@@ -338,7 +341,7 @@ Status Store::FinishAttempt(const Job& job, const RunOutcome& o) {
   if (r.signal) d["signal"] = *r.signal;
   if (o.error) d["error"] = *o.error;
   if (o.retry_at) d["retry_at"] = FormatIsoUtc(*o.retry_at);
-  return AppendEvent(job.id, job.group, o.retry_at ? "retry" : std::string(ToString(o.job_state)), d.dump());
+  return AppendEvent(job.id, job.group, o.retry_at ? "retry" : std::string(ToString(o.job_state)), text::Dump(d));
 }
 
 // One guarded state change and its audit event: `update_sql` binds ?1 = job
@@ -350,7 +353,8 @@ Result<bool> Store::TransitionWithEvent(const char* update_sql, JobId id, const 
   if (!row.ok()) return row.status();
   if (!*row) return false;
   std::string group = up.Text(0);
-  up.Step();  // finish the RETURNING statement before the next write
+  // Finish the RETURNING statement before the next write.
+  if (auto done = up.Step(); !done.ok()) return done.status();
   if (Status s = AppendEvent(id, group, event, detail_json); !s.ok()) return s;
   return true;
 }
@@ -413,7 +417,7 @@ Result<std::vector<JobId>> Store::RecoverInterruptedLocked() {
       return s;
     }
     nlohmann::json d = {{"attempt", l.attempt}, {"requeued", retry}, {"reason", msg}};
-    if (Status s = AppendEvent(l.job, l.group, "recovered", d.dump()); !s.ok()) return s;
+    if (Status s = AppendEvent(l.job, l.group, "recovered", text::Dump(d)); !s.ok()) return s;
     touched.push_back(l.job);
   }
   return touched;

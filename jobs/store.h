@@ -111,6 +111,14 @@ class Store {
   Status Begin();
   Status Commit();
   void Rollback();
+  // True between Begin and Commit/Rollback.
+  bool InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
+  // Undoes and ends a savepoint opened with Exec("SAVEPOINT <name>").
+  Status RollbackTo(const std::string& savepoint) {
+    Status s = Exec(("ROLLBACK TO " + savepoint).c_str());
+    Status r = Exec(("RELEASE " + savepoint).c_str());
+    return s.ok() ? r : s;
+  }
 
   // A group from the config (source 'config'), inserted or brought up to
   // date at every start.

@@ -9,6 +9,7 @@
 
 #include "jobs/cron.h"
 #include "jobs/units.h"
+#include "jobs/text.h"
 
 namespace dropq {
 
@@ -207,16 +208,10 @@ Status NotFoundIfNone(Result<std::int64_t> touched, const std::string& id) {
 std::string Summary(const std::optional<std::string>& result, const std::optional<std::string>& error) {
   if (error) return "Error: " + *error;
   if (!result) return "Completed";
-  std::string text = *result;
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_string()) text = j.get<std::string>();
-  constexpr std::size_t kMax = 200;
-  if (text.size() > kMax) {
-    std::size_t cut = kMax;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-    text.resize(cut);
-  }
-  return text;
+  std::string summary = *result;
+  auto j = nlohmann::json::parse(summary, nullptr, /*allow_exceptions=*/false);
+  if (j.is_string()) summary = j.get<std::string>();
+  return text::Head(summary, 200);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "runner/container_runtime.h"
+#include "jobs/text.h"
 
 #include <uv.h>
 
@@ -145,7 +146,7 @@ std::string LastLine(const std::string& text) {
   while (std::getline(in, line)) {
     if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
   }
-  return last.size() > 300 ? last.substr(0, 300) + "…" : last;
+  return last.size() > 300 ? text::Head(last, 300) + "…" : text::MakeValid(last);
 }
 
 std::string Joined(const std::vector<std::string>& argv) {

@@ -11,6 +11,8 @@
 #include "jobs/atomic_file.h"
 #include "runner/sentinel.h"
 #include "runner/spawn.h"
+#include "jobs/guard.h"
+#include "jobs/text.h"
 
 namespace dropq::runner {
 namespace {
@@ -20,13 +22,13 @@ uv_handle_t* AsHandle(H* h) {
   return reinterpret_cast<uv_handle_t*>(h);
 }
 
-// The last `n` characters of captured stderr, trimmed, for error messages
-// (NanoClaw's "Container exited with code N: <last 200 chars of stderr>").
-std::string Tail(const std::string& text, std::size_t n) {
-  std::size_t end = text.find_last_not_of("\r\n \t");
-  if (end == std::string::npos) return "";
-  std::size_t start = end + 1 > n ? end + 1 - n : 0;
-  return text.substr(start, end + 1 - start);
+// The last `n` bytes of captured stderr, trimmed, as text, for error
+// messages (NanoClaw's "Container exited with code N: <last 200 chars of
+// stderr>"); never starts inside a character.
+std::string Tail(std::string_view bytes, std::size_t n) {
+  std::size_t end = bytes.find_last_not_of("\r\n \t");
+  if (end == std::string_view::npos) return "";
+  return text::Tail(bytes.substr(0, end + 1), n);
 }
 
 std::string OutputJson(const AgentOutput& out) {
@@ -38,7 +40,7 @@ std::string OutputJson(const AgentOutput& out) {
   }
   if (out.new_session_id) o["newSessionId"] = *out.new_session_id;
   if (out.error) o["error"] = *out.error;
-  return o.dump();
+  return text::Dump(o);
 }
 
 std::string FileTimestamp(TimeMs t) {
@@ -64,7 +66,7 @@ std::string ContainerInputJson(const Attempt& a, bool redact_secrets) {
       {"secrets", secrets},
   };
   if (a.session_id) in["sessionId"] = *a.session_id;
-  return in.dump();
+  return text::Dump(in);
 }
 
 // One attempt in flight. Owns its libuv handles; deletes itself after the
@@ -115,7 +117,7 @@ class Runner::Execution {
     // daemon ignores SIGPIPE, so that is only a result code here.
     uv_write(&write_, reinterpret_cast<uv_stream_t*>(&in_), &buf, 1, [](uv_write_t* w, int) {
       auto* self = static_cast<Execution*>(w->data);
-      self->Close(AsHandle(&self->in_));
+      Guard("agent stdin", [&] { self->Close(AsHandle(&self->in_)); });
     });
     uv_read_start(reinterpret_cast<uv_stream_t*>(&out_), &Execution::Alloc, &Execution::OnStdout);
     uv_read_start(reinterpret_cast<uv_stream_t*>(&err_), &Execution::Alloc, &Execution::OnStderr);
@@ -148,29 +150,47 @@ class Runner::Execution {
 
   static void OnStdout(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     auto* self = static_cast<Execution*>(s->data);
-    if (n > 0) {
-      std::string_view chunk(buf->base, static_cast<std::size_t>(n));
-      self->Capture(self->stdout_, self->stdout_bytes_, self->stdout_truncated_, chunk);
-      self->parser_.Feed(chunk);
-    } else if (n < 0) {
-      self->parser_.Finish();
-      self->out_eof_ = true;
-      self->Close(AsHandle(&self->out_));
-      self->MaybeDone();
-    }
+    self->Guarded("agent stdout", [&] {
+      if (n > 0) {
+        std::string_view chunk(buf->base, static_cast<std::size_t>(n));
+        self->Capture(self->stdout_, self->stdout_bytes_, self->stdout_truncated_, chunk);
+        self->parser_.Feed(chunk);
+      } else if (n < 0) {
+        self->parser_.Finish();
+        self->out_eof_ = true;
+        self->Close(AsHandle(&self->out_));
+        self->MaybeDone();
+      }
+    });
   }
 
   static void OnStderr(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     auto* self = static_cast<Execution*>(s->data);
-    if (n > 0) {
-      std::string_view chunk(buf->base, static_cast<std::size_t>(n));
-      self->Capture(self->stderr_, self->stderr_bytes_, self->stderr_truncated_, chunk);
-      if (spdlog::should_log(spdlog::level::debug)) self->LogStderrLines(chunk);
-    } else if (n < 0) {
-      self->err_eof_ = true;
-      self->Close(AsHandle(&self->err_));
-      self->MaybeDone();
-    }
+    self->Guarded("agent stderr", [&] {
+      if (n > 0) {
+        std::string_view chunk(buf->base, static_cast<std::size_t>(n));
+        self->Capture(self->stderr_, self->stderr_bytes_, self->stderr_truncated_, chunk);
+        if (spdlog::should_log(spdlog::level::debug)) self->LogStderrLines(chunk);
+      } else if (n < 0) {
+        self->err_eof_ = true;
+        self->Close(AsHandle(&self->err_));
+        self->MaybeDone();
+      }
+    });
+  }
+
+  // Runs a callback's body; an exception fails this attempt with the
+  // reason (Outcome), stops the agent and stops waiting for its output, so
+  // the attempt still ends and reports (jobs/guard.h).
+  template <typename Body>
+  void Guarded(const char* where, Body&& body) {
+    Guard(where, std::forward<Body>(body), [&](const std::string& why) {
+      if (!internal_error_) internal_error_ = why;
+      RequestStop(false);
+      for (uv_pipe_t* p : {&out_, &err_}) Close(AsHandle(p));
+      out_eof_ = err_eof_ = true;
+      MaybeDone();
+    });
   }
 
   void Capture(std::string& into, std::int64_t& count, bool& truncated, std::string_view chunk) {
@@ -210,6 +230,11 @@ class Runner::Execution {
   // would otherwise hold open.
   static void OnExit(uv_poll_t* p, int, int) {
     auto* self = static_cast<Execution*>(p->data);
+    self->Guarded("agent exit", [&] { self->Exited(); });
+  }
+
+  void Exited() {
+    Execution* self = this;
     self->KillGroup(SIGKILL);
     auto e = Reap(self->pid_);
     if (!e) return;  // not yet: the pidfd stays armed
@@ -223,6 +248,11 @@ class Runner::Execution {
 
   static void OnTimeout(uv_timer_t* t) {
     auto* self = static_cast<Execution*>(t->data);
+    self->Guarded("attempt timeout", [&] { self->TimedOut(); });
+  }
+
+  void TimedOut() {
+    Execution* self = this;
     if (self->exited_) {
       // The agent exited but something outside its process group still
       // holds its output pipes open: stop waiting for them.
@@ -238,6 +268,11 @@ class Runner::Execution {
 
   static void OnKillTimer(uv_timer_t* t) {
     auto* self = static_cast<Execution*>(t->data);
+    Guard("kill timer", [&] { self->KillNow(); });
+  }
+
+  void KillNow() {
+    Execution* self = this;
     spdlog::warn("job {} did not stop within {} ms; killing it", self->a_.job.id, self->r_->options_.kill_grace_ms);
     auto kill = self->r_->runtime_.KillArgv(self->a_.run.container_name.value_or(""));
     if (!kill.empty()) self->r_->SpawnDetached(kill);
@@ -258,11 +293,26 @@ class Runner::Execution {
     uv_close(h, [](uv_handle_t* h) {
       auto* self = static_cast<Execution*>(h->data);
       if (h == AsHandle(&self->exit_poll_)) ::close(self->pidfd_);  // uv_poll does not own it
-      if (++self->closed_ == self->handles_) self->Report();
+      if (++self->closed_ == self->handles_) self->GuardedReport();
     });
   }
 
   void Report();
+  // Report from the last close callback: if it throws, the attempt still
+  // ends, failed with the reason, so its group is never left waiting.
+  void GuardedReport() {
+    Guard("attempt end", [&] { Report(); }, [&](const std::string& why) {
+      if (reported_) return;
+      RunOutcome o;
+      o.run = a_.run;
+      o.run.finished_at = r_->clock_.NowMs();
+      o.run.status = "failed";
+      o.run.error = o.error = why;
+      o.job_state = JobState::kFailed;
+      Job job = a_.job;
+      r_->Finished(this, job, std::move(o));
+    });
+  }
   void LogWritten();
   RunOutcome Outcome(TimeMs now);
   std::string LogText(const RunOutcome& o, bool verbose) const;
@@ -285,6 +335,8 @@ class Runner::Execution {
   std::int64_t exit_status_ = 0;
   int term_signal_ = 0;
   std::optional<std::string> spawn_error_;
+  std::optional<std::string> internal_error_;  // a callback threw (Guarded)
+  bool reported_ = false;                      // the run log write is queued
   std::vector<std::string> argv_;
   std::vector<Mount> mounts_;
   std::string stderr_line_;
@@ -327,6 +379,7 @@ RunOutcome Runner::Execution::Outcome(TimeMs now) {
   o.dropped_outputs = parser_.dropped_outputs();
 
   auto fail = [&](std::string status, std::string error) {
+    error = text::MakeValid(error);  // an agent's own error text is its bytes
     run.status = std::move(status);
     run.error = error;
     o.error = std::move(error);
@@ -335,6 +388,8 @@ RunOutcome Runner::Execution::Outcome(TimeMs now) {
   std::string tail = Tail(stderr_, 200);
   if (spawn_error_) {
     fail("failed", "Container spawn error: " + *spawn_error_);
+  } else if (internal_error_) {
+    fail("failed", *internal_error_);
   } else if (timed_out_ && last && last->status == "success") {
     // NanoClaw's lesson: an agent that delivered its answer and then idled
     // until the deadline did its job.
@@ -394,7 +449,13 @@ std::string Runner::Execution::LogText(const RunOutcome& o, bool verbose) const 
   for (const auto& a : argv_) s += a + "\n";
   s += "\n=== Mounts ===\n";
   for (const auto& m : mounts_) s += m.host + " -> " + m.container + (m.readonly ? " (ro)" : "") + "\n";
-  s += "\n=== Stderr ===\n" + stderr_ + "\n=== Stdout ===\n" + stdout_ + "\n";
+  // The agent's bytes as text; what max_output cut off is cut on a
+  // character boundary.
+  auto captured = [&](const std::string& bytes, bool truncated) {
+    return truncated ? text::Head(bytes, bytes.size()) : text::MakeValid(bytes);
+  };
+  s += "\n=== Stderr ===\n" + captured(stderr_, stderr_truncated_) + "\n=== Stdout ===\n" +
+       captured(stdout_, stdout_truncated_) + "\n";
   return s;
 }
 
@@ -419,14 +480,23 @@ void Runner::Execution::Report() {
   log_path_ = path;
   log_text_ = LogText(outcome_, verbose);
   log_work_.data = this;
+  reported_ = true;
   uv_queue_work(
       r_->loop_, &log_work_,
       [](uv_work_t* w) {
         auto* self = static_cast<Execution*>(w->data);
-        self->log_status_ = Layout::CheckRealDir(self->log_path_.parent_path());
-        if (self->log_status_.ok()) self->log_status_ = WriteFileAtomic(self->log_path_, self->log_text_);
+        Guard(
+            "run log writer",
+            [&] {
+              self->log_status_ = Layout::CheckRealDir(self->log_path_.parent_path());
+              if (self->log_status_.ok()) self->log_status_ = WriteFileAtomic(self->log_path_, self->log_text_);
+            },
+            [&](const std::string& why) { self->log_status_ = Status::IOError(why); });
       },
-      [](uv_work_t* w, int) { static_cast<Execution*>(w->data)->LogWritten(); });
+      [](uv_work_t* w, int) {
+        auto* self = static_cast<Execution*>(w->data);
+        Guard("run log written", [&] { self->LogWritten(); });
+      });
 }
 
 void Runner::Execution::LogWritten() {
@@ -470,7 +540,9 @@ void Runner::SpawnDetached(const std::vector<std::string>& argv) {
   opts.stdio = stdio;
   opts.stdio_count = 3;
   opts.exit_cb = [](uv_process_t* p, int64_t status, int) {
-    if (status != 0) spdlog::warn("{} exited with {}", static_cast<Helper*>(p->data)->argv[0], status);
+    Guard("stop helper exit", [&] {
+      if (status != 0) spdlog::warn("{} exited with {}", static_cast<Helper*>(p->data)->argv[0], status);
+    });
     uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* p) { delete static_cast<Helper*>(p->data); });
   };
   h->proc.data = h;
@@ -502,7 +574,9 @@ bool Runner::Stop(JobId id) {
 void Runner::Finished(Execution* e, const Job& job, RunOutcome outcome) {
   active_.erase(job.id);
   std::unique_ptr<Execution> owned(e);  // every handle is closed: safe to free
-  done_(job, std::move(outcome));
+  // The daemon's own handling of the end; if it throws, the end is not
+  // recorded and the attempt is recovered as lost at the next start.
+  Guard("attempt ended", [&] { done_(job, std::move(outcome)); });
 }
 
 Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const RunOutcome& o) {
@@ -537,7 +611,7 @@ Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const 
   if (o.new_session_id) r["newSessionId"] = *o.new_session_id;
   r["outputs"] = nlohmann::json::array();
   for (const auto& out : o.outputs) r["outputs"].push_back(nlohmann::json::parse(out));
-  if (Status s = WriteFileAtomic(path, r.dump(2) + "\n"); !s.ok()) return s;
+  if (Status s = WriteFileAtomic(path, text::Dump(r, 2) + "\n"); !s.ok()) return s;
   return path.string();
 }
 

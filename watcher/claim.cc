@@ -4,11 +4,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 
+#include <nlohmann/json.hpp>
 #include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include "jobs/atomic_file.h"
+#include "jobs/text.h"
 
 namespace dropq::watcher {
 namespace {
@@ -43,14 +49,86 @@ std::string FileTypeName(mode_t m) {
 
 }  // namespace
 
+std::optional<std::string> DroppedNameProblem(std::string_view name) {
+  if (!text::IsValidUtf8(name)) return "the file name is not valid UTF-8";
+  if (name.size() > kMaxDroppedNameBytes) {
+    return "the file name is " + std::to_string(name.size()) + " bytes, over the " +
+           std::to_string(kMaxDroppedNameBytes) + "-byte limit";
+  }
+  if (text::ForLog(name) != name) return "the file name holds a control character";
+  return std::nullopt;
+}
+
+std::string NewClaimToken(TimeMs now) {
+  static std::atomic<std::uint64_t> counter{0};
+  return std::to_string(now) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+}
+
+namespace {
+
+constexpr std::string_view kErrorSuffix = ".error.json";
+constexpr std::size_t kNameMax = 255;  // NAME_MAX on Linux and macOS
+// The .error.json is written atomically, first as ".<name>.tmp-<pid>-<n>"
+// (jobs/atomic_file.cc): that name must fit too.
+constexpr std::size_t kAtomicTmpBytes = 32;
+
+bool FitsErrors(std::size_t moved_name_bytes) {
+  return moved_name_bytes + kErrorSuffix.size() + kAtomicTmpBytes <= kNameMax;
+}
+
+}  // namespace
+
+bool NeedsSafeErrorsName(const std::string& group, const std::string& name) {
+  return DroppedNameProblem(name).has_value() || !FitsErrors(group.size() + 1 + name.size());
+}
+
+std::string ErrorsFileName(const std::string& group, const std::string& name, const std::string& token, bool taken) {
+  if (!NeedsSafeErrorsName(group, name)) {
+    if (!taken) return group + "-" + name;
+    std::string with_token = group + "-" + token + "-" + name;
+    if (FitsErrors(with_token.size())) return with_token;
+  }
+  std::string prefix = group + "-" + token + "-";
+  const std::size_t budget = kNameMax - kErrorSuffix.size() - kAtomicTmpBytes;
+  std::size_t room = budget - std::min(prefix.size(), budget - 1);
+  return prefix + text::ForFileName(name, room);
+}
+
+void MoveToErrors(const std::filesystem::path& errors_dir, const ClaimedFile& f, const std::string& reason,
+                  TimeMs now) {
+  std::error_code ec;
+  bool taken = std::filesystem::exists(std::filesystem::symlink_status(errors_dir / (f.group + "-" + f.name), ec));
+  std::filesystem::path dest = errors_dir / ErrorsFileName(f.group, f.name, f.token, taken);
+  nlohmann::json why = {{"file", text::ForLog(f.name)},
+                        {"group", f.group},
+                        {"reason", reason},
+                        {"rejectedAt", FormatIsoUtc(now)},
+                        {"movedTo", dest.filename().string()}};
+  if (DroppedNameProblem(f.name)) {
+    // The exact bytes, since "file" could only show them escaped.
+    static const char* kHex = "0123456789abcdef";
+    std::string hex;
+    for (unsigned char c : f.name) {
+      hex.push_back(kHex[c >> 4]);
+      hex.push_back(kHex[c & 0xf]);
+    }
+    why["fileHex"] = hex;
+  }
+  // The reason first: a file in errors/ always has its explanation beside it.
+  if (Status s = WriteFileAtomic(dest.string() + std::string(kErrorSuffix), text::Dump(why, 2) + "\n"); !s.ok()) {
+    spdlog::error("cannot write rejection reason: {}", s.message());
+  }
+  if (::rename(f.path.c_str(), dest.c_str()) != 0) {
+    spdlog::error("cannot move {} to {}: {}", f.path.string(), dest.string(), std::strerror(errno));
+  }
+}
+
 Result<ClaimedFile> ClaimFile(const std::string& group, const std::filesystem::path& tasks_dir,
                               const std::string& name, const std::filesystem::path& claimed_dir, TimeMs now) {
-  static std::atomic<std::uint64_t> counter{0};
   ClaimedFile c;
   c.group = group;
   c.name = name;
-  // Time, pid and a counter: unique across restarts and within one process.
-  c.token = std::to_string(now) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+  c.token = NewClaimToken(now);
   c.path = claimed_dir / (c.token + "." + name);
   std::filesystem::path from = tasks_dir / name;
   // rename(2) moves a symlink itself, never its target.

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "jobs/clock.h"
 #include "jobs/status.h"
@@ -26,6 +27,40 @@ struct ClaimedFile {
   std::string token;                 // unique claim token
   std::filesystem::path path;        // data/claimed/<group>/<token>.<name>
 };
+
+// The longest name a dropped file may have, in bytes. Its claimed name
+// "<token>.<name>" must fit NAME_MAX (255), and a token takes at most 42
+// bytes ("<13-digit ms>-<pid>-<counter>"); 200 leaves room to spare.
+inline constexpr std::size_t kMaxDroppedNameBytes = 200;
+
+// Why `name`, as dropped, cannot be taken in (nullopt when it can): it is
+// not valid UTF-8, holds a control character, or is longer than
+// kMaxDroppedNameBytes. Such a file is rejected by its name alone, without
+// being claimed or read.
+std::optional<std::string> DroppedNameProblem(std::string_view name);
+
+// A token unique across restarts and within one process: time, pid and a
+// counter.
+std::string NewClaimToken(TimeMs now);
+
+// Moves a rejected file into errors_dir, after writing the reason beside it
+// as "<moved name>.error.json" ({file, group, reason, rejectedAt, movedTo},
+// plus fileHex when the name is not clean text). The moved name is
+// NanoClaw's "<group>-<name>", or "<group>-<token>-<name>" when that is
+// taken; for a name that is not clean text, or too long for either,
+// "<group>-<token>-<name made safe>" (ErrorsFileName). `f.path` is where the
+// file is now: claimed/, or tasks/ or messages/ when its name was the
+// problem. Failures are logged: the file is left where it is.
+void MoveToErrors(const std::filesystem::path& errors_dir, const ClaimedFile& f, const std::string& reason,
+                  TimeMs now);
+
+// The name MoveToErrors gives a rejected file in errors/ (without
+// ".error.json"); `taken` says "<group>-<name>" is already used.
+std::string ErrorsFileName(const std::string& group, const std::string& name, const std::string& token, bool taken);
+
+// True when `name`'s rejection would not be "<group>-<name>"-shaped, so a
+// reader looking for it must read the .error.json files' "file" field.
+bool NeedsSafeErrorsName(const std::string& group, const std::string& name);
 
 // Moves tasks_dir/name into claimed_dir. NotFound when the file is gone
 // (another event already claimed it); IOError for anything else.

@@ -13,6 +13,8 @@
 
 #include "jobs/atomic_file.h"
 #include "watcher/job_file.h"
+#include "jobs/guard.h"
+#include "jobs/text.h"
 
 namespace dropq::watcher {
 namespace {
@@ -58,7 +60,7 @@ Status Ingestor::Reconcile() {
         // the step that was interrupted.
         ::unlink(claimed->path.c_str());
         if (Status s = store_.AppendEvent(std::nullopt, g.folder, "reconciled",
-                                          nlohmann::json{{"file", claimed->name}, {"action", "removed"}}.dump());
+                                          text::Dump(nlohmann::json{{"file", claimed->name}, {"action", "removed"}}));
             !s.ok()) {
           return s;
         }
@@ -99,7 +101,51 @@ std::optional<std::int64_t> Ingestor::NextSettleDelayMs() const {
   return std::max<std::int64_t>(0, *first - clock_.NowMs());
 }
 
+// Reads, parses and authorises one claimed file: it becomes an accepted job,
+// a rejection, a control command, or is left to settle.
+void Ingestor::Examine(const ClaimedFile& f, TimeMs now, std::vector<Accepted>& accepted,
+                       std::vector<Rejection>& rejected, std::vector<std::pair<const ClaimedFile*, JobCommand>>& controls) {
+  auto content = ReadClaimed(f.path, options_.max_file_bytes);
+  if (!content.ok()) {
+    rejected.push_back({f, content.status().message()});
+    return;
+  }
+  auto cmd = ParseJobFile(*content);
+  if (!cmd.ok()) {
+    if (IsJsonSyntaxError(cmd.status()) && MaySettle(f, now)) return;
+    rejected.push_back({f, cmd.status().message()});
+    return;
+  }
+  const IngestGroup* from = FindGroup(f.group);
+  auto* req = std::get_if<RunRequest>(&*cmd);
+  if (req == nullptr) {
+    controls.emplace_back(&f, std::move(*cmd));  // applied after the batch commits
+    return;
+  }
+  auto decision = Authorize(*from, options_.groups, *cmd);
+  if (!decision.ok()) {
+    rejected.push_back({f, decision.status().message()});
+    return;
+  }
+  accepted.push_back({&f, decision->folder, std::move(*req), Sha256Hex(*content)});
+}
+
 Result<std::vector<QueuedJob>> Ingestor::Flush() {
+  Result<std::vector<QueuedJob>> out = std::vector<QueuedJob>();
+  bool ok = Guard("ingest", [&] { out = FlushBatch(); }, [&](const std::string& why) {
+    // Nothing of the batch is lost: its transaction is undone, and the
+    // files it had claimed are found again in claimed/ (Reconcile).
+    if (store_.InTransaction()) store_.Rollback();
+    claimed_.clear();
+    settling_.clear();
+    if (Status s = Reconcile(); !s.ok()) spdlog::error("ingest: cannot look at claimed files again: {}", s.message());
+    out = Status::IOError(why);
+  });
+  (void)ok;
+  return out;
+}
+
+Result<std::vector<QueuedJob>> Ingestor::FlushBatch() {
   std::vector<ClaimedFile> batch = std::move(claimed_);
   claimed_.clear();
   TimeMs now = clock_.NowMs();
@@ -112,7 +158,11 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
     it = settling_.erase(it);
   }
   std::map<std::string, bool> usable;  // one lstat per group per pass
-  for (const auto& [group, name] : pending_) {
+  std::vector<Rejection> bad_names;  // rejected by their name alone, still in tasks/
+  std::vector<std::pair<std::string, std::string>> vanished;
+  std::set<std::pair<std::string, std::string>> seen;  // a name noticed twice in a pass is claimed once
+  for (auto& [group, name] : pending_) {
+    if (!seen.insert({group, name}).second) continue;
     auto u = usable.find(group);
     if (u == usable.end()) {
       Status s = Layout::CheckRealDir(layout_.TasksDir(group));
@@ -120,11 +170,20 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
       u = usable.emplace(group, s.ok()).first;
     }
     if (!u->second) continue;
+    if (auto problem = DroppedNameProblem(name)) {
+      // Never claimed: "<token>.<name>" may not even fit. It goes from
+      // tasks/ to errors/ under a safe name once its audit row commits.
+      bad_names.push_back({{group, name, NewClaimToken(now), layout_.TasksDir(group) / name}, *problem});
+      continue;
+    }
     auto c = ClaimFile(group, layout_.TasksDir(group), name, layout_.ClaimedDir(group), now);
     if (c.ok()) {
+      NoteClaimed(group, name);
       batch.push_back(std::move(*c));
     } else if (c.status().code() != Status::Code::kNotFound) {
       spdlog::error("{}", c.status().message());
+    } else if (!RecentlyClaimed(group, name)) {
+      vanished.emplace_back(group, name);
     }
   }
   pending_.clear();
@@ -137,43 +196,20 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
       return std::any_of(settling_.begin(), settling_.end(), [&](const Settling& st) { return st.file.token == f.token; });
     });
     claimed_ = std::move(batch);
+    for (auto& r : bad_names) pending_.emplace_back(r.file.group, r.file.name);
     return s;
   };
-  struct Accepted {
-    const ClaimedFile* file;
-    std::string target;
-    RunRequest req;
-    std::string sha256;
-  };
   std::vector<Accepted> accepted;
-  std::vector<Rejection> rejected;
+  std::vector<Rejection> rejected = bad_names;
   std::vector<std::pair<const ClaimedFile*, JobCommand>> controls;
   for (const auto& f : batch) {
-    auto content = ReadClaimed(f.path, options_.max_file_bytes);
-    if (!content.ok()) {
-      rejected.push_back({f, content.status().message()});
-      continue;
-    }
-    auto cmd = ParseJobFile(*content);
-    if (!cmd.ok()) {
-      if (IsJsonSyntaxError(cmd.status()) && MaySettle(f, now)) continue;
-      rejected.push_back({f, cmd.status().message()});
-      continue;
-    }
-    const IngestGroup* from = FindGroup(f.group);
-    auto* req = std::get_if<RunRequest>(&*cmd);
-    if (req == nullptr) {
-      controls.emplace_back(&f, std::move(*cmd));  // applied after the batch commits
-      continue;
-    }
-    auto decision = Authorize(*from, options_.groups, *cmd);
-    if (!decision.ok()) {
-      rejected.push_back({f, decision.status().message()});
-      continue;
-    }
-    accepted.push_back({&f, decision->folder, std::move(*req), Sha256Hex(*content)});
+    // What a file holds cannot stop the daemon: an exception while reading,
+    // parsing or authorising it rejects that file with the reason.
+    bool read = Guard("reading a dropped file", [&] { Examine(f, now, accepted, rejected, controls); },
+                      [&](const std::string& why) { rejected.push_back({f, why}); });
+    (void)read;
   }
-  if (accepted.empty() && rejected.empty() && controls.empty()) return std::vector<QueuedJob>();
+  if (accepted.empty() && rejected.empty() && controls.empty() && vanished.empty()) return std::vector<QueuedJob>();
 
   // The per-group quota, counted once per group per pass.
   std::map<std::string, std::int64_t> queued_now;
@@ -207,8 +243,12 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
     if (!ins->duplicate) queued.push_back({ins->id, a.target, a.req.priority, a.req.run_at.value_or(now)});
   }
   for (const auto& r : rejected) {
-    nlohmann::json d = {{"file", r.file.name}, {"reason", r.reason}};
-    if (Status s = store_.AppendEvent(std::nullopt, r.file.group, "rejected", d.dump()); !s.ok()) return fail(s);
+    nlohmann::json d = {{"file", text::ForLog(r.file.name)}, {"reason", r.reason}};
+    if (Status s = store_.AppendEvent(std::nullopt, r.file.group, "rejected", text::Dump(d)); !s.ok()) return fail(s);
+  }
+  for (const auto& [group, name] : vanished) {
+    nlohmann::json d = {{"file", text::ForLog(name)}, {"reason", "removed from tasks/ before dropq could claim it"}};
+    if (Status s = store_.AppendEvent(std::nullopt, group, "vanished", text::Dump(d)); !s.ok()) return fail(s);
   }
   if (commands_ && !queued.empty()) commands_->Queuing(queued);
   if (Status s = store_.Commit(); !s.ok()) {
@@ -246,8 +286,8 @@ void Ingestor::ApplyControl(const ClaimedFile& file, const JobCommand& cmd) {
                                              "type \"" + std::string(TypeName(cmd)) + "\" is not supported"));
   if (!done.ok()) {
     Rejection r{file, done.status().message()};
-    nlohmann::json d = {{"file", file.name}, {"type", TypeName(cmd)}, {"reason", r.reason}};
-    if (Status s = store_.AppendEvent(std::nullopt, file.group, "rejected", d.dump()); !s.ok()) {
+    nlohmann::json d = {{"file", text::ForLog(file.name)}, {"type", TypeName(cmd)}, {"reason", r.reason}};
+    if (Status s = store_.AppendEvent(std::nullopt, file.group, "rejected", text::Dump(d)); !s.ok()) {
       spdlog::error("cannot record rejection of {}: {}", file.name, s.message());
       claimed_.push_back(file);  // try again next pass rather than lose the audit row
       return;
@@ -264,26 +304,24 @@ void Ingestor::ApplyControl(const ClaimedFile& file, const JobCommand& cmd) {
 }
 
 void Ingestor::MoveToErrors(const Rejection& r) {
-  // NanoClaw's naming, "<group>-<file>"; the claim token keeps a second
-  // rejection of the same name from overwriting the first.
-  auto dir = layout_.ErrorsDir();
-  std::filesystem::path dest = dir / (r.file.group + "-" + r.file.name);
-  std::error_code ec;
-  if (std::filesystem::exists(std::filesystem::symlink_status(dest, ec))) {
-    dest = dir / (r.file.group + "-" + r.file.token + "-" + r.file.name);
+  watcher::MoveToErrors(layout_.ErrorsDir(), r.file, r.reason, clock_.NowMs());
+}
+
+// Names claimed lately, so a second event for a name this ingestor already
+// took (a file written in place makes several) is not taken for a file
+// someone removed before it could be claimed.
+void Ingestor::NoteClaimed(const std::string& group, const std::string& name) {
+  std::string key = group + "/" + name;
+  if (!recent_.insert(key).second) return;
+  recent_order_.push_back(std::move(key));
+  if (recent_order_.size() > kRecentClaims) {
+    recent_.erase(recent_order_.front());
+    recent_order_.pop_front();
   }
-  nlohmann::json why = {{"file", r.file.name},
-                        {"group", r.file.group},
-                        {"reason", r.reason},
-                        {"rejectedAt", FormatIsoUtc(clock_.NowMs())},
-                        {"movedTo", dest.filename().string()}};
-  // The reason first: a file in errors/ always has its explanation beside it.
-  if (Status s = WriteFileAtomic(dest.string() + ".error.json", why.dump(2) + "\n"); !s.ok()) {
-    spdlog::error("cannot write rejection reason: {}", s.message());
-  }
-  if (::rename(r.file.path.c_str(), dest.c_str()) != 0) {
-    spdlog::error("cannot move {} to {}: {}", r.file.path.string(), dest.string(), std::strerror(errno));
-  }
+}
+
+bool Ingestor::RecentlyClaimed(const std::string& group, const std::string& name) const {
+  return recent_.count(group + "/" + name) > 0;
 }
 
 }  // namespace dropq::watcher

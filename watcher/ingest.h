@@ -10,14 +10,20 @@
 //      COMMIT
 //   4. only after COMMIT: unlink the accepted files; move rejected ones to
 //      data/ipc/errors/ beside a <name>.error.json that says why
+// A name that cannot be claimed (not valid UTF-8, a control character, too
+// long: DroppedNameProblem) is rejected in step 3 without being claimed and
+// moved from tasks/ to errors/ in step 4. A name that is gone before it can
+// be claimed, and was not claimed here lately, gets a `vanished` audit row.
 // A crash before 3 leaves the file in claimed/, ingested at the next start;
 // a crash between 3 and 4 leaves a file whose token is in the database,
 // which Reconcile() removes without making a second job.
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "jobs/clock.h"
@@ -99,10 +105,21 @@ class Ingestor {
     ClaimedFile file;
     std::string reason;
   };
+  struct Accepted {
+    const ClaimedFile* file;
+    std::string target;
+    RunRequest req;
+    std::string sha256;
+  };
+  Result<std::vector<QueuedJob>> FlushBatch();
+  void Examine(const ClaimedFile& f, TimeMs now, std::vector<Accepted>& accepted, std::vector<Rejection>& rejected,
+               std::vector<std::pair<const ClaimedFile*, JobCommand>>& controls);
   const IngestGroup* FindGroup(const std::string& folder) const;
   // A file that failed to parse: true when it was left to settle.
   bool MaySettle(const ClaimedFile& f, TimeMs now);
   void MoveToErrors(const Rejection& r);
+  void NoteClaimed(const std::string& group, const std::string& name);
+  bool RecentlyClaimed(const std::string& group, const std::string& name) const;
   void ApplyControl(const ClaimedFile& file, const JobCommand& cmd);
 
   Store& store_;
@@ -119,6 +136,9 @@ class Ingestor {
   std::vector<Settling> settling_;     // half-written files given one more look
   std::set<std::string> settled_;      // claim tokens that had it
   Stats stats_;
+  static constexpr std::size_t kRecentClaims = 4096;
+  std::unordered_set<std::string> recent_;  // "<group>/<name>" claimed lately
+  std::deque<std::string> recent_order_;    // the same, oldest first
 };
 
 }  // namespace dropq::watcher

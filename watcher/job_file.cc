@@ -13,6 +13,7 @@
 
 #include "jobs/clock.h"
 #include "jobs/units.h"
+#include "jobs/text.h"
 
 namespace dropq::watcher {
 namespace {
@@ -41,9 +42,7 @@ constexpr std::string_view kDurationHint = "(milliseconds, or a number with ms, 
 std::string Quote(std::string_view s) {
   bool cut = false;
   if (s.size() > kQuoteLimit) {
-    std::size_t n = kQuoteLimit;
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-    s = s.substr(0, n);
+    s = s.substr(0, text::BoundaryAtOrBefore(s, kQuoteLimit));
     cut = true;
   }
   std::string out = "\"";

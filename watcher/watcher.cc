@@ -1,4 +1,5 @@
 #include "watcher/watcher.h"
+#include "jobs/guard.h"
 
 #include <spdlog/spdlog.h>
 
@@ -71,67 +72,75 @@ void Watcher::Kick() {
 }
 
 void Watcher::OnFsEvent(uv_fs_event_t* h, const char* filename, int /*events*/, int status) {
-  auto* dir = static_cast<Dir*>(h->data);
-  Watcher* self = dir->self;
-  if (status < 0 || filename == nullptr) {
-    // An error, or a platform that does not name the file: look at the
-    // whole directory.
-    if (status < 0) spdlog::warn("watch error on {}: {}; rescanning", dir->group, uv_strerror(status));
-    if (dir->messages) {
-      self->messages_.scan();
+  Guard("file event", [&] {
+    auto* dir = static_cast<Dir*>(h->data);
+    Watcher* self = dir->self;
+    if (status < 0 || filename == nullptr) {
+      // An error, or a platform that does not name the file: look at the
+      // whole directory.
+      if (status < 0) spdlog::warn("watch error on {}: {}; rescanning", dir->group, uv_strerror(status));
+      if (dir->messages) {
+        self->messages_.scan();
+      } else {
+        self->ingestor_.ScanAll();
+      }
+    } else if (dir->messages) {
+      self->messages_.add(dir->group, filename);
     } else {
-      self->ingestor_.ScanAll();
+      self->ingestor_.Add(dir->group, filename);
     }
-  } else if (dir->messages) {
-    self->messages_.add(dir->group, filename);
-  } else {
-    self->ingestor_.Add(dir->group, filename);
-  }
-  self->Kick();
+    self->Kick();
+  });
 }
 
 void Watcher::OnIdle(uv_idle_t* h) {
-  auto* self = static_cast<Watcher*>(h->data);
-  uv_idle_stop(h);
-  if (self->messages_.flush) self->messages_.flush();
-  auto jobs = self->ingestor_.Flush();
-  if (!jobs.ok()) {
-    // A full disk, a locked database: the files stay claimed and are tried
-    // again with backoff (1 s doubling to 30 s) until the store takes them.
-    self->retry_delay_ms_ = std::min<std::uint64_t>(30'000, self->retry_delay_ms_ ? self->retry_delay_ms_ * 2 : 1'000);
-    spdlog::error("ingest failed: {}; the files stay claimed and are tried again in {} ms", jobs.status().message(),
-                  self->retry_delay_ms_);
-    uv_timer_start(&self->retry_, &Watcher::OnRetry, self->retry_delay_ms_, 0);
-    return;
-  }
-  if (self->retry_delay_ms_ != 0) spdlog::info("ingest resumed");
-  self->retry_delay_ms_ = 0;
-  if (auto settle = self->ingestor_.NextSettleDelayMs()) {
-    uv_timer_start(&self->retry_, &Watcher::OnRetry, static_cast<std::uint64_t>(*settle), 0);
-  } else {
-    uv_timer_stop(&self->retry_);
-  }
-  // A burst can overflow the kernel's inotify queue (16,384 events by
-  // default, and each file makes two: the drop and our claim), and libuv
-  // drops the overflow without a word. After a big pass, look at the
-  // folders again at once rather than leave the rest to the 60 s rescan
-  // (make bench: 10,000 files dropped at once waited for it).
-  if (jobs->size() >= kBurstRescan) {
-    self->ingestor_.ScanAll();
-    self->Kick();
-  }
-  // Called even for an empty batch: the daemon's `--once` mode decides
-  // whether it is done after every ingest pass.
-  self->on_jobs_(std::move(*jobs));
+  Guard("ingest pass", [&] {
+    auto* self = static_cast<Watcher*>(h->data);
+    uv_idle_stop(h);
+    if (self->messages_.flush) self->messages_.flush();
+    auto jobs = self->ingestor_.Flush();
+    if (!jobs.ok()) {
+      // A full disk, a locked database: the files stay claimed and are tried
+      // again with backoff (1 s doubling to 30 s) until the store takes them.
+      self->retry_delay_ms_ = std::min<std::uint64_t>(30'000, self->retry_delay_ms_ ? self->retry_delay_ms_ * 2 : 1'000);
+      spdlog::error("ingest failed: {}; the files stay claimed and are tried again in {} ms", jobs.status().message(),
+                    self->retry_delay_ms_);
+      uv_timer_start(&self->retry_, &Watcher::OnRetry, self->retry_delay_ms_, 0);
+      return;
+    }
+    if (self->retry_delay_ms_ != 0) spdlog::info("ingest resumed");
+    self->retry_delay_ms_ = 0;
+    if (auto settle = self->ingestor_.NextSettleDelayMs()) {
+      uv_timer_start(&self->retry_, &Watcher::OnRetry, static_cast<std::uint64_t>(*settle), 0);
+    } else {
+      uv_timer_stop(&self->retry_);
+    }
+    // A burst can overflow the kernel's inotify queue (16,384 events by
+    // default, and each file makes two: the drop and our claim), and libuv
+    // drops the overflow without a word. After a big pass, look at the
+    // folders again at once rather than leave the rest to the 60 s rescan
+    // (make bench: 10,000 files dropped at once waited for it).
+    if (jobs->size() >= kBurstRescan) {
+      self->ingestor_.ScanAll();
+      self->Kick();
+    }
+    // Called even for an empty batch: the daemon's `--once` mode decides
+    // whether it is done after every ingest pass.
+    self->on_jobs_(std::move(*jobs));
+  });
 }
 
-void Watcher::OnRetry(uv_timer_t* h) { static_cast<Watcher*>(h->data)->Kick(); }
+void Watcher::OnRetry(uv_timer_t* h) {
+  Guard("ingest retry", [&] { static_cast<Watcher*>(h->data)->Kick(); });
+}
 
 void Watcher::OnRescan(uv_timer_t* h) {
-  auto* self = static_cast<Watcher*>(h->data);
-  self->ingestor_.ScanAll();
-  if (self->messages_.scan) self->messages_.scan();
-  self->Kick();
+  Guard("rescan", [&] {
+    auto* self = static_cast<Watcher*>(h->data);
+    self->ingestor_.ScanAll();
+    if (self->messages_.scan) self->messages_.scan();
+    self->Kick();
+  });
 }
 
 void Watcher::Close() {

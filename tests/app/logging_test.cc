@@ -9,9 +9,11 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "jobs/clock.h"
+#include "jobs/text.h"
 
 namespace dropq::app {
 namespace {
@@ -45,6 +47,34 @@ std::vector<nlohmann::json> LogThrough(spdlog::level::level_enum level, const st
   std::istringstream in(all);
   for (std::string l; std::getline(in, l);) lines.push_back(nlohmann::json::parse(l));
   return lines;
+}
+
+std::string LogPretty(const std::string& message) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  {
+    spdlog::logger logger("test", MakeLogSink(fds[1], LogFormat::kPretty));
+    logger.info("{}", message);
+  }
+  ::close(fds[1]);
+  std::string all;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) all.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  return all;
+}
+
+TEST_CASE("a text log line shows what an agent printed escaped and on one line", "[logging][text]") {
+  std::string line = LogPretty("stderr: \x1b]0;pwned\x07line\nbreak \xC3\xA9\xFF \xC2\x9B" "2J");
+  CHECK(text::IsValidUtf8(line));
+  CHECK(std::count(line.begin(), line.end(), '\n') == 1);
+  CHECK_THAT(line, Catch::Contains("stderr: \\x1b]0;pwned\\x07line\\nbreak \xC3\xA9\xEF\xBF\xBD \\u009b2J"));
+}
+
+TEST_CASE("a JSON log line holds valid UTF-8 whatever the message carries", "[logging][text]") {
+  auto lines = LogThrough(spdlog::level::warn, {"name \xFF\xE6\x97 cut"});
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0]["msg"] == "name \xEF\xBF\xBD\xEF\xBF\xBD cut");
 }
 
 TEST_CASE("a JSON log line carries the time, the level and the message", "[logging]") {

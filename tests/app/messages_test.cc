@@ -246,5 +246,35 @@ TEST_CASE("a messages folder replaced by a symlink is not read through", "[messa
   CHECK(f.Messages().empty());
 }
 
+TEST_CASE("a message file whose name is not valid UTF-8 goes to errors with the reason", "[messages][names]") {
+  Fixture f;
+  f.Send("team", "team@x", "hi", "\xFE\xFF.json");
+  f.FlushAll();
+  CHECK(fs::is_empty(f.layout.MessagesDir("team")));
+  CHECK(f.Messages().empty());
+  auto rejected = f.Events("rejected");
+  REQUIRE(rejected.size() == 1);
+  auto d = nlohmann::json::parse(*rejected[0].detail);
+  CHECK(d["reason"] == "the file name is not valid UTF-8");
+  CHECK(d["file"] == "\xEF\xBF\xBD\xEF\xBF\xBD.json");
+  int with_reason = 0;
+  for (const auto& e : fs::directory_iterator(f.layout.ErrorsDir())) {
+    std::string n = e.path().filename().string();
+    if (n.size() > 11 && n.compare(n.size() - 11, 11, ".error.json") == 0) {
+      ++with_reason;
+      CHECK(nlohmann::json::parse(ReadFile(e.path()))["fileHex"] == "feff2e6a736f6e");
+    }
+  }
+  CHECK(with_reason == 1);
+}
+
+TEST_CASE("a message file with a name over the limit goes to errors, not stuck in messages", "[messages][names]") {
+  Fixture f;
+  f.Send("team", "team@x", "hi", std::string(240, 'm') + ".json");
+  f.FlushAll();
+  CHECK(fs::is_empty(f.layout.MessagesDir("team")));
+  CHECK(f.Events("rejected").size() == 1);
+}
+
 }  // namespace
 }  // namespace dropq

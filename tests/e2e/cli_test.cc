@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include <regex>
+#include <chrono>
 #include <sstream>
+#include <thread>
 
 #include "tests/e2e/e2e_root.h"
 #include "tests/fakes/pty.h"
@@ -121,6 +123,24 @@ TEST_CASE("enqueue --wait with a client id the group already used reports the ea
   CHECK(std::to_string(j["duplicate_of"]["id"].get<std::int64_t>()) == first);
   CHECK(j["duplicate_of"]["result"]["echo"] == "first");
   CHECK(r.Query("SELECT count(*) FROM jobs") == "1");
+}
+
+TEST_CASE("enqueue --wait reports the rejection of its file in a group with a 64-character folder", "[e2e][cli]") {
+  const std::string g(64, 'g');
+  Root r("bwrap", "max_queued_per_group: 1\n", "  - {folder: " + g + ", name: Long}\n");
+  REQUIRE(r.RunOnce().exit_code == 0);  // creates the group's folders
+  REQUIRE(r.Dropq({"enqueue", "-g", g, "-p", "echo later", "--run-at", "2099-01-01T00:00:00Z"}).exit_code == 0);
+  Daemon d(r);
+  // The first job is queued (it runs in 2099) before the second is dropped.
+  for (int i = 0; i < 600 && r.Query("SELECT count(*) FROM jobs WHERE state = 'queued'") != "1"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(r.Query("SELECT count(*) FROM jobs WHERE state = 'queued'") == "1");
+  auto out = r.Dropq({"enqueue", "-g", g, "-p", "echo now", "--wait", "--wait-timeout", "60s", "--json"});
+  INFO(out.err);
+  CHECK(out.exit_code == 4);
+  auto j = json::parse(out.out);
+  CHECK_THAT(j["rejected"]["reason"].get<std::string>(), Catch::Contains("max_queued_per_group is 1"));
 }
 
 TEST_CASE("enqueue --wait gives up with exit 5 when no daemon picks the job up", "[e2e][cli]") {

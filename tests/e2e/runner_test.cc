@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <random>
 #include <sstream>
+
+#include "jobs/text.h"
 
 #include "tests/e2e/e2e_root.h"
 
@@ -270,6 +273,80 @@ TEST_CASE("a timed-out docker job is stopped with docker stop", "[e2e][runner]")
   REQUIRE(r.RunOnce().exit_code == 0);
   CHECK(r.Result("team", "slow.json")["runStatus"] == "timed_out");
   CHECK_THAT(ReadFile(log), Catch::Contains("stop -t 1 dropq-team-"));
+}
+
+// 150 × "é" (two bytes each, so the 200-byte tail starts inside one), an
+// escape sequence, a byte that is never UTF-8, then a newline.
+std::string HostileStderrHex() {
+  std::string hex;
+  for (int i = 0; i < 150; ++i) hex += "c3a9";
+  return hex + "1b5b326aff0a";
+}
+
+TEST_CASE("an agent printing invalid UTF-8 on stderr fails its job with valid text in the result file", "[e2e][runner][text]") {
+  Root r("process", "max_attempts: 1\n");
+  r.Drop("team", "a.json", {{"prompt", "raw-stderr " + HostileStderrHex() + "; exit 3"}});
+  r.Drop("other", "b.json", {{"prompt", "echo fine"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  std::string raw = ReadFile(r.Results("team") / "a.json");
+  REQUIRE(text::IsValidUtf8(raw));
+  auto res = json::parse(raw);
+  CHECK(res["state"] == "failed");
+  std::string error = res["error"];
+  CHECK(error.rfind("Container exited with code 3: ", 0) == 0);
+  CHECK_THAT(error, Catch::EndsWith("\x1b[2j\xEF\xBF\xBD"));
+  CHECK(r.Result("other", "b.json")["state"] == "succeeded");
+}
+
+TEST_CASE("an agent's invalid UTF-8 reaches the database and the run log as valid text", "[e2e][runner][text]") {
+  Root r("process", "max_attempts: 1\n");
+  r.Drop("team", "a.json", {{"prompt", "raw-stderr " + HostileStderrHex() + "; exit 3"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(text::IsValidUtf8(r.Query("SELECT error FROM jobs")));
+  CHECK(text::IsValidUtf8(r.Query("SELECT error FROM job_runs")));
+  CHECK(r.Query("SELECT count(*) FROM job_events WHERE NOT (detail IS NULL OR json_valid(detail))") == "0");
+  int logs = 0;
+  for (const auto& e : fs::directory_iterator(r.Var() / "groups/team/logs")) {
+    ++logs;
+    std::string log = ReadFile(e.path());
+    CHECK(text::IsValidUtf8(log));
+    CHECK_THAT(log, Catch::Contains("=== Stderr ===\n\xC3\xA9"));
+  }
+  CHECK(logs == 1);
+}
+
+TEST_CASE("an agent's stderr reaches the daemon's log escaped, escape sequences included", "[e2e][runner][text]") {
+  Root r("process", "max_attempts: 1\n");
+  r.Drop("team", "a.json", {{"prompt", "raw-stderr " + HostileStderrHex() + "; exit 3"}});
+  auto run = r.RunOnce();
+  REQUIRE(run.exit_code == 0);
+  CHECK(text::IsValidUtf8(run.err));
+  CHECK(run.err.find('\x1b') == std::string::npos);
+  CHECK_THAT(run.err, Catch::Contains("job 1 stderr:"));
+}
+
+TEST_CASE("an agent printing random bytes on both streams never stops the daemon", "[e2e][runner][text]") {
+  Root r("process", "max_attempts: 1\n");
+  std::mt19937 rng(7);
+  const int kJobs = 12;
+  for (int i = 0; i < kJobs; ++i) {
+    std::string out_hex, err_hex;
+    static const char* kHex = "0123456789abcdef";
+    for (int b = 0; b < 300; ++b) {
+      out_hex += kHex[rng() % 16];
+      out_hex += kHex[rng() % 16];
+      err_hex += kHex[rng() % 16];
+      err_hex += kHex[rng() % 16];
+    }
+    r.Drop("team", "j" + std::to_string(i) + ".json",
+           {{"prompt", "raw-stdout " + out_hex + "; raw-stderr " + err_hex + "; exit " + std::to_string(rng() % 4)}});
+  }
+  REQUIRE(r.RunOnce().exit_code == 0);
+  for (int i = 0; i < kJobs; ++i) {
+    std::string raw = ReadFile(r.Results("team") / ("j" + std::to_string(i) + ".json"));
+    CHECK(text::IsValidUtf8(raw));
+    CHECK(json::parse(raw)["state"] == "failed");
+  }
 }
 
 }  // namespace

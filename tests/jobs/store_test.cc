@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "jobs/text.h"
 #include "schema/migrations.h"
 #include "tests/fakes/temp_dir.h"
 
@@ -45,6 +46,18 @@ RunRequest Req(const std::string& prompt) {
   RunRequest r;
   r.prompt = prompt;
   return r;
+}
+
+TEST_CASE("text that is not valid UTF-8 is stored with replacement characters", "[store][text]") {
+  Fixture f;
+  RunRequest req;
+  req.prompt = "p";
+  JobId id = f.Insert("team", req, "c1");
+  REQUIRE(f.store->AppendEvent(id, "team", "output", "{\"e\":\"x\xFF\xE6\x97\"}").ok());
+  auto events = f.store->ListEvents(id);
+  REQUIRE(events.ok());
+  CHECK(events->back().detail == std::optional<std::string>("{\"e\":\"x\xEF\xBF\xBD\xEF\xBF\xBD\"}"));
+  CHECK(text::IsValidUtf8(*events->back().detail));
 }
 
 TEST_CASE("opening a new database applies every migration", "[store]") {

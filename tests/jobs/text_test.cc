@@ -2,12 +2,23 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace text = dropq::text;
+
+std::string testing_join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
 
 TEST_CASE("valid UTF-8 passes through MakeValid unchanged") {
   std::string s = "plain ascii, caf\xC3\xA9, \xE6\x97\xA5\xE6\x9C\xAC, \xF0\x9F\x98\x80";
@@ -77,4 +88,39 @@ TEST_CASE("Dump replaces invalid UTF-8 instead of throwing") {
   REQUIRE_NOTHROW(out = text::Dump(j));
   CHECK(text::IsValidUtf8(out));
   CHECK(out == "{\"name\":\"bad\xEF\xBF\xBD\"}");
+}
+
+// nlohmann's dump() throws on invalid UTF-8, and an exception in the loop
+// killed the daemon: only jobs/text.cc may call it (text::Dump replaces).
+TEST_CASE("no product source calls json dump outside the text module") {
+  namespace fs = std::filesystem;
+  const fs::path root = DROPQ_SOURCE_DIR;
+  std::vector<std::string> offenders;
+  int scanned = 0;
+  for (const char* dir : {"app", "jobs", "watcher", "runner", "schema", "bench"}) {
+    for (const auto& e : fs::recursive_directory_iterator(root / dir)) {
+      const auto ext = e.path().extension();
+      if (ext != ".cc" && ext != ".h" && ext != ".in") continue;
+      if (e.path() == root / "jobs" / "text.cc") continue;
+      ++scanned;
+      std::ifstream in(e.path());
+      std::stringstream ss;
+      ss << in.rdbuf();
+      const std::string body = ss.str();
+      std::size_t line = 1, from = 0;
+      for (std::size_t at = body.find(".dump("); at != std::string::npos; at = body.find(".dump(", at + 1)) {
+        line += static_cast<std::size_t>(std::count(body.begin() + static_cast<std::ptrdiff_t>(from),
+                                                    body.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+        from = at;
+        // Comments may name it; code may not.
+        std::size_t bol = body.rfind('\n', at);
+        std::string before = body.substr(bol == std::string::npos ? 0 : bol + 1, at - (bol == std::string::npos ? 0 : bol + 1));
+        if (before.find("//") != std::string::npos) continue;
+        offenders.push_back(fs::relative(e.path(), root).string() + ":" + std::to_string(line));
+      }
+    }
+  }
+  CHECK(scanned > 50);
+  INFO("json dump() outside jobs/text.cc: " << testing_join(offenders));
+  CHECK(offenders.empty());
 }
