@@ -137,6 +137,7 @@ class Daemon final : public watcher::CommandHandler {
     io.groups = groups_.identities();
     io.max_file_bytes = cfg_.max_job_file;
     io.default_max_attempts = cfg_.max_attempts;
+    io.default_max_interruptions = cfg_.max_interruptions;
     io.max_queued_per_group = cfg_.max_queued_per_group;
     ingestor_ = std::make_unique<watcher::Ingestor>(*store_, layout_, std::move(io), clock_, this);
     if (Status s = ingestor_->Reconcile(); !s.ok()) return s;
