@@ -90,6 +90,7 @@ nlohmann::json ConfigJson(const Config& c) {
           {"max_output", c.max_output},
           {"max_job_file", c.max_job_file},
           {"max_attempts", c.max_attempts},
+          {"max_interruptions", c.max_interruptions},
           {"max_queued_per_group", c.max_queued_per_group},
           {"session_dir", c.session_dir},
           {"log_level", level ? *level : c.log_level},

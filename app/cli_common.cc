@@ -55,6 +55,8 @@ nlohmann::json JobJson(const Job& j) {
       {"run_at", FormatIsoUtc(j.run_at)},
       {"attempts", j.attempts},
       {"max_attempts", j.max_attempts},
+      {"interruptions", j.interruptions},
+      {"max_interruptions", j.max_interruptions},
       {"context_mode", ToString(j.context_mode)},
       {"client_id", OptJson(j.client_id)},
       {"timeout_ms", OptNum(j.timeout_ms)},

@@ -67,7 +67,7 @@ int CmdJobs(const Context& ctx, const std::string& state, const std::string& gro
     std::string took = "-";
     if (j.started_at) took = HumanDuration(j.finished_at.value_or(now) - *j.started_at);
     rows.push_back({std::to_string(j.id), j.group, ctx.style.State(std::string(ToString(j.state))),
-                    std::to_string(j.attempts) + "/" + std::to_string(j.max_attempts), RelativeTime(now, j.created_at),
+                    std::to_string(j.CountedAttempts()) + "/" + std::to_string(j.max_attempts), RelativeTime(now, j.created_at),
                     took, j.source_name.value_or("-"), Shorten(j.prompt, 40)});
   }
   PrintTable(std::cout, ctx.style, {"ID", "GROUP", "STATE", "ATTEMPTS", "CREATED", "TOOK", "FILE", "PROMPT"}, rows);
@@ -97,7 +97,11 @@ int CmdJob(const Context& ctx, JobId id) {
   field("id", std::to_string(job->id));
   field("group", job->group);
   field("state", st.State(std::string(ToString(job->state))));
-  field("attempts", std::to_string(job->attempts) + "/" + std::to_string(job->max_attempts));
+  // Attempts dropq's own stops cut short are interruptions: not counted
+  // against max_attempts.
+  field("attempts", std::to_string(job->CountedAttempts()) + "/" + std::to_string(job->max_attempts) +
+                        (job->interruptions > 0 ? " (" + std::to_string(job->attempts) + " started)" : ""));
+  field("interruptions", std::to_string(job->interruptions) + "/" + std::to_string(job->max_interruptions));
   field("priority", std::to_string(job->priority));
   field("run_at", FormatIsoUtc(job->run_at) + " (" + RelativeTime(now, job->run_at) + ")");
   field("context_mode", std::string(ToString(job->context_mode)));

@@ -329,7 +329,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
   if (root.IsMap()) {
     CheckKeys(root, "",
               {"root", "runtime", "agent", "max_concurrent", "timeout", "kill_grace", "max_output",
-               "max_job_file", "max_attempts", "session_dir", "log_level", "bwrap", "docker", "podman",
+               "max_job_file", "max_attempts", "max_interruptions", "session_dir", "log_level", "bwrap", "docker", "podman",
                "container", "mount_allowlist", "secrets", "env_file", "groups", "timezone", "schedules",
                "max_queued_per_group", "shutdown_grace", "on_message", "dashboard"});
   }
@@ -355,6 +355,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
   if (auto n = get("max_output")) c.max_output = SizeBytes(n, "max_output", 1024);
   if (auto n = get("max_job_file")) c.max_job_file = SizeBytes(n, "max_job_file", 1);
   if (auto n = get("max_attempts")) c.max_attempts = IntAtLeast(n, "max_attempts", 1);
+  if (auto n = get("max_interruptions")) c.max_interruptions = IntAtLeast(n, "max_interruptions", 0);
   if (auto n = get("max_queued_per_group")) c.max_queued_per_group = IntAtLeast(n, "max_queued_per_group", 1);
   if (auto n = get("shutdown_grace")) c.shutdown_grace_ms = DurationMs(n, "shutdown_grace", 0);
   if (auto n = get("session_dir")) c.session_dir = ContainerPath(n, "session_dir");

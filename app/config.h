@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "jobs/job.h"
+
 namespace dropq::app {
 
 class ConfigError : public std::runtime_error {
@@ -104,6 +106,8 @@ struct Config {
   std::int64_t max_output = 10 << 20;    // bytes captured per stream; >= 1024
   std::int64_t max_job_file = 1 << 20;   // bytes; larger dropped files are rejected unread
   std::int64_t max_attempts = 1;         // default attempts per job; >= 1
+  // Default interruptions per job (attempts dropq's own stop cut short); >= 0.
+  std::int64_t max_interruptions = kDefaultMaxInterruptions;
   std::int64_t max_queued_per_group = 10'000;  // queued jobs a group may have; over it, files are rejected
   std::int64_t shutdown_grace_ms = 30'000;     // on SIGTERM: how long running jobs may finish
   std::string session_dir = "/home/node/.claude";  // container path of the group's session dir

@@ -131,14 +131,41 @@ class Daemon final : public watcher::CommandHandler {
     if (!secrets.ok()) return secrets.status();
     secrets_ = std::move(*secrets);
 
-    auto recovered = store_->RecoverInterrupted();
+    // Attempts a dead dropq left `running`: each is an interruption, not
+    // one of its job's attempts, so the job runs again, unless it keeps
+    // being interrupted (max_interruptions). A job recovery fails gets its
+    // result file before the transaction that fails it commits, as in
+    // Finish: a crash in between just recovers it again.
+    std::size_t failed = 0;
+    auto recovered = store_->RecoverInterrupted([this, &failed](const Job& job, const RunOutcome& o) -> Status {
+      if (auto path = runner::WriteResultFile(layout_, job, o); !path.ok()) {
+        if (path.status().code() == Status::Code::kNoSpace) {
+          return Status::NoSpace("job " + std::to_string(job.id) +
+                                 ": cannot write the result file of its failure: " + path.status().message());
+        }
+        // Not a passing fault (a planted symlink, say): as in ResultWritten.
+        spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
+      }
+      TaskStore tasks(*store_);
+      if (auto r = tasks.FinishRunForJob(job.id, TaskRunStatus::kFailed, std::nullopt, o.error, o.run.duration_ms);
+          !r.ok()) {
+        return r.status();
+      }
+      ++failed;
+      return Status::Ok();
+    });
     if (!recovered.ok()) return recovered.status();
-    if (!recovered->empty()) spdlog::warn("recovered {} job(s) interrupted by an earlier stop", recovered->size());
+    if (!recovered->empty()) {
+      spdlog::warn("recovered {} job(s) interrupted by an earlier stop: {} requeued, {} failed (interrupted more "
+                   "often than their max_interruptions)",
+                   recovered->size(), recovered->size() - failed, failed);
+    }
 
     watcher::IngestOptions io;
     io.groups = groups_.identities();
     io.max_file_bytes = cfg_.max_job_file;
     io.default_max_attempts = cfg_.max_attempts;
+    io.default_max_interruptions = cfg_.max_interruptions;
     io.max_queued_per_group = cfg_.max_queued_per_group;
     ingestor_ = std::make_unique<watcher::Ingestor>(*store_, layout_, std::move(io), clock_, this);
     if (Status s = ingestor_->Reconcile(); !s.ok()) return s;
@@ -705,9 +732,15 @@ class Daemon final : public watcher::CommandHandler {
       o.run.status = "lost";
       o.error = o.run.error = "stopped by dropq shutdown";
       o.retry_at = clock_.NowMs();
+      // An interruption, not one of the job's attempts; and never a reason
+      // to fail it (only recovery after a kill checks max_interruptions).
+      o.interrupted = true;
       final = false;
-    } else if (o.job_state == JobState::kFailed && job.attempts < job.max_attempts) {
-      TimeMs ceiling = std::min(kRetryCapMs, kRetryBaseMs << std::min<std::int64_t>(job.attempts - 1, 20));
+    } else if (o.job_state == JobState::kFailed && job.CountedAttempts() < job.max_attempts) {
+      // Attempts dropq's stops cut short count neither here nor in the
+      // backoff.
+      std::int64_t counted = std::max<std::int64_t>(1, job.CountedAttempts());
+      TimeMs ceiling = std::min(kRetryCapMs, kRetryBaseMs << std::min<std::int64_t>(counted - 1, 20));
       std::uniform_int_distribution<TimeMs> jitter(0, ceiling);
       o.retry_at = clock_.NowMs() + jitter(rng_);
       final = false;

@@ -188,7 +188,7 @@ Status TaskTimer::FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fir
     req.context_mode = t.context_mode;
     // A claim per slot: source_claim is unique, so a slot never makes two jobs.
     JobSource src{t.group_folder, "task-" + t.id, "", "task:" + t.id + ":" + std::to_string(slot)};
-    auto ins = store_.InsertJob(t.group_folder, req, src, cfg_.max_attempts);
+    auto ins = store_.InsertJob(t.group_folder, req, src, cfg_.max_attempts, cfg_.max_interruptions);
     if (!ins.ok()) return fail(ins.status());
     if (auto r = tasks_.RecordRun(t.id, slot, ins->id, TaskRunStatus::kQueued); !r.ok()) return fail(r.status());
     mine.push_back({ins->id, t.group_folder, 0, now});

@@ -11,6 +11,9 @@ namespace dropq {
 
 using JobId = std::int64_t;
 
+// The default of the config's `max_interruptions` (and of the column).
+inline constexpr std::int64_t kDefaultMaxInterruptions = 3;
+
 enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
 std::string_view ToString(JobState s);
 std::optional<JobState> ParseJobState(std::string_view s);
@@ -28,6 +31,7 @@ struct RunRequest {
   std::optional<TimeMs> run_at;               // not before this instant
   std::optional<std::int64_t> timeout_ms;     // overrides the group/global timeout
   std::optional<std::int64_t> max_attempts;
+  std::optional<std::int64_t> max_interruptions;  // attempts dropq's own stops may cut short
   ContextMode context_mode = ContextMode::kIsolated;
   std::optional<std::string> target_group;    // folder, or a jid resolved by the caller
   std::optional<std::string> target_jid;
@@ -55,6 +59,12 @@ struct Job {
   ContextMode context_mode = ContextMode::kIsolated;
   std::int64_t attempts = 0;
   std::int64_t max_attempts = 1;
+  // Attempts that ended because dropq stopped (a kill, a crash, its own
+  // shutdown): not the job's fault, so they do not count against
+  // max_attempts. Start-up recovery fails a job whose interruptions would
+  // exceed max_interruptions (a crash loop).
+  std::int64_t interruptions = 0;
+  std::int64_t max_interruptions = kDefaultMaxInterruptions;
   std::optional<std::string> source_group;
   std::optional<std::string> source_name;
   std::optional<std::string> source_hash;
@@ -63,6 +73,9 @@ struct Job {
   std::optional<TimeMs> finished_at;
   std::optional<std::string> result;   // JSON text of the agent's final output
   std::optional<std::string> error;
+
+  // The attempts that count against max_attempts.
+  std::int64_t CountedAttempts() const { return attempts - interruptions; }
 };
 
 }  // namespace dropq

@@ -2,10 +2,12 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
-#include "schema/migrations.h"
 #include "jobs/text.h"
+#include "schema/migrations.h"
 
 namespace dropq {
 
@@ -15,7 +17,8 @@ constexpr int kBusyTimeoutMs = 5000;
 
 constexpr const char* kJobColumns =
     "id, group_folder, type, client_id, state, prompt, priority, run_at, timeout_ms, context_mode, attempts, "
-    "max_attempts, source_name, source_hash, created_at, started_at, finished_at, result, error, source_group";
+    "max_attempts, source_name, source_hash, created_at, started_at, finished_at, result, error, source_group, "
+    "interruptions, max_interruptions";
 
 }  // namespace
 
@@ -99,6 +102,12 @@ Result<std::unique_ptr<Store>> Store::OpenReadOnly(const std::string& path, cons
   if (*v > known) {
     return Status::Corruption(path + " has schema version " + std::to_string(*v) + ", newer than this dropq (" +
                               std::to_string(known) + ")");
+  }
+  // A reader never migrates, and this binary's queries name columns an
+  // older schema lacks (jobs.interruptions, migration 005).
+  if (*v < known) {
+    return Status::Conflict(path + " has schema version " + std::to_string(*v) + ", older than this dropq (" +
+                            std::to_string(known) + "); start the daemon once to upgrade it");
   }
   return store;
 }
@@ -224,7 +233,7 @@ Status Store::AppendEvent(std::optional<JobId> job, const std::optional<std::str
 }
 
 Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequest& req, const JobSource& src,
-                                         std::int64_t default_max_attempts) {
+                                         std::int64_t default_max_attempts, std::int64_t default_max_interruptions) {
   if (req.client_id) {
     auto& q = Prepare("SELECT id FROM jobs WHERE group_folder=?1 AND client_id=?2").Bind(1, group).Bind(2, *req.client_id);
     std::optional<JobId> existing;
@@ -238,8 +247,8 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
   TimeMs now = clock_.NowMs();
   auto& ins = Prepare(
       "INSERT INTO jobs(group_folder, type, client_id, state, prompt, priority, run_at, timeout_ms, context_mode, "
-      "max_attempts, source_name, source_hash, source_claim, created_at, source_group) "
-      "VALUES(?1, 'run', ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+      "max_attempts, source_name, source_hash, source_claim, created_at, source_group, max_interruptions) "
+      "VALUES(?1, 'run', ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
   ins.Bind(1, group)
       .Bind(2, req.client_id)
       .Bind(3, req.prompt)
@@ -252,7 +261,8 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
       .Bind(10, src.sha256)
       .Bind(11, src.claim)
       .BindTime(12, now)
-      .Bind(13, src.group.empty() ? group : src.group);
+      .Bind(13, src.group.empty() ? group : src.group)
+      .Bind(14, req.max_interruptions.value_or(default_max_interruptions));
   if (Status s = ins.Run(); !s.ok()) return s;
   JobId id = sqlite3_last_insert_rowid(db_);
   nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}};
@@ -320,13 +330,15 @@ Status Store::FinishAttempt(const Job& job, const RunOutcome& o) {
       .Bind(12, r.error);
   if (Status s = run.Run(); !s.ok()) return s;
   auto& up = Prepare(
-      "UPDATE jobs SET state=?2, finished_at=?3, result=?4, error=?5, run_at=coalesce(?6, run_at) WHERE id=?1");
+      "UPDATE jobs SET state=?2, finished_at=?3, result=?4, error=?5, run_at=coalesce(?6, run_at), "
+      "interruptions=interruptions+?7 WHERE id=?1");
   up.Bind(1, job.id)
       .Bind(2, o.retry_at ? std::string_view("queued") : ToString(o.job_state))
       .BindTime(3, o.retry_at ? std::optional<TimeMs>() : r.finished_at)
       .Bind(4, o.result)
       .Bind(5, o.error)
-      .BindTime(6, o.retry_at);
+      .BindTime(6, o.retry_at)
+      .Bind(7, std::int64_t{o.interrupted ? 1 : 0});
   if (Status s = up.Run(); !s.ok()) return s;
   if (o.new_session_id && job.context_mode == ContextMode::kGroup) {
     auto& ss = Prepare(
@@ -366,18 +378,19 @@ Result<bool> Store::CancelQueued(JobId id, const std::string& detail_json) {
 }
 
 Result<bool> Store::Requeue(JobId id, const std::string& detail_json) {
-  return TransitionWithEvent("UPDATE jobs SET state='queued', max_attempts=attempts+max_attempts, run_at=?2, "
+  return TransitionWithEvent("UPDATE jobs SET state='queued', max_attempts=attempts-interruptions+max_attempts, "
+                             "max_interruptions=interruptions+max_interruptions, run_at=?2, "
                              "started_at=NULL, finished_at=NULL, error=NULL, result=NULL "
                              "WHERE id=?1 AND state IN ('failed','cancelled') RETURNING group_folder",
                              id, "retried", detail_json);
 }
 
-Result<std::vector<JobId>> Store::RecoverInterrupted() {
+Result<std::vector<JobId>> Store::RecoverInterrupted(const BeforeFail& before_fail) {
   // One transaction: a crash during recovery leaves either nothing done or
   // all of it, never a `lost` run without its requeue and `recovered` event
   // (the chaos suite caught exactly that with separate commits).
   if (Status s = Begin(); !s.ok()) return s;
-  auto result = RecoverInterruptedLocked();
+  auto result = RecoverInterruptedLocked(before_fail);
   if (!result.ok()) {
     Rollback();
     return result;
@@ -386,39 +399,78 @@ Result<std::vector<JobId>> Store::RecoverInterrupted() {
   return result;
 }
 
-Result<std::vector<JobId>> Store::RecoverInterruptedLocked() {
+Result<std::vector<JobId>> Store::RecoverInterruptedLocked(const BeforeFail& before_fail) {
   std::vector<JobId> touched;
   TimeMs now = clock_.NowMs();
-  auto& runs = Prepare("SELECT r.id, r.job_id, r.attempt, j.attempts, j.max_attempts, j.group_folder FROM job_runs r "
-                       "JOIN jobs j ON j.id = r.job_id WHERE r.status='running'");
-  struct Lost { std::int64_t run_id; JobId job; std::int64_t attempt, attempts, max_attempts; std::string group; };
-  std::vector<Lost> lost;
+  auto& runs = Prepare("SELECT r.id, r.job_id, r.attempt, r.runtime, r.container_name, r.started_at FROM job_runs r "
+                       "WHERE r.status='running'");
+  std::vector<JobRun> lost;
   for (;;) {
     auto row = runs.Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    lost.push_back({runs.Int(0), runs.Int(1), runs.Int(2), runs.Int(3), runs.Int(4), runs.Text(5)});
+    JobRun r;
+    r.id = runs.Int(0);
+    r.job_id = runs.Int(1);
+    r.attempt = runs.Int(2);
+    r.runtime = runs.Text(3);
+    r.container_name = runs.OptText(4);
+    r.started_at = runs.Time(5);
+    lost.push_back(std::move(r));
   }
-  for (const auto& l : lost) {
-    const char* msg = "dropq stopped while this attempt ran";
-    if (Status s = Prepare("UPDATE job_runs SET status='lost', finished_at=?2, error=?3 WHERE id=?1")
-                       .Bind(1, l.run_id).BindTime(2, now).Bind(3, msg).Run();
-        !s.ok()) {
-      return s;
-    }
-    bool retry = l.attempts < l.max_attempts;
-    if (Status s = Prepare("UPDATE jobs SET state=?2, finished_at=?3, error=?4 WHERE id=?1 AND state='running'")
-                       .Bind(1, l.job)
-                       .Bind(2, retry ? "queued" : "failed")
-                       .BindTime(3, retry ? std::optional<TimeMs>() : std::optional<TimeMs>(now))
+  const char* msg = "dropq stopped while this attempt ran";
+  for (auto& r : lost) {
+    auto found = GetJob(r.job_id);
+    if (!found.ok()) return found.status();
+    if (!*found) continue;  // job_runs has a foreign key: cannot happen
+    Job job = std::move(**found);
+    r.finished_at = now;
+    r.duration_ms = std::max<TimeMs>(0, now - r.started_at);
+    r.status = "lost";
+    r.error = msg;
+    if (Status s = Prepare("UPDATE job_runs SET status='lost', finished_at=?2, duration_ms=?3, error=?4 WHERE id=?1")
+                       .Bind(1, r.id)
+                       .BindTime(2, now)
+                       .Bind(3, r.duration_ms)
                        .Bind(4, msg)
                        .Run();
         !s.ok()) {
       return s;
     }
-    nlohmann::json d = {{"attempt", l.attempt}, {"requeued", retry}, {"reason", msg}};
-    if (Status s = AppendEvent(l.job, l.group, "recovered", text::Dump(d)); !s.ok()) return s;
-    touched.push_back(l.job);
+    // Not the job's fault: an interruption, not one of its attempts. Only a
+    // crash loop (more interruptions than the job allows) fails it.
+    ++job.interruptions;
+    bool running = job.state == JobState::kRunning;
+    bool requeue = job.interruptions <= job.max_interruptions;
+    std::string error = requeue                  ? std::string(msg)
+                        : job.interruptions == 1 ? "interrupted 1 time; dropq stopped during its attempt"
+                                                 : "interrupted " + std::to_string(job.interruptions) +
+                                                       " times; dropq stopped during each attempt";
+    if (running && !requeue && before_fail) {
+      RunOutcome o;
+      o.job_state = JobState::kFailed;
+      o.run = r;
+      o.error = error;
+      if (Status s = before_fail(job, o); !s.ok()) return s;
+    }
+    if (Status s = Prepare("UPDATE jobs SET state=?2, finished_at=?3, error=?4, interruptions=interruptions+1 "
+                           "WHERE id=?1 AND state='running'")
+                       .Bind(1, job.id)
+                       .Bind(2, requeue ? "queued" : "failed")
+                       .BindTime(3, requeue ? std::optional<TimeMs>() : std::optional<TimeMs>(now))
+                       .Bind(4, error)
+                       .Run();
+        !s.ok()) {
+      return s;
+    }
+    nlohmann::json d = {{"attempt", r.attempt},
+                        {"requeued", requeue},
+                        {"reason", msg},
+                        {"interruptions", job.interruptions},
+                        {"max_interruptions", job.max_interruptions}};
+    if (!requeue) d["error"] = error;
+    if (Status s = AppendEvent(job.id, job.group, "recovered", text::Dump(d)); !s.ok()) return s;
+    touched.push_back(job.id);
   }
   return touched;
 }
@@ -448,6 +500,8 @@ Job ReadJob(const S& q) {
   j.result = q.OptText(17);
   j.error = q.OptText(18);
   j.source_group = q.OptText(19);
+  j.interruptions = q.Int(20);
+  j.max_interruptions = q.Int(21);
   return j;
 }
 

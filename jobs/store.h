@@ -9,6 +9,7 @@
 // Opening applies pending migrations (PRAGMA user_version). A database whose
 // version is newer than this binary knows is refused — starting over would
 // lose jobs.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -84,6 +85,10 @@ struct RunOutcome {
   // Set when a failed attempt will be retried: the job goes back to
   // `queued` with this run_at (and a `retry` event) instead of `failed`.
   std::optional<TimeMs> retry_at;
+  // The attempt ended because dropq itself stopped (its graceful shutdown):
+  // jobs.interruptions + 1, so the attempt does not count against
+  // max_attempts.
+  bool interrupted = false;
 };
 
 // The queries the daemon runs for every file or job, shared with the tests
@@ -139,8 +144,11 @@ class Store {
     JobId id = 0;
     bool duplicate = false;
   };
+  // The request's max_attempts and max_interruptions, else these defaults
+  // (the config's), are stored with the job.
   Result<Inserted> InsertJob(const std::string& group, const RunRequest& req, const JobSource& src,
-                             std::int64_t default_max_attempts);
+                             std::int64_t default_max_attempts,
+                             std::int64_t default_max_interruptions = kDefaultMaxInterruptions);
   // True when a job was already recorded from this claim token (start-up
   // reconciliation of data/claimed/).
   Result<bool> HasClaim(const std::string& claim);
@@ -152,21 +160,30 @@ class Store {
   Result<JobRun> StartAttempt(JobId id, const std::string& runtime, const std::string& container_name);
   // running → succeeded | failed (or queued again, see retry_at); fills the
   // job_runs row; a `succeeded` / `failed` / `retry` event; stores the
-  // group's new session id when given.
+  // group's new session id when given; counts an interruption when the
+  // outcome says so.
   Status FinishAttempt(const Job& job, const RunOutcome& outcome);
 
   // queued → cancelled, with a `cancelled` event; false when the job was not
   // queued (nothing changed).
   Result<bool> CancelQueued(JobId id, const std::string& detail_json);
-  // failed | cancelled → queued now with max_attempts more attempts (attempt
-  // numbers keep counting, so every job_runs row stays), with a `retried`
-  // event; false when the job was in another state (nothing changed).
+  // failed | cancelled → queued now with max_attempts more counted attempts
+  // and max_interruptions more interruptions (attempt numbers keep counting,
+  // so every job_runs row stays), with a `retried` event; false when the job
+  // was in another state (nothing changed).
   Result<bool> Requeue(JobId id, const std::string& detail_json);
 
   // Start-up recovery: attempts still `running` belong to a dropq that died.
-  // Each becomes `lost`; its job is requeued while attempts remain, else
-  // failed. Returns the jobs touched.
-  Result<std::vector<JobId>> RecoverInterrupted();
+  // Each becomes `lost` with a `recovered` event and counts as one of its
+  // job's interruptions, not one of its attempts: the job is requeued,
+  // unless its interruptions now exceed max_interruptions — then it is
+  // failed ("interrupted N times; ..."). `before_fail` is called for each
+  // job about to be failed, inside the one transaction and before it
+  // commits (the daemon writes the job's result file there, so a crash in
+  // between just redoes it); an error from it rolls all of recovery back and
+  // is returned. Returns the jobs touched.
+  using BeforeFail = std::function<Status(const Job& job, const RunOutcome& outcome)>;
+  Result<std::vector<JobId>> RecoverInterrupted(const BeforeFail& before_fail = {});
 
   Result<std::optional<Job>> GetJob(JobId id);
   Result<std::vector<Job>> ListJobs(const JobFilter& filter);
@@ -197,7 +214,7 @@ class Store {
   Store(sqlite3* db, const Clock& clock);
 
   Status Migrate();
-  Result<std::vector<JobId>> RecoverInterruptedLocked();
+  Result<std::vector<JobId>> RecoverInterruptedLocked(const BeforeFail& before_fail);
   Result<bool> TransitionWithEvent(const char* update_sql, JobId id, const char* event,
                                    const std::string& detail_json);
   Status Err(const char* what) const;

@@ -237,7 +237,7 @@ Result<std::vector<QueuedJob>> Ingestor::FlushBatch() {
   for (std::size_t i = 0; i < accepted.size(); ++i) {
     auto& a = accepted[i];
     auto ins = store_.InsertJob(a.target, a.req, {a.file->group, a.file->name, a.sha256, a.file->token},
-                                options_.default_max_attempts);
+                                options_.default_max_attempts, options_.default_max_interruptions);
     if (!ins.ok()) return fail(ins.status());
     duplicate[i] = ins->duplicate;
     if (!ins->duplicate) queued.push_back({ins->id, a.target, a.req.priority, a.req.run_at.value_or(now)});

@@ -61,6 +61,7 @@ struct IngestOptions {
   std::vector<IngestGroup> groups;
   std::int64_t max_file_bytes = 1 << 20;
   std::int64_t default_max_attempts = 1;
+  std::int64_t default_max_interruptions = kDefaultMaxInterruptions;
   // A group's queued jobs at most; files over it are rejected with the
   // reason, so one group cannot fill the queue.
   std::int64_t max_queued_per_group = 10'000;

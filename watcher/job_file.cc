@@ -31,6 +31,7 @@ constexpr std::int64_t kMaxTimeoutMs = 7 * kDayMs;
 constexpr std::int64_t kMaxStartingDeadlineMs = 365 * kDayMs;
 constexpr std::int64_t kMaxKeepRuns = 1'000'000;
 constexpr std::int64_t kMaxAttempts = 100;
+constexpr std::int64_t kMaxInterruptions = 100;
 constexpr std::size_t kMaxIdChars = 200;
 // Values echoed in messages are cut short: a message must stay readable even
 // when the offending value is megabytes long.
@@ -327,6 +328,7 @@ Result<JobCommand> ParseRun(const Fields& f) {
 
   if (Status s = f.Duration("timeout", kMaxTimeoutMs, "7 days", req.timeout_ms); !s.ok()) return s;
   if (Status s = f.Int("max_attempts", 1, kMaxAttempts, req.max_attempts); !s.ok()) return s;
+  if (Status s = f.Int("max_interruptions", 0, kMaxInterruptions, req.max_interruptions); !s.ok()) return s;
 
   std::optional<ContextMode> mode;
   if (Status s = f.Choice("context_mode", kContextModes, mode); !s.ok()) return s;

@@ -158,6 +158,19 @@ TEST_CASE("max_attempts must be an integer of at least one") {
         "max_attempts: must be an integer >= 1");
 }
 
+TEST_CASE("max_interruptions defaults to three") { CHECK(Load(kMinimal).max_interruptions == 3); }
+
+TEST_CASE("max_interruptions accepts zero and more") {
+  CHECK(Load(kMinimal + "max_interruptions: 0\n").max_interruptions == 0);
+  CHECK(Load(kMinimal + "max_interruptions: 12\n").max_interruptions == 12);
+}
+
+TEST_CASE("max_interruptions must be an integer of at least zero") {
+  auto bad = GENERATE(as<std::string>{}, "-1", "three", "1.5");
+  CHECK(std::string(ErrorOf(kMinimal + "max_interruptions: " + bad + "\n").what()) ==
+        "max_interruptions: must be an integer >= 0");
+}
+
 TEST_CASE("runtime accepts bwrap and process") {
   CHECK(Load(kMinimal + "runtime: bwrap\n").runtime == "bwrap");
   CHECK(Load(kMinimal + "runtime: process\n").runtime == "process");

@@ -59,7 +59,10 @@ using Steady = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr int kMaxConcurrent = 4;
-constexpr int kMaxAttempts = 5;  // attempts lost to kills are retried while attempts remain
+// max_attempts is left at its default (1): an attempt lost to a kill is an
+// interruption, not one of the job's attempts, so no job may need a second
+// counted attempt. max_interruptions is set above the number of kills, so no
+// job may fail for being interrupted either.
 constexpr int kMaxSleepMs = 50;
 constexpr std::size_t kShowProblems = 5;
 // No job becoming final for this long means a stuck job: give up waiting and
@@ -249,7 +252,7 @@ std::string Config(const Options& o, const Plan& p, const fs::path& root) {
     c << "agent: [" << q(o.agent) << "]\n";
   }
   c << "max_concurrent: " << kMaxConcurrent << "\n"
-    << "max_attempts: " << kMaxAttempts << "\n"
+    << "max_interruptions: " << o.kills + 1 << "\n"
     << "timeout: 30s\n"
     << "kill_grace: 1s\n"
     << "groups:\n";
@@ -460,7 +463,7 @@ std::string Text(sqlite3_stmt* st, int col) {
 struct DbJob {
   std::int64_t id = 0;
   std::string group, client_id, state, source_group, source_name;
-  std::int64_t attempts = 0;
+  std::int64_t attempts = 0, interruptions = 0, max_attempts = 0;
 };
 
 struct DbEvent {
@@ -484,10 +487,12 @@ struct Snapshot {
 std::optional<Snapshot> ReadDb(const fs::path& path, std::string* err) {
   Db db(path);
   Snapshot s;
-  bool ok = db.Query("SELECT id, group_folder, client_id, state, source_group, source_name, attempts FROM jobs",
+  bool ok = db.Query("SELECT id, group_folder, client_id, state, source_group, source_name, attempts, interruptions, "
+                     "max_attempts FROM jobs",
                      [&](sqlite3_stmt* st) {
                        s.jobs.push_back({sqlite3_column_int64(st, 0), Text(st, 1), Text(st, 2), Text(st, 3),
-                                         Text(st, 4), Text(st, 5), sqlite3_column_int64(st, 6)});
+                                         Text(st, 4), Text(st, 5), sqlite3_column_int64(st, 6),
+                                         sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8)});
                      }) &&
             db.Query("SELECT id, job_id, event, detail, at FROM job_events ORDER BY id", [&](sqlite3_stmt* st) {
               DbEvent e{sqlite3_column_int64(st, 0), std::nullopt, Text(st, 2), Text(st, 3), Text(st, 4)};
@@ -725,7 +730,9 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
 
   // 5. Each job's story: received, then started -> outcome pairs (with the
   //    attempt's `output` events between), ending in succeeded; started
-  //    events = job_runs rows = jobs.attempts.
+  //    events = job_runs rows = jobs.attempts; the lost runs are the job's
+  //    interruptions (jobs.interruptions), which do not count against
+  //    max_attempts: attempts - interruptions <= max_attempts.
   std::map<std::int64_t, std::vector<const DbEvent*>> events_of;
   std::map<std::string, std::size_t> event_counts;
   std::size_t reconciled = 0;
@@ -790,6 +797,16 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
         else if (!last && r.status != "lost") bad = "attempt " + std::to_string(r.attempt) + " is " + r.status + " (the agent never fails by itself)";
         else if (!last && !recovered.count(r.attempt)) bad = "lost attempt " + std::to_string(r.attempt) + " has no `recovered` event";
       }
+      const auto lost = static_cast<std::int64_t>(
+          std::count_if(runs.begin(), runs.end(), [](const DbRun* r) { return r->status == "lost"; }));
+      if (bad.empty() && lost != j.interruptions) {
+        bad = std::to_string(lost) + " lost runs, interruptions = " + std::to_string(j.interruptions);
+      }
+      if (bad.empty() && j.attempts - j.interruptions > j.max_attempts) {
+        bad = std::to_string(j.attempts - j.interruptions) + " counted attempts (attempts " + std::to_string(j.attempts) +
+              " - interruptions " + std::to_string(j.interruptions) + "), more than max_attempts " +
+              std::to_string(j.max_attempts);
+      }
       if (bad.empty()) {
         ++complete;
       } else {
@@ -800,6 +817,12 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
     }
     c.summary = std::to_string(complete) + "/" + std::to_string(db.jobs.size()) + " stories whole; events:";
     for (const auto& [e, n] : event_counts) c.summary += " " + e + " " + std::to_string(n);
+    std::int64_t interruptions = 0, counted = 0;
+    for (const auto& j : db.jobs) {
+      interruptions += j.interruptions;
+      counted += j.attempts - j.interruptions;
+    }
+    c.summary += "; interruptions " + std::to_string(interruptions) + ", counted attempts " + std::to_string(counted);
     f.checks.push_back(std::move(c));
   }
   if (reconciled > 0) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "jobs/clock.h"
@@ -229,7 +230,7 @@ TEST_CASE("SIGTERM the moment a result file appears still records the job and ex
   }
 }
 
-TEST_CASE("a job running at shutdown is stopped and requeued for the next start", "[e2e]") {
+TEST_CASE("a job running at shutdown is stopped and requeued for the next start without using an attempt", "[e2e]") {
   Root r("bwrap", "shutdown_grace: 200ms\n");
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
   REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
@@ -240,6 +241,7 @@ TEST_CASE("a job running at shutdown is stopped and requeued for the next start"
   CHECK(WaitProcess(pid, 30'000) == 0);
   CHECK(r.Query("SELECT state FROM jobs") == "queued");
   CHECK(r.Query("SELECT status FROM job_runs") == "lost");
+  CHECK(r.Query("SELECT attempts - interruptions FROM jobs") == "0");
 }
 
 TEST_CASE("jobs --json lists jobs with id, group, state and attempts", "[e2e]") {
@@ -909,6 +911,95 @@ TEST_CASE("a daemon with a hundred thousand queued jobs stays under 50 MB reside
 #else
   CHECK(rss < 50 * 1024);
 #endif
+}
+
+}  // namespace
+}  // namespace dropq::testing
+
+// Interrupted is not failed (issue 12): an attempt lost because dropq itself
+// was killed does not use one of the job's attempts.
+namespace dropq::testing {
+namespace {
+
+// One value from the database, or nothing while the daemon has not created
+// it yet: for waiting on the daemon's state without failing the test.
+std::optional<std::string> TryQuery(const Root& r, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::optional<std::string> out;
+  if (sqlite3_open_v2((r.Var() / "store/dropq.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        sqlite3_column_text(st, 0)) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+// Starts the daemon, waits until job 1's first attempt is recorded running,
+// and kills the daemon with SIGKILL. False when the attempt never ran.
+bool KillWhileJobOneRuns(Root& r) {
+  pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
+  bool running = WaitUntil([&] { return TryQuery(r, "SELECT status FROM job_runs WHERE job_id=1") == "running"; },
+                           30'000);
+  ::kill(pid, SIGKILL);
+  WaitProcess(pid, 30'000);
+  return running;
+}
+
+TEST_CASE("a job whose attempt dropq was killed under runs again at the next start without using an attempt",
+          "[e2e][reliability][interrupt]") {
+  Root r;
+  r.Drop("team", "slow.json", {{"prompt", "sleep 1500; echo done"}});  // max_attempts 1, the default
+  REQUIRE(KillWhileJobOneRuns(r));
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Query("SELECT state FROM jobs WHERE id=1") == "succeeded");
+  CHECK(r.Query("SELECT group_concat(status, ',') FROM (SELECT status FROM job_runs WHERE job_id=1 ORDER BY attempt)") ==
+        "lost,succeeded");
+  CHECK(r.Query("SELECT count(*) FROM job_events WHERE job_id=1 AND event='recovered'") == "1");
+  CHECK(r.Result("team", "slow.json")["state"] == "succeeded");
+  auto out = r.Dropq({"job", "1", "--json"});
+  REQUIRE(out.exit_code == 0);
+  auto j = json::parse(out.out);
+  CHECK(j["attempts"] == 2);
+  CHECK(j["interruptions"] == 1);
+  CHECK(j["max_interruptions"] == 3);
+}
+
+TEST_CASE("a job dropq was killed under more often than max_interruptions fails with its result file",
+          "[e2e][reliability][interrupt]") {
+  Root r;
+  r.Drop("team", "crash.json", {{"prompt", "sleep 60000"}, {"max_interruptions", 0}});
+  REQUIRE(KillWhileJobOneRuns(r));
+  REQUIRE_FALSE(fs::exists(r.Results("team") / "crash.json"));
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Query("SELECT state FROM jobs WHERE id=1") == "failed");
+  CHECK(r.Query("SELECT status FROM job_runs WHERE job_id=1") == "lost");
+  REQUIRE(fs::exists(r.Results("team") / "crash.json"));
+  auto res = r.Result("team", "crash.json");
+  CHECK(res["state"] == "failed");
+  CHECK(res["jobId"] == 1);
+  CHECK(res["runStatus"] == "lost");
+  CHECK(res["error"] == "interrupted 1 time; dropq stopped during its attempt");
+}
+
+TEST_CASE("a job that fails after an interruption still gets its configured retries",
+          "[e2e][reliability][interrupt]") {
+  Root r;
+  r.Drop("team", "flaky.json", {{"prompt", "sleep 1000; exit 3"}, {"max_attempts", 2}});
+  REQUIRE(KillWhileJobOneRuns(r));
+  // Not --once: the retry waits out its backoff (at most 5 s).
+  pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
+  bool ended = WaitUntil([&] { return TryQuery(r, "SELECT state FROM jobs WHERE id=1") == "failed"; }, 60'000);
+  ::kill(pid, SIGTERM);
+  CHECK(WaitProcess(pid, 30'000) == 0);
+  REQUIRE(ended);
+  CHECK(r.Query("SELECT group_concat(status, ',') FROM (SELECT status FROM job_runs WHERE job_id=1 ORDER BY attempt)") ==
+        "lost,failed,failed");
+  CHECK(r.Query("SELECT attempts - interruptions FROM jobs WHERE id=1") == "2");
+  CHECK(r.Result("team", "flaky.json")["state"] == "failed");
 }
 
 }  // namespace

@@ -178,26 +178,153 @@ TEST_CASE("a failed attempt with a retry goes back to queued at the retry time",
   CHECK(LastEvent(*f.store, id) == "retry");
 }
 
-TEST_CASE("an attempt still running at start-up is recorded lost and its job requeued", "[store]") {
+TEST_CASE("an attempt still running at start-up is recorded lost and its job requeued without using an attempt",
+          "[store][recovery]") {
   Fixture f;
-  RunRequest r = Req("x");
-  r.max_attempts = 2;
-  JobId id = f.Insert("team", r, "t1");
+  JobId id = f.Insert("team", Req("x"), "t1");  // max_attempts 1, the default
   REQUIRE(f.store->StartAttempt(id, "bwrap", "c").ok());
   auto touched = f.store->RecoverInterrupted();
   REQUIRE(touched.ok());
   CHECK(*touched == std::vector<JobId>{id});
-  CHECK((**f.store->GetJob(id)).state == JobState::kQueued);
+  auto job = **f.store->GetJob(id);
+  CHECK(job.state == JobState::kQueued);
+  CHECK(job.attempts == 1);
+  CHECK(job.interruptions == 1);
+  CHECK(job.CountedAttempts() == 0);
   CHECK((*f.store->ListRuns(id))[0].status == "lost");
   CHECK(LastEvent(*f.store, id) == "recovered");
 }
 
-TEST_CASE("an interrupted job with no attempts left is failed at start-up", "[store]") {
+TEST_CASE("the interruption after max_interruptions fails the job with the reason", "[store][recovery]") {
   Fixture f;
-  JobId id = f.Insert("team", Req("x"), "t1");
+  RunRequest r = Req("x");
+  r.max_interruptions = 2;
+  JobId id = f.Insert("team", r, "t1");
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(f.store->StartAttempt(id, "bwrap", "c").ok());
+    REQUIRE(f.store->RecoverInterrupted().ok());
+    REQUIRE((**f.store->GetJob(id)).state == JobState::kQueued);
+  }
   REQUIRE(f.store->StartAttempt(id, "bwrap", "c").ok());
   REQUIRE(f.store->RecoverInterrupted().ok());
+  auto job = **f.store->GetJob(id);
+  CHECK(job.state == JobState::kFailed);
+  CHECK(job.error == std::optional<std::string>("interrupted 3 times; dropq stopped during each attempt"));
+  CHECK(job.interruptions == 3);
+  auto runs = *f.store->ListRuns(id);
+  REQUIRE(runs.size() == 3);
+  for (const auto& run : runs) CHECK(run.status == "lost");
+  CHECK(LastEvent(*f.store, id) == "recovered");
+}
+
+TEST_CASE("a job recovery fails is handed to the callback as failed before recovery commits", "[store][recovery]") {
+  Fixture f;
+  RunRequest r = Req("x");
+  r.max_interruptions = 0;
+  JobId id = f.Insert("team", r, "t1");
+  RunRequest other = Req("y");
+  JobId requeued = f.Insert("main", other, "t2");
+  REQUIRE(f.store->StartAttempt(id, "bwrap", "c").ok());
+  REQUIRE(f.store->StartAttempt(requeued, "bwrap", "d").ok());
+  std::vector<JobId> seen;
+  std::optional<JobState> state_in_db;
+  auto touched = f.store->RecoverInterrupted([&](const Job& job, const RunOutcome& o) {
+    seen.push_back(job.id);
+    CHECK(o.job_state == JobState::kFailed);
+    CHECK(o.error == std::optional<std::string>("interrupted 1 time; dropq stopped during its attempt"));
+    CHECK(o.run.status == "lost");
+    CHECK(o.run.attempt == 1);
+    state_in_db = (**f.store->GetJob(job.id)).state;
+    return Status::Ok();
+  });
+  REQUIRE(touched.ok());
+  CHECK(touched->size() == 2);
+  CHECK(seen == std::vector<JobId>{id});
+  CHECK(state_in_db == JobState::kRunning);  // not failed yet when the callback ran
   CHECK((**f.store->GetJob(id)).state == JobState::kFailed);
+}
+
+TEST_CASE("an error from the callback undoes all of recovery", "[store][recovery]") {
+  Fixture f;
+  RunRequest r = Req("x");
+  r.max_interruptions = 0;
+  JobId id = f.Insert("team", r, "t1");
+  JobId requeued = f.Insert("main", Req("y"), "t2");
+  REQUIRE(f.store->StartAttempt(requeued, "bwrap", "d").ok());
+  REQUIRE(f.store->StartAttempt(id, "bwrap", "c").ok());
+  auto touched = f.store->RecoverInterrupted([](const Job&, const RunOutcome&) { return Status::NoSpace("full"); });
+  REQUIRE_FALSE(touched.ok());
+  CHECK(touched.status().code() == Status::Code::kNoSpace);
+  for (JobId j : {id, requeued}) {
+    auto job = **f.store->GetJob(j);
+    CHECK(job.state == JobState::kRunning);
+    CHECK(job.interruptions == 0);
+    CHECK((*f.store->ListRuns(j))[0].status == "running");
+    CHECK(LastEvent(*f.store, j) == "started");
+  }
+}
+
+TEST_CASE("an attempt dropq's shutdown stopped counts as an interruption, not an attempt", "[store][recovery]") {
+  Fixture f;
+  JobId id = f.Insert("team", Req("x"), "t1");
+  auto run = *f.store->StartAttempt(id, "process", "c");
+  auto job = **f.store->GetJob(id);
+  RunOutcome o;
+  o.job_state = JobState::kFailed;
+  o.run = run;
+  o.run.status = "lost";
+  o.error = "stopped by dropq shutdown";
+  o.retry_at = f.clock.NowMs();
+  o.interrupted = true;
+  REQUIRE(f.store->FinishAttempt(job, o).ok());
+  job = **f.store->GetJob(id);
+  CHECK(job.state == JobState::kQueued);
+  CHECK(job.interruptions == 1);
+  CHECK(job.CountedAttempts() == 0);
+}
+
+TEST_CASE("an attempt that failed by itself does not count as an interruption", "[store][recovery]") {
+  Fixture f;
+  JobId id = f.Insert("team", Req("x"), "t1");
+  auto run = *f.store->StartAttempt(id, "process", "c");
+  auto job = **f.store->GetJob(id);
+  RunOutcome o;
+  o.job_state = JobState::kFailed;
+  o.run = run;
+  o.run.status = "failed";
+  o.error = "boom";
+  REQUIRE(f.store->FinishAttempt(job, o).ok());
+  job = **f.store->GetJob(id);
+  CHECK(job.interruptions == 0);
+  CHECK(job.CountedAttempts() == 1);
+}
+
+TEST_CASE("retrying a job failed by interruptions gives it fresh attempts and interruptions", "[store][recovery]") {
+  Fixture f;
+  RunRequest r = Req("x");
+  r.max_interruptions = 0;
+  JobId id = f.Insert("team", r, "t1");
+  REQUIRE(f.store->StartAttempt(id, "bwrap", "c").ok());
+  REQUIRE(f.store->RecoverInterrupted().ok());
+  REQUIRE((**f.store->GetJob(id)).state == JobState::kFailed);
+  REQUIRE(*f.store->Requeue(id, "{}"));
+  auto job = **f.store->GetJob(id);
+  CHECK(job.state == JobState::kQueued);
+  CHECK(job.CountedAttempts() < job.max_attempts);
+  CHECK(job.interruptions == 1);
+  CHECK(job.max_interruptions == 1);  // one more interruption before it fails again
+}
+
+TEST_CASE("a job stores the max_interruptions of its request, else the default it is given", "[store]") {
+  Fixture f;
+  RunRequest r = Req("x");
+  r.max_interruptions = 0;
+  auto given = f.store->InsertJob("team", r, {"team", "a.json", "abc", "t1"}, 1, 5);
+  auto defaulted = f.store->InsertJob("team", Req("y"), {"team", "b.json", "abc", "t2"}, 1, 5);
+  REQUIRE(given.ok());
+  REQUIRE(defaulted.ok());
+  CHECK((**f.store->GetJob(given->id)).max_interruptions == 0);
+  CHECK((**f.store->GetJob(defaulted->id)).max_interruptions == 5);
 }
 
 TEST_CASE("the audit trail refuses updates and deletes", "[store]") {
@@ -218,6 +345,26 @@ TEST_CASE("a read-only reader sees what the writer committed", "[store]") {
   auto jobs = (*reader)->ListJobs({});
   REQUIRE(jobs.ok());
   CHECK(jobs->size() == 1);
+}
+
+TEST_CASE("a read-only reader refuses a database an older dropq left until the daemon upgrades it", "[store]") {
+  TempDir dir;
+  ManualClock clock;
+  auto path = (dir / "dropq.db").string();
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  const auto& all = schema::migrations();
+  for (std::size_t i = 0; i + 1 < all.size(); ++i) {
+    REQUIRE(sqlite3_exec(db, std::string(all[i].sql).c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  }
+  std::string version = "PRAGMA user_version=" + std::to_string(all.size() - 1);
+  REQUIRE(sqlite3_exec(db, version.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto old = Store::OpenReadOnly(path, clock);
+  REQUIRE_FALSE(old.ok());
+  CHECK(old.status().message().find("older than this dropq") != std::string::npos);
+  REQUIRE(Store::Open(path, clock).ok());  // the daemon's writer migrates it
+  CHECK(Store::OpenReadOnly(path, clock).ok());
 }
 
 TEST_CASE("a read-only reader refuses a database the daemon never created", "[store]") {

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <map>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -72,6 +74,24 @@ TEST_CASE("a valid file becomes a queued job and is removed", "[ingest]") {
   CHECK(job.source_hash->size() == 64);
   CHECK(f.Empty(f.layout.TasksDir("team")));
   CHECK(f.Empty(f.layout.ClaimedDir("team")));
+}
+
+TEST_CASE("a job keeps its file's max_interruptions, else gets the configured default", "[ingest]") {
+  Fixture f;
+  IngestOptions o;
+  o.groups = {{"main", "main@x", true}, {"team", "team@x", false}};
+  o.default_max_interruptions = 7;
+  f.ingestor = std::make_unique<Ingestor>(*f.store, f.layout, o, f.clock);
+  f.Drop("team", "a.json", R"({"prompt":"hi","max_interruptions":0})");
+  f.Drop("team", "b.json", R"({"prompt":"hi"})");
+  auto jobs = f.FlushAll();
+  REQUIRE(jobs.size() == 2);
+  std::map<std::string, std::int64_t> by_file;
+  for (const auto& q : jobs) {
+    auto job = **f.store->GetJob(q.id);
+    by_file[job.source_name.value_or("")] = job.max_interruptions;
+  }
+  CHECK(by_file == std::map<std::string, std::int64_t>{{"a.json", 0}, {"b.json", 7}});
 }
 
 TEST_CASE("files in one pass are committed together and all become jobs", "[ingest]") {

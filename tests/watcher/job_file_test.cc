@@ -374,6 +374,27 @@ TEST_CASE("max_attempts outside 1 to 100 or not an integer is rejected") {
   CHECK(ErrorOf(WithPrompt(R"("max_attempts":2.0)")) == R"(field "max_attempts": expected an integer)");
 }
 
+// ---- max_interruptions ----------------------------------------------------------
+
+TEST_CASE("max_interruptions is absent unless the file sets it") {
+  CHECK_FALSE(ParseRun(WithPrompt(R"("max_attempts":2)")).max_interruptions);
+}
+
+TEST_CASE("max_interruptions accepts 0 to 100") {
+  CHECK(ParseRun(WithPrompt(R"("max_interruptions":0)")).max_interruptions == 0);
+  CHECK(ParseRun(WithPrompt(R"("max_interruptions":100)")).max_interruptions == 100);
+}
+
+TEST_CASE("a negative max_interruptions is rejected") {
+  CHECK(ErrorOf(WithPrompt(R"("max_interruptions":-1)")) == R"(field "max_interruptions": must be between 0 and 100)");
+}
+
+TEST_CASE("max_interruptions above 100 or not an integer is rejected") {
+  CHECK(ErrorOf(WithPrompt(R"("max_interruptions":101)")) ==
+        R"(field "max_interruptions": must be between 0 and 100)");
+  CHECK(ErrorOf(WithPrompt(R"("max_interruptions":"3")")) == R"(field "max_interruptions": expected an integer)");
+}
+
 // ---- context_mode -------------------------------------------------------------
 
 TEST_CASE("context_mode accepts group and isolated") {
