@@ -212,6 +212,7 @@ while [ $# -gt 0 ]; do
     *) shift; break ;;   # the image; the agent argv follows
   esac
 done
+[ $# -gt 0 ] || set -- /opt/dropq/test-agent   # none: the image's entrypoint
 exec "${args[@]}" -- "$@"
 )SH");
   fs::permissions(path, fs::perms::owner_all);
@@ -246,6 +247,45 @@ TEST_CASE("the docker runtime runs the agent through docker run with the group's
   CHECK_THAT(calls, Catch::Contains("run -i --rm --name dropq-team-"));
   CHECK_THAT(calls, Catch::Contains("-v " + (r.Var() / "groups/team").string() + ":/workspace/group "));
   CHECK_THAT(calls, Catch::Contains("dropq/agent:test /opt/dropq/test-agent"));
+}
+
+TEST_CASE("a docker config without agent runs the job through the image's entrypoint", "[e2e][runner]") {
+  Root r("docker", "docker:\n  image: dropq/agent:test\n  binary: SHIM\n");
+  r.RemoveAgent();
+  auto log = UseShim(r, "docker");
+  r.Drop("team", "e.json", {{"prompt", "echo via the entrypoint"}});
+  auto run = r.RunOnce();
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  CHECK(r.Result("team", "e.json")["result"]["echo"] == "via the entrypoint");
+  std::istringstream calls(ReadFile(log));
+  std::string run_line;
+  for (std::string line; std::getline(calls, line);) {
+    if (line.rfind("run ", 0) == 0) run_line = line;
+  }
+  CHECK(run_line.substr(run_line.rfind(' ') + 1) == "dropq/agent:test");
+}
+
+TEST_CASE("the run log of a job without an agent lists container args that end with the image", "[e2e][runner]") {
+  Root r("podman", "podman:\n  image: dropq/agent:test\n  binary: SHIM\n");
+  r.RemoveAgent();
+  UseShim(r, "podman");
+  r.Drop("team", "l.json", {{"prompt", "echo logged"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  std::string text;
+  for (const auto& e : fs::directory_iterator(r.Var() / "groups/team/logs")) text = ReadFile(e.path());
+  // One argument per line between the two headings.
+  const std::string head = "=== Container Args ===\n";
+  auto from = text.find(head);
+  auto to = text.find("\n=== Mounts ===");
+  REQUIRE(from != std::string::npos);
+  REQUIRE(to != std::string::npos);
+  std::istringstream section(text.substr(from + head.size(), to - from - head.size()));
+  std::string last;
+  for (std::string line; std::getline(section, line);) {
+    if (!line.empty()) last = line;
+  }
+  CHECK(last == "dropq/agent:test");
 }
 
 TEST_CASE("the Apple container runtime mounts read-only paths with --mount", "[e2e][runner]") {
