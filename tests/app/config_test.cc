@@ -231,7 +231,7 @@ TEST_CASE("without an agent, the docker, podman and container run argv ends with
   spec.container_name = "dropq-main-1700000000000";
   spec.mounts = {{"/srv/dropq/groups/main", "/workspace/group", false}};
   spec.agent = c.agent;
-  auto argv = dropq::app::MakeRuntime(c)->Build(spec).argv;
+  auto argv = dropq::app::MakeRuntime(c, "0123456789ab")->Build(spec).argv;
   REQUIRE_FALSE(argv.empty());
   CHECK(argv.back() == "nanoclaw-agent:latest");
 }

@@ -200,7 +200,7 @@ args=(bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/bi
 while [ $# -gt 0 ]; do
   case "$1" in
     -i|--rm) shift ;;
-    --name) shift 2 ;;
+    --name|--label) shift 2 ;;
     -v) IFS=: read -r h c ro <<< "$2"
         if [ "$ro" = ro ]; then args+=(--ro-bind "$h" "$c"); else args+=(--bind "$h" "$c"); fi; shift 2 ;;
     --mount) spec="$2"; h=; c=; ro=
@@ -247,6 +247,32 @@ TEST_CASE("the docker runtime runs the agent through docker run with the group's
   CHECK_THAT(calls, Catch::Contains("run -i --rm --name dropq-team-"));
   CHECK_THAT(calls, Catch::Contains("-v " + (r.Var() / "groups/team").string() + ":/workspace/group "));
   CHECK_THAT(calls, Catch::Contains("dropq/agent:test /opt/dropq/test-agent"));
+}
+
+TEST_CASE("the daemon labels its docker containers with the instance id kept in its database", "[e2e][runner]") {
+  Root r("docker", "docker:\n  image: img\n  binary: SHIM\n");
+  auto log = UseShim(r, "docker");
+  r.Drop("team", "i.json", {{"prompt", "echo labelled"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  const std::string id = r.Query("SELECT instance_id FROM instance");
+  REQUIRE(id.size() == 12);
+  CHECK_THAT(ReadFile(log), Catch::Contains("--name dropq-team-") &&
+                                Catch::Contains(" --label dropq.instance=" + id + " "));
+}
+
+TEST_CASE("at start-up the daemon looks for orphans by its own instance id, the same at every start", "[e2e][runner]") {
+  Root r("docker", "docker:\n  image: img\n  binary: SHIM\n");
+  auto log = UseShim(r, "docker");
+  REQUIRE(r.RunOnce().exit_code == 0);
+  REQUIRE(r.RunOnce().exit_code == 0);
+  const std::string id = r.Query("SELECT instance_id FROM instance");
+  std::istringstream calls(ReadFile(log));
+  std::vector<std::string> listings;
+  for (std::string line; std::getline(calls, line);) {
+    if (line.rfind("ps ", 0) == 0) listings.push_back(line);
+  }
+  const std::string expected = "ps --filter label=dropq.instance=" + id + " --format {{.Names}}";
+  CHECK(listings == std::vector<std::string>{expected, expected});
 }
 
 TEST_CASE("a docker config without agent runs the job through the image's entrypoint", "[e2e][runner]") {
