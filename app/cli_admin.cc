@@ -278,7 +278,8 @@ int CmdDoctor(const Context& ctx) {
   // Quiet the runtime's own warnings (process: "does NOT isolate"): doctor
   // reports in its table.
   spdlog::set_level(spdlog::level::err);
-  auto runtime = MakeRuntime(cfg);
+  // No instance id: doctor only checks availability and starts no container.
+  auto runtime = MakeRuntime(cfg, "");
   if (Status s = runtime->CheckAvailable(); !s.ok()) {
     checks.push_back({"runtime " + cfg.runtime, "fail", s.message()});
   } else if (!runtime->isolates()) {

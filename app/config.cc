@@ -333,22 +333,34 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
                "container", "mount_allowlist", "secrets", "env_file", "groups", "timezone", "schedules",
                "max_queued_per_group", "shutdown_grace", "on_message", "dashboard"});
   }
-  auto get = [&](const char* key) { return root.IsMap() ? root[key] : YAML::Node(); };
+  // An empty document has no keys: an undefined node, not a null value.
+  auto get = [&](const char* key) { return root.IsMap() ? root[key] : YAML::Node(YAML::NodeType::Undefined); };
 
   Config c;
-  {
-    const YAML::Node n = get("agent");
-    if (!n || n.IsNull()) throw ConfigError("agent", "required (the agent's argv, a non-empty list of strings)");
-    if (!n.IsSequence() || n.size() == 0) throw ConfigError("agent", "must be a non-empty list of strings");
-    c.agent = StringList(n, "agent");
-    if (c.agent.front().empty()) throw ConfigError("agent[0]", "must be a non-empty string");
-  }
-  c.root = get("root") ? ResolvePath(get("root"), "root", base) : (base / "var").lexically_normal().string();
   if (auto n = get("runtime")) {
     c.runtime = String(n, "runtime");
     static const std::set<std::string> kRuntimes = {"bwrap", "process", "docker", "podman", "container"};
     if (!kRuntimes.count(c.runtime)) throw ConfigError("runtime", "must be bwrap, process, docker, podman or container");
   }
+  {
+    // An image's entrypoint can start the agent (NanoClaw's do), so the
+    // container runtimes may leave `agent` out; bwrap and process have
+    // nothing else to run.
+    const bool image_runs_agent = c.runtime == "docker" || c.runtime == "podman" || c.runtime == "container";
+    const YAML::Node n = get("agent");
+    if (!n || n.IsNull()) {
+      if (!image_runs_agent) {
+        throw ConfigError("agent", "required with runtime: " + c.runtime +
+                                       " (the agent's argv, a non-empty list of strings); only docker, podman and "
+                                       "container may leave it out, to run the image's entrypoint");
+      }
+    } else {
+      if (!n.IsSequence() || n.size() == 0) throw ConfigError("agent", "must be a non-empty list of strings");
+      c.agent = StringList(n, "agent");
+      if (c.agent.front().empty()) throw ConfigError("agent[0]", "must be a non-empty string");
+    }
+  }
+  c.root = get("root") ? ResolvePath(get("root"), "root", base) : (base / "var").lexically_normal().string();
   if (auto n = get("max_concurrent")) c.max_concurrent = IntAtLeast(n, "max_concurrent", 1);
   if (auto n = get("timeout")) c.timeout_ms = DurationMs(n, "timeout", 1);
   if (auto n = get("kill_grace")) c.kill_grace_ms = DurationMs(n, "kill_grace", 0);

@@ -99,7 +99,10 @@ struct Config {
   std::string config_path;               // absolute path of the file loaded; empty from LoadConfigString
   std::string root;                      // absolute; default "./var" beside the config
   std::string runtime = "bwrap";         // bwrap | process | docker | podman | container
-  std::vector<std::string> agent;        // argv run inside the sandbox; required, non-empty
+  // argv run inside the sandbox; non-empty. Required for bwrap and process;
+  // docker, podman and container may leave it out (empty): the image's
+  // entrypoint runs the agent.
+  std::vector<std::string> agent;
   std::int64_t max_concurrent = 5;       // >= 1
   std::int64_t timeout_ms = 300'000;     // > 0
   std::int64_t kill_grace_ms = 15'000;   // SIGTERM → SIGKILL; >= 0

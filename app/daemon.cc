@@ -38,7 +38,7 @@
 
 namespace dropq::app {
 
-std::unique_ptr<runner::Runtime> MakeRuntime(const Config& cfg) {
+std::unique_ptr<runner::Runtime> MakeRuntime(const Config& cfg, const std::string& instance_id) {
   std::vector<runner::Mount> binds;
   for (const auto& b : cfg.bwrap.ro_binds) binds.push_back({b.host, b.container, true});
   // docker/podman/Apple stop waits this long before killing: the grace.
@@ -49,11 +49,11 @@ std::unique_ptr<runner::Runtime> MakeRuntime(const Config& cfg) {
   }
   if (cfg.runtime == "docker" || cfg.runtime == "podman") {
     const auto& c = cfg.runtime == "docker" ? cfg.docker : cfg.podman;
-    return runner::MakeDockerRuntime({c.binary, c.image, c.extra_args, grace_s});
+    return runner::MakeDockerRuntime({c.binary, c.image, c.extra_args, grace_s, instance_id});
   }
   if (cfg.runtime == "container") {
     const auto& c = cfg.container;
-    return runner::MakeAppleContainerRuntime({c.image, c.extra_args, grace_s, c.binary});
+    return runner::MakeAppleContainerRuntime({c.image, c.extra_args, grace_s, c.binary, instance_id});
   }
   spdlog::warn("runtime 'process' does NOT isolate jobs: agents run as this user with full access. "
                "Use it for development and tests only.");
@@ -103,6 +103,10 @@ class Daemon final : public watcher::CommandHandler {
     auto store = Store::Open(layout_.DatabasePath().string(), clock_);
     if (!store.ok()) return store.status();
     store_ = std::move(*store);
+    // Made at the first start and kept: it marks this root's containers.
+    auto instance = store_->InstanceId();
+    if (!instance.ok()) return instance.status();
+    instance_id_ = std::move(*instance);
     for (const auto& g : cfg_.groups) {
       if (Status s = store_->UpsertGroup(g.folder, g.name, g.jid, g.is_main); !s.ok()) return s;
     }
@@ -124,7 +128,8 @@ class Daemon final : public watcher::CommandHandler {
     if (!orphans.ok()) {
       spdlog::warn("cannot clean up sandboxes left by an earlier run: {}", orphans.status().message());
     } else if (*orphans > 0) {
-      spdlog::warn("stopped {} sandbox(es) named dropq-* left by an earlier run", *orphans);
+      spdlog::warn("stopped {} sandbox(es) of this root ({}={}) left by an earlier run", *orphans,
+                   runner::kInstanceLabel, instance_id_);
     }
     for (const auto& g : groups_.all()) LoadAdditionalMounts(g);
     auto secrets = ReadSecrets(cfg_.secrets, cfg_.env_file);
@@ -242,8 +247,8 @@ class Daemon final : public watcher::CommandHandler {
 
     if (Status s = StartDashboard(); !s.ok()) return s;
 
-    spdlog::info("dropq {} started: root {}, runtime {}, {} group(s), max_concurrent {}", DROPQ_VERSION,
-                 layout_.root().string(), runtime_->name(), groups_.all().size(), cfg_.max_concurrent);
+    spdlog::info("dropq {} started: root {}, instance {}, runtime {}, {} group(s), max_concurrent {}", DROPQ_VERSION,
+                 layout_.root().string(), instance_id_, runtime_->name(), groups_.all().size(), cfg_.max_concurrent);
     for (const auto& g : groups_.all()) {
       spdlog::info("group {}{}: drop job files into {}", g.folder, g.is_main ? " (main)" : "",
                    layout_.TasksDir(g.folder).string());
@@ -292,7 +297,7 @@ class Daemon final : public watcher::CommandHandler {
     return Status::Ok();
   }
 
-  std::unique_ptr<runner::Runtime> MakeRuntime() const { return app::MakeRuntime(cfg_); }
+  std::unique_ptr<runner::Runtime> MakeRuntime() const { return app::MakeRuntime(cfg_, instance_id_); }
 
   // A group's directories, and no temporary files of atomic writes a crash
   // cut short.
@@ -914,6 +919,7 @@ class Daemon final : public watcher::CommandHandler {
   Dispatcher dispatcher_;
   Groups groups_;  // the config's and the registered groups
   std::unique_ptr<Store> store_;
+  std::string instance_id_;  // this root's (Store::InstanceId); labels its containers
   std::unique_ptr<runner::Runtime> runtime_;
   std::unique_ptr<watcher::Ingestor> ingestor_;
   uv_loop_t loop_{};

@@ -41,7 +41,10 @@ struct DaemonOptions {
 
 // The runtime the config names (bwrap, process, docker, podman, container),
 // not yet checked: the daemon and `dropq doctor` build it the same way.
-std::unique_ptr<runner::Runtime> MakeRuntime(const Config& cfg);
+// `instance_id` (Store::InstanceId) labels the containers of docker, podman
+// and container and limits their orphan clean-up to this root's; empty: no
+// label, and CleanupOrphans refuses.
+std::unique_ptr<runner::Runtime> MakeRuntime(const Config& cfg, const std::string& instance_id);
 
 // Runs until SIGINT/SIGTERM (or, with once, until done). Returns the process
 // exit code: 0 on a clean stop, 1 when start-up failed (the reason is logged).

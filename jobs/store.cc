@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -117,6 +118,39 @@ Result<std::int64_t> Store::SchemaVersion() {
   std::int64_t v = 0;
   if (Status s = ForEachRow(st, [&](const SqlStmt& r) { v = r.Int(0); }); !s.ok()) return s;
   return v;
+}
+
+Result<std::string> Store::InstanceId() {
+  auto read = [this]() -> Result<std::optional<std::string>> {
+    auto& q = Prepare("SELECT instance_id FROM instance WHERE id=1");
+    std::optional<std::string> id;
+    if (Status s = ForEachRow(q, [&](const SqlStmt& r) { id = r.Text(0); }); !s.ok()) return s;
+    return id;
+  };
+  auto existing = read();
+  if (!existing.ok()) return existing.status();
+  if (*existing) return **existing;
+  std::string id;
+  try {
+    std::random_device random;  // the kernel's getrandom/urandom on Linux
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (int i = 0; i < 12; ++i) id.push_back(kHex[random() & 0xF]);
+  } catch (const std::exception& e) {
+    return Status::IOError(std::string("cannot make an instance id: no random source: ") + e.what());
+  }
+  // DO NOTHING: had another connection made one in between, that one stays.
+  if (Status s = Prepare("INSERT INTO instance(id, instance_id, created_at) VALUES(1, ?1, ?2) "
+                         "ON CONFLICT(id) DO NOTHING")
+                     .Bind(1, id)
+                     .BindTime(2, clock_.NowMs())
+                     .Run();
+      !s.ok()) {
+    return s;
+  }
+  auto made = read();
+  if (!made.ok()) return made.status();
+  if (!*made) return Status::IOError("instance id was written but cannot be read back");
+  return **made;
 }
 
 Status Store::Migrate() {

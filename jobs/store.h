@@ -198,6 +198,11 @@ class Store {
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByState();
   Result<std::optional<std::string>> GetSession(const std::string& group);
   Result<std::int64_t> SchemaVersion();
+  // This root's instance id (table `instance`): 12 lowercase hex characters
+  // from std::random_device, made by the first call and the same ever after,
+  // across restarts. Container runtimes label their containers with it so
+  // start-up clean-up stops only this root's (docs/RUNTIMES.md).
+  Result<std::string> InstanceId();
 
   // EXPLAIN QUERY PLAN of `sql` on this connection: one `detail` per row.
   // Tests use it to pin that the daemon's per-job queries search an index.

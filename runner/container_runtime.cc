@@ -187,15 +187,16 @@ constexpr std::string_view kOrphanPrefix = "dropq-";
 // What the two CLIs share: run's head, stop/kill, helper commands.
 class CliRuntime : public Runtime {
  public:
-  CliRuntime(std::string binary, std::string image, std::vector<std::string> extra, int grace)
+  CliRuntime(std::string binary, std::string image, std::vector<std::string> extra, int grace, std::string instance)
       : binary_(std::move(binary)), image_(std::move(image)), extra_(std::move(extra)), grace_(grace),
-        env_(ClientEnv()) {}
+        instance_(std::move(instance)), env_(ClientEnv()) {}
 
   bool isolates() const override { return true; }
 
   SpawnSpec Build(const SandboxSpec& spec) const override {
     std::vector<std::string> a = {binary_, "run", "-i", "--rm"};
     if (!spec.container_name.empty()) a.insert(a.end(), {"--name", spec.container_name});
+    if (!instance_.empty()) a.insert(a.end(), {"--label", InstanceLabel()});
     for (const auto& m : spec.mounts) AppendMount(a, m);
     a.insert(a.end(), extra_.begin(), extra_.end());
     a.push_back(image_);
@@ -243,6 +244,21 @@ class CliRuntime : public Runtime {
     return stopped;
   }
 
+  // kInstanceLabel=<id>: docker's and Apple's --label syntax, and docker's
+  // `ps --filter label=` syntax.
+  std::string InstanceLabel() const { return std::string(kInstanceLabel) + "=" + instance_; }
+
+  // Without an instance id this root's containers cannot be told from
+  // another root's, so clean-up stops none rather than every dropq-*.
+  Status NeedInstance() const {
+    if (instance_.empty()) {
+      return Status::InvalidArgument(std::string(name()) +
+                                     " runtime: no instance id, so this root's containers cannot be told from other "
+                                     "dropq roots'; none stopped");
+    }
+    return Status::Ok();
+  }
+
   Status NeedImage() const {
     if (image_.empty()) return Status::InvalidArgument(std::string(name()) + " runtime: no image configured");
     return Status::Ok();
@@ -252,13 +268,15 @@ class CliRuntime : public Runtime {
   const std::string image_;
   const std::vector<std::string> extra_;
   const int grace_;
+  const std::string instance_;
   const std::vector<std::string> env_;
 };
 
 class DockerRuntime final : public CliRuntime {
  public:
   explicit DockerRuntime(DockerOptions o)
-      : CliRuntime(std::move(o.binary), std::move(o.image), std::move(o.extra_args), o.stop_grace_seconds) {
+      : CliRuntime(std::move(o.binary), std::move(o.image), std::move(o.extra_args), o.stop_grace_seconds,
+                   std::move(o.instance_id)) {
     name_ = StartsWith(std::filesystem::path(binary_).filename().string(), "podman") ? "podman" : "docker";
   }
 
@@ -277,9 +295,11 @@ class DockerRuntime final : public CliRuntime {
   }
 
   Result<int> CleanupOrphans() const override {
-    auto r = Helper({binary_, "ps", "--filter", "name=" + std::string(kOrphanPrefix), "--format", "{{.Names}}"});
+    if (Status s = NeedInstance(); !s.ok()) return s;
+    auto r = Helper({binary_, "ps", "--filter", "label=" + InstanceLabel(), "--format", "{{.Names}}"});
     if (!r.ok()) return r.status();
-    // The filter matches the text anywhere in a name; only ours start with it.
+    // Only running containers with this root's label are listed; of those,
+    // only names dropq makes are stopped.
     std::vector<std::string> names;
     std::istringstream in(r->out);
     for (std::string line; std::getline(in, line);) {
@@ -300,7 +320,8 @@ class DockerRuntime final : public CliRuntime {
 class AppleContainerRuntime final : public CliRuntime {
  public:
   explicit AppleContainerRuntime(AppleOptions o)
-      : CliRuntime(std::move(o.binary), std::move(o.image), std::move(o.extra_args), o.stop_grace_seconds) {}
+      : CliRuntime(std::move(o.binary), std::move(o.image), std::move(o.extra_args), o.stop_grace_seconds,
+                   std::move(o.instance_id)) {}
 
   std::string_view name() const override { return "container"; }
 
@@ -318,9 +339,11 @@ class AppleContainerRuntime final : public CliRuntime {
   }
 
   Result<int> CleanupOrphans() const override {
+    if (Status s = NeedInstance(); !s.ok()) return s;
+    // Apple's `ls` has no --filter: the labels are matched here.
     auto r = Helper({binary_, "ls", "--format", "json"});
     if (!r.ok()) return r.status();
-    // [{"status": "running", "configuration": {"id": NAME, ...}, ...}, ...]
+    // [{"status": "running", "configuration": {"id": NAME, "labels": {K: V}, ...}, ...}, ...]
     nlohmann::json list = nlohmann::json::parse(r->out, nullptr, /*allow_exceptions=*/false);
     if (!list.is_array()) {
       return Status::Corruption("`" + binary_ + " ls --format json` did not print a JSON array");
@@ -331,6 +354,8 @@ class AppleContainerRuntime final : public CliRuntime {
       auto cfg = c.is_object() ? c.find("configuration") : c.end();
       if (cfg == c.end()) continue;
       std::string id = StringField(*cfg, "id");
+      auto labels = cfg->is_object() ? cfg->find("labels") : cfg->end();
+      if (labels == cfg->end() || StringField(*labels, kInstanceLabel) != instance_) continue;
       if (StartsWith(id, kOrphanPrefix)) names.push_back(id);
     }
     return StopAll(names);

@@ -5,11 +5,16 @@
 // (`docker stop -t 15 NAME`), not a signal: SIGKILL to the client alone
 // would leave the container running.
 //
-//   docker/podman  BINARY run -i --rm --name NAME [-v HOST:CTR[:ro] ...]
-//                         [extra_args...] IMAGE [agent argv...]
-//   container      container run -i --rm --name NAME
+//   docker/podman  BINARY run -i --rm --name NAME [--label dropq.instance=ID]
+//                         [-v HOST:CTR[:ro] ...] [extra_args...] IMAGE [agent argv...]
+//   container      container run -i --rm --name NAME [--label dropq.instance=ID]
 //                         [-v HOST:CTR | --mount type=bind,source=HOST,target=CTR,readonly ...]
 //                         [extra_args...] IMAGE [agent argv...]
+//
+// ID is the root's instance id (Store::InstanceId). CleanupOrphans stops
+// only running containers that carry this instance's label (and a dropq-
+// name), so dropq roots sharing one daemon leave each other's alone; a
+// runtime without an instance id stops none.
 //
 // The agent argv is appended only when non-empty: NanoClaw's images start
 // the agent from their entrypoint. The image's WORKDIR decides the working
@@ -41,14 +46,23 @@ struct DockerOptions {
   // Match the runner's kill_grace so the agent gets the whole grace period
   // (docker's own default is 10 s, Apple's 5 s).
   int stop_grace_seconds = 15;
+  // The root's instance id: every container is labelled dropq.instance=ID,
+  // and only those are orphans of this root. Empty: no label, no clean-up.
+  // (The initialiser lets brace-initialised options leave it out without
+  // -Wmissing-field-initializers.)
+  std::string instance_id = "";
 };
 
 struct AppleOptions {
   std::string image;
   std::vector<std::string> extra_args;
   int stop_grace_seconds = 15;
-  std::string binary = "container";  // last, so {image, extra_args} still reads naturally
+  std::string binary = "container";  // after the above, so {image, extra_args} still reads naturally
+  std::string instance_id = "";      // as for docker
 };
+
+// The label that marks a container as one of this root's: KEY=<instance id>.
+inline constexpr char kInstanceLabel[] = "dropq.instance";
 
 // name(): "podman" when the binary's file name starts with "podman", else
 // "docker".

@@ -64,8 +64,9 @@ class Runtime {
   // Forced stop after the grace period; the runner also SIGKILLs the
   // process group. Empty (the default): the SIGKILL alone.
   virtual std::vector<std::string> KillArgv(const std::string& /*container_name*/) const { return {}; }
-  // Start-up: removes sandboxes named dropq-* that an earlier dropq left
-  // running. Returns how many it stopped.
+  // Start-up: stops the sandboxes this root's earlier dropq left running
+  // (container runtimes: those labelled with its instance id; bwrap and
+  // process have none that outlive dropq). Returns how many it stopped.
   virtual Result<int> CleanupOrphans() const { return 0; }
 };
 

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <string>
 
+#include "app/daemon.h"
+#include "runner/runtime.h"
 #include "tests/fakes/temp_dir.h"
 
 using dropq::app::Config;
@@ -219,6 +221,32 @@ TEST_CASE("agent must be a non-empty list of strings") {
   CHECK(ErrorKey(kGroups) == "agent");
   auto bad = GENERATE(as<std::string>{}, "/opt/agent", "[]", "~", "{a: b}");
   CHECK(ErrorKey(kGroups + "agent: " + bad + "\n") == "agent");
+}
+
+TEST_CASE("docker, podman and container may leave agent out, so the image's entrypoint runs the agent") {
+  const std::string runtime = GENERATE(as<std::string>{}, "docker", "podman", "container");
+  Config c = Load(kGroups + "runtime: " + runtime + "\n" + runtime + ": {image: nanoclaw-agent:latest}\n");
+  CHECK(c.agent.empty());
+}
+
+TEST_CASE("bwrap and process refuse a config without agent, saying which runtimes may leave it out") {
+  const std::string runtime = GENERATE(as<std::string>{}, "bwrap", "process");
+  ConfigError e = ErrorOf(kGroups + "runtime: " + runtime + "\n");
+  CHECK(e.key() == "agent");
+  CHECK_THAT(e.reason(), Catch::Contains("required with runtime: " + runtime) &&
+                             Catch::Contains("only docker, podman and container may leave it out"));
+}
+
+TEST_CASE("without an agent, the docker, podman and container run argv ends with the image") {
+  const std::string runtime = GENERATE(as<std::string>{}, "docker", "podman", "container");
+  Config c = Load(kGroups + "runtime: " + runtime + "\n" + runtime + ": {image: nanoclaw-agent:latest}\n");
+  dropq::runner::SandboxSpec spec;
+  spec.container_name = "dropq-main-1700000000000";
+  spec.mounts = {{"/srv/dropq/groups/main", "/workspace/group", false}};
+  spec.agent = c.agent;
+  auto argv = dropq::app::MakeRuntime(c, "0123456789ab")->Build(spec).argv;
+  REQUIRE_FALSE(argv.empty());
+  CHECK(argv.back() == "nanoclaw-agent:latest");
 }
 
 TEST_CASE("agent elements must be strings and the program non-empty") {

@@ -280,6 +280,15 @@ TEST_CASE("check-config prints the effective config with defaults filled in", "[
   CHECK_THAT(yaml.out, Catch::Contains("valid") && Catch::Contains("kill_grace_ms: 500"));
 }
 
+TEST_CASE("check-config accepts a docker config without agent and shows the agent empty", "[e2e][cli]") {
+  Root r("docker", "docker: {image: nanoclaw-agent:latest}\n");
+  r.RemoveAgent();
+  auto out = r.Dropq({"check-config", "--json"});
+  INFO(out.err);
+  REQUIRE(out.exit_code == 0);
+  CHECK(json::parse(out.out)["agent"] == json::array());
+}
+
 TEST_CASE("check-config exits 2 naming the bad key", "[e2e][cli]") {
   Root r("bwrap", "max_output: 5\n");
   auto out = r.Dropq({"check-config"});

@@ -41,6 +41,15 @@ struct Root {
                       group_extra + extra);
     for (const char* g : {"main", "team", "other"}) fs::create_directories(Tasks(g));
   }
+  // Leaves `agent` out of the config (docker, podman and container then run
+  // the image's entrypoint).
+  void RemoveAgent() {
+    const std::string line = "agent: [/opt/dropq/test-agent]\n";
+    std::string cfg = ReadFile(config);
+    auto at = cfg.find(line);
+    REQUIRE(at != std::string::npos);
+    WriteFile(config, cfg.erase(at, line.size()));
+  }
   fs::path Var() const { return dir / "var"; }
   fs::path Tasks(const std::string& g) const { return Var() / "data/ipc" / g / "tasks"; }
   fs::path Results(const std::string& g) const { return Var() / "data/ipc" / g / "results"; }

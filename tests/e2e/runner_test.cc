@@ -203,7 +203,7 @@ args=(bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/bi
 while [ $# -gt 0 ]; do
   case "$1" in
     -i|--rm) shift ;;
-    --name) shift 2 ;;
+    --name|--label) shift 2 ;;
     -v) IFS=: read -r h c ro <<< "$2"
         if [ "$ro" = ro ]; then args+=(--ro-bind "$h" "$c"); else args+=(--bind "$h" "$c"); fi; shift 2 ;;
     --mount) spec="$2"; h=; c=; ro=
@@ -215,6 +215,7 @@ while [ $# -gt 0 ]; do
     *) shift; break ;;   # the image; the agent argv follows
   esac
 done
+[ $# -gt 0 ] || set -- /opt/dropq/test-agent   # none: the image's entrypoint
 exec "${args[@]}" -- "$@"
 )SH");
   fs::permissions(path, fs::perms::owner_all);
@@ -249,6 +250,71 @@ TEST_CASE("the docker runtime runs the agent through docker run with the group's
   CHECK_THAT(calls, Catch::Contains("run -i --rm --name dropq-team-"));
   CHECK_THAT(calls, Catch::Contains("-v " + (r.Var() / "groups/team").string() + ":/workspace/group "));
   CHECK_THAT(calls, Catch::Contains("dropq/agent:test /opt/dropq/test-agent"));
+}
+
+TEST_CASE("the daemon labels its docker containers with the instance id kept in its database", "[e2e][runner]") {
+  Root r("docker", "docker:\n  image: img\n  binary: SHIM\n");
+  auto log = UseShim(r, "docker");
+  r.Drop("team", "i.json", {{"prompt", "echo labelled"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  const std::string id = r.Query("SELECT instance_id FROM instance");
+  REQUIRE(id.size() == 12);
+  CHECK_THAT(ReadFile(log), Catch::Contains("--name dropq-team-") &&
+                                Catch::Contains(" --label dropq.instance=" + id + " "));
+}
+
+TEST_CASE("at start-up the daemon looks for orphans by its own instance id, the same at every start", "[e2e][runner]") {
+  Root r("docker", "docker:\n  image: img\n  binary: SHIM\n");
+  auto log = UseShim(r, "docker");
+  REQUIRE(r.RunOnce().exit_code == 0);
+  REQUIRE(r.RunOnce().exit_code == 0);
+  const std::string id = r.Query("SELECT instance_id FROM instance");
+  std::istringstream calls(ReadFile(log));
+  std::vector<std::string> listings;
+  for (std::string line; std::getline(calls, line);) {
+    if (line.rfind("ps ", 0) == 0) listings.push_back(line);
+  }
+  const std::string expected = "ps --filter label=dropq.instance=" + id + " --format {{.Names}}";
+  CHECK(listings == std::vector<std::string>{expected, expected});
+}
+
+TEST_CASE("a docker config without agent runs the job through the image's entrypoint", "[e2e][runner]") {
+  Root r("docker", "docker:\n  image: dropq/agent:test\n  binary: SHIM\n");
+  r.RemoveAgent();
+  auto log = UseShim(r, "docker");
+  r.Drop("team", "e.json", {{"prompt", "echo via the entrypoint"}});
+  auto run = r.RunOnce();
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  CHECK(r.Result("team", "e.json")["result"]["echo"] == "via the entrypoint");
+  std::istringstream calls(ReadFile(log));
+  std::string run_line;
+  for (std::string line; std::getline(calls, line);) {
+    if (line.rfind("run ", 0) == 0) run_line = line;
+  }
+  CHECK(run_line.substr(run_line.rfind(' ') + 1) == "dropq/agent:test");
+}
+
+TEST_CASE("the run log of a job without an agent lists container args that end with the image", "[e2e][runner]") {
+  Root r("podman", "podman:\n  image: dropq/agent:test\n  binary: SHIM\n");
+  r.RemoveAgent();
+  UseShim(r, "podman");
+  r.Drop("team", "l.json", {{"prompt", "echo logged"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  std::string text;
+  for (const auto& e : fs::directory_iterator(r.Var() / "groups/team/logs")) text = ReadFile(e.path());
+  // One argument per line between the two headings.
+  const std::string head = "=== Container Args ===\n";
+  auto from = text.find(head);
+  auto to = text.find("\n=== Mounts ===");
+  REQUIRE(from != std::string::npos);
+  REQUIRE(to != std::string::npos);
+  std::istringstream section(text.substr(from + head.size(), to - from - head.size()));
+  std::string last;
+  for (std::string line; std::getline(section, line);) {
+    if (!line.empty()) last = line;
+  }
+  CHECK(last == "dropq/agent:test");
 }
 
 TEST_CASE("the Apple container runtime mounts read-only paths with --mount", "[e2e][runner]") {

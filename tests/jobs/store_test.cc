@@ -82,6 +82,45 @@ TEST_CASE("a database from a newer dropq is refused, not started over", "[store]
   CHECK_THAT(s.status().message(), Catch::Contains("newer than this dropq"));
 }
 
+TEST_CASE("the instance id is made at the first call and kept across reopening the database", "[store]") {
+  TempDir dir;
+  ManualClock clock;
+  const auto path = (dir / "dropq.db").string();
+  std::string first;
+  {
+    auto store = Store::Open(path, clock);
+    REQUIRE(store.ok());
+    auto id = (*store)->InstanceId();
+    REQUIRE(id.ok());
+    first = *id;
+    auto again = (*store)->InstanceId();
+    REQUIRE(again.ok());
+    CHECK(*again == first);
+  }
+  auto reopened = Store::Open(path, clock);
+  REQUIRE(reopened.ok());
+  auto id = (*reopened)->InstanceId();
+  REQUIRE(id.ok());
+  CHECK(*id == first);
+}
+
+TEST_CASE("an instance id is 12 lowercase hex characters", "[store]") {
+  Fixture f;
+  auto id = f.store->InstanceId();
+  REQUIRE(id.ok());
+  CHECK(id->size() == 12);
+  CHECK(id->find_first_not_of("0123456789abcdef") == std::string::npos);
+}
+
+TEST_CASE("two databases get different instance ids", "[store]") {
+  Fixture a, b;
+  auto ida = a.store->InstanceId();
+  auto idb = b.store->InstanceId();
+  REQUIRE(ida.ok());
+  REQUIRE(idb.ok());
+  CHECK(*ida != *idb);
+}
+
 TEST_CASE("an inserted job is queued with a received event", "[store]") {
   Fixture f;
   JobId id = f.Insert("main", Req("hi"), "t1");

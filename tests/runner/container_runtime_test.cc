@@ -30,6 +30,10 @@ using dropq::testing::WriteFile;
 using Catch::Matchers::Contains;
 using Strings = std::vector<std::string>;
 
+// Two dropq roots' instance ids (Store::InstanceId makes 12 hex characters).
+const std::string kInstanceA = "aaaaaaaaaaaa";
+const std::string kInstanceB = "bbbbbbbbbbbb";
+
 SandboxSpec Spec(Strings agent = {}) {
   SandboxSpec s;
   s.container_name = "dropq-team-1700000000000";
@@ -208,18 +212,18 @@ TEST_CASE("a container runtime without an image is not available, and no CLI is 
   CHECK(fake.Calls().empty());
 }
 
-TEST_CASE("docker orphan clean-up stops every running container whose name starts with dropq-") {
+TEST_CASE("docker orphan clean-up stops every listed container of its instance whose name starts with dropq-") {
   FakeCli fake("docker", R"(case "$1" in ps) printf 'dropq-team-1\nnot-dropq-2\ndropq-x-3\n' ;; esac)");
-  auto stopped = MakeDockerRuntime({fake.bin.string(), "img", {}})->CleanupOrphans();
+  auto stopped = MakeDockerRuntime({fake.bin.string(), "img", {}, 15, kInstanceA})->CleanupOrphans();
   REQUIRE(stopped.ok());
   CHECK(*stopped == 2);
-  CHECK(fake.Calls() == Strings{"ps|--filter|name=dropq-|--format|{{.Names}}|", "stop|-t|15|dropq-team-1|",
-                                "stop|-t|15|dropq-x-3|"});
+  CHECK(fake.Calls() == Strings{"ps|--filter|label=dropq.instance=" + kInstanceA + "|--format|{{.Names}}|",
+                                "stop|-t|15|dropq-team-1|", "stop|-t|15|dropq-x-3|"});
 }
 
 TEST_CASE("docker orphan clean-up counts only the containers that stopped") {
   FakeCli fake("docker", R"(case "$1" in ps) printf 'dropq-a-1\ndropq-b-2\n' ;; stop) [ "$4" = dropq-a-1 ] || exit 1 ;; esac)");
-  auto stopped = MakeDockerRuntime({fake.bin.string(), "img", {}})->CleanupOrphans();
+  auto stopped = MakeDockerRuntime({fake.bin.string(), "img", {}, 15, kInstanceA})->CleanupOrphans();
   REQUIRE(stopped.ok());
   CHECK(*stopped == 1);
   CHECK(fake.Calls().size() == 3);
@@ -227,7 +231,7 @@ TEST_CASE("docker orphan clean-up counts only the containers that stopped") {
 
 TEST_CASE("docker orphan clean-up reports a failing listing as an error") {
   FakeCli fake("docker", "echo 'daemon gone' >&2; exit 1");
-  auto stopped = MakeDockerRuntime({fake.bin.string(), "img", {}})->CleanupOrphans();
+  auto stopped = MakeDockerRuntime({fake.bin.string(), "img", {}, 15, kInstanceA})->CleanupOrphans();
   REQUIRE_FALSE(stopped.ok());
   CHECK_THAT(stopped.status().message(), Contains("daemon gone"));
 }
@@ -249,17 +253,18 @@ TEST_CASE("Apple container's availability check says how to start the system whe
   CHECK_THAT(s.message(), Contains("apiserver is not running") && Contains("system start"));
 }
 
-TEST_CASE("Apple container orphan clean-up stops only running containers whose id starts with dropq-") {
+TEST_CASE("Apple container orphan clean-up stops only running containers of its instance whose id starts with dropq-") {
   FakeCli fake("container", R"(case "$1" in ls) cat <<'EOF'
-[{"status":"running","configuration":{"id":"dropq-team-1"}},
- {"status":"stopped","configuration":{"id":"dropq-old-2"}},
- {"status":"running","configuration":{"id":"buildkit"}},
- {"status":"running","configuration":{"id":7}},
- {"status":"running","configuration":{"id":"dropq-x-3"}}]
+[{"status":"running","configuration":{"id":"dropq-team-1","labels":{"dropq.instance":"aaaaaaaaaaaa"}}},
+ {"status":"stopped","configuration":{"id":"dropq-old-2","labels":{"dropq.instance":"aaaaaaaaaaaa"}}},
+ {"status":"running","configuration":{"id":"buildkit","labels":{"dropq.instance":"aaaaaaaaaaaa"}}},
+ {"status":"running","configuration":{"id":7,"labels":{"dropq.instance":"aaaaaaaaaaaa"}}},
+ {"status":"running","configuration":{"id":"dropq-x-3","labels":{"dropq.instance":"aaaaaaaaaaaa"}}}]
 EOF
 ;; esac)");
   AppleOptions o{"img", {}};
   o.binary = fake.bin.string();
+  o.instance_id = kInstanceA;
   auto stopped = MakeAppleContainerRuntime(o)->CleanupOrphans();
   REQUIRE(stopped.ok());
   CHECK(*stopped == 2);
@@ -270,8 +275,86 @@ TEST_CASE("Apple container orphan clean-up refuses a listing that is not JSON") 
   FakeCli fake("container", "echo 'ID IMAGE STATE'");
   AppleOptions o{"img", {}};
   o.binary = fake.bin.string();
+  o.instance_id = kInstanceA;
   auto stopped = MakeAppleContainerRuntime(o)->CleanupOrphans();
   REQUIRE_FALSE(stopped.ok());
   CHECK_THAT(stopped.status().message(), Contains("JSON"));
   CHECK(fake.Calls().size() == 1);
+}
+
+TEST_CASE("docker and podman run label the container with the root's instance id, after its name") {
+  const std::string binary = GENERATE(as<std::string>{}, "docker", "podman");
+  auto argv = MakeDockerRuntime({binary, "img", {}, 15, kInstanceA})->Build(Spec()).argv;
+  REQUIRE(argv.size() > 7);
+  CHECK(Strings(argv.begin() + 4, argv.begin() + 8) ==
+        Strings{"--name", "dropq-team-1700000000000", "--label", "dropq.instance=aaaaaaaaaaaa"});
+}
+
+TEST_CASE("Apple container run labels the container with the root's instance id, after its name") {
+  AppleOptions o{"img", {}};
+  o.instance_id = kInstanceA;
+  auto argv = MakeAppleContainerRuntime(o)->Build(Spec()).argv;
+  REQUIRE(argv.size() > 7);
+  CHECK(Strings(argv.begin() + 4, argv.begin() + 8) ==
+        Strings{"--name", "dropq-team-1700000000000", "--label", "dropq.instance=aaaaaaaaaaaa"});
+}
+
+// A fake docker (or podman) daemon shared by two roots: `running` beside it
+// holds one line per running container, "NAME INSTANCE"; `ps --filter`
+// answers as docker does (label=KEY=VALUE exactly, name=TEXT anywhere in the
+// name), and `stop -t N NAME` removes the container's line.
+constexpr const char* kSharedDaemon = R"(state="$(dirname "$0")/running"
+case "$1" in
+  ps) while read -r name inst; do
+        case "$3" in
+          "label=dropq.instance=$inst") echo "$name" ;;
+          name=*) case "$name" in *"${3#name=}"*) echo "$name" ;; esac ;;
+        esac
+      done < "$state" ;;
+  stop) grep -v "^$4 " "$state" > "$state.new"; mv "$state.new" "$state" ;;
+esac)";
+
+TEST_CASE("two roots on one docker or podman daemon each stop only their own containers at start-up") {
+  const std::string binary = GENERATE(as<std::string>{}, "docker", "podman");
+  FakeCli fake(binary, kSharedDaemon);
+  const fs::path running = fake.bin.parent_path() / "running";
+  WriteFile(running, "dropq-team-1 aaaaaaaaaaaa\ndropq-team-2 bbbbbbbbbbbb\ndropq-ops-3 aaaaaaaaaaaa\n");
+  auto a = MakeDockerRuntime({fake.bin.string(), "img", {}, 15, kInstanceA})->CleanupOrphans();
+  REQUIRE(a.ok());
+  CHECK(*a == 2);
+  CHECK(ReadFile(running) == "dropq-team-2 bbbbbbbbbbbb\n");
+  auto b = MakeDockerRuntime({fake.bin.string(), "img", {}, 15, kInstanceB})->CleanupOrphans();
+  REQUIRE(b.ok());
+  CHECK(*b == 1);
+  CHECK(ReadFile(running).empty());
+}
+
+TEST_CASE("two roots on one Apple container system each stop only their own containers at start-up") {
+  FakeCli fake("container", R"(case "$1" in ls) cat <<'EOF'
+[{"status":"running","configuration":{"id":"dropq-team-1","labels":{"dropq.instance":"aaaaaaaaaaaa"}}},
+ {"status":"running","configuration":{"id":"dropq-team-2","labels":{"dropq.instance":"bbbbbbbbbbbb"}}},
+ {"status":"running","configuration":{"id":"dropq-old-3"}},
+ {"status":"running","configuration":{"id":"dropq-ops-4","labels":{"dropq.instance":"aaaaaaaaaaaa"}}}]
+EOF
+;; esac)");
+  AppleOptions o{"img", {}};
+  o.binary = fake.bin.string();
+  o.instance_id = kInstanceA;
+  auto a = MakeAppleContainerRuntime(o)->CleanupOrphans();
+  o.instance_id = kInstanceB;
+  auto b = MakeAppleContainerRuntime(o)->CleanupOrphans();
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(*a == 2);
+  CHECK(*b == 1);
+  CHECK(fake.Calls() == Strings{"ls|--format|json|", "stop|-t|15|dropq-team-1|", "stop|-t|15|dropq-ops-4|",
+                                "ls|--format|json|", "stop|-t|15|dropq-team-2|"});
+}
+
+TEST_CASE("orphan clean-up without an instance id stops nothing and says why") {
+  FakeCli fake("docker", R"(case "$1" in ps) printf 'dropq-team-1\n' ;; esac)");
+  auto stopped = MakeDockerRuntime({fake.bin.string(), "img", {}})->CleanupOrphans();
+  REQUIRE_FALSE(stopped.ok());
+  CHECK_THAT(stopped.status().message(), Contains("no instance id"));
+  CHECK(fake.Calls().empty());
 }
