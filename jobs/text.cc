@@ -137,7 +137,7 @@ std::string ForFileName(std::string_view bytes, std::size_t max_bytes) {
     if (out.size() >= max_bytes) break;
   }
   if (!out.empty() && out[0] == '.') out[0] = '_';
-  if (out.empty()) out = "_";
+  if (out.empty()) out.push_back('_');  // not out = "_": GCC 12 -O2 reports a false -Wrestrict there
   out.resize(std::min(out.size(), std::max<std::size_t>(max_bytes, 1)));
   return out;
 }
