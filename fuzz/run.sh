@@ -14,7 +14,7 @@ set -euo pipefail
 seconds=${1:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-fuzz
-targets=(job_file sentinel cron)
+targets=(job_file sentinel cron ingest agent_output)
 
 cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DDROPQ_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
