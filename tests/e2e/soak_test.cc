@@ -298,12 +298,25 @@ TEST_CASE("a daemon fed hundreds of hostile files and spewing agents stays up an
   };
   bool done = WaitUntil([&] { return !Alive(pid, &status) || settled(); }, kWaitMs);
   const bool alive = Alive(pid, &status);
-  INFO(LogTail(r));
-  INFO("the daemon " << (alive ? "is running"
-                               : WIFSIGNALED(status) ? "died of signal " + std::to_string(WTERMSIG(status))
-                                                      : "exited with " + std::to_string(WEXITSTATUS(status))));
-  REQUIRE(alive);
-  CHECK(done);
+  {
+    INFO(LogTail(r));
+    INFO("the daemon " << (WIFSIGNALED(status) ? "died of signal " + std::to_string(WTERMSIG(status))
+                                               : "exited with " + std::to_string(WEXITSTATUS(status))));
+    REQUIRE(alive);
+  }
+  {
+    std::string left;
+    for (const auto& g : kGroups) {
+      left += g + ": " + std::to_string(Names(r.Tasks(g)).size()) + " in tasks/ (" +
+              std::to_string(ignored[g].size()) + " ignored by design), " +
+              std::to_string(Names(r.Var() / "data/claimed" / g).size()) + " claimed; ";
+    }
+    INFO(left);
+    INFO(Count(r, "SELECT count(*) FROM job_events WHERE event IN ('received', 'rejected', 'duplicate')")
+         << " audit rows for " << picked + 1 << " files; "
+         << Count(r, "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')") << " jobs queued or running");
+    CHECK(done);
+  }
 
   // Still answering: a new file still becomes a job that runs.
   r.Drop("team", "after.json", {{"prompt", "echo after"}});
@@ -392,8 +405,9 @@ TEST_CASE("a daemon fed hundreds of hostile files and spewing agents stays up an
       reported.insert(res["jobId"].dump());
     }
   }
-  for (const auto& row : Rows(r, "SELECT id FROM jobs")) {
-    INFO("job " << row[0].value_or("?"));
+  for (const auto& row : Rows(r, "SELECT id, source_group, source_name FROM jobs")) {
+    INFO("job " << row[0].value_or("?") << " from " << row[1].value_or("?") << "/" << Quote(row[2].value_or("")) << " ("
+                << row[2].value_or("").size() << " bytes)");
     CHECK(reported.count(row[0].value_or("")) == 1);
   }
 
