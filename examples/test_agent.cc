@@ -26,6 +26,13 @@
 //   input            result.input = stdin object, secrets replaced by their key names
 //   env NAME         result.env[NAME] = value or null
 //   idle MS          print the final block now, sleep MS, then exit
+//   spew SEED BYTES  BYTES hostile bytes on stdout and as many on stderr,
+//                    interleaved in random pieces (raw binary, invalid UTF-8,
+//                    UTF-8 split mid-character, control characters, terminal
+//                    escapes, stray markers, blocks with raw bytes inside),
+//                    then a random ending: exit 0 and go on (the final block),
+//                    exit 1..255 at once, or SIGKILL itself. Everything
+//                    follows from SEED, so a soak is reproducible.
 //
 // The final block also carries newSessionId "test-<jobId>", so tests can check
 // that a group's next job receives it. Secrets are never printed; error
@@ -49,6 +56,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -116,15 +124,16 @@ struct Command {
   std::string verb;
   std::string args;
   std::int64_t number = 0;  // parsed argument of the numeric verbs
+  std::int64_t number2 = 0;  // spew's second argument
 };
 
 const std::set<std::string> kVerbs = {"echo",  "sleep",     "exit",  "flood",       "stderr",      "nomarkers",
                                       "blocks", "malformed", "fail",  "probe",       "write",       "ignore-term",
                                       "child-sleep", "input", "env",  "idle",        "read",
-                                      "raw-stdout",  "raw-stderr"};
+                                      "raw-stdout",  "raw-stderr",  "spew"};
 const std::set<std::string> kNumeric = {"sleep", "exit", "flood", "stderr", "blocks", "child-sleep", "idle"};
 const std::set<std::string> kNoArgs = {"nomarkers", "malformed", "ignore-term", "input"};
-const std::set<std::string> kNeedArg = {"probe", "write", "env", "read", "raw-stdout", "raw-stderr"};
+const std::set<std::string> kNeedArg = {"probe", "write", "env", "read", "raw-stdout", "raw-stderr", "spew"};
 
 std::vector<Command> ParseScript(const std::string& prompt) {
   std::vector<Command> script;
@@ -151,6 +160,16 @@ std::vector<Command> ParseScript(const std::string& prompt) {
       if (ec != std::errc() || end != c.args.data() + c.args.size() || c.number < 0 ||
           (c.verb == "exit" && c.number > 255)) {
         Fail(c.verb + " needs a non-negative integer" + (c.verb == "exit" ? " <= 255" : ""));
+      }
+    }
+    if (c.verb == "spew") {
+      auto [seed, bytes] = SplitWord(c.args);
+      const char* s_end = seed.data() + seed.size();
+      const char* b_end = bytes.data() + bytes.size();
+      auto [se, sec] = std::from_chars(seed.data(), s_end, c.number);
+      auto [be, bec] = std::from_chars(bytes.data(), b_end, c.number2);
+      if (sec != std::errc() || se != s_end || bec != std::errc() || be != b_end || c.number < 0 || c.number2 < 0) {
+        Fail("spew needs SEED BYTES, two non-negative integers");
       }
     }
   }
@@ -189,6 +208,77 @@ void Flood(FILE* f, std::int64_t bytes) {
   }
   if (left > 0) std::fwrite(chunk.data() + (line.size() - left), 1, left, f);  // ends at a '\n'
   std::fflush(f);
+}
+
+// splitmix64: a tiny PRNG whose sequence is the same on every platform.
+struct Rng {
+  std::uint64_t state;
+  std::uint64_t Next() {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  std::size_t Below(std::size_t n) { return static_cast<std::size_t>(Next() % n); }
+};
+
+// One piece of hostile output.
+std::string SpewPiece(Rng& rng) {
+  static const char* const kBad[] = {"\xff", "\xfe", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                                     "\xe2\x82", "\xc3", "\x80\x80", "\xf0\x9f\x98"};
+  static const std::string_view kControls[] = {"\x1b[2J\x1b[H", "\x1b]0;pwned\x07", "\x1b[31mred\x1b[0m", "\r", "\n",
+                                               "\t", std::string_view("\0", 1), "\x7f", "\xc2\x9b" "6n",
+                                               "\xe2\x80\xae", "\x08\x08"};
+  static const char* const kText[] = {"\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x98\x80", "ok ", "error: "};
+  std::string p;
+  switch (rng.Below(7)) {
+    case 0:  // raw binary
+      for (std::size_t i = 0, n = 1 + rng.Below(64); i < n; ++i) p += static_cast<char>(rng.Next() & 0xFF);
+      break;
+    case 1:
+      p = kBad[rng.Below(std::size(kBad))];
+      break;
+    case 2:
+      p = std::string(kControls[rng.Below(std::size(kControls))]);
+      break;
+    case 3:  // multi-byte text, so a cut at any byte count may split a character
+      for (std::size_t i = 0, n = 1 + rng.Below(40); i < n; ++i) p += kText[rng.Below(std::size(kText))];
+      break;
+    case 4:
+      p = std::string(rng.Below(2) ? "---NANOCLAW_OUTPUT_START---" : "---NANOCLAW_OUTPUT_END---") + "\n";
+      break;
+    case 5: {  // a block whose strings carry raw bytes
+      std::string raw;
+      for (std::size_t i = 0, n = 1 + rng.Below(16); i < n; ++i) raw += static_cast<char>(0x80 | (rng.Next() & 0x7F));
+      p = "---NANOCLAW_OUTPUT_START---\n{\"status\":\"error\",\"result\":null,\"error\":\"" + raw +
+          "\"}\n---NANOCLAW_OUTPUT_END---\n";
+      break;
+    }
+    default:
+      p = "plain line " + std::to_string(rng.Next() % 1000) + "\n";
+  }
+  return p;
+}
+
+// `spew SEED BYTES`: see the header. Returns only when the ending is exit 0.
+void Spew(std::uint64_t seed, std::int64_t bytes) {
+  Rng rng{seed};
+  std::int64_t left[2] = {bytes, bytes};
+  FILE* streams[2] = {stdout, stderr};
+  while (left[0] > 0 || left[1] > 0) {
+    int s = left[0] <= 0 ? 1 : left[1] <= 0 ? 0 : static_cast<int>(rng.Below(2));
+    std::string piece = SpewPiece(rng);
+    if (static_cast<std::int64_t>(piece.size()) > left[s]) piece.resize(static_cast<std::size_t>(left[s]));
+    std::fwrite(piece.data(), 1, piece.size(), streams[s]);
+    left[s] -= static_cast<std::int64_t>(piece.size());
+  }
+  std::fflush(nullptr);
+  const std::size_t ending = rng.Below(8);
+  if (ending < 2) return;
+  if (ending == 2) {
+    std::raise(SIGKILL);
+  }
+  _exit(1 + static_cast<int>(rng.Below(255)));
 }
 
 std::string ErrnoName(int err) {
@@ -348,6 +438,8 @@ int main() {
     } else if (c.verb == "env") {
       const char* value = std::getenv(c.args.c_str());
       result["env"][c.args] = value ? json(value) : json(nullptr);
+    } else if (c.verb == "spew") {
+      Spew(static_cast<std::uint64_t>(c.number), c.number2);
     } else if (c.verb == "idle") {
       print_final();
       SleepMs(c.number);

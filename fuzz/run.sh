@@ -14,7 +14,7 @@ set -euo pipefail
 seconds=${1:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-fuzz
-targets=(job_file sentinel cron)
+targets=(job_file sentinel cron ingest agent_output)
 
 cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DDROPQ_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -49,10 +49,10 @@ for t in "${targets[@]}"; do
   # Without final stats (a hard crash), the last progress line "#N ..." says.
   [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\).*/\1/p' "$log" | tail -n 1)
   if [ "$rc" -eq 0 ]; then
-    printf '%-9s %10s execs in %ss, no crash\n' "$t" "${execs:-?}" "$seconds"
+    printf '%-12s %10s execs in %ss, no crash\n' "$t" "${execs:-?}" "$seconds"
   else
     failed=1
-    printf '%-9s %10s execs, CRASH (exit %s): %s\n' "$t" "${execs:-?}" "$rc" \
+    printf '%-12s %10s execs, CRASH (exit %s): %s\n' "$t" "${execs:-?}" "$rc" \
       "$(ls "$crashes" | head -n 1 | sed "s|^|$crashes/|")"
     grep -E 'ERROR|SUMMARY|broken invariant' "$log" | head -n 5 | sed 's/^/    /'
     echo "    log: $log"

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "jobs/atomic_file.h"
+#include "runner/outcome.h"
 #include "runner/sentinel.h"
 #include "runner/spawn.h"
 #include "jobs/guard.h"
@@ -20,27 +21,6 @@ namespace {
 template <typename H>
 uv_handle_t* AsHandle(H* h) {
   return reinterpret_cast<uv_handle_t*>(h);
-}
-
-// The last `n` bytes of captured stderr, trimmed, as text, for error
-// messages (NanoClaw's "Container exited with code N: <last 200 chars of
-// stderr>"); never starts inside a character.
-std::string Tail(std::string_view bytes, std::size_t n) {
-  std::size_t end = bytes.find_last_not_of("\r\n \t");
-  if (end == std::string_view::npos) return "";
-  return text::Tail(bytes.substr(0, end + 1), n);
-}
-
-std::string OutputJson(const AgentOutput& out) {
-  nlohmann::json o = {{"status", out.status}};
-  o["result"] = nullptr;
-  if (out.result_json) {
-    auto parsed = nlohmann::json::parse(*out.result_json, nullptr, false);
-    o["result"] = parsed.is_discarded() ? nlohmann::json(*out.result_json) : parsed;
-  }
-  if (out.new_session_id) o["newSessionId"] = *out.new_session_id;
-  if (out.error) o["error"] = *out.error;
-  return text::Dump(o);
 }
 
 std::string FileTimestamp(TimeMs t) {
@@ -353,65 +333,12 @@ class Runner::Execution {
 };
 
 RunOutcome Runner::Execution::Outcome(TimeMs now) {
-  RunOutcome o;
-  JobRun& run = o.run;
-  run = a_.run;
-  run.finished_at = now;
-  run.duration_ms = now - started_ms_;
-  run.stdout_bytes = stdout_bytes_;
-  run.stderr_bytes = stderr_bytes_;
-  run.stdout_truncated = stdout_truncated_;
-  run.stderr_truncated = stderr_truncated_;
-  if (!spawn_error_) {
-    if (term_signal_ != 0) {
-      run.signal = term_signal_;
-    } else {
-      run.exit_code = exit_status_;
-    }
-  }
-  const auto& outs = parser_.outputs();
-  const AgentOutput* last = outs.empty() ? nullptr : &outs.back();
-  for (const auto& out : outs) {
-    if (out.new_session_id) o.new_session_id = out.new_session_id;
-  }
-  if (last) o.result = last->result_json;
-  for (const auto& out : outs) o.outputs.push_back(OutputJson(out));
-  o.dropped_outputs = parser_.dropped_outputs();
-
-  auto fail = [&](std::string status, std::string error) {
-    error = text::MakeValid(error);  // an agent's own error text is its bytes
-    run.status = std::move(status);
-    run.error = error;
-    o.error = std::move(error);
-    o.job_state = JobState::kFailed;
-  };
-  std::string tail = Tail(stderr_, 200);
-  if (spawn_error_) {
-    fail("failed", "Container spawn error: " + *spawn_error_);
-  } else if (internal_error_) {
-    fail("failed", *internal_error_);
-  } else if (timed_out_ && last && last->status == "success") {
-    // NanoClaw's lesson: an agent that delivered its answer and then idled
-    // until the deadline did its job.
-    run.status = "succeeded";
-    run.error = "timed_out_after_output";
-    o.job_state = JobState::kSucceeded;
-  } else if (timed_out_) {
-    fail("timed_out", "timed out after " + std::to_string(a_.timeout_ms) + " ms");
-  } else if (term_signal_ != 0) {
-    fail("failed", "Container killed by signal " + std::to_string(term_signal_) + (tail.empty() ? "" : ": " + tail));
-  } else if (exit_status_ != 0) {
-    fail("failed", "Container exited with code " + std::to_string(exit_status_) + (tail.empty() ? "" : ": " + tail));
-  } else if (!last) {
-    std::string why = parser_.malformed().empty() ? "no output block" : parser_.malformed().back();
-    fail("failed", "Failed to parse container output: " + why);
-  } else if (last->status != "success") {
-    fail("failed", last->error.value_or("agent reported an error"));
-  } else {
-    run.status = "succeeded";
-    o.job_state = JobState::kSucceeded;
-  }
-  return o;
+  return MakeOutcome({.run = a_.run, .started_ms = started_ms_, .now = now, .stderr_text = stderr_,
+                      .stdout_bytes = stdout_bytes_, .stderr_bytes = stderr_bytes_,
+                      .stdout_truncated = stdout_truncated_, .stderr_truncated = stderr_truncated_,
+                      .spawn_error = spawn_error_, .timed_out = timed_out_, .timeout_ms = a_.timeout_ms,
+                      .exit_status = exit_status_, .term_signal = term_signal_, .parser = &parser_,
+                      .internal_error = internal_error_});
 }
 
 std::string Runner::Execution::LogText(const RunOutcome& o, bool verbose) const {
