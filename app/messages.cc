@@ -349,8 +349,11 @@ Status MessageInbox::Flush() {
     }
     if (!u->second) continue;
     if (auto problem = watcher::DroppedNameProblem(name)) {
-      // Never claimed (see watcher/claim.h): rejected from messages/ itself.
+      // Never claimed (see watcher/claim.h): rejected from messages/ itself,
+      // if it is still there (moving it makes an event for the same name).
       ClaimedFile f{group, name, watcher::NewClaimToken(now), layout_.MessagesDir(group) / name};
+      struct stat st {};
+      if (::lstat(f.path.c_str(), &st) != 0) continue;
       if (Status s = Reject(f, *problem, nullptr); !s.ok()) {
         spdlog::error("{}/messages: cannot record a rejection, will retry: {}", group, s.message());
       }

@@ -19,6 +19,8 @@
 namespace dropq::watcher {
 namespace {
 
+namespace fs = std::filesystem;
+
 bool EndsWithJson(const std::string& name) {
   return name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0 && name[0] != '.';
 }
@@ -173,7 +175,15 @@ Result<std::vector<QueuedJob>> Ingestor::FlushBatch() {
     if (auto problem = DroppedNameProblem(name)) {
       // Never claimed: "<token>.<name>" may not even fit. It goes from
       // tasks/ to errors/ under a safe name once its audit row commits.
-      bad_names.push_back({{group, name, NewClaimToken(now), layout_.TasksDir(group) / name}, *problem});
+      fs::path path = layout_.TasksDir(group) / name;
+      struct stat st {};
+      if (::lstat(path.c_str(), &st) != 0) {
+        // Already moved (the move's own event), or removed by the writer.
+        if (!RecentlyClaimed(group, name)) vanished.emplace_back(group, name);
+        continue;
+      }
+      NoteClaimed(group, name);
+      bad_names.push_back({{group, name, NewClaimToken(now), path}, *problem});
       continue;
     }
     auto c = ClaimFile(group, layout_.TasksDir(group), name, layout_.ClaimedDir(group), now);

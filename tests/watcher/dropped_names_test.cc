@@ -157,6 +157,17 @@ TEST_CASE("a short clean name keeps NanoClaw's errors name in a 64-character gro
   CHECK(f.OnlyRejection().first == kGroup + "-broken.json");
 }
 
+TEST_CASE("a rejected name noticed again after its move makes no second rejection", "[ingest][names]") {
+  Fixture f;
+  f.Drop("\xFF.json");
+  f.Flush();
+  f.ingestor->Add(kGroup, "\xFF.json");  // the event of its own move out of tasks/
+  REQUIRE(f.ingestor->Flush().ok());
+  CHECK(f.Events("rejected").size() == 1);
+  CHECK(f.Events("vanished").empty());
+  f.OnlyRejection();
+}
+
 TEST_CASE("a name that is gone before it can be claimed leaves a vanished audit row", "[ingest][names]") {
   Fixture f;
   f.ingestor->Add(kGroup, "gone.json");
