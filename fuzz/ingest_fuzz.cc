@@ -49,6 +49,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -63,6 +64,7 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "app/logging.h"
 #include "jobs/clock.h"
 #include "jobs/layout.h"
 #include "jobs/store.h"
@@ -103,13 +105,30 @@ std::string Quote(std::string_view s) {
   return out + "\" (" + std::to_string(s.size()) + " bytes)";
 }
 
-// Every formatted line logged at info or above must be valid UTF-8 with no
-// C0, DEL or C1 control character (docs/FILES.md: names and reasons are
-// escaped in logs). Checked where spdlog hands the text to its sinks.
+// Every line the daemon's log sink (app/logging.cc, the text format a
+// terminal shows) writes at info or above must be valid UTF-8 with no C0, DEL
+// or C1 control character but the sink's own colour codes and the final
+// newline: names and reasons are escaped where log lines are written. Each
+// message goes through the real sink into a scratch file and is read back.
 class CheckingSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  CheckingSink() : file_(std::tmpfile()), real_(dropq::app::MakeLogSink(fileno(file_), dropq::app::LogFormat::kPretty)) {}
+  ~CheckingSink() override { std::fclose(file_); }
+
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    std::string_view line(msg.payload.data(), msg.payload.size());
+    const int fd = fileno(file_);
+    if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0) Fail("cannot reset the log scratch file");
+    real_->log(msg);
+    std::string line;
+    char buf[4096];
+    ::lseek(fd, 0, SEEK_SET);
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) line.append(buf, static_cast<std::size_t>(n));
+    for (const char* code : {"\033[2m", "\033[0m", "\033[33m", "\033[31;1m", "\033[32m"}) {
+      for (std::size_t at; (at = line.find(code)) != std::string::npos;) line.erase(at, std::strlen(code));
+    }
+    if (line.empty() || line.back() != '\n') Fail("a log line does not end in one newline: " + Quote(line));
+    line.pop_back();
     if (!IsValidUtf8(line)) Fail("a log line is not valid UTF-8: " + Quote(line));
     for (std::size_t i = 0; i < line.size(); ++i) {
       const auto c = static_cast<unsigned char>(line[i]);
@@ -118,6 +137,10 @@ class CheckingSink final : public spdlog::sinks::base_sink<std::mutex> {
     }
   }
   void flush_() override {}
+
+ private:
+  std::FILE* file_;
+  std::shared_ptr<spdlog::sinks::sink> real_;
 };
 
 bool PickedUp(std::string_view name) {
