@@ -1,4 +1,5 @@
 #include "app/dir_wait.h"
+#include "jobs/guard.h"
 
 #include <uv.h>
 
@@ -42,7 +43,10 @@ bool WaitUntilReady(const std::vector<std::filesystem::path>& dirs, const std::f
     auto h = std::make_unique<uv_fs_event_t>();
     uv_fs_event_init(&w.loop, h.get());
     int rc = uv_fs_event_start(
-        h.get(), [](uv_fs_event_t* e, const char*, int, int) { static_cast<Waiter*>(e->loop->data)->Check(); },
+        h.get(),
+        [](uv_fs_event_t* e, const char*, int, int) {
+          Guard("waiting for a file", [&] { static_cast<Waiter*>(e->loop->data)->Check(); });
+        },
         d.c_str(), 0);
     // A directory that does not exist yet is covered by the recheck timer.
     (void)rc;
@@ -56,7 +60,7 @@ bool WaitUntilReady(const std::vector<std::filesystem::path>& dirs, const std::f
   if (!w.done) {
     uv_timer_start(&w.recheck, [](uv_timer_t* t) {
       auto* self = static_cast<Waiter*>(t->loop->data);
-      self->Check();
+      Guard("waiting for a file", [&] { self->Check(); });
       self->backoff = std::min(self->backoff * 2, kMaxRecheckMs);
       uv_timer_start(t, t->timer_cb, self->backoff, 0);
     }, w.backoff, 0);

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "jobs/clock.h"
+#include "jobs/guard.h"
 
 namespace dropq::app {
 
@@ -66,7 +67,7 @@ class MetricsPublisher {
     prepare_.data = this;
     uv_prepare_start(&prepare_, [](uv_prepare_t* h) {
       auto* self = static_cast<MetricsPublisher*>(h->data);
-      self->metrics_.Publish(self->collect_());
+      Guard("metrics", [&] { self->metrics_.Publish(self->collect_()); });
     });
     uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
     started_ = true;

@@ -1,5 +1,6 @@
 #include "runner/container_runtime.h"
 #include "jobs/text.h"
+#include "jobs/guard.h"
 
 #include <uv.h>
 
@@ -93,9 +94,11 @@ class SyncRun {
       self->CloseStream(reinterpret_cast<uv_pipe_t*>(s));
       return;
     }
-    std::string& dst = reinterpret_cast<uv_pipe_t*>(s) == &self->out_ ? self->result_.out : self->result_.err;
-    std::size_t room = kHelperOutputCap - std::min(kHelperOutputCap, dst.size());
-    dst.append(buf->base, std::min(room, static_cast<std::size_t>(n)));
+    Guard("runtime CLI output", [&] {
+      std::string& dst = reinterpret_cast<uv_pipe_t*>(s) == &self->out_ ? self->result_.out : self->result_.err;
+      std::size_t room = kHelperOutputCap - std::min(kHelperOutputCap, dst.size());
+      dst.append(buf->base, std::min(room, static_cast<std::size_t>(n)));
+    });
   }
 
   static void OnExit(uv_process_t* p, int64_t status, int sig) {
@@ -103,7 +106,7 @@ class SyncRun {
     self->exited_ = true;
     self->result_.exit_code = sig != 0 ? 128 + sig : static_cast<int>(status);
     uv_close(H(p), nullptr);
-    self->MaybeFinish();
+    Guard("runtime CLI exit", [&] { self->MaybeFinish(); });
   }
 
   static void OnTimeout(uv_timer_t* t) {

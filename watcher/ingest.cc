@@ -134,7 +134,7 @@ void Ingestor::Examine(const ClaimedFile& f, TimeMs now, std::vector<Accepted>& 
 
 Result<std::vector<QueuedJob>> Ingestor::Flush() {
   Result<std::vector<QueuedJob>> out = std::vector<QueuedJob>();
-  bool ok = Guard("ingest", [&] { out = FlushBatch(); }, [&](const std::string& why) {
+  Guard("ingest", [&] { out = FlushBatch(); }, [&](const std::string& why) {
     // Nothing of the batch is lost: its transaction is undone, and the
     // files it had claimed are found again in claimed/ (Reconcile).
     if (store_.InTransaction()) store_.Rollback();
@@ -143,7 +143,6 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
     if (Status s = Reconcile(); !s.ok()) spdlog::error("ingest: cannot look at claimed files again: {}", s.message());
     out = Status::IOError(why);
   });
-  (void)ok;
   return out;
 }
 
@@ -215,9 +214,8 @@ Result<std::vector<QueuedJob>> Ingestor::FlushBatch() {
   for (const auto& f : batch) {
     // What a file holds cannot stop the daemon: an exception while reading,
     // parsing or authorising it rejects that file with the reason.
-    bool read = Guard("reading a dropped file", [&] { Examine(f, now, accepted, rejected, controls); },
-                      [&](const std::string& why) { rejected.push_back({f, why}); });
-    (void)read;
+    Guard("reading a dropped file", [&] { Examine(f, now, accepted, rejected, controls); },
+          [&](const std::string& why) { rejected.push_back({f, why}); });
   }
   if (accepted.empty() && rejected.empty() && controls.empty() && vanished.empty()) return std::vector<QueuedJob>();
 
