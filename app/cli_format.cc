@@ -99,7 +99,9 @@ void PrintTable(std::ostream& out, const Style& style, const std::vector<std::st
 std::string Shorten(std::string s, std::size_t n) {
   for (auto& c : s)
     if (c == '\n' || c == '\t' || c == '\r') c = ' ';
-  s = text::MakeValid(s);
+  // Text from outside (a prompt, an agent's error): nothing in it may drive
+  // the terminal.
+  s = text::ForLog(s);
   if (s.size() > n) s = text::Head(s, n - 3) + "...";
   return s;
 }

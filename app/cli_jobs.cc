@@ -68,7 +68,7 @@ int CmdJobs(const Context& ctx, const std::string& state, const std::string& gro
     if (j.started_at) took = HumanDuration(j.finished_at.value_or(now) - *j.started_at);
     rows.push_back({std::to_string(j.id), j.group, ctx.style.State(std::string(ToString(j.state))),
                     std::to_string(j.CountedAttempts()) + "/" + std::to_string(j.max_attempts), RelativeTime(now, j.created_at),
-                    took, j.source_name.value_or("-"), Shorten(j.prompt, 40)});
+                    took, text::ForLog(j.source_name.value_or("-")), Shorten(j.prompt, 40)});
   }
   PrintTable(std::cout, ctx.style, {"ID", "GROUP", "STATE", "ATTEMPTS", "CREATED", "TOOK", "FILE", "PROMPT"}, rows);
   return kExitOk;
@@ -105,16 +105,17 @@ int CmdJob(const Context& ctx, JobId id) {
   field("priority", std::to_string(job->priority));
   field("run_at", FormatIsoUtc(job->run_at) + " (" + RelativeTime(now, job->run_at) + ")");
   field("context_mode", std::string(ToString(job->context_mode)));
-  field("client_id", job->client_id.value_or("-"));
-  field("file", job->source_name.value_or("-"));
+  // What came in a dropped file or from an agent is escaped for the terminal.
+  field("client_id", text::ForLog(job->client_id.value_or("-")));
+  field("file", text::ForLog(job->source_name.value_or("-")));
   field("created", FormatIsoUtc(job->created_at) + " (" + RelativeTime(now, job->created_at) + ")");
   field("started", job->started_at ? FormatIsoUtc(*job->started_at) + " (" + RelativeTime(now, *job->started_at) + ")"
                                    : "-");
   field("finished", job->finished_at ? FormatIsoUtc(*job->finished_at) + " (" +
                                            RelativeTime(now, *job->finished_at) + ")"
                                      : "-");
-  if (job->error) field("error", st.Red(*job->error));
-  field("prompt", job->prompt);
+  if (job->error) field("error", st.Red(text::ForLog(*job->error)));
+  field("prompt", text::ForTerminal(job->prompt));
   field("result", text::Dump(j["result"]));
   std::cout << "\nruns:\n";
   std::vector<std::vector<std::string>> rows;
@@ -235,8 +236,8 @@ int CmdTasks(const Context& ctx, const std::string& group) {
       next += " (" + RelativeTime(now, *t.next_run) + ")";
     }
     std::string status(ToString(t.status));
-    rows.push_back({t.id, t.group_folder, status == "active" ? ctx.style.Green(status) : ctx.style.Dim(status),
-                    std::string(ToString(t.schedule_type)) + " " + t.schedule_value, next,
+    rows.push_back({text::ForLog(t.id), t.group_folder, status == "active" ? ctx.style.Green(status) : ctx.style.Dim(status),
+                    std::string(ToString(t.schedule_type)) + " " + text::ForLog(t.schedule_value), next,
                     When(ctx.style, now, t.last_run), Shorten(t.prompt, 30)});
   }
   PrintTable(std::cout, ctx.style, {"ID", "GROUP", "STATUS", "SCHEDULE", "NEXT RUN", "LAST RUN", "PROMPT"}, rows);

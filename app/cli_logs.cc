@@ -53,7 +53,8 @@ class LogPrinter {
     if (r.log_file) head += " " + *r.log_file;
     std::cout << ctx_.style.Bold(head + " ===") << "\n";
     if (ok) {
-      std::cout << text;
+      // The run log holds the agent's own bytes: escaped, lines kept.
+      std::cout << text::ForTerminal(text);
       if (!text.empty() && text.back() != '\n') std::cout << "\n";
     } else if (r.log_file) {
       std::cout << ctx_.style.Red("(the log file cannot be read: it was removed or moved)") << "\n";

@@ -95,14 +95,22 @@ std::string Tail(std::string_view bytes, std::size_t max_bytes) {
   return v.substr(start);
 }
 
-std::string ForLog(std::string_view bytes) {
+namespace {
+
+bool IsC1At(std::string_view v, std::size_t i) {
+  return static_cast<unsigned char>(v[i]) == 0xC2 && i + 1 < v.size() && static_cast<unsigned char>(v[i + 1]) <= 0x9F;
+}
+
+std::string Escape(std::string_view bytes, bool keep_lines) {
   std::string v = MakeValid(bytes);
   std::string out;
   out.reserve(v.size());
   char buf[8];
   for (std::size_t i = 0; i < v.size(); ++i) {
     const auto c = static_cast<unsigned char>(v[i]);
-    if (c == '\n') {
+    if (keep_lines && (c == '\n' || c == '\t')) {
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
       out += "\\n";
     } else if (c == '\r') {
       out += "\\r";
@@ -111,7 +119,7 @@ std::string ForLog(std::string_view bytes) {
     } else if (c < 0x20 || c == 0x7F) {
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
-    } else if (c == 0xC2 && i + 1 < v.size() && static_cast<unsigned char>(v[i + 1]) <= 0x9F) {
+    } else if (IsC1At(v, i)) {
       // U+0080..U+009F, the C1 controls (CSI is U+009B).
       std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(v[i + 1]));
       out += buf;
@@ -121,6 +129,20 @@ std::string ForLog(std::string_view bytes) {
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::string ForLog(std::string_view bytes) { return Escape(bytes, false); }
+
+std::string ForTerminal(std::string_view bytes) { return Escape(bytes, true); }
+
+bool HasControlCharacter(std::string_view bytes) {
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if (c < 0x20 || c == 0x7F || IsC1At(bytes, i)) return true;
+  }
+  return false;
 }
 
 std::string ForFileName(std::string_view bytes, std::size_t max_bytes) {

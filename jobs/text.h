@@ -38,6 +38,13 @@ std::size_t BoundaryAtOrBefore(std::string_view valid, std::size_t n);
 // nothing an agent prints can start a new log line or drive a terminal.
 std::string ForLog(std::string_view bytes);
 
+// For many lines on a terminal (a run log `dropq logs` prints): as ForLog,
+// but newlines and tabs are kept.
+std::string ForTerminal(std::string_view bytes);
+
+// True when `bytes` holds a control character ForLog would escape.
+bool HasControlCharacter(std::string_view bytes);
+
 // A file-name component made from hostile bytes: only [A-Za-z0-9._-] kept,
 // every other byte (or run of them) becomes '_', no leading '.', never
 // empty, at most `max_bytes` (>= 1) long.

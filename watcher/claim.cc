@@ -55,7 +55,7 @@ std::optional<std::string> DroppedNameProblem(std::string_view name) {
     return "the file name is " + std::to_string(name.size()) + " bytes, over the " +
            std::to_string(kMaxDroppedNameBytes) + "-byte limit";
   }
-  if (text::ForLog(name) != name) return "the file name holds a control character";
+  if (text::HasControlCharacter(name)) return "the file name holds a control character";
   return std::nullopt;
 }
 

@@ -43,6 +43,12 @@ TEST_CASE("durations read as a person would write them", "[cli_format]") {
   CHECK(HumanDuration(7'800'000) == "2h10m");
 }
 
+TEST_CASE("a shortened cell shows control characters escaped and never cuts a character", "[cli_format][text]") {
+  CHECK(Shorten("a\nb\x1b[2J", 100) == "a b\\x1b[2J");
+  CHECK(Shorten("\xFF", 100) == "\xEF\xBF\xBD");
+  CHECK(Shorten("ab\xE6\x97\xA5\xE6\x97\xA5", 7) == "ab...");
+}
+
 TEST_CASE("a table aligns each column to its widest cell ignoring colour codes", "[cli_format]") {
   std::ostringstream out;
   Style colour{true};

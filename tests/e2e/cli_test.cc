@@ -198,6 +198,21 @@ TEST_CASE("logs prints each attempt's run log", "[e2e][cli]") {
   CHECK(j[0]["log"].get<std::string>() == ReadFile(j[0]["log_file"].get<std::string>()));
 }
 
+TEST_CASE("logs and job show what an agent printed escaped, so it cannot drive the terminal", "[e2e][cli][text]") {
+  Root r;
+  // ESC ] 0 ; pwned BEL (sets a terminal's title), then a newline; exit 3.
+  auto id = OneFinishedJob(r, "raw-stderr 1b5d303b70776e6564070a; exit 3");
+  auto logs = r.Dropq({"logs", std::to_string(id)});
+  REQUIRE(logs.exit_code == 0);
+  CHECK(logs.out.find('\x1b') == std::string::npos);
+  CHECK(logs.out.find('\x07') == std::string::npos);
+  CHECK_THAT(logs.out, Catch::Contains("\\x1b]0;pwned\\x07\n"));  // escaped, its line kept
+  auto job = r.Dropq({"job", std::to_string(id)});
+  REQUIRE(job.exit_code == 0);
+  CHECK(job.out.find('\x1b') == std::string::npos);
+  CHECK_THAT(job.out, Catch::Contains("Container exited with code 3: \\x1b]0;pwned\\x07"));
+}
+
 TEST_CASE("logs --follow streams a running job's events and ends with its log", "[e2e][cli]") {
   Root r;
   Daemon d(r);

@@ -73,6 +73,17 @@ TEST_CASE("ForLog escapes newlines, escape sequences and C1 controls") {
   CHECK(text::ForLog("caf\xC3\xA9 \xFF") == "caf\xC3\xA9 \xEF\xBF\xBD");
 }
 
+TEST_CASE("ForTerminal keeps lines and tabs but escapes what would drive the terminal") {
+  CHECK(text::ForTerminal("one\n\ttwo\r\x1b[2J\xC2\x9B" "1m\xFF") == "one\n\ttwo\\r\\x1b[2J\\u009b1m\xEF\xBF\xBD");
+}
+
+TEST_CASE("HasControlCharacter finds C0, DEL and C1 and nothing else") {
+  CHECK_FALSE(text::HasControlCharacter("plain caf\xC3\xA9 \xE6\x97\xA5.json"));
+  CHECK(text::HasControlCharacter("a\tb"));
+  CHECK(text::HasControlCharacter("del\x7F"));
+  CHECK(text::HasControlCharacter("csi\xC2\x9B"));
+}
+
 TEST_CASE("ForFileName keeps only portable name characters and stays within the limit") {
   CHECK(text::ForFileName("job-1.json", 100) == "job-1.json");
   CHECK(text::ForFileName("\xFF\xFE.json", 100) == "_.json");
