@@ -289,9 +289,14 @@ Result<std::vector<QueuedJob>> Ingestor::FlushBatch() {
 void Ingestor::ApplyControl(const ClaimedFile& file, const JobCommand& cmd) {
   // A copy: applying a register_group replaces the list FindGroup points into.
   const IngestGroup from = *FindGroup(file.group);
-  Result<std::string> done = commands_ ? commands_->Apply(from, file, cmd)
-                                       : Result<std::string>(Status::InvalidArgument(
-                                             "type \"" + std::string(TypeName(cmd)) + "\" is not supported"));
+  Result<std::string> done =
+      Status::InvalidArgument("type \"" + std::string(TypeName(cmd)) + "\" is not supported");
+  // An exception while applying it rejects this file with the reason; the
+  // others of the batch are applied as usual.
+  if (commands_) {
+    Guard("applying a control file", [&] { done = commands_->Apply(from, file, cmd); },
+          [&](const std::string& why) { done = Status::InvalidArgument(why); });
+  }
   if (!done.ok()) {
     Rejection r{file, done.status().message()};
     nlohmann::json d = {{"file", text::ForLog(file.name)}, {"type", TypeName(cmd)}, {"reason", r.reason}};

@@ -3,6 +3,8 @@
 // invalid text. The group folder is 64 characters, the longest a config
 // allows, so the names of claimed and rejected files are at their longest.
 #include <catch2/catch.hpp>
+
+#include <stdexcept>
 #include <nlohmann/json.hpp>
 
 #include "jobs/text.h"
@@ -166,6 +168,30 @@ TEST_CASE("a rejected name noticed again after its move makes no second rejectio
   CHECK(f.Events("rejected").size() == 1);
   CHECK(f.Events("vanished").empty());
   f.OnlyRejection();
+}
+
+// A CommandHandler whose Apply throws, as a bug in the daemon's handling
+// of a control file would.
+struct ThrowingCommands : CommandHandler {
+  Result<std::string> Apply(const IngestGroup&, const ClaimedFile&, const JobCommand&) override {
+    throw std::runtime_error("boom");
+  }
+};
+
+TEST_CASE("a control file whose handling throws is rejected with the reason and the pass goes on", "[ingest][guard]") {
+  Fixture f;
+  ThrowingCommands commands;
+  IngestOptions o;
+  o.groups = {{"main", "main@x", true}, {kGroup, "long@x", false}};
+  f.ingestor = std::make_unique<Ingestor>(*f.store, f.layout, o, f.clock, &commands);
+  f.Drop("pause.json", R"({"type":"pause_task","taskId":"t1"})");
+  f.Drop("job.json");
+  CHECK(f.Flush().size() == 1);
+  CHECK(f.TasksEmpty());
+  auto [moved, why] = f.OnlyRejection();
+  CHECK(moved == kGroup + "-pause.json");
+  CHECK(why["reason"] == "dropq internal error in applying a control file: boom");
+  REQUIRE(f.Events("rejected").size() == 1);
 }
 
 TEST_CASE("a name that is gone before it can be claimed leaves a vanished audit row", "[ingest][names]") {
