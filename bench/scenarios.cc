@@ -12,9 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/harness.h"
-#include "jobs/clock.h"
+#include "base/clock.h"
 #include "runner/sentinel.h"
-#include "jobs/text.h"
+#include "base/text.h"
 
 namespace dropq::bench {
 namespace {

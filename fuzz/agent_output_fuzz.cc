@@ -49,10 +49,10 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
-#include "jobs/clock.h"
+#include "base/clock.h"
 #include "jobs/layout.h"
 #include "jobs/store.h"
-#include "jobs/text.h"
+#include "base/text.h"
 #include "runner/outcome.h"
 #include "runner/runner.h"
 #include "runner/sentinel.h"
@@ -255,7 +255,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     o = dropq::runner::MakeOutcome(c);
     if (retry && o.job_state == dropq::JobState::kFailed) o.retry_at = c.now + 1000;
-    // As the daemon does (app/daemon.cc, Finish): the result file of a final
+    // As the daemon does (daemon/daemon.cc, Finish): the result file of a final
     // outcome first, then the commit.
     if (!o.retry_at) path = dropq::runner::WriteResultFile(w.layout(), **job, o);
     finished = store.FinishAttempt(**job, o);

@@ -64,11 +64,11 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "app/logging.h"
-#include "jobs/clock.h"
+#include "config/logging.h"
+#include "base/clock.h"
 #include "jobs/layout.h"
 #include "jobs/store.h"
-#include "jobs/text.h"
+#include "base/text.h"
 #include "watcher/ingest.h"
 
 namespace {
@@ -105,7 +105,7 @@ std::string Quote(std::string_view s) {
   return out + "\" (" + std::to_string(s.size()) + " bytes)";
 }
 
-// Every line the daemon's log sink (app/logging.cc, the text format a
+// Every line the daemon's log sink (config/logging.cc, the text format a
 // terminal shows) writes at info or above must be valid UTF-8 with no C0, DEL
 // or C1 control character but the sink's own colour codes and the final
 // newline: names and reasons are escaped where log lines are written. Each

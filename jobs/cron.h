@@ -19,8 +19,8 @@
 #include <string_view>
 #include <vector>
 
-#include "jobs/clock.h"
-#include "jobs/status.h"
+#include "base/clock.h"
+#include "base/status.h"
 
 namespace date {
 class time_zone;

@@ -20,7 +20,7 @@
 #include <tuple>
 #include <vector>
 
-#include "jobs/clock.h"
+#include "base/clock.h"
 #include "jobs/job.h"
 
 namespace dropq {

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-#include "jobs/status.h"
+#include "base/status.h"
 
 namespace dropq {
 

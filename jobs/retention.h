@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "jobs/clock.h"
+#include "base/clock.h"
 #include "jobs/job.h"
-#include "jobs/status.h"
+#include "base/status.h"
 #include "jobs/store.h"
 
 namespace dropq {

@@ -17,7 +17,7 @@
 #include <algorithm>
 
 #include "jobs/cron.h"
-#include "jobs/units.h"
+#include "base/units.h"
 
 namespace dropq {
 namespace {

@@ -2,7 +2,7 @@
 // Scheduler policy: when a task's slots fire, which are skipped and why, and
 // an in-memory queue of next runs. Pure: time comes in as arguments, nothing
 // here reads a clock, touches SQLite or libuv. docs/SCHEDULER.md is the
-// contract; app/daemon.cc does the I/O:
+// contract; daemon/daemon.cc does the I/O:
 //
 //   start:  TaskStore::ActiveWithNextRun() → TaskQueue::Update for each;
 //           arm one uv_timer at NextWakeup() (no polling).
@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-#include "jobs/clock.h"
+#include "base/clock.h"
 #include "jobs/tasks.h"
 
 namespace dropq {

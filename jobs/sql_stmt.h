@@ -9,9 +9,9 @@
 #include <string>
 #include <string_view>
 
-#include "jobs/clock.h"
-#include "jobs/status.h"
-#include "jobs/text.h"
+#include "base/clock.h"
+#include "base/status.h"
+#include "base/text.h"
 
 namespace dropq {
 
@@ -31,7 +31,7 @@ class SqlStmt {
   }
   SqlStmt& Bind(int i, std::int64_t v) { sqlite3_bind_int64(s_, i, v); return *this; }
   // Every TEXT column is valid UTF-8: bytes from outside that are not are
-  // stored with U+FFFD in place of each bad sequence (jobs/text.h).
+  // stored with U+FFFD in place of each bad sequence (base/text.h).
   SqlStmt& Bind(int i, const std::string& v) {
     if (text::IsValidUtf8(v)) {
       sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);

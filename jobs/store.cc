@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "jobs/text.h"
+#include "base/text.h"
 #include "schema/migrations.h"
 
 namespace dropq {

@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "jobs/clock.h"
+#include "base/clock.h"
 #include "jobs/dispatcher.h"
 #include "jobs/job.h"
 #include "jobs/sql_stmt.h"
-#include "jobs/status.h"
+#include "base/status.h"
 
 
 namespace dropq {

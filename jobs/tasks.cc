@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "jobs/cron.h"
-#include "jobs/units.h"
-#include "jobs/text.h"
+#include "base/units.h"
+#include "base/text.h"
 
 namespace dropq {
 

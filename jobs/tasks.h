@@ -14,9 +14,9 @@
 #include <string_view>
 #include <vector>
 
-#include "jobs/clock.h"
+#include "base/clock.h"
 #include "jobs/job.h"
-#include "jobs/status.h"
+#include "base/status.h"
 #include "jobs/store.h"
 
 namespace dropq {

@@ -1,6 +1,6 @@
 #include "runner/container_runtime.h"
-#include "jobs/text.h"
-#include "jobs/guard.h"
+#include "base/text.h"
+#include "base/guard.h"
 
 #include <uv.h>
 

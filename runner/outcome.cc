@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "jobs/text.h"
+#include "base/text.h"
 
 namespace dropq::runner {
 namespace {

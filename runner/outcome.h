@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "jobs/clock.h"
+#include "base/clock.h"
 #include "jobs/store.h"
 #include "runner/sentinel.h"
 
@@ -28,7 +28,7 @@ struct CapturedRun {
   std::int64_t exit_status = 0;
   int term_signal = 0;                     // 0: exited, else the signal that killed it
   const SentinelParser* parser = nullptr;  // stdout, after Finish()
-  std::optional<std::string> internal_error;  // a runner callback threw (jobs/guard.h)
+  std::optional<std::string> internal_error;  // a runner callback threw (base/guard.h)
 };
 
 // The outcome: job state, the finished job_runs fields, result, error,

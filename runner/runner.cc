@@ -8,12 +8,12 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "jobs/atomic_file.h"
+#include "base/atomic_file.h"
 #include "runner/outcome.h"
 #include "runner/sentinel.h"
 #include "runner/spawn.h"
-#include "jobs/guard.h"
-#include "jobs/text.h"
+#include "base/guard.h"
+#include "base/text.h"
 
 namespace dropq::runner {
 namespace {
@@ -161,7 +161,7 @@ class Runner::Execution {
 
   // Runs a callback's body; an exception fails this attempt with the
   // reason (Outcome), stops the agent and stops waiting for its output, so
-  // the attempt still ends and reports (jobs/guard.h).
+  // the attempt still ends and reports (base/guard.h).
   template <typename Body>
   void Guarded(const char* where, Body&& body) {
     Guard(where, std::forward<Body>(body), [&](const std::string& why) {

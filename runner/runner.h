@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "jobs/clock.h"
+#include "base/clock.h"
 #include "jobs/job.h"
 #include "jobs/layout.h"
 #include "jobs/store.h"

@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-#include "jobs/status.h"
+#include "base/status.h"
 #include "runner/mounts.h"
 
 namespace dropq::runner {

@@ -13,7 +13,7 @@
 //
 // The group a file came from is the directory it was dropped in, never a
 // field of the file. A group's chat jid is its `jid`, or its folder when it
-// has none: that is the `chatJid` the agent is given (app/daemon.cc), so an
+// has none: that is the `chatJid` the agent is given (daemon/daemon.cc), so an
 // agent can always address its own group with it.
 //
 // A non-main group learns nothing about other groups from a refusal: naming
@@ -23,7 +23,7 @@
 #include <span>
 #include <string>
 
-#include "jobs/status.h"
+#include "base/status.h"
 #include "watcher/job_file.h"
 
 namespace dropq::watcher {

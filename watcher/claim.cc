@@ -13,8 +13,8 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
-#include "jobs/atomic_file.h"
-#include "jobs/text.h"
+#include "base/atomic_file.h"
+#include "base/text.h"
 
 namespace dropq::watcher {
 namespace {
@@ -69,7 +69,7 @@ namespace {
 constexpr std::string_view kErrorSuffix = ".error.json";
 constexpr std::size_t kNameMax = 255;  // NAME_MAX on Linux and macOS
 // The .error.json is written atomically, first as ".<name>.tmp-<pid>-<n>"
-// (jobs/atomic_file.cc): that name must fit too.
+// (base/atomic_file.cc): that name must fit too.
 constexpr std::size_t kAtomicTmpBytes = 32;
 
 bool FitsErrors(std::size_t moved_name_bytes) {

@@ -16,8 +16,8 @@
 #include <string>
 #include <string_view>
 
-#include "jobs/clock.h"
-#include "jobs/status.h"
+#include "base/clock.h"
+#include "base/status.h"
 
 namespace dropq::watcher {
 

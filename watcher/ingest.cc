@@ -11,10 +11,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "jobs/atomic_file.h"
+#include "base/atomic_file.h"
 #include "watcher/job_file.h"
-#include "jobs/guard.h"
-#include "jobs/text.h"
+#include "base/guard.h"
+#include "base/text.h"
 
 namespace dropq::watcher {
 namespace {

@@ -26,7 +26,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "jobs/clock.h"
+#include "base/clock.h"
 #include "jobs/dispatcher.h"
 #include "jobs/layout.h"
 #include "jobs/store.h"

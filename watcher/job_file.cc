@@ -11,9 +11,9 @@
 #include <unordered_map>
 #include <utility>
 
-#include "jobs/clock.h"
-#include "jobs/units.h"
-#include "jobs/text.h"
+#include "base/clock.h"
+#include "base/units.h"
+#include "base/text.h"
 
 namespace dropq::watcher {
 namespace {

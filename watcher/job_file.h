@@ -24,7 +24,7 @@
 
 #include "jobs/job.h"
 #include "jobs/tasks.h"
-#include "jobs/status.h"
+#include "base/status.h"
 
 namespace dropq::watcher {
 
@@ -39,7 +39,7 @@ struct ScheduleTask {
   ScheduleType schedule_type = ScheduleType::kCron;
   // As written; an integer `interval` is kept as its decimal string (NanoClaw
   // wrote milliseconds). `interval` is already checked here to be a positive
-  // duration (jobs/units.h); cron expressions and `once` times are not.
+  // duration (base/units.h); cron expressions and `once` times are not.
   std::string schedule_value;
   ContextMode context_mode = ContextMode::kIsolated;
   std::optional<std::string> target_group;  // folder

@@ -1,5 +1,5 @@
 #include "watcher/watcher.h"
-#include "jobs/guard.h"
+#include "base/guard.h"
 
 #include <spdlog/spdlog.h>
 

@@ -26,7 +26,7 @@ namespace dropq::watcher {
 class Watcher {
  public:
   using JobsCallback = std::function<void(std::vector<QueuedJob>)>;
-  // A second kind of dropped file, in each group's messages/ (app/messages):
+  // A second kind of dropped file, in each group's messages/ (watcher/messages):
   // names go to `add`; `flush` runs in the same idle pass as the jobs' ingest.
   struct MessageHooks {
     std::function<void(const std::string& group, const std::string& name)> add;

@@ -12,7 +12,7 @@
 #include <optional>
 #include <thread>
 
-#include "jobs/clock.h"
+#include "base/clock.h"
 #include "tests/e2e/e2e_root.h"
 #include "tests/fakes/small_disk.h"
 

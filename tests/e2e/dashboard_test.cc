@@ -13,7 +13,7 @@
 #include <regex>
 #include <thread>
 
-#include "tests/app/prometheus_text.h"
+#include "tests/dashboard/prometheus_text.h"
 #include "tests/e2e/e2e_root.h"
 
 namespace dropq::testing {

@@ -8,7 +8,7 @@
 #include <random>
 #include <sstream>
 
-#include "jobs/text.h"
+#include "base/text.h"
 
 #include "tests/e2e/e2e_root.h"
 

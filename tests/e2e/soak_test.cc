@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "jobs/text.h"
+#include "base/text.h"
 #include "tests/e2e/e2e_root.h"
 #include "watcher/claim.h"
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "jobs/clock.h"
+#include "base/clock.h"
 
 namespace cron = dropq::cron;
 using dropq::FormatIsoUtc;

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <thread>
 
-#include "jobs/text.h"
+#include "base/text.h"
 #include "schema/migrations.h"
 #include "tests/fakes/temp_dir.h"
 

@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <nlohmann/json.hpp>
 
-#include "jobs/text.h"
+#include "base/text.h"
 #include "tests/fakes/temp_dir.h"
 #include "watcher/ingest.h"
 

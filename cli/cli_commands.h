@@ -1,0 +1,48 @@
+#pragma once
+// The CLI's commands, one function each (docs/CLI.md); cli/cli.cc parses the
+// command line and calls them. Each returns the process exit code.
+#include <cstdint>
+#include <string>
+
+#include "cli/cli_common.h"
+
+namespace dropq::app {
+
+// cli/cli_jobs.cc: reading the queue and steering jobs and tasks.
+int CmdJobs(const Context& ctx, const std::string& state, const std::string& group, int limit);
+int CmdJob(const Context& ctx, JobId id);
+int CmdEvents(const Context& ctx, JobId id);
+int CmdStatus(const Context& ctx);
+int CmdControl(const Context& ctx, const std::string& type, JobId id);
+int CmdTasks(const Context& ctx, const std::string& group);
+int CmdTaskControl(const Context& ctx, const std::string& action, const std::string& id);
+
+// cli/cli_logs.cc
+struct LogsOptions {
+  JobId id = 0;
+  std::int64_t attempt = 0;      // 0: every attempt
+  bool follow = false;
+  std::int64_t timeout_ms = 0;   // --timeout with --follow; 0: none
+};
+int CmdLogs(const Context& ctx, const LogsOptions& opts);
+
+// cli/cli_enqueue.cc
+struct EnqueueOptions {
+  std::string group;
+  std::string prompt;
+  std::string run_at;            // ISO-8601; empty: now
+  std::int64_t priority = 0;
+  std::string client_id;         // the file's `id` (dedupe); empty: none
+  std::string timeout;           // the job's timeout ("30s"); empty: the config's
+  std::int64_t max_attempts = 0; // 0: the config's
+  bool wait = false;
+  std::string wait_timeout;      // a duration; empty: wait as long as it takes
+};
+int CmdEnqueue(const Context& ctx, const EnqueueOptions& opts);
+
+// cli/cli_admin.cc
+int CmdPrune(const Context& ctx, const std::string& older_than, bool dry_run);
+int CmdCheckConfig(const Context& ctx);
+int CmdDoctor(const Context& ctx);
+
+}  // namespace dropq::app

@@ -1,0 +1,263 @@
+// dropq jobs | job | events | status | cancel | retry | tasks | task.
+#include <date/tz.h>
+
+#include "cli/cli_commands.h"
+#include "base/atomic_file.h"
+#include "jobs/cron.h"
+#include "jobs/layout.h"
+#include "jobs/tasks.h"
+#include "base/text.h"
+
+namespace dropq::app {
+namespace {
+
+std::string When(const Style& st, TimeMs now, std::optional<TimeMs> t) {
+  return t ? RelativeTime(now, *t) : st.Dim("-");
+}
+
+std::string DetailText(const std::optional<std::string>& detail) {
+  if (!detail) return "";
+  auto j = ParseOrString(*detail);
+  if (j.is_object()) {
+    // key=value pairs read better in a table than JSON punctuation.
+    std::string s;
+    for (const auto& [k, v] : j.items()) {
+      if (!s.empty()) s += " ";
+      s += k + "=" + (v.is_string() ? v.get<std::string>() : text::Dump(v));
+    }
+    return s;
+  }
+  return j.is_string() ? j.get<std::string>() : text::Dump(j);
+}
+
+std::vector<std::vector<std::string>> EventRows(const Style& st, TimeMs now, const std::vector<JobEvent>& events) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : events) {
+    rows.push_back({FormatIsoUtc(e.at), st.Dim(RelativeTime(now, e.at)), e.event, Shorten(DetailText(e.detail), 100)});
+  }
+  return rows;
+}
+
+}  // namespace
+
+int CmdJobs(const Context& ctx, const std::string& state, const std::string& group, int limit) {
+  Config cfg = LoadOrExit(ctx);
+  SystemClock clock;
+  auto store = OpenReaderOrExit(cfg, clock);
+  JobFilter f;
+  if (!state.empty()) {
+    f.state = ParseJobState(state);
+    if (!f.state) {
+      std::cerr << "dropq: unknown state \"" << state << "\" (queued, running, succeeded, failed, cancelled)\n";
+      return kExitUsage;
+    }
+  }
+  if (!group.empty()) f.group = group;
+  f.limit = limit;
+  auto jobs = OrExit(store->ListJobs(f));
+  if (ctx.json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& j : jobs) arr.push_back(JobJson(j));
+    std::cout << text::Dump(arr) << "\n";
+    return kExitOk;
+  }
+  TimeMs now = clock.NowMs();
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& j : jobs) {
+    std::string took = "-";
+    if (j.started_at) took = HumanDuration(j.finished_at.value_or(now) - *j.started_at);
+    rows.push_back({std::to_string(j.id), j.group, ctx.style.State(std::string(ToString(j.state))),
+                    std::to_string(j.CountedAttempts()) + "/" + std::to_string(j.max_attempts), RelativeTime(now, j.created_at),
+                    took, text::ForLog(j.source_name.value_or("-")), Shorten(j.prompt, 40)});
+  }
+  PrintTable(std::cout, ctx.style, {"ID", "GROUP", "STATE", "ATTEMPTS", "CREATED", "TOOK", "FILE", "PROMPT"}, rows);
+  return kExitOk;
+}
+
+int CmdJob(const Context& ctx, JobId id) {
+  Config cfg = LoadOrExit(ctx);
+  SystemClock clock;
+  auto store = OpenReaderOrExit(cfg, clock);
+  auto job = FindJob(*store, id);
+  if (!job) return kExitNotFound;
+  auto runs = OrExit(store->ListRuns(id));
+  auto events = OrExit(store->ListEvents(id));
+  nlohmann::json j = JobJson(*job);
+  j["runs"] = nlohmann::json::array();
+  for (const auto& r : runs) j["runs"].push_back(RunJson(r));
+  j["events"] = nlohmann::json::array();
+  for (const auto& e : events) j["events"].push_back(EventJson(e));
+  if (ctx.json) {
+    std::cout << text::Dump(j) << "\n";
+    return kExitOk;
+  }
+  TimeMs now = clock.NowMs();
+  const Style& st = ctx.style;
+  auto field = [](const std::string& k, const std::string& v) { std::cout << k << ": " << v << "\n"; };
+  field("id", std::to_string(job->id));
+  field("group", job->group);
+  field("state", st.State(std::string(ToString(job->state))));
+  // Attempts dropq's own stops cut short are interruptions: not counted
+  // against max_attempts.
+  field("attempts", std::to_string(job->CountedAttempts()) + "/" + std::to_string(job->max_attempts) +
+                        (job->interruptions > 0 ? " (" + std::to_string(job->attempts) + " started)" : ""));
+  field("interruptions", std::to_string(job->interruptions) + "/" + std::to_string(job->max_interruptions));
+  field("priority", std::to_string(job->priority));
+  field("run_at", FormatIsoUtc(job->run_at) + " (" + RelativeTime(now, job->run_at) + ")");
+  field("context_mode", std::string(ToString(job->context_mode)));
+  // What came in a dropped file or from an agent is escaped for the terminal.
+  field("client_id", text::ForLog(job->client_id.value_or("-")));
+  field("file", text::ForLog(job->source_name.value_or("-")));
+  field("created", FormatIsoUtc(job->created_at) + " (" + RelativeTime(now, job->created_at) + ")");
+  field("started", job->started_at ? FormatIsoUtc(*job->started_at) + " (" + RelativeTime(now, *job->started_at) + ")"
+                                   : "-");
+  field("finished", job->finished_at ? FormatIsoUtc(*job->finished_at) + " (" +
+                                           RelativeTime(now, *job->finished_at) + ")"
+                                     : "-");
+  if (job->error) field("error", st.Red(text::ForLog(*job->error)));
+  field("prompt", text::ForTerminal(job->prompt));
+  field("result", text::Dump(j["result"]));
+  std::cout << "\nruns:\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : runs) {
+    rows.push_back({std::to_string(r.attempt), st.State(r.status), r.exit_code ? std::to_string(*r.exit_code) : "-",
+                    r.duration_ms ? HumanDuration(*r.duration_ms) : "-", When(st, now, r.started_at),
+                    r.log_file.value_or("-")});
+  }
+  PrintTable(std::cout, st, {"ATTEMPT", "STATUS", "EXIT", "DURATION", "STARTED", "LOG"}, rows);
+  std::cout << "\nevents:\n";
+  PrintTable(std::cout, st, {"AT", "AGO", "EVENT", "DETAIL"}, EventRows(st, now, events));
+  return kExitOk;
+}
+
+int CmdEvents(const Context& ctx, JobId id) {
+  Config cfg = LoadOrExit(ctx);
+  SystemClock clock;
+  auto store = OpenReaderOrExit(cfg, clock);
+  auto job = FindJob(*store, id);
+  if (!job) return kExitNotFound;
+  auto events = OrExit(store->ListEvents(id));
+  if (ctx.json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& e : events) arr.push_back(EventJson(e));
+    std::cout << text::Dump(arr) << "\n";
+    return kExitOk;
+  }
+  PrintTable(std::cout, ctx.style, {"AT", "AGO", "EVENT", "DETAIL"}, EventRows(ctx.style, clock.NowMs(), events));
+  return kExitOk;
+}
+
+int CmdStatus(const Context& ctx) {
+  Config cfg = LoadOrExit(ctx);
+  SystemClock clock;
+  auto store = OpenReaderOrExit(cfg, clock);
+  auto counts = OrExit(store->CountByState());
+  nlohmann::json by_state = nlohmann::json::object();
+  for (const char* s : {"queued", "running", "succeeded", "failed", "cancelled"}) by_state[s] = 0;
+  for (const auto& [s, n] : counts) by_state[s] = n;
+  nlohmann::json out = {{"root", cfg.root}, {"runtime", cfg.runtime}, {"jobs", by_state}};
+  if (ctx.json) {
+    std::cout << text::Dump(out) << "\n";
+    return kExitOk;
+  }
+  std::cout << "root: " << cfg.root << "\nruntime: " << cfg.runtime << "\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const char* s : {"queued", "running", "succeeded", "failed", "cancelled"}) {
+    rows.push_back({ctx.style.State(s), std::to_string(by_state[s].get<std::int64_t>())});
+  }
+  PrintTable(std::cout, ctx.style, {"STATE", "JOBS"}, rows);
+  return kExitOk;
+}
+
+// cancel and retry go through the daemon's own front door: a control file in
+// the main group's tasks/ (main may act for any group), written atomically.
+// So the change is authorised, audited and applied by the one process that
+// owns the queue — now if it runs, at its next start otherwise.
+int CmdControl(const Context& ctx, const std::string& type, JobId id) {
+  Config cfg = LoadOrExit(ctx);
+  SystemClock clock;
+  auto store = OpenReaderOrExit(cfg, clock);
+  auto job = FindJob(*store, id);
+  if (!job) return kExitNotFound;
+  Layout layout(cfg.root);
+  auto path = layout.TasksDir(cfg.MainGroup().folder) /
+              ("dropq-" + type + "-" + std::to_string(id) + "-" + std::to_string(clock.NowMs()) + ".json");
+  nlohmann::json body = {{"type", type}, {"jobId", id}, {"createdBy", "dropq cli"}};
+  if (Status s = WriteFileAtomic(path, text::Dump(body) + "\n"); !s.ok()) {
+    std::cerr << "dropq: " << s.message() << "\n";
+    return kExitFailure;
+  }
+  if (ctx.json) {
+    std::cout << text::Dump(nlohmann::json{{"job", id}, {"file", path.string()}}) << "\n";
+  } else {
+    std::cout << "dropped " << path.string() << "\n";
+  }
+  return kExitOk;
+}
+
+int CmdTasks(const Context& ctx, const std::string& group) {
+  Config cfg = LoadOrExit(ctx);
+  SystemClock clock;
+  auto store = OpenReaderOrExit(cfg, clock);
+  TaskStore tasks(*store);
+  auto list = OrExit(tasks.List(group.empty() ? std::nullopt : std::optional<std::string>(group)));
+  auto opt_time = [](const std::optional<TimeMs>& t) { return t ? nlohmann::json(FormatIsoUtc(*t)) : nlohmann::json(); };
+  if (ctx.json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& t : list) {
+      arr.push_back({{"id", t.id},
+                     {"group", t.group_folder},
+                     {"prompt", t.prompt},
+                     {"schedule_type", ToString(t.schedule_type)},
+                     {"schedule_value", t.schedule_value},
+                     {"tz", t.tz},
+                     {"status", ToString(t.status)},
+                     {"next_run", opt_time(t.next_run)},
+                     {"last_run", opt_time(t.last_run)},
+                     {"overlap", ToString(t.overlap)},
+                     {"catch_up", ToString(t.catch_up)},
+                     {"source", ToString(t.source)}});
+    }
+    std::cout << text::Dump(arr) << "\n";
+    return kExitOk;
+  }
+  TimeMs now = clock.NowMs();
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& t : list) {
+    // Next run in the task's own zone, as the people who wrote it think of it.
+    std::string next = "-";
+    if (t.next_run) {
+      next = FormatIsoUtc(*t.next_run);
+      if (auto z = cron::LoadTimeZone(t.tz); z.ok() && *z != nullptr) {
+        using namespace std::chrono;
+        auto local = date::make_zoned(*z, sys_time<milliseconds>(milliseconds(*t.next_run)));
+        next = date::format("%F %H:%M:%S ", floor<seconds>(local.get_local_time())) + t.tz;
+      }
+      next += " (" + RelativeTime(now, *t.next_run) + ")";
+    }
+    std::string status(ToString(t.status));
+    rows.push_back({text::ForLog(t.id), t.group_folder, status == "active" ? ctx.style.Green(status) : ctx.style.Dim(status),
+                    std::string(ToString(t.schedule_type)) + " " + text::ForLog(t.schedule_value), next,
+                    When(ctx.style, now, t.last_run), Shorten(t.prompt, 30)});
+  }
+  PrintTable(std::cout, ctx.style, {"ID", "GROUP", "STATUS", "SCHEDULE", "NEXT RUN", "LAST RUN", "PROMPT"}, rows);
+  return kExitOk;
+}
+
+int CmdTaskControl(const Context& ctx, const std::string& action, const std::string& id) {
+  Config cfg = LoadOrExit(ctx);
+  SystemClock clock;
+  Layout layout(cfg.root);
+  auto path = layout.TasksDir(cfg.MainGroup().folder) /
+              ("dropq-" + action + "_task-" + std::to_string(clock.NowMs()) + ".json");
+  nlohmann::json body = {{"type", action + "_task"}, {"taskId", id}, {"createdBy", "dropq cli"}};
+  if (Status s = WriteFileAtomic(path, text::Dump(body) + "\n"); !s.ok()) {
+    std::cerr << "dropq: " << s.message() << "\n";
+    return kExitFailure;
+  }
+  std::cout << (ctx.json ? text::Dump(nlohmann::json{{"task", id}, {"file", path.string()}}) : "dropped " + path.string())
+            << "\n";
+  return kExitOk;
+}
+
+}  // namespace dropq::app

@@ -1,0 +1,481 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+#include <string_view>
+
+#include "config/listen_address.h"
+#include "jobs/cron.h"
+#include "base/units.h"
+
+namespace dropq::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+using Keys = std::initializer_list<std::string_view>;
+
+std::string Join(const std::string& parent, const std::string& key) {
+  return parent.empty() ? key : parent + "." + key;
+}
+
+std::string Index(const std::string& parent, std::size_t i) {
+  return parent + "[" + std::to_string(i) + "]";
+}
+
+// Every mapping is checked against the keys it may hold, so a typo such as
+// `bwrap.netwrok` fails loudly instead of silently keeping a default. yaml-cpp
+// keeps duplicate keys (a lookup sees only the first), so those fail too.
+void CheckKeys(const YAML::Node& map, const std::string& path, Keys allowed) {
+  std::set<std::string> seen;
+  for (const auto& kv : map) {
+    if (!kv.first.IsScalar()) throw ConfigError(Join(path, "(key)"), "keys must be strings");
+    const std::string key = kv.first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      throw ConfigError(Join(path, key), "unknown key");
+    }
+    if (!seen.insert(key).second) throw ConfigError(Join(path, key), "duplicate key");
+  }
+}
+
+// A mapping section; `key:` with nothing after it (null) counts as empty, so
+// a section whose entries are all commented out still loads.
+bool IsMapOrNull(const YAML::Node& node) { return node.IsMap() || node.IsNull(); }
+
+std::string String(const YAML::Node& node, const std::string& key) {
+  if (!node.IsScalar()) throw ConfigError(key, "must be a string");
+  return node.Scalar();
+}
+
+std::string NonEmptyString(const YAML::Node& node, const std::string& key) {
+  std::string s = String(node, key);
+  if (s.empty()) throw ConfigError(key, "must be a non-empty string");
+  return s;
+}
+
+std::int64_t IntAtLeast(const YAML::Node& node, const std::string& key, std::int64_t min) {
+  const std::string reason = "must be an integer >= " + std::to_string(min);
+  if (!node.IsScalar()) throw ConfigError(key, reason);
+  const std::string& s = node.Scalar();
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end != s.data() + s.size() || value < min) throw ConfigError(key, reason);
+  return value;
+}
+
+// YAML 1.2 core booleans only: yaml-cpp would also take yes/no/on/off, which
+// is the kind of surprise (`network: no` vs `network: "no"`) strictness avoids.
+bool Bool(const YAML::Node& node, const std::string& key) {
+  if (node.IsScalar()) {
+    const std::string& s = node.Scalar();
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+  }
+  throw ConfigError(key, "must be true or false");
+}
+
+std::int64_t DurationMs(const YAML::Node& node, const std::string& key, std::int64_t min) {
+  const std::string reason = "must be a duration >= " + std::to_string(min) +
+                             "ms (integer milliseconds or a number with a unit: ms, s, m, h, d)";
+  if (!node.IsScalar()) throw ConfigError(key, reason);
+  auto ms = dropq::ParseDurationMs(node.Scalar());
+  if (!ms || *ms < min) throw ConfigError(key, reason);
+  return *ms;
+}
+
+std::int64_t SizeBytes(const YAML::Node& node, const std::string& key, std::int64_t min) {
+  const std::string reason = "must be a size >= " + std::to_string(min) +
+                             " bytes (integer bytes or a number with a unit: B, KiB, MiB, GiB, KB, MB, GB)";
+  if (!node.IsScalar()) throw ConfigError(key, reason);
+  auto bytes = dropq::ParseSizeBytes(node.Scalar());
+  if (!bytes || *bytes < min) throw ConfigError(key, reason);
+  return *bytes;
+}
+
+std::vector<std::string> StringList(const YAML::Node& node, const std::string& key) {
+  std::vector<std::string> out;
+  if (node.IsNull()) return out;
+  if (!node.IsSequence()) throw ConfigError(key, "must be a list of strings");
+  for (std::size_t i = 0; i < node.size(); ++i) out.push_back(String(node[i], Index(key, i)));
+  return out;
+}
+
+// Host paths the operator writes relative to the config file resolve against
+// its directory (not the working directory), in lexically normal form without
+// a trailing slash, so other modules can join and compare them as strings.
+std::string ResolvePath(const YAML::Node& node, const std::string& key, const fs::path& base) {
+  const std::string s = NonEmptyString(node, key);
+  std::string out = (base / s).lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+std::string ContainerPath(const YAML::Node& node, const std::string& key) {
+  std::string s = NonEmptyString(node, key);
+  if (s.front() != '/') throw ConfigError(key, "must be an absolute path");
+  return s;
+}
+
+void LoadBwrap(const YAML::Node& node, BwrapConfig& out, const fs::path& base) {
+  const std::string path = "bwrap";
+  if (!node) return;  // absent (yaml-cpp throws on the type of an absent node)
+  if (!IsMapOrNull(node)) throw ConfigError(path, "must be a mapping");
+  if (node.IsNull()) return;
+  CheckKeys(node, path, {"rootfs", "network", "extra_args", "ro_binds"});
+  if (auto n = node["rootfs"]) out.rootfs = ResolvePath(n, "bwrap.rootfs", base);
+  if (auto n = node["network"]) out.network = Bool(n, "bwrap.network");
+  if (auto n = node["extra_args"]) out.extra_args = StringList(n, "bwrap.extra_args");
+  if (const YAML::Node n = node["ro_binds"]) {
+    if (n.IsNull()) return;
+    if (!n.IsSequence()) throw ConfigError("bwrap.ro_binds", "must be a list of {host, container}");
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const std::string at = Index("bwrap.ro_binds", i);
+      const YAML::Node bind = n[i];
+      if (!bind.IsMap()) throw ConfigError(at, "must be a mapping with host and container");
+      CheckKeys(bind, at, {"host", "container"});
+      if (!bind["host"]) throw ConfigError(at + ".host", "required");
+      if (!bind["container"]) throw ConfigError(at + ".container", "required");
+      out.ro_binds.push_back({ResolvePath(bind["host"], at + ".host", base),
+                              ContainerPath(bind["container"], at + ".container")});
+    }
+  }
+}
+
+void LoadContainerRuntime(const YAML::Node& node, const std::string& path, ContainerRuntimeConfig& out,
+                          const std::string& default_binary) {
+  out.binary = default_binary;
+  if (!node || node.IsNull()) return;
+  if (!node.IsMap()) throw ConfigError(path, "must be a mapping");
+  CheckKeys(node, path, {"image", "extra_args", "binary"});
+  if (auto n = node["image"]) out.image = NonEmptyString(n, path + ".image");
+  if (auto n = node["extra_args"]) out.extra_args = StringList(n, path + ".extra_args");
+  if (auto n = node["binary"]) out.binary = NonEmptyString(n, path + ".binary");
+}
+
+std::vector<AdditionalMountConfig> LoadAdditionalMounts(const YAML::Node& n, const std::string& path) {
+  std::vector<AdditionalMountConfig> out;
+  if (!n || n.IsNull()) return out;
+  if (!n.IsSequence()) throw ConfigError(path, "must be a list of {hostPath, containerPath, readonly}");
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string at = Index(path, i);
+    const YAML::Node m = n[i];
+    if (!m.IsMap()) throw ConfigError(at, "must be a mapping with hostPath");
+    CheckKeys(m, at, {"hostPath", "containerPath", "readonly"});
+    if (!m["hostPath"]) throw ConfigError(at + ".hostPath", "required");
+    AdditionalMountConfig a;
+    a.host_path = NonEmptyString(m["hostPath"], at + ".hostPath");
+    if (auto v = m["containerPath"]) a.container_path = NonEmptyString(v, at + ".containerPath");
+    if (auto v = m["readonly"]) a.readonly = Bool(v, at + ".readonly");
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
+  if (!node.IsMap()) throw ConfigError(at, "must be a mapping with at least folder");
+  CheckKeys(node, at, {"folder", "name", "jid", "main", "timeout", "containerConfig"});
+  GroupConfig g;
+  if (!node["folder"]) throw ConfigError(at + ".folder", "required");
+  g.folder = String(node["folder"], at + ".folder");
+  if (Lower(g.folder) == "global") {
+    throw ConfigError(at + ".folder", "\"global\" is reserved for the shared memory folder");
+  }
+  if (!IsValidGroupFolder(g.folder)) {
+    throw ConfigError(at + ".folder", "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$");
+  }
+  g.name = node["name"] ? NonEmptyString(node["name"], at + ".name") : g.folder;
+  if (auto n = node["jid"]) g.jid = NonEmptyString(n, at + ".jid");
+  if (auto n = node["main"]) g.is_main = Bool(n, at + ".main");
+  if (auto n = node["timeout"]) g.timeout_ms = DurationMs(n, at + ".timeout", 1);
+  // NanoClaw's per-group containerConfig: timeout and additionalMounts.
+  if (const YAML::Node cc = node["containerConfig"]; cc && !cc.IsNull()) {
+    const std::string cat = at + ".containerConfig";
+    if (!cc.IsMap()) throw ConfigError(cat, "must be a mapping");
+    CheckKeys(cc, cat, {"timeout", "additionalMounts"});
+    if (auto n = cc["timeout"]) {
+      if (g.timeout_ms) throw ConfigError(cat + ".timeout", "set either timeout or containerConfig.timeout, not both");
+      g.timeout_ms = DurationMs(n, cat + ".timeout", 1);
+    }
+    g.additional_mounts = LoadAdditionalMounts(cc["additionalMounts"], cat + ".additionalMounts");
+  }
+  return g;
+}
+
+void LoadSchedules(const YAML::Node& node, Config& c) {
+  if (!node || node.IsNull()) return;
+  if (!node.IsSequence()) throw ConfigError("schedules", "must be a list of tasks");
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const std::string at = Index("schedules", i);
+    const YAML::Node n = node[i];
+    if (!n.IsMap()) throw ConfigError(at, "must be a mapping with id, group, prompt and one of cron, interval, once");
+    CheckKeys(n, at, {"id", "group", "prompt", "cron", "interval", "once", "tz", "context_mode", "overlap",
+                      "catch_up", "catch_up_max", "starting_deadline", "keep_runs"});
+    ScheduleConfig s;
+    for (const char* k : {"id", "group", "prompt"}) {
+      if (!n[k]) throw ConfigError(at + "." + k, "required");
+    }
+    s.id = NonEmptyString(n["id"], at + ".id");
+    if (!ids.insert(s.id).second) throw ConfigError(at + ".id", "duplicate task id \"" + s.id + "\"");
+    s.group = NonEmptyString(n["group"], at + ".group");
+    if (!c.FindGroup(s.group)) throw ConfigError(at + ".group", "\"" + s.group + "\" is not a configured group");
+    s.prompt = NonEmptyString(n["prompt"], at + ".prompt");
+    int kinds = 0;
+    for (const char* k : {"cron", "interval", "once"}) {
+      if (!n[k]) continue;
+      ++kinds;
+      s.schedule_type = k;
+      s.schedule_value = NonEmptyString(n[k], at + "." + k);
+    }
+    if (kinds != 1) throw ConfigError(at, "needs exactly one of cron, interval, once");
+    if (s.schedule_type == "cron") {
+      if (auto parsed = cron::Parse(s.schedule_value); !parsed.ok()) {
+        throw ConfigError(at + ".cron", parsed.status().message());
+      }
+    } else if (s.schedule_type == "interval") {
+      auto ms = ParseDurationMs(s.schedule_value);
+      if (!ms || *ms <= 0) throw ConfigError(at + ".interval", "must be a positive duration (30s, 5m, 1h, or ms)");
+    }
+    if (auto v = n["tz"]) {
+      s.tz = NonEmptyString(v, at + ".tz");
+      if (auto z = cron::LoadTimeZone(*s.tz); !z.ok()) throw ConfigError(at + ".tz", z.status().message());
+    }
+    auto choice = [&](const char* key, std::initializer_list<const char*> allowed) -> std::optional<std::string> {
+      auto v = n[key];
+      if (!v) return std::nullopt;
+      std::string val = String(v, at + "." + key);
+      for (const char* a : allowed)
+        if (val == a) return val;
+      std::string list;
+      for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      throw ConfigError(at + "." + key, "must be one of " + list);
+    };
+    if (auto v = choice("context_mode", {"group", "isolated"})) s.context_mode = *v;
+    s.overlap = choice("overlap", {"forbid", "allow", "replace"});
+    s.catch_up = choice("catch_up", {"run_once", "skip", "run_all"});
+    if (auto v = n["catch_up_max"]) s.catch_up_max = IntAtLeast(v, at + ".catch_up_max", 1);
+    if (auto v = n["starting_deadline"]) s.starting_deadline_ms = DurationMs(v, at + ".starting_deadline", 1);
+    if (auto v = n["keep_runs"]) s.keep_runs = IntAtLeast(v, at + ".keep_runs", 0);
+    c.schedules.push_back(std::move(s));
+  }
+}
+
+void LoadDashboard(const YAML::Node& node, DashboardConfig& d) {
+  if (!node || node.IsNull()) return;
+  if (!node.IsMap()) throw ConfigError("dashboard", "must be a mapping");
+  CheckKeys(node, "dashboard", {"listen", "allow_remote"});
+  if (auto n = node["allow_remote"]) d.allow_remote = Bool(n, "dashboard.allow_remote");
+  if (!node["listen"]) return;
+  d.listen = NonEmptyString(node["listen"], "dashboard.listen");
+  auto addr = ParseListenAddress(d.listen);
+  if (!addr.ok()) throw ConfigError("dashboard.listen", addr.status().message());
+  // The dashboard has no authentication: beyond this machine only when asked.
+  if (!addr->loopback && !d.allow_remote) {
+    throw ConfigError("dashboard.listen", "\"" + addr->host +
+                                              "\" is not a loopback address; the dashboard has no authentication, so "
+                                              "serving it beyond this machine needs dashboard.allow_remote: true");
+  }
+  d.host = addr->host;
+  d.port = addr->port;
+}
+
+void LoadGroups(const YAML::Node& node, Config& c) {
+  if (!node || node.IsNull()) throw ConfigError("groups", "required (a non-empty list of groups)");
+  if (!node.IsSequence() || node.size() == 0) {
+    throw ConfigError("groups", "must be a non-empty list of groups");
+  }
+  std::optional<std::size_t> main_at;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const std::string at = Index("groups", i);
+    GroupConfig g = LoadGroup(node[i], at);
+    // Case-insensitive: on a case-insensitive filesystem "Team" and "team"
+    // would share one directory, and with it one another's files.
+    for (std::size_t j = 0; j < c.groups.size(); ++j) {
+      if (Lower(c.groups[j].folder) == Lower(g.folder)) {
+        throw ConfigError(at + ".folder", "duplicate folder (same as " + Index("groups", j) + ")");
+      }
+    }
+    if (g.is_main) {
+      if (main_at) {
+        throw ConfigError(at + ".main", "only one group may be main (" + Index("groups", *main_at) +
+                                            " already is)");
+      }
+      main_at = i;
+    }
+    c.groups.push_back(std::move(g));
+  }
+  if (!main_at) throw ConfigError("groups", "exactly one group must have main: true (found none)");
+}
+
+Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
+  // An empty file parses as null: load it as an empty mapping so the error
+  // names the first missing required key rather than the document's shape.
+  if (!IsMapOrNull(root)) throw ConfigError("(document)", "must be a mapping of keys");
+  if (root.IsMap()) {
+    CheckKeys(root, "",
+              {"root", "runtime", "agent", "max_concurrent", "timeout", "kill_grace", "max_output",
+               "max_job_file", "max_attempts", "max_interruptions", "session_dir", "log_level", "bwrap", "docker", "podman",
+               "container", "mount_allowlist", "secrets", "env_file", "groups", "timezone", "schedules",
+               "max_queued_per_group", "shutdown_grace", "on_message", "dashboard"});
+  }
+  // An empty document has no keys: an undefined node, not a null value.
+  auto get = [&](const char* key) { return root.IsMap() ? root[key] : YAML::Node(YAML::NodeType::Undefined); };
+
+  Config c;
+  if (auto n = get("runtime")) {
+    c.runtime = String(n, "runtime");
+    static const std::set<std::string> kRuntimes = {"bwrap", "process", "docker", "podman", "container"};
+    if (!kRuntimes.count(c.runtime)) throw ConfigError("runtime", "must be bwrap, process, docker, podman or container");
+  }
+  {
+    // An image's entrypoint can start the agent (NanoClaw's do), so the
+    // container runtimes may leave `agent` out; bwrap and process have
+    // nothing else to run.
+    const bool image_runs_agent = c.runtime == "docker" || c.runtime == "podman" || c.runtime == "container";
+    const YAML::Node n = get("agent");
+    if (!n || n.IsNull()) {
+      if (!image_runs_agent) {
+        throw ConfigError("agent", "required with runtime: " + c.runtime +
+                                       " (the agent's argv, a non-empty list of strings); only docker, podman and "
+                                       "container may leave it out, to run the image's entrypoint");
+      }
+    } else {
+      if (!n.IsSequence() || n.size() == 0) throw ConfigError("agent", "must be a non-empty list of strings");
+      c.agent = StringList(n, "agent");
+      if (c.agent.front().empty()) throw ConfigError("agent[0]", "must be a non-empty string");
+    }
+  }
+  c.root = get("root") ? ResolvePath(get("root"), "root", base) : (base / "var").lexically_normal().string();
+  if (auto n = get("max_concurrent")) c.max_concurrent = IntAtLeast(n, "max_concurrent", 1);
+  if (auto n = get("timeout")) c.timeout_ms = DurationMs(n, "timeout", 1);
+  if (auto n = get("kill_grace")) c.kill_grace_ms = DurationMs(n, "kill_grace", 0);
+  if (auto n = get("max_output")) c.max_output = SizeBytes(n, "max_output", 1024);
+  if (auto n = get("max_job_file")) c.max_job_file = SizeBytes(n, "max_job_file", 1);
+  if (auto n = get("max_attempts")) c.max_attempts = IntAtLeast(n, "max_attempts", 1);
+  if (auto n = get("max_interruptions")) c.max_interruptions = IntAtLeast(n, "max_interruptions", 0);
+  if (auto n = get("max_queued_per_group")) c.max_queued_per_group = IntAtLeast(n, "max_queued_per_group", 1);
+  if (auto n = get("shutdown_grace")) c.shutdown_grace_ms = DurationMs(n, "shutdown_grace", 0);
+  if (auto n = get("session_dir")) c.session_dir = ContainerPath(n, "session_dir");
+  if (auto n = get("log_level")) {
+    c.log_level = String(n, "log_level");
+    static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (!kLevels.count(c.log_level)) {
+      throw ConfigError("log_level", "must be one of trace, debug, info, warn, error, critical, off");
+    }
+  }
+  LoadBwrap(get("bwrap"), c.bwrap, base);
+  LoadContainerRuntime(get("docker"), "docker", c.docker, "docker");
+  LoadContainerRuntime(get("podman"), "podman", c.podman, "podman");
+  LoadContainerRuntime(get("container"), "container", c.container, "container");
+  if (c.runtime == "docker" || c.runtime == "podman" || c.runtime == "container") {
+    const auto& rc = c.runtime == "docker" ? c.docker : c.runtime == "podman" ? c.podman : c.container;
+    if (rc.image.empty()) throw ConfigError(c.runtime + ".image", "required with runtime: " + c.runtime);
+  }
+  if (auto n = get("mount_allowlist")) {
+    c.mount_allowlist = ResolvePath(n, "mount_allowlist", base);
+  } else {
+    const char* home = std::getenv("HOME");
+    c.mount_allowlist = (fs::path(home ? home : "/") / ".config/dropq/mount-allowlist.json").string();
+  }
+  if (auto n = get("secrets")) {
+    c.secrets = n.IsNull() ? std::vector<std::string>() : StringList(n, "secrets");
+    for (std::size_t i = 0; i < c.secrets.size(); ++i) {
+      const auto& name = c.secrets[i];
+      bool ok = !name.empty() && !(name[0] >= '0' && name[0] <= '9') &&
+                std::all_of(name.begin(), name.end(), [](char ch) {
+                  return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+                });
+      if (!ok) throw ConfigError(Index("secrets", i), "must be an environment variable name");
+    }
+  }
+  if (auto n = get("env_file")) c.env_file = ResolvePath(n, "env_file", base);
+  if (auto n = get("on_message")) {
+    c.on_message = n.IsNull() ? std::vector<std::string>() : StringList(n, "on_message");
+    if (!c.on_message.empty() && c.on_message.front().empty()) throw ConfigError("on_message[0]", "must be non-empty");
+  }
+  LoadGroups(get("groups"), c);
+  if (auto n = get("timezone")) {
+    c.timezone = NonEmptyString(n, "timezone");
+    if (auto z = cron::LoadTimeZone(c.timezone); !z.ok()) throw ConfigError("timezone", z.status().message());
+  }
+  LoadSchedules(get("schedules"), c);
+  LoadDashboard(get("dashboard"), c.dashboard);
+  return c;
+}
+
+}  // namespace
+
+const GroupConfig* Config::FindGroup(const std::string& folder) const {
+  for (const auto& g : groups) {
+    if (g.folder == folder) return &g;
+  }
+  return nullptr;
+}
+
+const GroupConfig& Config::MainGroup() const {
+  for (const auto& g : groups) {
+    if (g.is_main) return g;
+  }
+  // Loading guarantees exactly one main group; only a hand-built Config lacks it.
+  throw std::logic_error("config has no main group");
+}
+
+Config LoadConfigString(const std::string& yaml, const std::string& base_dir) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(yaml);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("(yaml)", e.what());  // what() carries the line and column
+  }
+  // A second document would be ignored silently by YAML::Load; refuse it.
+  if (docs.size() > 1) throw ConfigError("(yaml)", "expected one YAML document, found " + std::to_string(docs.size()));
+  const fs::path base = fs::absolute(base_dir.empty() ? fs::path(".") : fs::path(base_dir)).lexically_normal();
+  try {
+    return LoadFromNode(docs.empty() ? YAML::Node() : docs.front(), base);
+  } catch (const YAML::Exception& e) {
+    // Not expected (every access is type-checked first), but never let a
+    // yaml-cpp exception escape as something other than a ConfigError.
+    throw ConfigError("(yaml)", e.what());
+  }
+}
+
+Config LoadConfigFile(const std::string& path) {
+  const fs::path abs = fs::absolute(path).lexically_normal();
+  std::error_code ec;
+  if (fs::is_directory(abs, ec)) throw std::runtime_error("cannot read config " + abs.string() + ": is a directory");
+  std::ifstream in(abs, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read config " + abs.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw std::runtime_error("cannot read config " + abs.string());
+  Config c = LoadConfigString(text.str(), abs.parent_path().string());
+  c.config_path = abs.string();
+  return c;
+}
+
+bool IsValidGroupFolder(const std::string& folder) {
+  if (folder.empty() || folder.size() > 64) return false;
+  auto alnum = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(folder.front())) return false;
+  for (char c : folder) {
+    if (!alnum(c) && c != '_' && c != '-') return false;
+  }
+  return Lower(folder) != "global";
+}
+
+}  // namespace dropq::app

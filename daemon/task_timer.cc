@@ -1,0 +1,300 @@
+#include "daemon/task_timer.h"
+#include "base/text.h"
+#include "base/guard.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace dropq::app {
+namespace {
+
+// How many due tasks one timer callback handles before yielding to the loop.
+constexpr std::size_t kFireBatch = 512;
+// The timer runs on the monotonic clock, so after a wall-clock step a task
+// could wait out a stale delay. The timer therefore never sleeps longer than
+// this: a step is noticed within 5 minutes even with no task due. (Not a
+// poll: an idle daemon wakes at most every 5 minutes for it.)
+constexpr TimeMs kMaxTimerDelayMs = 5 * 60'000;
+
+Task FromConfig(const ScheduleConfig& s, const Config& cfg) {
+  Task t;
+  t.id = s.id;
+  t.group_folder = s.group;
+  if (const GroupConfig* g = cfg.FindGroup(s.group)) t.chat_jid = g->jid ? *g->jid : g->folder;
+  t.prompt = s.prompt;
+  t.schedule_type = *ParseScheduleType(s.schedule_type);
+  t.schedule_value = s.schedule_value;
+  t.tz = s.tz.value_or("");
+  t.context_mode = s.context_mode == "group" ? ContextMode::kGroup : ContextMode::kIsolated;
+  if (s.overlap) t.overlap = *ParseOverlap(*s.overlap);
+  if (s.catch_up) t.catch_up = *ParseCatchUp(*s.catch_up);
+  if (s.catch_up_max) t.catch_up_max = *s.catch_up_max;
+  t.starting_deadline_ms = s.starting_deadline_ms;
+  if (s.keep_runs) t.keep_runs = *s.keep_runs;
+  t.source = TaskSource::kConfig;
+  return t;
+}
+
+}  // namespace
+
+TaskTimer::TaskTimer(uv_loop_t* loop, Store& store, const Config& cfg, Hooks hooks)
+    : loop_(loop), store_(store), cfg_(cfg), hooks_(std::move(hooks)), tasks_(store) {}
+
+Status TaskTimer::Start() {
+  TimeMs now = store_.clock().NowMs();
+  std::set<std::string> ids;
+  if (Status s = store_.Begin(); !s.ok()) return s;
+  for (const auto& sc : cfg_.schedules) {
+    auto t = ValidateTask(FromConfig(sc, cfg_), now, cfg_.timezone);
+    if (!t.ok()) {
+      store_.Rollback();
+      return Status::InvalidArgument("schedule " + sc.id + ": " + t.status().message());
+    }
+    if (auto up = tasks_.Upsert(*t); !up.ok()) {
+      store_.Rollback();
+      return up.status();
+    }
+    ids.insert(sc.id);
+  }
+  auto removed = tasks_.RemoveConfigTasksExcept(ids);
+  if (!removed.ok()) {
+    store_.Rollback();
+    return removed.status();
+  }
+  if (Status s = store_.Commit(); !s.ok()) return s;
+  for (const auto& id : *removed) spdlog::info("task {} removed: no longer in the config", id);
+
+  auto active = tasks_.ActiveWithNextRun();
+  if (!active.ok()) return active.status();
+  for (const auto& t : *active) queue_.Update(t.id, t.next_run);
+  CheckClockJump();  // sets the anchor
+  uv_timer_init(loop_, &timer_);
+  timer_.data = this;
+  started_ = true;
+  spdlog::info("{} scheduled task(s) active", queue_.size());
+  Arm();
+  return Status::Ok();
+}
+
+void TaskTimer::Close() {
+  if (!started_) return;
+  started_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+}
+
+void TaskTimer::Arm() {
+  if (!started_) return;
+  auto next = queue_.NextWakeup();
+  if (!next) {
+    uv_timer_stop(&timer_);
+    return;
+  }
+  TimeMs delay = std::clamp<TimeMs>(*next - store_.clock().NowMs(), 0, kMaxTimerDelayMs);
+  uv_timer_start(&timer_, [](uv_timer_t* t) { Guard("task timer", [&] { static_cast<TaskTimer*>(t->data)->FireDue(); }); },
+                 static_cast<std::uint64_t>(delay), 0);
+  // A future task alone does not keep a `run --once` loop alive; the daemon
+  // keeps the loop alive by its watchers in normal operation.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+}
+
+void TaskTimer::CheckClockJump() {
+  uv_update_time(loop_);
+  TimeMs wall = store_.clock().NowMs();
+  std::uint64_t mono = uv_now(loop_);
+  if (anchor_mono_ != 0) {
+    TimeMs expected = anchor_wall_ + static_cast<TimeMs>(mono - anchor_mono_);
+    if (ClockJumped(expected, wall, kClockJumpToleranceMs)) {
+      spdlog::warn("the wall clock jumped by {} ms; re-planning scheduled tasks", wall - expected);
+      if (auto active = tasks_.ActiveWithNextRun(); active.ok()) {
+        for (const auto& t : *active) {
+          auto next = NextRunAfterClockJump(t, wall, wall - expected);
+          if (next != t.next_run) {
+            if (Status s = tasks_.SetNextRun(t.id, next); !s.ok()) {
+              spdlog::error("task {}: cannot re-plan: {}", t.id, s.message());
+              continue;
+            }
+          }
+          queue_.Update(t.id, next);
+        }
+      }
+    }
+  }
+  anchor_wall_ = wall;
+  anchor_mono_ = mono;
+}
+
+void TaskTimer::FireDue() {
+  CheckClockJump();
+  TimeMs now = store_.clock().NowMs();
+  auto due = queue_.PopDue(now, kFireBatch);
+  std::vector<QueuedJob> fired;
+  std::vector<JobId> cancel;
+  std::vector<Fired> done;
+  // Group commit: every task due in this pass is recorded in ONE
+  // transaction (one fsync, not one per task: 200 tasks due at the same
+  // second took ~1 s with a commit each, docs/PERFORMANCE.md). Each task
+  // has a savepoint, so one that fails is undone alone and retried.
+  Status pass = store_.Begin();
+  for (const auto& id : due) {
+    if (!pass.ok()) break;
+    auto t = tasks_.Get(id);
+    if (!t.ok() || !*t || (*t)->status != TaskStatus::kActive) continue;
+    if ((*t)->next_run) {
+      ++fires_;
+      last_lag_ms_ = now - *(*t)->next_run;
+    }
+    if (Status s = FireOne(**t, now, fired, cancel, done); !s.ok()) {
+      spdlog::error("task {}: cannot fire: {}; trying again in a minute", id, s.message());
+      done.push_back({id, now + 60'000, ""});
+    }
+  }
+  if (pass.ok()) pass = store_.Commit();
+  if (!pass.ok()) {
+    store_.Rollback();
+    spdlog::error("scheduled tasks: cannot record this pass: {}; trying again in a minute", pass.message());
+    for (const auto& id : due) queue_.Update(id, now + 60'000);
+    Arm();
+    return;
+  }
+  for (const auto& d : done) {
+    queue_.Update(d.id, d.next_run);
+    if (!d.note.empty()) spdlog::info("{}", d.note);
+  }
+  if (!cancel.empty() && hooks_.cancel) hooks_.cancel(cancel);
+  for (const auto& q : fired) hooks_.enqueued(q);
+  if (hooks_.changed) hooks_.changed();
+  Arm();
+}
+
+Status TaskTimer::FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fired, std::vector<JobId>& cancel,
+                          std::vector<Fired>& done) {
+  // The previous jobs are read before anything new is inserted.
+  auto prev = tasks_.ActiveJobs(t.id);
+  if (!prev.ok()) return prev.status();
+  FirePlan plan = Plan(t, now, !prev->empty());
+  std::vector<QueuedJob> mine;
+  if (Status s = store_.Exec("SAVEPOINT fire_one"); !s.ok()) return s;
+  auto fail = [&](const Status& s) {
+    if (Status u = store_.RollbackTo("fire_one"); !u.ok()) {
+      spdlog::error("task {}: cannot undo its savepoint: {}", t.id, u.message());
+    }
+    return s;
+  };
+  for (TimeMs slot : plan.fire) {
+    RunRequest req;
+    req.prompt = t.prompt;
+    req.context_mode = t.context_mode;
+    // A claim per slot: source_claim is unique, so a slot never makes two jobs.
+    JobSource src{t.group_folder, "task-" + t.id, "", "task:" + t.id + ":" + std::to_string(slot)};
+    auto ins = store_.InsertJob(t.group_folder, req, src, cfg_.max_attempts, cfg_.max_interruptions);
+    if (!ins.ok()) return fail(ins.status());
+    if (auto r = tasks_.RecordRun(t.id, slot, ins->id, TaskRunStatus::kQueued); !r.ok()) return fail(r.status());
+    mine.push_back({ins->id, t.group_folder, 0, now});
+  }
+  for (const auto& [slot, why] : plan.skipped) {
+    if (auto r = tasks_.RecordRun(t.id, slot, std::nullopt, TaskRunStatus::kSkipped, why); !r.ok()) {
+      return fail(r.status());
+    }
+  }
+  if (Status s = tasks_.SetNextRun(t.id, plan.next_run); !s.ok()) return fail(s);
+  if (plan.completed) {
+    if (Status s = tasks_.SetStatus(t.id, TaskStatus::kCompleted); !s.ok()) return fail(s);
+  }
+  if (auto p = tasks_.PruneRuns(t.id, t.keep_runs); !p.ok()) return fail(p.status());
+  if (Status s = store_.Exec("RELEASE fire_one"); !s.ok()) return fail(s);
+
+  if (plan.replace_previous) cancel.insert(cancel.end(), prev->begin(), prev->end());
+  Fired d{t.id, plan.completed ? std::nullopt : plan.next_run, ""};
+  if (!plan.fire.empty() || plan.skipped_total > 0) {
+    d.note = "task " + t.id + " fired " + std::to_string(plan.fire.size()) + " job(s), skipped " +
+             std::to_string(plan.skipped_total) + " slot(s); next run " +
+             (plan.next_run ? FormatIsoUtc(*plan.next_run) : "none");
+  }
+  done.push_back(std::move(d));
+  fired.insert(fired.end(), mine.begin(), mine.end());
+  return Status::Ok();
+}
+
+std::optional<std::string> TaskTimer::OwnerOf(const std::string& id) {
+  auto t = tasks_.Get(id);
+  if (!t.ok() || !*t) return std::nullopt;
+  return (*t)->group_folder;
+}
+
+Result<std::string> TaskTimer::Schedule(const watcher::ScheduleTask& cmd, const std::string& group,
+                                        const std::optional<std::string>& chat_jid, const std::string& claim_token) {
+  Task t;
+  // A file without taskId gets an id from its claim token: applying the same
+  // claimed file twice (a crash before its removal) upserts the same task.
+  t.id = cmd.task_id.value_or("task-" + claim_token);
+  if (auto existing = tasks_.Get(t.id); existing.ok() && *existing && (*existing)->group_folder != group) {
+    return Status::InvalidArgument("task \"" + t.id + "\" already exists in another group");
+  }
+  t.group_folder = group;
+  t.chat_jid = chat_jid;
+  t.prompt = cmd.prompt;
+  t.schedule_type = cmd.schedule_type;
+  t.schedule_value = cmd.schedule_value;
+  t.tz = cmd.tz.value_or("");
+  t.context_mode = cmd.context_mode;
+  if (cmd.overlap) t.overlap = *cmd.overlap;
+  if (cmd.catch_up) t.catch_up = *cmd.catch_up;
+  t.starting_deadline_ms = cmd.starting_deadline_ms;
+  if (cmd.keep_runs) t.keep_runs = *cmd.keep_runs;
+  t.source = TaskSource::kFile;
+  auto valid = ValidateTask(t, store_.clock().NowMs(), cfg_.timezone);
+  if (!valid.ok()) return Status::InvalidArgument(valid.status().message());
+  auto stored = tasks_.Upsert(*valid);
+  if (!stored.ok()) return stored.status();
+  if (stored->status == TaskStatus::kActive) queue_.Update(stored->id, stored->next_run);
+  Arm();
+  return text::Dump(nlohmann::json{{"task", stored->id},
+                                   {"action", "scheduled"},
+                                   {"next_run", stored->next_run ? nlohmann::json(FormatIsoUtc(*stored->next_run))
+                                                                 : nlohmann::json(nullptr)}});
+}
+
+Result<std::string> TaskTimer::Pause(const std::string& id) {
+  if (Status s = tasks_.SetStatus(id, TaskStatus::kPaused); !s.ok()) return s;
+  queue_.Remove(id);
+  Arm();
+  return text::Dump(nlohmann::json{{"task", id}, {"action", "paused"}});
+}
+
+Result<std::string> TaskTimer::Resume(const std::string& id) {
+  auto t = tasks_.Get(id);
+  if (!t.ok()) return t.status();
+  if (!*t) return Status::InvalidArgument("no task \"" + id + "\"");
+  if ((*t)->status == TaskStatus::kCompleted) return Status::InvalidArgument("task \"" + id + "\" has completed");
+  if (Status s = tasks_.SetStatus(id, TaskStatus::kActive); !s.ok()) return s;
+  queue_.Update(id, (*t)->next_run);
+  Arm();
+  return text::Dump(nlohmann::json{{"task", id}, {"action", "resumed"}});
+}
+
+Result<std::string> TaskTimer::Cancel(const std::string& id) {
+  if (Status s = tasks_.Delete(id); !s.ok()) return s;
+  queue_.Remove(id);
+  Arm();
+  return text::Dump(nlohmann::json{{"task", id}, {"action", "cancelled"}});
+}
+
+bool TaskTimer::IsTaskJob(JobId job) {
+  auto t = tasks_.TaskForJob(job);
+  return t.ok() && t->has_value();
+}
+
+Status TaskTimer::JobStarted(JobId job, TimeMs at) { return tasks_.StartRunForJob(job, at); }
+
+Status TaskTimer::JobFinished(JobId job, JobState state, const std::optional<std::string>& result,
+                              const std::optional<std::string>& error, std::optional<std::int64_t> duration_ms) {
+  TaskRunStatus st = state == JobState::kSucceeded   ? TaskRunStatus::kSucceeded
+                     : state == JobState::kCancelled ? TaskRunStatus::kCancelled
+                                                     : TaskRunStatus::kFailed;
+  auto r = tasks_.FinishRunForJob(job, st, result, error, duration_ms);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+}  // namespace dropq::app

@@ -1,0 +1,92 @@
+#pragma once
+// Scheduled tasks in the daemon's loop (docs/SCHEDULER.md): one uv_timer
+// armed at the earliest next_run (TaskQueue, O(log n)), never a poll. When it
+// fires, each due task is planned (jobs/scheduler.h: catch-up, overlap,
+// starting deadline) and its jobs are inserted with their task_runs rows in
+// one transaction; then the dispatcher is told.
+//
+// Lifecycle: Start() initialises the timer; Close() closes it, and the loop
+// must run its close callback before this is destroyed.
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "jobs/dispatcher.h"
+#include "jobs/scheduler.h"
+#include "jobs/store.h"
+#include "jobs/tasks.h"
+#include "watcher/job_file.h"
+
+namespace dropq::app {
+
+class TaskTimer {
+ public:
+  struct Hooks {
+    std::function<void(const QueuedJob&)> enqueued;        // a task fired a job
+    std::function<void(const std::vector<JobId>&)> cancel;  // overlap: replace
+    std::function<void()> changed;  // a pass may have changed tasks (next_run, status)
+  };
+  TaskTimer(uv_loop_t* loop, Store& store, const Config& cfg, Hooks hooks);
+
+  // Upserts the config's schedules (removing config tasks no longer there),
+  // loads every active task and arms the timer.
+  Status Start();
+  void Close();
+
+  // File commands. Each returns the audit detail or the reason to reject.
+  Result<std::string> Schedule(const watcher::ScheduleTask& cmd, const std::string& group,
+                               const std::optional<std::string>& chat_jid, const std::string& claim_token);
+  Result<std::string> Pause(const std::string& id);
+  Result<std::string> Resume(const std::string& id);
+  Result<std::string> Cancel(const std::string& id);
+  // The group owning a task, for authorisation; nullopt for an unknown id.
+  std::optional<std::string> OwnerOf(const std::string& id);
+
+  // Job lifecycle hooks (inside the daemon's transactions).
+  bool IsTaskJob(JobId job);
+  Status JobStarted(JobId job, TimeMs at);
+  Status JobFinished(JobId job, JobState state, const std::optional<std::string>& result,
+                     const std::optional<std::string>& error, std::optional<std::int64_t> duration_ms);
+
+  TaskStore& tasks() { return tasks_; }
+  // For the metrics: how many slots fired since start, and how late the
+  // last one fired against its scheduled time (nullopt before the first).
+  std::uint64_t fires() const { return fires_; }
+  std::optional<std::int64_t> last_lag_ms() const { return last_lag_ms_; }
+
+ private:
+  void Arm();
+  void FireDue();
+  // Notices a wall-clock step (NTP, suspend) against the loop's monotonic
+  // clock and re-plans every active task (jobs/scheduler.h).
+  void CheckClockJump();
+  // What firing one task decided, applied to the queue and logged only
+  // after the pass's transaction commits.
+  struct Fired {
+    std::string id;
+    std::optional<TimeMs> next_run;
+    std::string note;  // the log line, empty when nothing fired or was skipped
+  };
+  // Inside FireDue's transaction, under a savepoint of its own.
+  Status FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fired, std::vector<JobId>& cancel,
+                 std::vector<Fired>& done);
+
+  uv_loop_t* loop_;
+  Store& store_;
+  const Config& cfg_;
+  Hooks hooks_;
+  TaskStore tasks_;
+  TaskQueue queue_;
+  uv_timer_t timer_{};
+  bool started_ = false;
+  TimeMs anchor_wall_ = 0;
+  std::uint64_t anchor_mono_ = 0;
+  std::uint64_t fires_ = 0;
+  std::optional<std::int64_t> last_lag_ms_;
+};
+
+}  // namespace dropq::app
