@@ -15,8 +15,12 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "daemon/attempts.h"
+#include "daemon/commands.h"
+#include "daemon/group_mounts.h"
 #include "jobs/dispatcher.h"
 #include "jobs/layout.h"
+#include "jobs/retry.h"
 #include "jobs/store.h"
 #include "daemon/groups.h"
 #include "dashboard/dashboard.h"
@@ -38,33 +42,7 @@
 
 namespace dropq::app {
 
-std::unique_ptr<runner::Runtime> MakeRuntime(const Config& cfg, const std::string& instance_id) {
-  std::vector<runner::Mount> binds;
-  for (const auto& b : cfg.bwrap.ro_binds) binds.push_back({b.host, b.container, true});
-  // docker/podman/Apple stop waits this long before killing: the grace.
-  int grace_s = static_cast<int>((cfg.kill_grace_ms + 999) / 1000);
-  if (cfg.runtime == "bwrap") {
-    return runner::MakeBwrapRuntime({cfg.bwrap.rootfs.value_or(""), cfg.bwrap.network, cfg.bwrap.extra_args,
-                                     binds});
-  }
-  if (cfg.runtime == "docker" || cfg.runtime == "podman") {
-    const auto& c = cfg.runtime == "docker" ? cfg.docker : cfg.podman;
-    return runner::MakeDockerRuntime({c.binary, c.image, c.extra_args, grace_s, instance_id});
-  }
-  if (cfg.runtime == "container") {
-    const auto& c = cfg.container;
-    return runner::MakeAppleContainerRuntime({c.image, c.extra_args, grace_s, c.binary, instance_id});
-  }
-  spdlog::warn("runtime 'process' does NOT isolate jobs: agents run as this user with full access. "
-               "Use it for development and tests only.");
-  return runner::MakeProcessRuntime(binds);
-}
-
 namespace {
-
-// Retry backoff: exponential with full jitter, 5 s base, 10 min cap.
-constexpr TimeMs kRetryBaseMs = 5'000;
-constexpr TimeMs kRetryCapMs = 600'000;
 
 class Daemon final : public watcher::CommandHandler {
  public:
@@ -90,12 +68,7 @@ class Daemon final : public watcher::CommandHandler {
   }
 
  private:
-  // An attempt that is over, its end not yet committed (Pump records it).
-  struct EndedAttempt {
-    Job job;
-    RunOutcome outcome;
-    bool final;
-  };
+  using EndedAttempt = Attempts::End;
 
   Status Setup() {
     if (Status s = layout_.CreateCommon(); !s.ok()) return s;
@@ -116,7 +89,7 @@ class Daemon final : public watcher::CommandHandler {
     for (const auto& g : groups_.all()) {
       // A group whose folders are broken (a symlink it planted) is logged
       // and left alone; the other groups are still served.
-      if (Status s = PrepareGroupDirs(g.folder); !s.ok()) spdlog::error("group {}: {}", g.folder, s.message());
+      if (Status s = PrepareGroupDirs(layout_, g.folder); !s.ok()) spdlog::error("group {}: {}", g.folder, s.message());
     }
 
     if (Status s = runner::CheckMountablePath(layout_.root().string()); !s.ok()) {
@@ -131,7 +104,7 @@ class Daemon final : public watcher::CommandHandler {
       spdlog::warn("stopped {} sandbox(es) of this root ({}={}) left by an earlier run", *orphans,
                    runner::kInstanceLabel, instance_id_);
     }
-    for (const auto& g : groups_.all()) LoadAdditionalMounts(g);
+    for (const auto& g : groups_.all()) mounts_.Load(g);
     auto secrets = ReadSecrets(cfg_.secrets, cfg_.env_file);
     if (!secrets.ok()) return secrets.status();
     secrets_ = std::move(*secrets);
@@ -186,10 +159,13 @@ class Daemon final : public watcher::CommandHandler {
     snapshots_ = std::make_unique<SnapshotWriter>(&loop_, layout_, *store_, layout_.DatabasePath().string(), clock_);
     runner::RunnerOptions ro{cfg_.agent, cfg_.max_output, cfg_.kill_grace_ms, cfg_.session_dir};
     runner_ = std::make_unique<runner::Runner>(&loop_, layout_, *runtime_, ro, clock_,
-                                               [this](const Job& j, RunOutcome o) { OnDone(j, std::move(o)); },
+                                               [this](const Job& j, RunOutcome o) { attempts_->Exited(j, std::move(o)); },
                                                [this](const Job& j, std::int64_t attempt, const runner::AgentOutput& out) {
                                                  OnOutput(j, attempt, out);
                                                });
+    attempts_ = std::make_unique<Attempts>(*runner_, clock_, AttemptHooks(), [this] {
+      return std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+    });
     MessageOptions mo;
     mo.groups = groups_.identities();
     mo.on_message = cfg_.on_message;
@@ -218,12 +194,23 @@ class Daemon final : public watcher::CommandHandler {
       for (JobId id : ids) {
         auto job = store_->GetJob(id);
         if (!job.ok() || !*job) continue;
-        if (auto done = CancelJob(**job, nlohmann::json{{"by", "overlap: replace"}}); !done.ok()) {
+        if (auto done = commands_->CancelJob(**job, nlohmann::json{{"by", "overlap: replace"}}); !done.ok()) {
           spdlog::error("job {}: cannot cancel it for its task's overlap policy: {}", id, done.status().message());
         }
       }
     };
     task_timer_ = std::make_unique<TaskTimer>(&loop_, *store_, cfg_, std::move(hooks));
+    ControlCommands::Hooks ch;
+    ch.snapshots_changed = [this] { RequestSnapshots(); };
+    ch.queue_changed = [this] { SchedulePump(); };
+    ch.prepare_group = [this](const std::string& folder) { return PrepareGroupDirs(layout_, folder); };
+    ch.group_registered = [this](const GroupConfig& g) {
+      mounts_.Load(g);
+      registered_.push_back(g.folder);
+    };
+    commands_ = std::make_unique<ControlCommands>(
+        ControlCommands::Parts{*store_, layout_, clock_, groups_, dispatcher_, *task_timer_, *attempts_, *snapshots_},
+        std::move(ch));
     if (Status s = task_timer_->Start(); !s.ok()) return s;
 
     uv_timer_init(&loop_, &wake_);
@@ -299,49 +286,6 @@ class Daemon final : public watcher::CommandHandler {
 
   std::unique_ptr<runner::Runtime> MakeRuntime() const { return app::MakeRuntime(cfg_, instance_id_); }
 
-  // A group's directories, and no temporary files of atomic writes a crash
-  // cut short.
-  Status PrepareGroupDirs(const std::string& folder) {
-    if (Status s = layout_.CreateGroup(folder); !s.ok()) return s;
-    for (const auto& dir : {layout_.ResultsDir(folder), layout_.GroupLogsDir(folder)}) {
-      std::error_code ec;
-      for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-        std::string name = e.path().filename().string();
-        if (name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos) {
-          std::filesystem::remove(e.path(), ec);
-        }
-      }
-    }
-    return Status::Ok();
-  }
-
-  // containerConfig.additionalMounts, checked against the allowlist (kept
-  // outside root, never mounted; read once, when a group first needs it). A
-  // refused mount is logged and left out; the group still runs.
-  void LoadAdditionalMounts(const GroupConfig& g) {
-    extra_mounts_.erase(g.folder);
-    if (g.additional_mounts.empty()) return;
-    if (!allowlist_loaded_) {
-      allowlist_loaded_ = true;
-      auto loaded = runner::MountAllowlist::Load(cfg_.mount_allowlist);
-      if (loaded.ok()) {
-        allowlist_ = std::move(*loaded);
-        allowlist_->Protect(layout_.root().string());
-      } else {
-        spdlog::error("mount allowlist: {}; every additional mount is refused", loaded.status().message());
-      }
-    }
-    std::vector<runner::AdditionalMount> req;
-    for (const auto& m : g.additional_mounts) req.push_back({m.host_path, m.container_path, m.readonly});
-    auto v = runner::ValidateAdditionalMounts(allowlist_ ? &*allowlist_ : nullptr, cfg_.mount_allowlist, req,
-                                              g.is_main);
-    for (const auto& why : v.refusals) spdlog::warn("group {}: additional mount refused: {}", g.folder, why);
-    for (const auto& m : v.mounts) {
-      spdlog::info("group {}: additional mount {} -> {}{}", g.folder, m.host, m.container, m.readonly ? " (ro)" : "");
-    }
-    extra_mounts_[g.folder] = std::move(v.mounts);
-  }
-
   // current_tasks.json and available_groups.json for every group, written
   // on the thread pool (files are rewritten only when their content
   // changed). A write that failed is tried again before the next run.
@@ -382,39 +326,82 @@ class Daemon final : public watcher::CommandHandler {
     early_.clear();
     Spawn(std::move(early_attempts_));
     early_attempts_.clear();
+    ServeRegisteredGroups();
     SchedulePump();
   }
 
-  // Starts attempts whose start is committed, once the snapshots they may
-  // read are current: before a run, so the agent sees the current state;
-  // rewritten only when something they show may have changed (with every
-  // active task in current_tasks.json a write is O(tasks), docs/PERFORMANCE.md).
-  void Spawn(std::vector<runner::Attempt> attempts) {
-    if (attempts.empty()) return;
-    if (snapshots_dirty_ || snapshots_->failed()) RequestSnapshots();
-    waiting_spawn_ += attempts.size();
-    snapshots_->WhenWritten([this, attempts = std::move(attempts)]() mutable {
-      waiting_spawn_ -= attempts.size();
-      for (auto& a : attempts) {
-        if (stopped_by_us_) {
-          // The shutdown stopped the running jobs while this one waited:
-          // it ends like them, requeued (OnDone turns it into `lost`).
-          RunOutcome o;
-          o.run = a.run;
-          o.run.finished_at = clock_.NowMs();
-          o.run.duration_ms = 0;
-          o.job_state = JobState::kFailed;
-          OnDone(a.job, std::move(o));
-          continue;
-        }
-        spdlog::info("job {} started (group {}, attempt {}, {})", a.job.id, a.job.group, a.run.attempt,
-                     a.run.container_name.value_or(""));
-        if (opts_.observer) opts_.observer->JobStarted(a.job.id);
-        runner_->Start(std::move(a));
-      }
+  // What the attempt lifecycle asks of the daemon: the snapshots, the
+  // result file on the thread pool, and the pump that records an end.
+  Attempts::Hooks AttemptHooks() {
+    Attempts::Hooks h;
+    // Attempts start once the snapshots they may read are current: rewritten
+    // only when something they show may have changed (with every active
+    // task in current_tasks.json a write is O(tasks), docs/PERFORMANCE.md).
+    h.after_snapshots = [this](std::function<void()> then) {
+      if (snapshots_dirty_ || snapshots_->failed()) RequestSnapshots();
+      snapshots_->WhenWritten(std::move(then));
+    };
+    h.spawned = [this](const runner::Attempt& a) {
+      spdlog::info("job {} started (group {}, attempt {}, {})", a.job.id, a.job.group, a.run.attempt,
+                   a.run.container_name.value_or(""));
+      if (opts_.observer) opts_.observer->JobStarted(a.job.id);
+    };
+    h.launched = [this] {
       if (stopping_) MaybeFinishShutdown();
-    });
+    };
+    h.write_result = [this](const Job& job, RunOutcome o, Attempts::Hooks::Written written) {
+      WriteResultOffLoop(job, std::move(o), std::move(written));
+    };
+    // The group may run its next job; the end is recorded by the next pump
+    // (at once while stopping).
+    h.ended = [this](const EndedAttempt& e) {
+      dispatcher_.Finished(e.job.group);
+      if (stopping_) {
+        Pump();
+      } else {
+        SchedulePump();
+      }
+    };
+    h.retry_later = [this](std::uint64_t delay_ms) {
+      if (stopping_) {
+        MaybeFinishShutdown();
+        return;
+      }
+      uv_timer_start(&result_retry_, [](uv_timer_t* t) {
+        Guard("result file retry", [&] { static_cast<Daemon*>(t->data)->attempts_->RetryBlocked(); });
+      }, delay_ms, 0);
+    };
+    return h;
   }
+
+  // The result file on libuv's thread pool, so the loop goes on starting and
+  // finishing other attempts meanwhile.
+  void WriteResultOffLoop(const Job& job, RunOutcome o, Attempts::Hooks::Written written) {
+    struct ResultWrite {
+      uv_work_t req;
+      Daemon* self;
+      Job job;
+      RunOutcome outcome;
+      Attempts::Hooks::Written written;
+      Result<std::string> path = std::string();  // set by the pool thread
+    };
+    auto* w = new ResultWrite{{}, this, job, std::move(o), std::move(written)};
+    w->req.data = w;
+    uv_queue_work(
+        &loop_, &w->req,
+        [](uv_work_t* req) {
+          auto* w = static_cast<ResultWrite*>(req->data);
+          Guard(
+              "result file writer", [&] { w->path = runner::WriteResultFile(w->self->layout_, w->job, w->outcome); },
+              [&](const std::string& why) { w->path = Status::IOError(why); });
+        },
+        [](uv_work_t* req, int) {
+          std::unique_ptr<ResultWrite> w(static_cast<ResultWrite*>(req->data));
+          Guard("result file written", [&] { w->written(std::move(w->outcome), std::move(w->path)); });
+        });
+  }
+
+  void Spawn(std::vector<runner::Attempt> attempts) { attempts_->Launch(std::move(attempts)); }
 
   // Pumping is deferred to an idle callback so that everything one loop turn
   // produced (a batch of files, several exits) is started together.
@@ -441,8 +428,8 @@ class Daemon final : public watcher::CommandHandler {
   // (docs/PERFORMANCE.md). The starts sit in a savepoint, so a start that
   // cannot be recorded does not take the ended attempts with it.
   void Pump() {
-    std::vector<EndedAttempt> ended = std::move(ended_);
-    ended_.clear();
+    ServeRegisteredGroups();
+    std::vector<EndedAttempt> ended = attempts_->TakeEnded();
     std::vector<QueuedJob> start;
     if (!stopping_) start = dispatcher_.TakeStartable();
     std::vector<runner::Attempt> attempts;
@@ -482,8 +469,7 @@ class Daemon final : public watcher::CommandHandler {
       return;
     }
     ArmWake();
-    if (opts_.once && runner_->active() == 0 && waiting_spawn_ == 0 && writing_results_ == 0 && ended_.empty() &&
-        !ingestor_->pending() && !inbox_->pending()) {
+    if (opts_.once && attempts_->Settled() && !ingestor_->pending() && !inbox_->pending()) {
       spdlog::info("--once: nothing left that is ready to run");
       Shutdown();
     }
@@ -540,7 +526,7 @@ class Daemon final : public watcher::CommandHandler {
       // folder for a group that has none.
       a.chat_jid = g && g->jid ? *g->jid : q.group;
       a.secrets = secrets_;
-      if (auto m = extra_mounts_.find(q.group); m != extra_mounts_.end()) a.extra_mounts = m->second;
+      a.extra_mounts = mounts_.For(q.group);
       a.timeout_ms = a.job.timeout_ms.value_or(g && g->timeout_ms ? *g->timeout_ms : cfg_.timeout_ms);
       if (a.job.context_mode == ContextMode::kGroup) {
         auto sess = store_->GetSession(q.group);
@@ -567,139 +553,22 @@ class Daemon final : public watcher::CommandHandler {
   // Control commands dropped into tasks/ (watcher::CommandHandler).
   Result<std::string> Apply(const watcher::IngestGroup& from, const watcher::ClaimedFile& file,
                             const watcher::JobCommand& cmd) override {
-    if (auto r = ApplyTaskCommand(from, file, cmd)) {
-      if (r->ok()) RequestSnapshots();
-      return std::move(*r);
-    }
-    if (const auto* r = std::get_if<watcher::RegisterGroup>(&cmd)) return RegisterGroup(from, cmd, *r);
-    if (std::holds_alternative<watcher::RefreshGroups>(cmd)) return RefreshGroups(from, cmd);
-    const auto* cancel = std::get_if<watcher::CancelJob>(&cmd);
-    const auto* retry = std::get_if<watcher::RetryJob>(&cmd);
-    JobId id = cancel ? cancel->job_id : retry->job_id;
-    auto job = store_->GetJob(id);
-    if (!job.ok()) return job.status();
-    std::optional<std::string> owner;
-    if (*job) owner = (*job)->group;
-    auto allowed = watcher::Authorize(from, groups_.identities(), cmd, owner);
-    if (!allowed.ok()) return allowed.status();
-    nlohmann::json by = {{"by_group", from.folder}, {"file", file.name}};
-    return cancel ? CancelJob(**job, by) : RetryJob(**job, by);
+    return commands_->Apply(from, file, cmd);
   }
 
-  // register_group: main adds a group (or updates one it registered),
-  // which is served at once: its directories made, its tasks/ and
-  // messages/ watched, its files already there ingested.
-  Result<std::string> RegisterGroup(const watcher::IngestGroup& from, const watcher::JobCommand& command,
-                                    const watcher::RegisterGroup& cmd) {
-    auto allowed = watcher::Authorize(from, groups_.identities(), command);
-    if (!allowed.ok()) return allowed.status();
-    if (Status s = groups_.CheckRegistrable(cmd.folder); !s.ok()) return s;
-    RegisteredGroup row = ToRegisteredGroup(cmd);
-    auto group = ToGroupConfig(row);
-    if (!group.ok()) return group.status();
-    if (Status s = PrepareGroupDirs(cmd.folder); !s.ok()) return s;
-    Status s = store_->Begin();
-    Result<bool> added = s.ok() ? store_->UpsertRegisteredGroup(row) : Result<bool>(s);
-    nlohmann::json detail = {{"folder", cmd.folder}, {"jid", cmd.jid}, {"name", cmd.name}, {"by_group", from.folder}};
-    if (added.ok()) {
-      detail["action"] = *added ? "registered" : "updated";
-      s = store_->AppendEvent(std::nullopt, cmd.folder, "group_registered", text::Dump(detail));
-    } else {
-      s = added.status();
-    }
-    if (s.ok()) s = store_->Commit();
-    if (!s.ok()) {
-      store_->Rollback();
-      return s;
-    }
-    LoadAdditionalMounts(*group);
-    groups_.Put(std::move(*group));
+  // A group registered by a control file is served once the ingest pass
+  // that applied it is over (the pass must not find its own scans changed
+  // under it): its directories watched, its files already there ingested.
+  void ServeRegisteredGroups() {
+    if (registered_.empty() || stopping_) return;
+    auto groups = std::move(registered_);
+    registered_.clear();
     ingestor_->SetGroups(groups_.identities());
     inbox_->SetGroups(groups_.identities());
-    watcher_->AddGroup(cmd.folder);
+    for (const auto& folder : groups) watcher_->AddGroup(folder);
     ingestor_->ScanAll();
     inbox_->ScanAll();
     watcher_->Kick();
-    spdlog::info("group {} {} by {}: drop job files into {}", cmd.folder, detail["action"].get<std::string>(),
-                 from.folder, layout_.TasksDir(cmd.folder).string());
-    RequestSnapshots();
-    return text::Dump(detail);
-  }
-
-  // refresh_groups: main's available_groups.json is rewritten at once.
-  Result<std::string> RefreshGroups(const watcher::IngestGroup& from, const watcher::JobCommand& cmd) {
-    auto allowed = watcher::Authorize(from, groups_.identities(), cmd);
-    if (!allowed.ok()) return allowed.status();
-    if (Status s = snapshots_->WriteNow(*store_, groups_.identities(), from.folder, /*refresh=*/true); !s.ok()) {
-      return s;
-    }
-    return text::Dump(nlohmann::json{{"action", "refreshed"}, {"groups", groups_.all().size()}});
-  }
-
-  // schedule_task, pause_task, resume_task, cancel_task; nullopt for any
-  // other command.
-  std::optional<Result<std::string>> ApplyTaskCommand(const watcher::IngestGroup& from,
-                                                      const watcher::ClaimedFile& file,
-                                                      const watcher::JobCommand& cmd) {
-    if (const auto* s = std::get_if<watcher::ScheduleTask>(&cmd)) {
-      auto allowed = watcher::Authorize(from, groups_.identities(), cmd);
-      if (!allowed.ok()) return Result<std::string>(allowed.status());
-      return task_timer_->Schedule(*s, allowed->folder, allowed->chat_jid, file.token);
-    }
-    const std::string* id = nullptr;
-    if (const auto* c = std::get_if<watcher::PauseTask>(&cmd)) id = &c->task_id;
-    if (const auto* c = std::get_if<watcher::ResumeTask>(&cmd)) id = &c->task_id;
-    if (const auto* c = std::get_if<watcher::CancelTask>(&cmd)) id = &c->task_id;
-    if (id == nullptr) return std::nullopt;
-    auto allowed = watcher::Authorize(from, groups_.identities(), cmd, task_timer_->OwnerOf(*id));
-    if (!allowed.ok()) return Result<std::string>(allowed.status());
-    if (std::holds_alternative<watcher::PauseTask>(cmd)) return task_timer_->Pause(*id);
-    if (std::holds_alternative<watcher::ResumeTask>(cmd)) return task_timer_->Resume(*id);
-    return task_timer_->Cancel(*id);
-  }
-
-  // Cancelling is idempotent: a queued job is cancelled at once, a running
-  // one is stopped (graceful, then kill) and recorded cancelled when it
-  // ends, a finished one is left as it is.
-  Result<std::string> CancelJob(const Job& job, nlohmann::json detail) {
-    if (job.state == JobState::kQueued) {
-      // As in OnDone: the result file before the commit that makes it final.
-      RunOutcome o;
-      o.job_state = JobState::kCancelled;
-      o.error = "cancelled";
-      o.run.attempt = job.attempts;
-      if (auto path = runner::WriteResultFile(layout_, job, o); !path.ok()) {
-        spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
-      }
-      auto done = store_->CancelQueued(job.id, text::Dump(detail));
-      if (!done.ok()) return done.status();
-      if (Status s = task_timer_->JobFinished(job.id, JobState::kCancelled, std::nullopt, "cancelled", std::nullopt);
-          !s.ok()) {
-        spdlog::error("job {}: cannot record its task run: {}", job.id, s.message());
-      }
-      dispatcher_.Remove(job.id);
-      spdlog::info("job {} cancelled", job.id);
-      return text::Dump(nlohmann::json{{"job", job.id}, {"action", "cancelled"}});
-    }
-    if (job.state == JobState::kRunning && runner_->Stop(job.id)) {
-      cancel_requested_[job.id] = text::Dump(detail);
-      spdlog::info("job {} cancelled while running: stopping it", job.id);
-      return text::Dump(nlohmann::json{{"job", job.id}, {"action", "stopping"}});
-    }
-    return text::Dump(nlohmann::json{{"job", job.id}, {"action", "none"}, {"state", ToString(job.state)}});
-  }
-
-  Result<std::string> RetryJob(const Job& job, nlohmann::json detail) {
-    auto done = store_->Requeue(job.id, text::Dump(detail));
-    if (!done.ok()) return done.status();
-    if (!*done) {
-      return Status::InvalidArgument("job " + std::to_string(job.id) + " is " + std::string(ToString(job.state)) +
-                                     "; only failed or cancelled jobs can be retried");
-    }
-    dispatcher_.Add({job.id, job.group, job.priority, clock_.NowMs()});
-    SchedulePump();
-    spdlog::info("job {} requeued with fresh attempts", job.id);
-    return text::Dump(nlohmann::json{{"job", job.id}, {"action", "requeued"}});
   }
 
   // Each block as it streams in: an `output` audit event (status and size,
@@ -724,113 +593,6 @@ class Daemon final : public watcher::CommandHandler {
     return Status::Ok();
   }
 
-  void OnDone(const Job& job, RunOutcome o) {
-    bool final = true;
-    if (auto c = cancel_requested_.find(job.id); c != cancel_requested_.end()) {
-      // Stopped because someone cancelled it: cancelled, never retried.
-      cancel_requested_.erase(c);
-      o.job_state = JobState::kCancelled;
-      o.run.status = "cancelled";
-      o.error = o.run.error = "cancelled";
-    } else if (stopped_by_us_ && o.job_state == JobState::kFailed) {
-      // Stopped by our own shutdown: not the job's fault. Requeue it now.
-      o.run.status = "lost";
-      o.error = o.run.error = "stopped by dropq shutdown";
-      o.retry_at = clock_.NowMs();
-      // An interruption, not one of the job's attempts; and never a reason
-      // to fail it (only recovery after a kill checks max_interruptions).
-      o.interrupted = true;
-      final = false;
-    } else if (o.job_state == JobState::kFailed && job.CountedAttempts() < job.max_attempts) {
-      // Attempts dropq's stops cut short count neither here nor in the
-      // backoff.
-      std::int64_t counted = std::max<std::int64_t>(1, job.CountedAttempts());
-      TimeMs ceiling = std::min(kRetryCapMs, kRetryBaseMs << std::min<std::int64_t>(counted - 1, 20));
-      std::uniform_int_distribution<TimeMs> jitter(0, ceiling);
-      o.retry_at = clock_.NowMs() + jitter(rng_);
-      final = false;
-    }
-    Finish(job, std::move(o), final);
-  }
-
-  // Records the end of an attempt. A final outcome writes the result file
-  // first, then commits: a crash between the two leaves the attempt
-  // `running` in the database, so it is recovered as lost and run again, and
-  // the file is rewritten. The other order lost result files for good (found
-  // by the chaos suite). The file is written on the libuv thread pool, so
-  // the loop goes on starting and finishing other attempts meanwhile; the
-  // commit is the next pump's. When the file cannot be written for lack of
-  // space (ENOSPC, EDQUOT) the job is not recorded as ended either: it is
-  // tried again with backoff, and its group waits, so no job ends without
-  // its result file.
-  void Finish(const Job& job, RunOutcome o, bool final) {
-    if (!final) {
-      Ended(job, std::move(o), false);
-      return;
-    }
-    struct ResultWrite {
-      uv_work_t req;
-      Daemon* self;
-      Job job;
-      RunOutcome outcome;
-      Result<std::string> path = std::string();  // set by the pool thread
-    };
-    auto* w = new ResultWrite{{}, this, job, std::move(o)};
-    w->req.data = w;
-    ++writing_results_;
-    uv_queue_work(
-        &loop_, &w->req,
-        [](uv_work_t* req) {
-          auto* w = static_cast<ResultWrite*>(req->data);
-          Guard(
-              "result file writer", [&] { w->path = runner::WriteResultFile(w->self->layout_, w->job, w->outcome); },
-              [&](const std::string& why) { w->path = Status::IOError(why); });
-        },
-        [](uv_work_t* req, int) {
-          std::unique_ptr<ResultWrite> w(static_cast<ResultWrite*>(req->data));
-          --w->self->writing_results_;
-          Guard("result file written", [&] { w->self->ResultWritten(w->job, std::move(w->outcome), w->path); });
-        });
-  }
-
-  void ResultWritten(const Job& job, RunOutcome o, const Result<std::string>& path) {
-    if (!path.ok() && path.status().code() == Status::Code::kNoSpace) {
-      result_retry_ms_ = std::min<std::uint64_t>(30'000, result_retry_ms_ ? result_retry_ms_ * 2 : 1'000);
-      spdlog::error("job {}: cannot write its result file: {}; the job ends when it is written (next try in {} ms)",
-                    job.id, path.status().message(), result_retry_ms_);
-      unwritten_.push_back({job, std::move(o)});
-      if (stopping_) {
-        MaybeFinishShutdown();
-      } else {
-        uv_timer_start(&result_retry_, [](uv_timer_t* t) {
-          Guard("result file retry", [&] { static_cast<Daemon*>(t->data)->RetryResults(); });
-        },
-                       result_retry_ms_, 0);
-      }
-      return;
-    }
-    if (!path.ok()) {
-      // Not a passing fault (the group planted a symlink, say): logged,
-      // and the job ends without it.
-      spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
-    } else if (!unwritten_.empty() || result_retry_ms_ != 0) {
-      result_retry_ms_ = 0;  // the disk has room again
-    }
-    Ended(job, std::move(o), true);
-  }
-
-  // The attempt is over: its group may run its next job, and the end is
-  // recorded by the next pump (at once while stopping).
-  void Ended(const Job& job, RunOutcome o, bool final) {
-    dispatcher_.Finished(job.group);
-    ended_.push_back({job, std::move(o), final});
-    if (stopping_) {
-      Pump();
-    } else {
-      SchedulePump();
-    }
-  }
-
   // After the end is committed (or could not be): the observer, the log
   // line, and a retry put back in the queue.
   void Announce(const EndedAttempt& e) {
@@ -850,12 +612,6 @@ class Daemon final : public watcher::CommandHandler {
                    FormatIsoUtc(*o.retry_at));
       dispatcher_.Add({job.id, job.group, job.priority, *o.retry_at});
     }
-  }
-
-  void RetryResults() {
-    auto pending = std::move(unwritten_);
-    unwritten_.clear();
-    for (auto& [job, outcome] : pending) Finish(job, std::move(outcome), true);
   }
 
   // First signal: stop ingesting and starting, let running jobs finish for
@@ -889,20 +645,15 @@ class Daemon final : public watcher::CommandHandler {
     Pump();
   }
 
-  void StopRunning() {
-    if (runner_->active() == 0 || stopped_by_us_) return;
-    spdlog::info("stopping {} running job(s); they will be requeued", runner_->active());
-    stopped_by_us_ = true;
-    runner_->StopAll();
-  }
+  void StopRunning() { attempts_->StopAll(); }
 
   void MaybeFinishShutdown() {
-    if (runner_->active() > 0 || waiting_spawn_ > 0 || writing_results_ > 0 || !ended_.empty() || closed_) return;
+    if (!attempts_->Settled() || closed_) return;
     closed_ = true;
     uv_timer_stop(&wake_);
-    if (!unwritten_.empty()) {
+    if (std::size_t blocked = attempts_->Count(Attempts::Phase::kResultBlocked); blocked > 0) {
       spdlog::warn("{} job(s) ended without their result file written; they are run again at the next start",
-                   unwritten_.size());
+                   blocked);
     }
     if (publisher_) publisher_->Close();
     for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&pump_idle_),
@@ -930,20 +681,18 @@ class Daemon final : public watcher::CommandHandler {
   uv_timer_t wake_{};
   uv_idle_t pump_idle_{};
   uv_timer_t result_retry_{};
-  std::uint64_t result_retry_ms_ = 0;
-  std::vector<std::pair<Job, RunOutcome>> unwritten_;  // ended, result file not written yet
-  int writing_results_ = 0;  // result files being written on the thread pool
-  std::vector<EndedAttempt> ended_;  // attempts over, their end not yet committed
+  std::unique_ptr<Attempts> attempts_;
+  std::unique_ptr<ControlCommands> commands_;
+  std::vector<std::string> registered_;  // groups registered during an ingest pass, served after it
   // Started inside an ingest batch's transaction (Queuing), spawned once it
   // commits (OnIngested).
   std::vector<QueuedJob> early_;
   std::vector<runner::Attempt> early_attempts_;
   uv_signal_t sigint_{}, sigterm_{};
-  bool stopping_ = false, stopped_by_us_ = false, closed_ = false;
+  bool stopping_ = false, closed_ = false;
   std::mt19937_64 rng_{std::random_device{}()};
   std::map<std::string, std::string> secrets_;
   InstanceLock lock_;
-  std::map<JobId, std::string> cancel_requested_;  // job → audit detail of the cancel
   struct PendingOutput {
     JobId job;
     std::string group;
@@ -952,10 +701,7 @@ class Daemon final : public watcher::CommandHandler {
   std::vector<PendingOutput> pending_outputs_;  // output events not yet in a transaction
   bool snapshots_dirty_ = true;  // tasks or job activity changed since the last request
   std::unique_ptr<SnapshotWriter> snapshots_;
-  std::size_t waiting_spawn_ = 0;  // attempts started in the store, waiting for the snapshots
-  std::map<std::string, std::vector<runner::Mount>> extra_mounts_;
-  std::optional<runner::MountAllowlist> allowlist_;
-  bool allowlist_loaded_ = false;
+  GroupMounts mounts_{cfg_.mount_allowlist, layout_.root().string()};
   LiveMetrics metrics_;
   std::unique_ptr<MetricsPublisher> publisher_;
   std::unique_ptr<Dashboard> dashboard_;

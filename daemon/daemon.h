@@ -1,11 +1,14 @@
 #pragma once
 // The daemon: one libuv loop that owns the SQLite writer and wires the
-// watcher, the dispatcher and the runner together (docs/DESIGN.md in short):
+// watcher, the dispatcher, the attempt lifecycle and the runner together
+// (docs/DESIGN.md):
 //   fs event → Ingestor::Flush (one transaction: the jobs, and the starts of
-//              those that can start at once) → Runner::Start
-//   Pump → Store::StartAttempt → (snapshots written) → Runner::Start → ... → OnDone
-//   OnDone → result file (thread pool) → Pump: Store::FinishAttempt (+ retry)
-//            and the starts it made possible, in one transaction
+//              those that can start at once) → Attempts::Launch
+//   Pump → Store::StartAttempt → Attempts::Launch → (snapshots written) → Runner::Start
+//   Runner done → Attempts::Exited → DecideEnd → result file (thread pool)
+//              → Pump: Store::FinishAttempt (+ retry) and the starts it made
+//              possible, in one transaction
+// Control files are applied by ControlCommands (daemon/commands.h).
 // Nothing polls: the loop sleeps in epoll until a file event, a child's
 // output or exit, a signal, or the one timer armed at the earliest run_at.
 #include <memory>

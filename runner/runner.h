@@ -53,7 +53,22 @@ struct Attempt {
   std::vector<Mount> extra_mounts;             // validated additionalMounts
 };
 
-class Runner {
+// What starts and stops attempts, as the daemon's attempt lifecycle sees it
+// (daemon/attempts.h): the Runner below in the daemon, a recording fake in
+// the lifecycle's unit tests (tests/fakes/recording_executor.h). Whoever
+// implements it reports each started attempt's end exactly once.
+class AttemptExecutor {
+ public:
+  virtual ~AttemptExecutor() = default;
+  virtual void Start(Attempt attempt) = 0;
+  // Graceful stop of one job's attempt; false when it is not running.
+  virtual bool Stop(JobId id) = 0;
+  // Graceful stop of every running attempt.
+  virtual void StopAll() = 0;
+  virtual std::size_t active() const = 0;
+};
+
+class Runner final : public AttemptExecutor {
  public:
   using Done = std::function<void(const Job& job, RunOutcome outcome)>;
   // Each output block as it streams in (before the attempt ends).
@@ -65,12 +80,12 @@ class Runner {
 
   // Starts the attempt. A sandbox that cannot be spawned still reports
   // through `done` (as a failed attempt), so callers have one path.
-  void Start(Attempt attempt);
+  void Start(Attempt attempt) override;
   // Graceful stop of every running attempt (shutdown or cancel-all).
-  void StopAll();
+  void StopAll() override;
   // Graceful stop of one job's attempt; false when it is not running.
-  bool Stop(JobId id);
-  std::size_t active() const { return active_.size(); }
+  bool Stop(JobId id) override;
+  std::size_t active() const override { return active_.size(); }
 
  private:
   class Execution;

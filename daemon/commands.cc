@@ -1,0 +1,144 @@
+#include "daemon/commands.h"
+
+#include <spdlog/spdlog.h>
+
+#include "base/text.h"
+#include "runner/runner.h"
+#include "watcher/authorize.h"
+
+namespace dropq::app {
+
+// Control commands dropped into tasks/ (watcher::CommandHandler).
+Result<std::string> ControlCommands::Apply(const watcher::IngestGroup& from, const watcher::ClaimedFile& file,
+                                           const watcher::JobCommand& cmd) {
+  if (auto r = ApplyTaskCommand(from, file, cmd)) {
+    if (r->ok()) hooks_.snapshots_changed();
+    return std::move(*r);
+  }
+  if (const auto* r = std::get_if<watcher::RegisterGroup>(&cmd)) return RegisterGroup(from, cmd, *r);
+  if (std::holds_alternative<watcher::RefreshGroups>(cmd)) return RefreshGroups(from, cmd);
+  const auto* cancel = std::get_if<watcher::CancelJob>(&cmd);
+  const auto* retry = std::get_if<watcher::RetryJob>(&cmd);
+  JobId id = cancel ? cancel->job_id : retry->job_id;
+  auto job = p_.store.GetJob(id);
+  if (!job.ok()) return job.status();
+  std::optional<std::string> owner;
+  if (*job) owner = (*job)->group;
+  auto allowed = watcher::Authorize(from, p_.groups.identities(), cmd, owner);
+  if (!allowed.ok()) return allowed.status();
+  nlohmann::json by = {{"by_group", from.folder}, {"file", file.name}};
+  return cancel ? CancelJob(**job, by) : RetryJob(**job, by);
+}
+
+// register_group: main adds a group (or updates one it registered),
+// which is served at once: its directories made, its tasks/ and
+// messages/ watched, its files already there ingested.
+Result<std::string> ControlCommands::RegisterGroup(const watcher::IngestGroup& from,
+                                                   const watcher::JobCommand& command,
+                                                   const watcher::RegisterGroup& cmd) {
+  auto allowed = watcher::Authorize(from, p_.groups.identities(), command);
+  if (!allowed.ok()) return allowed.status();
+  if (Status s = p_.groups.CheckRegistrable(cmd.folder); !s.ok()) return s;
+  RegisteredGroup row = ToRegisteredGroup(cmd);
+  auto group = ToGroupConfig(row);
+  if (!group.ok()) return group.status();
+  if (Status s = hooks_.prepare_group(cmd.folder); !s.ok()) return s;
+  Status s = p_.store.Begin();
+  Result<bool> added = s.ok() ? p_.store.UpsertRegisteredGroup(row) : Result<bool>(s);
+  nlohmann::json detail = {{"folder", cmd.folder}, {"jid", cmd.jid}, {"name", cmd.name}, {"by_group", from.folder}};
+  if (added.ok()) {
+    detail["action"] = *added ? "registered" : "updated";
+    s = p_.store.AppendEvent(std::nullopt, cmd.folder, "group_registered", text::Dump(detail));
+  } else {
+    s = added.status();
+  }
+  if (s.ok()) s = p_.store.Commit();
+  if (!s.ok()) {
+    p_.store.Rollback();
+    return s;
+  }
+  const GroupConfig registered = *group;
+  p_.groups.Put(std::move(*group));
+  hooks_.group_registered(registered);
+  spdlog::info("group {} {} by {}: drop job files into {}", cmd.folder, detail["action"].get<std::string>(),
+               from.folder, p_.layout.TasksDir(cmd.folder).string());
+  hooks_.snapshots_changed();
+  return text::Dump(detail);
+}
+
+// refresh_groups: main's available_groups.json is rewritten at once.
+Result<std::string> ControlCommands::RefreshGroups(const watcher::IngestGroup& from, const watcher::JobCommand& cmd) {
+  auto allowed = watcher::Authorize(from, p_.groups.identities(), cmd);
+  if (!allowed.ok()) return allowed.status();
+  if (Status s = p_.snapshots.WriteNow(p_.store, p_.groups.identities(), from.folder, /*refresh=*/true); !s.ok()) {
+    return s;
+  }
+  return text::Dump(nlohmann::json{{"action", "refreshed"}, {"groups", p_.groups.all().size()}});
+}
+
+// schedule_task, pause_task, resume_task, cancel_task; nullopt for any
+// other command.
+std::optional<Result<std::string>> ControlCommands::ApplyTaskCommand(const watcher::IngestGroup& from,
+                                                                     const watcher::ClaimedFile& file,
+                                                                     const watcher::JobCommand& cmd) {
+  if (const auto* s = std::get_if<watcher::ScheduleTask>(&cmd)) {
+    auto allowed = watcher::Authorize(from, p_.groups.identities(), cmd);
+    if (!allowed.ok()) return Result<std::string>(allowed.status());
+    return p_.tasks.Schedule(*s, allowed->folder, allowed->chat_jid, file.token);
+  }
+  const std::string* id = nullptr;
+  if (const auto* c = std::get_if<watcher::PauseTask>(&cmd)) id = &c->task_id;
+  if (const auto* c = std::get_if<watcher::ResumeTask>(&cmd)) id = &c->task_id;
+  if (const auto* c = std::get_if<watcher::CancelTask>(&cmd)) id = &c->task_id;
+  if (id == nullptr) return std::nullopt;
+  auto allowed = watcher::Authorize(from, p_.groups.identities(), cmd, p_.tasks.OwnerOf(*id));
+  if (!allowed.ok()) return Result<std::string>(allowed.status());
+  if (std::holds_alternative<watcher::PauseTask>(cmd)) return p_.tasks.Pause(*id);
+  if (std::holds_alternative<watcher::ResumeTask>(cmd)) return p_.tasks.Resume(*id);
+  return p_.tasks.Cancel(*id);
+}
+
+// Cancelling is idempotent: a queued job is cancelled at once, a running
+// one is stopped (graceful, then kill) and recorded cancelled when it
+// ends, a finished one is left as it is.
+Result<std::string> ControlCommands::CancelJob(const Job& job, nlohmann::json detail) {
+  if (job.state == JobState::kQueued) {
+    // As in OnDone: the result file before the commit that makes it final.
+    RunOutcome o;
+    o.job_state = JobState::kCancelled;
+    o.error = "cancelled";
+    o.run.attempt = job.attempts;
+    if (auto path = runner::WriteResultFile(p_.layout, job, o); !path.ok()) {
+      spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
+    }
+    auto done = p_.store.CancelQueued(job.id, text::Dump(detail));
+    if (!done.ok()) return done.status();
+    if (Status s = p_.tasks.JobFinished(job.id, JobState::kCancelled, std::nullopt, "cancelled", std::nullopt);
+        !s.ok()) {
+      spdlog::error("job {}: cannot record its task run: {}", job.id, s.message());
+    }
+    p_.dispatcher.Remove(job.id);
+    spdlog::info("job {} cancelled", job.id);
+    return text::Dump(nlohmann::json{{"job", job.id}, {"action", "cancelled"}});
+  }
+  if (job.state == JobState::kRunning && p_.attempts.Cancel(job.id, text::Dump(detail))) {
+    spdlog::info("job {} cancelled while running: stopping it", job.id);
+    return text::Dump(nlohmann::json{{"job", job.id}, {"action", "stopping"}});
+  }
+  return text::Dump(nlohmann::json{{"job", job.id}, {"action", "none"}, {"state", ToString(job.state)}});
+}
+
+Result<std::string> ControlCommands::RetryJob(const Job& job, nlohmann::json detail) {
+  auto done = p_.store.Requeue(job.id, text::Dump(detail));
+  if (!done.ok()) return done.status();
+  if (!*done) {
+    return Status::InvalidArgument("job " + std::to_string(job.id) + " is " + std::string(ToString(job.state)) +
+                                   "; only failed or cancelled jobs can be retried");
+  }
+  p_.dispatcher.Add({job.id, job.group, job.priority, p_.clock.NowMs()});
+  hooks_.queue_changed();
+  spdlog::info("job {} requeued with fresh attempts", job.id);
+  return text::Dump(nlohmann::json{{"job", job.id}, {"action", "requeued"}});
+}
+
+}  // namespace dropq::app

@@ -1,0 +1,31 @@
+#include <spdlog/spdlog.h>
+
+#include "daemon/daemon.h"
+#include "runner/container_runtime.h"
+#include "runner/runtime.h"
+
+namespace dropq::app {
+
+std::unique_ptr<runner::Runtime> MakeRuntime(const Config& cfg, const std::string& instance_id) {
+  std::vector<runner::Mount> binds;
+  for (const auto& b : cfg.bwrap.ro_binds) binds.push_back({b.host, b.container, true});
+  // docker/podman/Apple stop waits this long before killing: the grace.
+  int grace_s = static_cast<int>((cfg.kill_grace_ms + 999) / 1000);
+  if (cfg.runtime == "bwrap") {
+    return runner::MakeBwrapRuntime({cfg.bwrap.rootfs.value_or(""), cfg.bwrap.network, cfg.bwrap.extra_args,
+                                     binds});
+  }
+  if (cfg.runtime == "docker" || cfg.runtime == "podman") {
+    const auto& c = cfg.runtime == "docker" ? cfg.docker : cfg.podman;
+    return runner::MakeDockerRuntime({c.binary, c.image, c.extra_args, grace_s, instance_id});
+  }
+  if (cfg.runtime == "container") {
+    const auto& c = cfg.container;
+    return runner::MakeAppleContainerRuntime({c.image, c.extra_args, grace_s, c.binary, instance_id});
+  }
+  spdlog::warn("runtime 'process' does NOT isolate jobs: agents run as this user with full access. "
+               "Use it for development and tests only.");
+  return runner::MakeProcessRuntime(binds);
+}
+
+}  // namespace dropq::app
