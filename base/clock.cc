@@ -14,6 +14,11 @@ TimeMs SystemClock::NowMs() const {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+TimeMs SystemClock::MonotonicMs() const {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 std::string FormatIsoUtc(TimeMs t) {
   using namespace std::chrono;
   // date does the calendar; the fixed shape is printed with snprintf:

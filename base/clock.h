@@ -17,23 +17,34 @@ class Clock {
   virtual ~Clock() = default;
   // Wall-clock time, for records and run_at comparisons.
   virtual TimeMs NowMs() const = 0;
+  // Monotonic time from an arbitrary origin: what elapsed, whatever the
+  // wall clock did meanwhile (the task timer notices a wall-clock step by
+  // comparing the two).
+  virtual TimeMs MonotonicMs() const = 0;
 };
 
 class SystemClock final : public Clock {
  public:
   TimeMs NowMs() const override;
+  TimeMs MonotonicMs() const override;
 };
 
-// A clock tests move by hand.
+// A clock tests move by hand: Advance() is time passing (both clocks move),
+// Set() is a step of the wall clock alone (NTP, a suspended laptop).
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(TimeMs start = 1'800'000'000'000) : now_(start) {}
   TimeMs NowMs() const override { return now_; }
+  TimeMs MonotonicMs() const override { return mono_; }
   void Set(TimeMs t) { now_ = t; }
-  void Advance(TimeMs d) { now_ += d; }
+  void Advance(TimeMs d) {
+    now_ += d;
+    mono_ += d;
+  }
 
  private:
   TimeMs now_;
+  TimeMs mono_ = 1'000'000;
 };
 
 // "2026-11-27T08:45:57.123Z": fixed width, so text order is time order.

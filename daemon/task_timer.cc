@@ -92,7 +92,7 @@ void TaskTimer::Arm() {
     return;
   }
   TimeMs delay = std::clamp<TimeMs>(*next - store_.clock().NowMs(), 0, kMaxTimerDelayMs);
-  uv_timer_start(&timer_, [](uv_timer_t* t) { Guard("task timer", [&] { static_cast<TaskTimer*>(t->data)->FireDue(); }); },
+  uv_timer_start(&timer_, [](uv_timer_t* t) { Guard("task timer", [&] { static_cast<TaskTimer*>(t->data)->Tick(); }); },
                  static_cast<std::uint64_t>(delay), 0);
   // A future task alone does not keep a `run --once` loop alive; the daemon
   // keeps the loop alive by its watchers in normal operation.
@@ -100,11 +100,10 @@ void TaskTimer::Arm() {
 }
 
 void TaskTimer::CheckClockJump() {
-  uv_update_time(loop_);
   TimeMs wall = store_.clock().NowMs();
-  std::uint64_t mono = uv_now(loop_);
-  if (anchor_mono_ != 0) {
-    TimeMs expected = anchor_wall_ + static_cast<TimeMs>(mono - anchor_mono_);
+  TimeMs mono = store_.clock().MonotonicMs();
+  if (anchored_) {
+    TimeMs expected = anchor_wall_ + (mono - anchor_mono_);
     if (ClockJumped(expected, wall, kClockJumpToleranceMs)) {
       spdlog::warn("the wall clock jumped by {} ms; re-planning scheduled tasks", wall - expected);
       if (auto active = tasks_.ActiveWithNextRun(); active.ok()) {
@@ -123,9 +122,10 @@ void TaskTimer::CheckClockJump() {
   }
   anchor_wall_ = wall;
   anchor_mono_ = mono;
+  anchored_ = true;
 }
 
-void TaskTimer::FireDue() {
+void TaskTimer::Tick() {
   CheckClockJump();
   TimeMs now = store_.clock().NowMs();
   auto due = queue_.PopDue(now, kFireBatch);

@@ -58,9 +58,15 @@ class TaskTimer {
   std::uint64_t fires() const { return fires_; }
   std::optional<std::int64_t> last_lag_ms() const { return last_lag_ms_; }
 
+  // What the timer does when it fires: fires every due task (as of the
+  // store's clock) and re-arms. Tests with a manual clock call it after
+  // moving the clock (tests/daemon/task_timer_test.cc).
+  void Tick();
+  // When the earliest active task is due; nullopt when none is.
+  std::optional<TimeMs> next_wakeup() const { return queue_.NextWakeup(); }
+
  private:
   void Arm();
-  void FireDue();
   // Notices a wall-clock step (NTP, suspend) against the loop's monotonic
   // clock and re-plans every active task (jobs/scheduler.h).
   void CheckClockJump();
@@ -71,7 +77,7 @@ class TaskTimer {
     std::optional<TimeMs> next_run;
     std::string note;  // the log line, empty when nothing fired or was skipped
   };
-  // Inside FireDue's transaction, under a savepoint of its own.
+  // Inside Tick's transaction, under a savepoint of its own.
   Status FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fired, std::vector<JobId>& cancel,
                  std::vector<Fired>& done);
 
@@ -84,7 +90,8 @@ class TaskTimer {
   uv_timer_t timer_{};
   bool started_ = false;
   TimeMs anchor_wall_ = 0;
-  std::uint64_t anchor_mono_ = 0;
+  TimeMs anchor_mono_ = 0;
+  bool anchored_ = false;
   std::uint64_t fires_ = 0;
   std::optional<std::int64_t> last_lag_ms_;
 };

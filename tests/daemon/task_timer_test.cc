@@ -1,0 +1,216 @@
+// The task timer (daemon/task_timer.h) on a real SQLite file and a real
+// libuv loop, with a manual clock: the tests move time and call Tick(), what
+// the timer's callback does, instead of waiting for it.
+#include "daemon/task_timer.h"
+
+#include <uv.h>
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <vector>
+
+#include "tests/fakes/temp_dir.h"
+
+namespace dropq::app {
+namespace {
+
+using testing::TempDir;
+
+constexpr TimeMs kStart = 1'800'000'000'000;  // 2027-01-15T08:00:00Z
+
+struct TimerFixture {
+  TempDir dir;
+  ManualClock clock{kStart};
+  std::unique_ptr<Store> store;
+  Config cfg;
+  uv_loop_t loop{};
+  std::vector<QueuedJob> enqueued;
+  std::vector<std::vector<JobId>> cancelled;
+  int changed = 0;
+  std::unique_ptr<TaskTimer> timer;
+
+  TimerFixture() {
+    auto s = Store::Open((dir / "dropq.db").string(), clock);
+    REQUIRE(s.ok());
+    store = std::move(*s);
+    REQUIRE(store->UpsertGroup("team", "Team", std::nullopt, false).ok());
+    cfg.timezone = "UTC";
+    GroupConfig g;
+    g.folder = "team";
+    g.name = "Team";
+    cfg.groups.push_back(g);
+    uv_loop_init(&loop);
+  }
+  ~TimerFixture() {
+    if (timer) timer->Close();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+  void Schedule(const std::string& id, const std::string& type, const std::string& value,
+                std::optional<std::string> overlap = std::nullopt) {
+    ScheduleConfig sc;
+    sc.id = id;
+    sc.group = "team";
+    sc.prompt = "report on " + id;
+    sc.schedule_type = type;
+    sc.schedule_value = value;
+    sc.overlap = std::move(overlap);
+    cfg.schedules.push_back(sc);
+  }
+  void Start() {
+    TaskTimer::Hooks hooks;
+    hooks.enqueued = [this](const QueuedJob& q) { enqueued.push_back(q); };
+    hooks.cancel = [this](const std::vector<JobId>& ids) { cancelled.push_back(ids); };
+    hooks.changed = [this] { ++changed; };
+    timer = std::make_unique<TaskTimer>(&loop, *store, cfg, std::move(hooks));
+    REQUIRE(timer->Start().ok());
+  }
+  std::string Query(const std::string& sql) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2((dir / "dropq.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+    std::string out;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      for (int c = 0; c < sqlite3_column_count(st); ++c) {
+        if (c) out += '|';
+        const unsigned char* t = sqlite3_column_text(st, c);
+        out += t ? reinterpret_cast<const char*>(t) : "NULL";
+      }
+      out += '\n';
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the timer is armed at the earliest active task's next run") {
+  TimerFixture f;
+  f.Schedule("hourly", "interval", "1h");
+  f.Schedule("quarter", "interval", "15m");
+  f.Start();
+  REQUIRE(f.timer->next_wakeup());
+  CHECK(*f.timer->next_wakeup() == kStart + 15 * 60'000);
+}
+
+TEST_CASE("a task does not fire before its next run") {
+  TimerFixture f;
+  f.Schedule("quarter", "interval", "15m");
+  f.Start();
+  f.clock.Advance(15 * 60'000 - 1);
+  f.timer->Tick();
+  CHECK(f.enqueued.empty());
+  CHECK(f.Query("SELECT count(*) FROM jobs") == "0\n");
+}
+
+TEST_CASE("a due task fires one job with its task run and is re-armed one interval on") {
+  TimerFixture f;
+  f.Schedule("quarter", "interval", "15m");
+  f.Start();
+  f.clock.Advance(15 * 60'000);
+  f.timer->Tick();
+  REQUIRE(f.enqueued.size() == 1);
+  CHECK(f.enqueued[0].group == "team");
+  CHECK(f.Query("SELECT group_folder, source_claim FROM jobs") ==
+        "team|task:quarter:" + std::to_string(kStart + 15 * 60'000) + "\n");
+  CHECK(f.Query("SELECT task_id, status FROM task_runs") == "quarter|queued\n");
+  CHECK(f.changed == 1);
+  CHECK(*f.timer->next_wakeup() == kStart + 30 * 60'000);
+  CHECK(f.timer->fires() == 1);
+  CHECK(f.timer->last_lag_ms() == 0);
+}
+
+TEST_CASE("a tick at the same instant again fires nothing more") {
+  TimerFixture f;
+  f.Schedule("quarter", "interval", "15m");
+  f.Start();
+  f.clock.Advance(15 * 60'000);
+  f.timer->Tick();
+  f.timer->Tick();
+  CHECK(f.enqueued.size() == 1);
+  CHECK(f.Query("SELECT count(*) FROM jobs") == "1\n");
+}
+
+TEST_CASE("a paused task does not fire when its time comes and a resumed one does") {
+  TimerFixture f;
+  f.Schedule("quarter", "interval", "15m");
+  f.Start();
+  REQUIRE(f.timer->Pause("quarter").ok());
+  CHECK_FALSE(f.timer->next_wakeup());
+  f.clock.Advance(15 * 60'000);
+  f.timer->Tick();
+  CHECK(f.enqueued.empty());
+  REQUIRE(f.timer->Resume("quarter").ok());
+  f.timer->Tick();
+  CHECK(f.enqueued.size() == 1);
+}
+
+TEST_CASE("a task whose previous job is still queued is skipped under overlap forbid") {
+  TimerFixture f;
+  f.Schedule("quarter", "interval", "15m", "forbid");
+  f.Start();
+  f.clock.Advance(15 * 60'000);
+  f.timer->Tick();
+  f.clock.Advance(15 * 60'000);
+  f.timer->Tick();
+  CHECK(f.enqueued.size() == 1);
+  CHECK(f.Query("SELECT status FROM task_runs ORDER BY id") == "queued\nskipped\n");
+}
+
+TEST_CASE("a task whose previous job is still queued has it cancelled under overlap replace") {
+  TimerFixture f;
+  f.Schedule("quarter", "interval", "15m", "replace");
+  f.Start();
+  f.clock.Advance(15 * 60'000);
+  f.timer->Tick();
+  REQUIRE(f.enqueued.size() == 1);
+  f.clock.Advance(15 * 60'000);
+  f.timer->Tick();
+  REQUIRE(f.cancelled.size() == 1);
+  CHECK(f.cancelled[0] == std::vector<JobId>{f.enqueued[0].id});
+  CHECK(f.enqueued.size() == 2);
+}
+
+TEST_CASE("a job's end is recorded on its task run") {
+  TimerFixture f;
+  f.Schedule("quarter", "interval", "15m");
+  f.Start();
+  f.clock.Advance(15 * 60'000);
+  f.timer->Tick();
+  REQUIRE(f.enqueued.size() == 1);
+  const JobId job = f.enqueued[0].id;
+  CHECK(f.timer->IsTaskJob(job));
+  REQUIRE(f.timer->JobStarted(job, f.clock.NowMs()).ok());
+  REQUIRE(f.timer->JobFinished(job, JobState::kSucceeded, std::string("{\"ok\":1}"), std::nullopt, 1200).ok());
+  CHECK(f.Query("SELECT status FROM task_runs") == "succeeded\n");
+}
+
+TEST_CASE("a wall-clock step forward past slots goes through the catch-up policy once") {
+  TimerFixture f;
+  f.Schedule("quarter", "interval", "15m");
+  f.Start();
+  // The wall clock jumps two hours ahead while no time passes: eight slots
+  // were jumped over; the default catch-up runs the missed work once.
+  f.clock.Set(kStart + 2 * 3'600'000);
+  f.timer->Tick();
+  CHECK(f.enqueued.size() == 1);
+  REQUIRE(f.timer->next_wakeup());
+  CHECK(*f.timer->next_wakeup() > f.clock.NowMs());
+}
+
+TEST_CASE("a once task fires once and is completed") {
+  TimerFixture f;
+  f.Schedule("once", "once", "2027-01-15T09:00:00Z");
+  f.Start();
+  f.clock.Advance(3'600'000);
+  f.timer->Tick();
+  CHECK(f.enqueued.size() == 1);
+  CHECK(f.Query("SELECT status FROM scheduled_tasks WHERE id='once'") == "completed\n");
+  CHECK_FALSE(f.timer->next_wakeup());
+}
+
+}  // namespace dropq::app
