@@ -169,20 +169,14 @@ class Daemon final : public watcher::CommandHandler {
     MessageOptions mo;
     mo.groups = groups_.identities();
     mo.on_message = cfg_.on_message;
-    inbox_ = std::make_unique<MessageInbox>(*store_, layout_, std::move(mo), clock_);
+    mo.after_delivery = [this] { SchedulePump(); };  // `--once` looks again
+    inbox_ = std::make_unique<MessageInbox>(&loop_, *store_, layout_, std::move(mo), clock_);
     if (Status s = inbox_->Reconcile(); !s.ok()) return s;
     std::vector<std::string> folders;
     for (const auto& g : groups_.all()) folders.push_back(g.folder);
-    watcher::Watcher::MessageHooks mh;
-    mh.add = [this](const std::string& g, const std::string& name) { inbox_->Add(g, name); };
-    mh.scan = [this] { inbox_->ScanAll(); };
-    mh.flush = [this] {
-      if (!inbox_->pending()) return;
-      if (Status s = inbox_->Flush(); !s.ok()) spdlog::error("messages: {}; will retry", s.message());
-    };
     watcher_ = std::make_unique<watcher::Watcher>(&loop_, layout_, *ingestor_, folders,
                                                   [this](std::vector<QueuedJob> jobs) { OnIngested(std::move(jobs)); },
-                                                  60'000, std::move(mh));
+                                                  60'000, inbox_.get());
     if (Status s = watcher_->Start(); !s.ok()) return s;
     TaskTimer::Hooks hooks;
     hooks.changed = [this] { snapshots_dirty_ = true; };
@@ -624,6 +618,7 @@ class Daemon final : public watcher::CommandHandler {
     }
     stopping_ = true;
     watcher_->Close();
+    inbox_->StopDelivering();  // the one in flight is recorded as it ends
     if (task_timer_) task_timer_->Close();
     uv_timer_stop(&wake_);
     uv_idle_stop(&pump_idle_);

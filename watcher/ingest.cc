@@ -17,62 +17,31 @@
 #include "base/text.h"
 
 namespace dropq::watcher {
-namespace {
-
-namespace fs = std::filesystem;
-
-bool EndsWithJson(const std::string& name) {
-  return name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0 && name[0] != '.';
-}
-
-}  // namespace
 
 Ingestor::Ingestor(Store& store, const Layout& layout, IngestOptions options, const Clock& clock,
                    CommandHandler* commands)
-    : store_(store), layout_(layout), options_(std::move(options)), clock_(clock), commands_(commands) {}
-
-void Ingestor::Add(const std::string& group, const std::string& name) {
-  if (!EndsWithJson(name) || name.find('/') != std::string::npos) return;
-  pending_.emplace_back(group, name);
-}
-
-void Ingestor::ScanAll() {
-  for (const auto& g : options_.groups) {
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(layout_.TasksDir(g.folder), ec)) {
-      Add(g.folder, entry.path().filename().string());
-    }
-    if (ec) spdlog::warn("cannot scan {}: {}", layout_.TasksDir(g.folder).string(), ec.message());
-  }
-}
+    : store_(store),
+      layout_(layout),
+      options_(std::move(options)),
+      clock_(clock),
+      commands_(commands),
+      folder_(DropKind::kTasks, layout, clock, std::move(options_.groups)) {}
 
 Status Ingestor::Reconcile() {
-  for (const auto& g : options_.groups) {
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(layout_.ClaimedDir(g.folder), ec)) {
-      auto claimed = ParseClaimedName(g.folder, entry.path());
-      if (!claimed) {
-        spdlog::warn("ignoring {}: not a name dropq gives claimed files", entry.path().string());
-        continue;
-      }
-      auto known = store_.HasClaim(claimed->token);
-      if (!known.ok()) return known.status();
-      if (*known) {
-        // Committed before the crash, not yet removed: removing it now is
-        // the step that was interrupted.
-        ::unlink(claimed->path.c_str());
-        if (Status s = store_.AppendEvent(std::nullopt, g.folder, "reconciled",
-                                          text::Dump(nlohmann::json{{"file", claimed->name}, {"action", "removed"}}));
-            !s.ok()) {
-          return s;
-        }
-      } else {
-        claimed_.push_back(std::move(*claimed));
-      }
+  return folder_.Reconcile([&](const ClaimedFile& claimed) -> Result<bool> {
+    auto known = store_.HasClaim(claimed.token);
+    if (!known.ok()) return known.status();
+    if (!*known) return false;
+    // Committed before the crash, not yet removed: removing it now is the
+    // step that was interrupted.
+    ::unlink(claimed.path.c_str());
+    if (Status s = store_.AppendEvent(std::nullopt, claimed.group, "reconciled",
+                                      text::Dump(nlohmann::json{{"file", claimed.name}, {"action", "removed"}}));
+        !s.ok()) {
+      return s;
     }
-    if (ec) return Status::IOError("cannot scan " + layout_.ClaimedDir(g.folder).string() + ": " + ec.message());
-  }
-  return Status::Ok();
+    return true;
+  });
 }
 
 bool Ingestor::MaySettle(const ClaimedFile& f, TimeMs now) {
@@ -87,13 +56,6 @@ bool Ingestor::MaySettle(const ClaimedFile& f, TimeMs now) {
   settled_.insert(f.token);
   settling_.push_back({f, now + options_.settle_ms});
   return true;
-}
-
-const IngestGroup* Ingestor::FindGroup(const std::string& folder) const {
-  for (const auto& g : options_.groups) {
-    if (g.folder == folder) return &g;
-  }
-  return nullptr;
 }
 
 std::optional<std::int64_t> Ingestor::NextSettleDelayMs() const {
@@ -118,13 +80,13 @@ void Ingestor::Examine(const ClaimedFile& f, TimeMs now, std::vector<Accepted>& 
     rejected.push_back({f, cmd.status().message()});
     return;
   }
-  const IngestGroup* from = FindGroup(f.group);
+  const IngestGroup* from = folder_.FindGroup(f.group);
   auto* req = std::get_if<RunRequest>(&*cmd);
   if (req == nullptr) {
     controls.emplace_back(&f, std::move(*cmd));  // applied after the batch commits
     return;
   }
-  auto decision = Authorize(*from, options_.groups, *cmd);
+  auto decision = Authorize(*from, folder_.groups(), *cmd);
   if (!decision.ok()) {
     rejected.push_back({f, decision.status().message()});
     return;
@@ -138,7 +100,6 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
     // Nothing of the batch is lost: its transaction is undone, and the
     // files it had claimed are found again in claimed/ (Reconcile).
     if (store_.InTransaction()) store_.Rollback();
-    claimed_.clear();
     settling_.clear();
     if (Status s = Reconcile(); !s.ok()) spdlog::error("ingest: cannot look at claimed files again: {}", s.message());
     out = Status::IOError(why);
@@ -147,9 +108,9 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
 }
 
 Result<std::vector<QueuedJob>> Ingestor::FlushBatch() {
-  std::vector<ClaimedFile> batch = std::move(claimed_);
-  claimed_.clear();
   TimeMs now = clock_.NowMs();
+  DropFolder::Pass pass = folder_.Claim(now);
+  std::vector<ClaimedFile>& batch = pass.claimed;
   for (auto it = settling_.begin(); it != settling_.end();) {
     if (it->due > now) {
       ++it;
@@ -158,44 +119,8 @@ Result<std::vector<QueuedJob>> Ingestor::FlushBatch() {
     batch.push_back(std::move(it->file));
     it = settling_.erase(it);
   }
-  std::map<std::string, bool> usable;  // one lstat per group per pass
-  std::vector<Rejection> bad_names;  // rejected by their name alone, still in tasks/
-  std::vector<std::pair<std::string, std::string>> vanished;
-  std::set<std::pair<std::string, std::string>> seen;  // a name noticed twice in a pass is claimed once
-  for (auto& [group, name] : pending_) {
-    if (!seen.insert({group, name}).second) continue;
-    auto u = usable.find(group);
-    if (u == usable.end()) {
-      Status s = Layout::CheckRealDir(layout_.TasksDir(group));
-      if (!s.ok()) spdlog::error("group {}: not ingesting: {}", group, s.message());
-      u = usable.emplace(group, s.ok()).first;
-    }
-    if (!u->second) continue;
-    if (auto problem = DroppedNameProblem(name)) {
-      // Never claimed: "<token>.<name>" may not even fit. It goes from
-      // tasks/ to errors/ under a safe name once its audit row commits.
-      fs::path path = layout_.TasksDir(group) / name;
-      struct stat st {};
-      if (::lstat(path.c_str(), &st) != 0) {
-        // Already moved (the move's own event), or removed by the writer.
-        if (!RecentlyClaimed(group, name)) vanished.emplace_back(group, name);
-        continue;
-      }
-      NoteClaimed(group, name);
-      bad_names.push_back({{group, name, NewClaimToken(now), path}, *problem});
-      continue;
-    }
-    auto c = ClaimFile(group, layout_.TasksDir(group), name, layout_.ClaimedDir(group), now);
-    if (c.ok()) {
-      NoteClaimed(group, name);
-      batch.push_back(std::move(*c));
-    } else if (c.status().code() != Status::Code::kNotFound) {
-      spdlog::error("{}", c.status().message());
-    } else if (!RecentlyClaimed(group, name)) {
-      vanished.emplace_back(group, name);
-    }
-  }
-  pending_.clear();
+  const std::vector<Rejection>& bad_names = pass.bad_names;
+  const auto& vanished = pass.vanished;
 
   // On a store error nothing is lost: the batch is tried again next Flush
   // (files left to settle wait for their own turn).
@@ -204,8 +129,7 @@ Result<std::vector<QueuedJob>> Ingestor::FlushBatch() {
     std::erase_if(batch, [&](const ClaimedFile& f) {
       return std::any_of(settling_.begin(), settling_.end(), [&](const Settling& st) { return st.file.token == f.token; });
     });
-    claimed_ = std::move(batch);
-    for (auto& r : bad_names) pending_.emplace_back(r.file.group, r.file.name);
+    folder_.GiveBack(std::move(batch), bad_names);
     return s;
   };
   std::vector<Accepted> accepted;
@@ -251,8 +175,7 @@ Result<std::vector<QueuedJob>> Ingestor::FlushBatch() {
     if (!ins->duplicate) queued.push_back({ins->id, a.target, a.req.priority, a.req.run_at.value_or(now)});
   }
   for (const auto& r : rejected) {
-    nlohmann::json d = {{"file", text::ForLog(r.file.name)}, {"reason", r.reason}};
-    if (Status s = store_.AppendEvent(std::nullopt, r.file.group, "rejected", text::Dump(d)); !s.ok()) return fail(s);
+    if (Status s = folder_.AuditRejection(store_, r); !s.ok()) return fail(s);
   }
   for (const auto& [group, name] : vanished) {
     nlohmann::json d = {{"file", text::ForLog(name)}, {"reason", "removed from tasks/ before dropq could claim it"}};
@@ -279,8 +202,7 @@ Result<std::vector<QueuedJob>> Ingestor::FlushBatch() {
   }
   for (const auto& r : rejected) {
     ++stats_.rejected;
-    spdlog::warn("{}/{} rejected: {}", r.file.group, r.file.name, r.reason);
-    MoveToErrors(r);
+    folder_.Reject(r);
   }
   for (auto& [file, cmd] : controls) ApplyControl(*file, cmd);
   return queued;
@@ -288,7 +210,7 @@ Result<std::vector<QueuedJob>> Ingestor::FlushBatch() {
 
 void Ingestor::ApplyControl(const ClaimedFile& file, const JobCommand& cmd) {
   // A copy: applying a register_group replaces the list FindGroup points into.
-  const IngestGroup from = *FindGroup(file.group);
+  const IngestGroup from = *folder_.FindGroup(file.group);
   Result<std::string> done =
       Status::InvalidArgument("type \"" + std::string(TypeName(cmd)) + "\" is not supported");
   // An exception while applying it rejects this file with the reason; the
@@ -299,42 +221,19 @@ void Ingestor::ApplyControl(const ClaimedFile& file, const JobCommand& cmd) {
   }
   if (!done.ok()) {
     Rejection r{file, done.status().message()};
-    nlohmann::json d = {{"file", text::ForLog(file.name)}, {"type", TypeName(cmd)}, {"reason", r.reason}};
-    if (Status s = store_.AppendEvent(std::nullopt, file.group, "rejected", text::Dump(d)); !s.ok()) {
+    if (Status s = folder_.AuditRejection(store_, r, TypeName(cmd)); !s.ok()) {
       spdlog::error("cannot record rejection of {}: {}", file.name, s.message());
-      claimed_.push_back(file);  // try again next pass rather than lose the audit row
+      folder_.GiveBack({file});  // try again next pass rather than lose the audit row
       return;
     }
     ++stats_.rejected;
-    spdlog::warn("{}/{} rejected: {}", file.group, file.name, r.reason);
-    MoveToErrors(r);
+    folder_.Reject(r);
     return;
   }
   spdlog::info("{}/{}: {} applied", file.group, file.name, TypeName(cmd));
   if (::unlink(file.path.c_str()) != 0) {
     spdlog::warn("cannot remove {}: {}", file.path.string(), std::strerror(errno));
   }
-}
-
-void Ingestor::MoveToErrors(const Rejection& r) {
-  watcher::MoveToErrors(layout_.ErrorsDir(), r.file, r.reason, clock_.NowMs());
-}
-
-// Names claimed lately, so a second event for a name this ingestor already
-// took (a file written in place makes several) is not taken for a file
-// someone removed before it could be claimed.
-void Ingestor::NoteClaimed(const std::string& group, const std::string& name) {
-  std::string key = group + "/" + name;
-  if (!recent_.insert(key).second) return;
-  recent_order_.push_back(std::move(key));
-  if (recent_order_.size() > kRecentClaims) {
-    recent_.erase(recent_order_.front());
-    recent_order_.pop_front();
-  }
-}
-
-bool Ingestor::RecentlyClaimed(const std::string& group, const std::string& name) const {
-  return recent_.count(group + "/" + name) > 0;
 }
 
 }  // namespace dropq::watcher

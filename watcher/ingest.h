@@ -1,29 +1,27 @@
 #pragma once
 // Turning dropped files into queued jobs, durably and exactly once
-// (docs/DESIGN.md, "Ingest").
+// (docs/DESIGN.md, "Ingest"): the tasks/ kind of the drop-folder pipeline
+// (watcher/drop_folder.h), which collects names, claims, rejects and
+// reconciles; what is the Ingestor's own is what a job file becomes.
 //
-// Names noticed by the watcher (or a scan) are collected with Add(); Flush()
-// handles every pending name in ONE transaction (group commit):
-//   1. claim: rename tasks/<name> into data/claimed/<group>/ (watcher/claim.h)
+// Flush() handles every pending name in ONE transaction (group commit):
+//   1. claim: rename tasks/<name> into data/claimed/<group>/ (the pipeline)
 //   2. read (no links, no FIFOs, size cap), parse and validate, authorise
-//   3. BEGIN; insert each job + `received` event, each rejection's audit row;
-//      COMMIT
+//   3. BEGIN; insert each job + `received` event, each rejection's audit row,
+//      each vanished name's; COMMIT
 //   4. only after COMMIT: unlink the accepted files; move rejected ones to
 //      data/ipc/errors/ beside a <name>.error.json that says why
-// A name that cannot be claimed (not valid UTF-8, a control character, too
-// long: DroppedNameProblem) is rejected in step 3 without being claimed and
-// moved from tasks/ to errors/ in step 4. A name that is gone before it can
-// be claimed, and was not claimed here lately, gets a `vanished` audit row.
+// A name that cannot be claimed (DroppedNameProblem) is rejected in step 3
+// without being claimed and moved from tasks/ to errors/ in step 4. A name
+// that is gone before it can be claimed gets a `vanished` audit row.
 // A crash before 3 leaves the file in claimed/, ingested at the next start;
 // a crash between 3 and 4 leaves a file whose token is in the database,
 // which Reconcile() removes without making a second job.
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 #include <set>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "base/clock.h"
@@ -32,6 +30,7 @@
 #include "jobs/store.h"
 #include "watcher/authorize.h"
 #include "watcher/claim.h"
+#include "watcher/drop_folder.h"
 #include "watcher/job_file.h"
 
 namespace dropq::watcher {
@@ -77,16 +76,18 @@ class Ingestor {
            CommandHandler* commands = nullptr);
 
   // The groups served changed (a group was registered while running).
-  void SetGroups(std::vector<IngestGroup> groups) { options_.groups = std::move(groups); }
+  void SetGroups(std::vector<IngestGroup> groups) { folder_.SetGroups(std::move(groups)); }
 
+  // The pipeline's tasks/ folder (the watcher adds names to it).
+  DropFolder& folder() { return folder_; }
   // Notes that tasks/<name> of `group` may hold a new file. Names not ending
   // in ".json" are ignored (writers write "x.json.tmp" and rename).
-  void Add(const std::string& group, const std::string& name);
+  void Add(const std::string& group, const std::string& name) { folder_.Add(group, name); }
   // Adds every *.json currently in each group's tasks/.
-  void ScanAll();
+  void ScanAll() { folder_.ScanAll(); }
   // Start-up: removes claimed files whose job exists, queues the others.
   Status Reconcile();
-  bool pending() const { return !pending_.empty() || !claimed_.empty() || !settling_.empty(); }
+  bool pending() const { return folder_.pending() || !settling_.empty(); }
   // When a file left to settle is due to be read again: ms from now (0 when
   // already due), or nullopt when none is settling.
   std::optional<std::int64_t> NextSettleDelayMs() const;
@@ -102,10 +103,6 @@ class Ingestor {
   const Stats& stats() const { return stats_; }
 
  private:
-  struct Rejection {
-    ClaimedFile file;
-    std::string reason;
-  };
   struct Accepted {
     const ClaimedFile* file;
     std::string target;
@@ -115,12 +112,8 @@ class Ingestor {
   Result<std::vector<QueuedJob>> FlushBatch();
   void Examine(const ClaimedFile& f, TimeMs now, std::vector<Accepted>& accepted, std::vector<Rejection>& rejected,
                std::vector<std::pair<const ClaimedFile*, JobCommand>>& controls);
-  const IngestGroup* FindGroup(const std::string& folder) const;
   // A file that failed to parse: true when it was left to settle.
   bool MaySettle(const ClaimedFile& f, TimeMs now);
-  void MoveToErrors(const Rejection& r);
-  void NoteClaimed(const std::string& group, const std::string& name);
-  bool RecentlyClaimed(const std::string& group, const std::string& name) const;
   void ApplyControl(const ClaimedFile& file, const JobCommand& cmd);
 
   Store& store_;
@@ -128,8 +121,7 @@ class Ingestor {
   IngestOptions options_;
   const Clock& clock_;
   CommandHandler* commands_;
-  std::vector<std::pair<std::string, std::string>> pending_;  // (group, name) in tasks/
-  std::vector<ClaimedFile> claimed_;                          // already in claimed/, not yet committed
+  DropFolder folder_;
   struct Settling {
     ClaimedFile file;
     TimeMs due;
@@ -137,9 +129,6 @@ class Ingestor {
   std::vector<Settling> settling_;     // half-written files given one more look
   std::set<std::string> settled_;      // claim tokens that had it
   Stats stats_;
-  static constexpr std::size_t kRecentClaims = 4096;
-  std::unordered_set<std::string> recent_;  // "<group>/<name>" claimed lately
-  std::deque<std::string> recent_order_;    // the same, oldest first
 };
 
 }  // namespace dropq::watcher

@@ -9,16 +9,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <map>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "base/atomic_file.h"
+#include "base/guard.h"
 #include "base/text.h"
 
 namespace dropq {
@@ -26,12 +28,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using watcher::ClaimedFile;
+using watcher::DropFolder;
 using watcher::GroupIdentity;
-using watcher::MessageCommand;
-
-bool EndsWithJson(const std::string& name) {
-  return name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0 && name[0] != '.';
-}
+using watcher::Rejection;
 
 std::string Errno(int e) { return std::strerror(e); }
 
@@ -227,8 +226,6 @@ Status RunHook(const std::vector<std::string>& argv, const std::string& input, i
   return Status::IOError(tail.empty() ? why : why + ": " + tail);
 }
 
-using Message = MessageInbox::Message;
-
 std::string MessageJson(const Message& m) {
   nlohmann::ordered_json j = {{"id", m.id},
                               {"type", "message"},
@@ -242,256 +239,201 @@ std::string MessageJson(const Message& m) {
 
 }  // namespace
 
-MessageInbox::MessageInbox(Store& store, const Layout& layout, MessageOptions options, const Clock& clock)
-    : store_(store), layout_(layout), options_(std::move(options)), clock_(clock) {}
-
-fs::path MessageInbox::ClaimedDir(const std::string& group) const { return layout_.ClaimedDir(group) / "messages"; }
-
-void MessageInbox::Add(const std::string& group, const std::string& name) {
-  if (!EndsWithJson(name) || name.find('/') != std::string::npos) return;
-  pending_.emplace_back(group, name);
-}
-
-void MessageInbox::ScanAll() {
-  for (const auto& g : options_.groups) {
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(layout_.MessagesDir(g.folder), ec)) {
-      Add(g.folder, entry.path().filename().string());
-    }
-    if (ec) spdlog::warn("cannot scan {}: {}", layout_.MessagesDir(g.folder).string(), ec.message());
-  }
-}
-
-const GroupIdentity* MessageInbox::FindGroup(const std::string& folder) const {
-  for (const auto& g : options_.groups) {
-    if (g.folder == folder) return &g;
-  }
-  return nullptr;
-}
+MessageInbox::MessageInbox(uv_loop_t* loop, Store& store, const Layout& layout, MessageOptions options,
+                           const Clock& clock)
+    : loop_(loop),
+      store_(store),
+      messages_(store),
+      layout_(layout),
+      options_(std::move(options)),
+      clock_(clock),
+      folder_(watcher::DropKind::kMessages, layout, clock, std::move(options_.groups)) {}
 
 Status MessageInbox::Reconcile() {
-  for (const auto& g : options_.groups) {
-    std::error_code ec;
-    fs::path dir = ClaimedDir(g.folder);
-    if (!fs::exists(dir, ec)) continue;
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      auto claimed = watcher::ParseClaimedName(g.folder, entry.path());
-      if (!claimed) {
-        spdlog::warn("ignoring {}: not a name dropq gives claimed files", entry.path().string());
-        continue;
-      }
-      auto& q = store_
-                    .Prepare("SELECT json_extract(detail, '$.message_id'), json_extract(detail, '$.to_group') "
-                             "FROM job_events WHERE event = 'message' AND group_folder = ? "
-                             "AND json_extract(detail, '$.claim') = ? ORDER BY id DESC LIMIT 1")
-                    .Use()
-                    .Bind(1, g.folder)
-                    .Bind(2, claimed->token);
-      auto row = q.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) {
-        claimed_.push_back(std::move(*claimed));  // never committed: handled afresh
-        continue;
-      }
-      Message m;
-      m.id = q.Int(0);
-      m.to = q.Text(1);
-      q.Use();  // release the statement before the next one
-      auto& r = store_
-                    .Prepare("SELECT group_folder, chat_jid, text, created_at, delivery_state FROM messages "
-                             "WHERE id = ?")
-                    .Use()
-                    .Bind(1, m.id);
-      auto found = r.Step();
-      if (!found.ok()) return found.status();
-      std::string action = "removed";
-      bool still_pending = *found && r.Text(4) == "pending";
-      if (still_pending) {
-        m.from = r.Text(0);
-        m.chat_jid = r.Text(1);
-        m.text = r.Text(2);
-        m.created_at = r.Time(3);
-      }
-      r.Use();
-      if (still_pending) {
-        // At least once: it may have gone out just before the crash.
-        spdlog::warn("{}/{}: message {} was interrupted before its delivery was recorded; delivering it (again)",
-                     g.folder, claimed->name, m.id);
-        if (Status s = Deliver(m); !s.ok()) return s;
-        action = "delivered";
-      }
-      ::unlink(claimed->path.c_str());
-      if (Status s = store_.AppendEvent(
-              std::nullopt, g.folder, "reconciled",
-              text::Dump(nlohmann::json{{"file", claimed->name}, {"message_id", m.id}, {"action", action}}));
-          !s.ok()) {
-        return s;
-      }
+  std::vector<Delivery> again;
+  Status s = folder_.Reconcile([&](const ClaimedFile& claimed) -> Result<bool> {
+    auto found = messages_.FindByClaim(claimed.group, claimed.token);
+    if (!found.ok()) return found.status();
+    if (!*found) return false;  // never committed: handled afresh
+    const Message& m = (*found)->message;
+    if ((*found)->pending) {
+      // At least once: it may have gone out just before the crash.
+      spdlog::warn("{}/{}: message {} was interrupted before its delivery was recorded; delivering it (again)",
+                   claimed.group, claimed.name, m.id);
+      again.push_back({m, claimed, true});
+      return true;
     }
-    if (ec) return Status::IOError("cannot scan " + dir.string() + ": " + ec.message());
-  }
+    ::unlink(claimed.path.c_str());
+    if (Status e = store_.AppendEvent(
+            std::nullopt, claimed.group, "reconciled",
+            text::Dump(nlohmann::json{{"file", claimed.name}, {"message_id", m.id}, {"action", "removed"}}));
+        !e.ok()) {
+      return e;
+    }
+    return true;
+  });
+  if (!s.ok()) return s;
+  std::sort(again.begin(), again.end(),
+            [](const Delivery& a, const Delivery& b) { return a.message.id < b.message.id; });
+  for (auto& d : again) waiting_.push_back(std::move(d));
+  StartNext();
   return Status::Ok();
 }
 
 Status MessageInbox::Flush() {
-  std::vector<ClaimedFile> batch = std::move(claimed_);
-  claimed_.clear();
-  TimeMs now = clock_.NowMs();
-  std::map<std::string, bool> usable;  // one lstat per group per pass
-  for (const auto& [group, name] : pending_) {
-    // messages/ is the group's to change: never claim through a symlink a
-    // group put in its place (it could make dropq move other files).
-    auto u = usable.find(group);
-    if (u == usable.end()) {
-      Status s = Layout::CheckRealDir(layout_.MessagesDir(group));
-      if (!s.ok()) spdlog::error("group {}: not reading messages: {}", group, s.message());
-      u = usable.emplace(group, s.ok()).first;
-    }
-    if (!u->second) continue;
-    if (auto problem = watcher::DroppedNameProblem(name)) {
-      // Never claimed (see watcher/claim.h): rejected from messages/ itself,
-      // if it is still there (moving it makes an event for the same name).
-      ClaimedFile f{group, name, watcher::NewClaimToken(now), layout_.MessagesDir(group) / name};
-      struct stat st {};
-      if (::lstat(f.path.c_str(), &st) != 0) continue;
-      if (Status s = Reject(f, *problem, nullptr); !s.ok()) {
-        spdlog::error("{}/messages: cannot record a rejection, will retry: {}", group, s.message());
-      }
-      continue;
-    }
-    fs::path dir = ClaimedDir(group);
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) {
-      spdlog::error("cannot create {}: {}", dir.string(), ec.message());
-      continue;
-    }
-    auto c = watcher::ClaimFile(group, layout_.MessagesDir(group), name, dir, now);
-    if (c.ok()) {
-      batch.push_back(std::move(*c));
-    } else if (c.status().code() != Status::Code::kNotFound) {
-      spdlog::error("{}", c.status().message());
-    }
+  DropFolder::Pass pass = folder_.Claim(clock_.NowMs());
+  std::vector<Delivery> accepted;
+  std::vector<Refused> refused;
+  for (const auto& r : pass.bad_names) refused.push_back({r, std::nullopt});
+  // (A name gone before it could be claimed leaves no row for messages/.)
+  for (const auto& f : pass.claimed) {
+    // What a file holds cannot stop the daemon: an exception while reading,
+    // parsing or authorising it rejects that file with the reason.
+    Guard("reading a message file", [&] { Examine(f, accepted, refused); },
+          [&](const std::string& why) { refused.push_back({{f, why}, std::nullopt}); });
   }
-  pending_.clear();
+  if (accepted.empty() && refused.empty()) return Status::Ok();
 
-  Status first;
-  for (const auto& f : batch) {
-    Status s = Handle(f);
-    if (!s.ok()) {
-      spdlog::error("{}/{}: message not handled, will retry: {}", f.group, f.name, s.message());
-      claimed_.push_back(f);
-      if (first.ok()) first = s;
-    }
-  }
-  return first;
-}
-
-Status MessageInbox::Handle(const ClaimedFile& f) {
-  const GroupIdentity* from = FindGroup(f.group);
-  if (from == nullptr) return Reject(f, "group \"" + f.group + "\" is not configured", nullptr);
-  auto content = watcher::ReadClaimed(f.path, options_.max_file_bytes);
-  if (!content.ok()) return Reject(f, content.status().message(), nullptr);
-  auto msg = watcher::ParseMessageFile(*content);
-  if (!msg.ok()) return Reject(f, msg.status().message(), nullptr);
-  auto decision = watcher::AuthorizeMessage(*from, options_.groups, *msg);
-  if (!decision.ok()) return Reject(f, decision.status().message(), &*msg);
-
-  Message m{0, f.group, decision->folder, msg->chat_jid, msg->text, clock_.NowMs()};
   auto fail = [&](const Status& s) {
     store_.Rollback();
+    folder_.GiveBack(std::move(pass.claimed), pass.bad_names);
     return s;
   };
   if (Status s = store_.Begin(); !s.ok()) return fail(s);
-  if (Status s = store_
-                     .Prepare("INSERT INTO messages (group_folder, chat_jid, text, created_at, delivery_state) "
-                              "VALUES (?, ?, ?, ?, 'pending')")
-                     .Use()
-                     .Bind(1, m.from)
-                     .Bind(2, m.chat_jid)
-                     .Bind(3, m.text)
-                     .BindTime(4, m.created_at)
-                     .Run();
-      !s.ok()) {
-    return fail(s);
+  for (auto& d : accepted) {
+    if (Status s = messages_.Record(d.message, d.file.name, d.file.token); !s.ok()) return fail(s);
   }
-  m.id = store_.LastInsertRowId();
-  nlohmann::json detail = {{"file", f.name},    {"claim", f.token},      {"message_id", m.id},
-                           {"chat_jid", m.chat_jid}, {"to_group", m.to}, {"text_bytes", m.text.size()}};
-  if (Status s = store_.AppendEvent(std::nullopt, f.group, "message",
-                                    text::Dump(detail));
-      !s.ok()) {
-    return fail(s);
+  for (const auto& r : refused) {
+    const watcher::Rejection& why = r.rejection;
+    if (r.parsed) {
+      if (Status s = messages_.RecordRejected(why.file.group, r.parsed->chat_jid, r.parsed->text, clock_.NowMs(),
+                                              why.reason);
+          !s.ok()) {
+        return fail(s);
+      }
+    }
+    if (Status s = folder_.AuditRejection(store_, why, "message"); !s.ok()) return fail(s);
   }
   if (Status s = store_.Commit(); !s.ok()) return fail(s);
 
   // Recorded: from here a crash is finished by Reconcile().
-  if (Status s = Deliver(m); !s.ok()) return s;
-  if (::unlink(f.path.c_str()) != 0) spdlog::warn("cannot remove {}: {}", f.path.string(), Errno(errno));
+  for (const auto& r : refused) {
+    ++stats_.rejected;
+    folder_.Reject(r.rejection);
+  }
+  for (auto& d : accepted) waiting_.push_back(std::move(d));
+  StartNext();
   return Status::Ok();
 }
 
-Status MessageInbox::Deliver(const Message& m) {
-  const std::int64_t id = m.id;
-  std::string json = MessageJson(m);
-  Status delivered = options_.on_message.empty()
-                         ? AppendLine(layout_.root() / "outbox", m.to, json + "\n")
-                         : RunHook(options_.on_message, json, options_.hook_timeout_ms);
-  if (delivered.ok()) {
+void MessageInbox::Examine(const ClaimedFile& f, std::vector<Delivery>& accepted, std::vector<Refused>& refused) {
+  const GroupIdentity* from = folder_.FindGroup(f.group);
+  if (from == nullptr) {
+    refused.push_back({{f, "group \"" + f.group + "\" is not configured"}, std::nullopt});
+    return;
+  }
+  auto content = watcher::ReadClaimed(f.path, options_.max_file_bytes);
+  if (!content.ok()) {
+    refused.push_back({{f, content.status().message()}, std::nullopt});
+    return;
+  }
+  auto msg = watcher::ParseMessageFile(*content);
+  if (!msg.ok()) {
+    refused.push_back({{f, msg.status().message()}, std::nullopt});
+    return;
+  }
+  auto decision = watcher::AuthorizeMessage(*from, folder_.groups(), *msg);
+  if (!decision.ok()) {
+    refused.push_back({{f, decision.status().message()}, std::move(*msg)});
+    return;
+  }
+  accepted.push_back({{0, f.group, decision->folder, msg->chat_jid, msg->text, clock_.NowMs()}, f});
+}
+
+// One delivery on the pool: everything the pool thread reads is its own copy.
+struct MessageInbox::Work {
+  uv_work_t req{};
+  MessageInbox* self = nullptr;
+  Delivery delivery;
+  std::string json;
+  std::vector<std::string> hook;
+  fs::path outbox;
+  int timeout_ms = 0;
+  Status outcome;
+};
+
+void MessageInbox::StartNext() {
+  if (in_flight_ || stopping_ || waiting_.empty()) return;
+  auto w = std::make_unique<Work>();
+  w->self = this;
+  w->delivery = std::move(waiting_.front());
+  waiting_.pop_front();
+  w->json = MessageJson(w->delivery.message);
+  w->hook = options_.on_message;
+  w->outbox = layout_.root() / "outbox";
+  w->timeout_ms = options_.hook_timeout_ms;
+  w->req.data = w.get();
+  if (int rc = uv_queue_work(loop_, &w->req, &MessageInbox::DeliverOnPool, &MessageInbox::Delivered); rc != 0) {
+    // Left pending, its file claimed: the next start delivers it.
+    spdlog::error("message {}: cannot start its delivery: {}", w->delivery.message.id, uv_strerror(rc));
+    return;
+  }
+  in_flight_ = true;
+  w.release();  // Delivered() owns it
+}
+
+void MessageInbox::DeliverOnPool(uv_work_t* req) {
+  auto* w = static_cast<Work*>(req->data);
+  Guard("delivering a message", [&] {
+    w->outcome = w->hook.empty() ? AppendLine(w->outbox, w->delivery.message.to, w->json + "\n")
+                                 : RunHook(w->hook, w->json, w->timeout_ms);
+  }, [&](const std::string& why) { w->outcome = Status::IOError(why); });
+}
+
+void MessageInbox::Delivered(uv_work_t* req, int /*status*/) {
+  std::unique_ptr<Work> w(static_cast<Work*>(req->data));
+  MessageInbox* self = w->self;
+  Guard("message delivered", [&] {
+    self->in_flight_ = false;
+    self->Finish(w->delivery, w->outcome);
+    self->StartNext();
+    if (self->options_.after_delivery) self->options_.after_delivery();
+  });
+}
+
+void MessageInbox::Finish(const Delivery& d, const Status& outcome) {
+  const Message& m = d.message;
+  if (outcome.ok()) {
     ++stats_.delivered;
-    spdlog::info("message {} from {} delivered to {}", id, m.from, m.chat_jid);
+    spdlog::info("message {} from {} delivered to {}", m.id, m.from, m.chat_jid);
   } else {
     ++stats_.failed;
-    spdlog::error("message {} from {} to {} not delivered: {}", id, m.from, m.chat_jid, delivered.message());
+    spdlog::error("message {} from {} to {} not delivered: {}", m.id, m.from, m.chat_jid, outcome.message());
   }
-  return store_
-      .Prepare("UPDATE messages SET delivery_state = ?, delivered_at = ?, error = ? WHERE id = ?")
-      .Use()
-      .Bind(1, delivered.ok() ? "delivered" : "failed")
-      .BindTime(2, delivered.ok() ? std::optional<TimeMs>(clock_.NowMs()) : std::nullopt)
-      .Bind(3, delivered.ok() ? std::optional<std::string>() : std::optional<std::string>(delivered.message()))
-      .Bind(4, id)
-      .Run();
-}
-
-Status MessageInbox::Reject(const ClaimedFile& f, const std::string& reason, const MessageCommand* parsed) {
-  auto fail = [&](const Status& s) {
+  Status s = store_.Begin();
+  if (s.ok()) s = messages_.RecordDelivery(m.id, outcome, clock_.NowMs());
+  if (s.ok() && d.again) {
+    s = store_.AppendEvent(
+        std::nullopt, d.file.group, "reconciled",
+        text::Dump(nlohmann::json{{"file", d.file.name}, {"message_id", m.id}, {"action", "delivered"}}));
+  }
+  if (s.ok()) s = store_.Commit();
+  if (!s.ok()) {
+    // Still pending, its file still claimed: the next start delivers it
+    // again (at least once).
     store_.Rollback();
-    return s;
-  };
-  if (Status s = store_.Begin(); !s.ok()) return fail(s);
-  if (parsed != nullptr) {
-    if (Status s = store_
-                       .Prepare("INSERT INTO messages (group_folder, chat_jid, text, created_at, delivery_state, "
-                                "error) VALUES (?, ?, ?, ?, 'rejected', ?)")
-                       .Use()
-                       .Bind(1, f.group)
-                       .Bind(2, parsed->chat_jid)
-                       .Bind(3, parsed->text)
-                       .BindTime(4, clock_.NowMs())
-                       .Bind(5, reason)
-                       .Run();
-        !s.ok()) {
-      return fail(s);
-    }
+    spdlog::error("message {}: cannot record its delivery, left for the next start: {}", m.id, s.message());
+    return;
   }
-  nlohmann::json d = {{"file", text::ForLog(f.name)}, {"type", "message"}, {"reason", reason}};
-  if (Status s = store_.AppendEvent(std::nullopt, f.group, "rejected",
-                                    text::Dump(d));
-      !s.ok()) {
-    return fail(s);
-  }
-  if (Status s = store_.Commit(); !s.ok()) return fail(s);
-  ++stats_.rejected;
-  spdlog::warn("{}/messages/{} rejected: {}", f.group, f.name, reason);
-  MoveToErrors(f, reason);
-  return Status::Ok();
+  if (::unlink(d.file.path.c_str()) != 0) spdlog::warn("cannot remove {}: {}", d.file.path.string(), Errno(errno));
 }
 
-void MessageInbox::MoveToErrors(const ClaimedFile& f, const std::string& reason) {
-  // As for job files: the reason written first, the name made safe when
-  // the file's own cannot be used (watcher/claim.h).
-  watcher::MoveToErrors(layout_.ErrorsDir(), f, reason, clock_.NowMs());
+void MessageInbox::StopDelivering() {
+  if (stopping_) return;
+  stopping_ = true;
+  if (!waiting_.empty()) {
+    spdlog::info("{} message(s) not delivered yet; they are delivered at the next start", waiting_.size());
+  }
 }
 
 }  // namespace dropq

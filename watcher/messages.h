@@ -1,42 +1,51 @@
 #pragma once
 // Messages agents send through data/ipc/<group>/messages/ (docs/FILES.md,
-// "Message files"), recorded in the `messages` table and delivered.
-//
-// Names noticed by the watcher (or a scan) are collected with Add(); Flush()
-// handles each pending file on its own, in the order of the job-file ingest
-// (watcher/ingest.h):
-//   1. claim: rename messages/<name> into data/claimed/<group>/messages/
-//      (a subdirectory, so the job Ingestor's start-up reconciliation never
-//      mistakes a message for a job file)
+// "Message files"): the messages/ kind of the drop-folder pipeline
+// (watcher/drop_folder.h), which collects names, claims them into
+// data/claimed/<group>/messages/, rejects and reconciles. What is the
+// inbox's own is what a message file becomes:
+//   1. claim (the pipeline)
 //   2. read (no links, no FIFOs, size cap), parse, authorise
-//   3. BEGIN; a `messages` row (pending) and a `message` audit event whose
-//      detail carries the claim token; COMMIT
-//   4. deliver (outbox line or on_message hook); delivery_state becomes
-//      delivered or failed (+ error)
-//   5. unlink the claimed file
-// A refused or invalid file is moved to data/ipc/errors/ beside its reason,
-// with a `rejected` audit row (and, when it parsed, a `messages` row in state
-// `rejected`).
+//   3. BEGIN; per message a `messages` row (pending) and a `message` audit
+//      event whose detail carries the claim token, per refused file its
+//      `rejected` row (and, when it parsed, a `messages` row `rejected`);
+//      COMMIT — one transaction per pass, as for job files
+//   4. refused files to data/ipc/errors/ beside their reason (the pipeline)
+//   5. deliver (outbox line or on_message hook) OFF the loop, on libuv's
+//      thread pool; back on the loop, delivery_state becomes delivered or
+//      failed (+ error), and the claimed file is removed
+// Deliveries go one at a time, in the order messages were recorded (by
+// id, across groups): a consumer sees them in order, and a slow hook holds
+// at most one pool thread.
 //
-// Crashes: before 3, the claimed file is handled afresh by Reconcile() at the
-// next start. After 3, Reconcile() finds the claim token in the `message`
-// event: a message still `pending` is delivered then (so a crash between
-// delivery and the state update delivers it twice — at least once, never
+// Crashes: before 3, the claimed file is handled afresh by Reconcile() at
+// the next start. After 3, Reconcile() finds the claim token in the
+// `message` event: a message still `pending` is delivered then (so a crash
+// between delivery and its record delivers it twice — at least once, never
 // lost; every delivery carries the message `id` so a consumer can drop the
 // repeat), one already delivered or failed just has its file removed.
+// StopDelivering() (shutdown) lets the delivery in flight finish and be
+// recorded; those still waiting stay pending, their files claimed, for the
+// next start.
 //
-// Delivery runs synchronously on the caller's thread: the outbox append is a
-// write and an fsync; the hook is bounded by `hook_timeout_ms`.
+// Lifecycle (libuv's rule): the loop must run until no delivery is in flight
+// (in_flight() false) before the inbox is destroyed.
+#include <uv.h>
+
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "base/clock.h"
-#include "jobs/layout.h"
 #include "base/status.h"
+#include "jobs/layout.h"
+#include "jobs/messages.h"
 #include "jobs/store.h"
 #include "watcher/authorize.h"
 #include "watcher/claim.h"
+#include "watcher/drop_folder.h"
 #include "watcher/job_file.h"
 
 namespace dropq {
@@ -51,29 +60,40 @@ struct MessageOptions {
   // is 128 KiB of JSON); the text's own limit is checked by the parser.
   std::int64_t max_file_bytes = 2 * static_cast<std::int64_t>(watcher::kMaxMessageTextBytes) + 4096;
   int hook_timeout_ms = 10'000;
+  // Called on the loop once a delivery's outcome is recorded (the daemon's
+  // `--once` looks again whether anything is left).
+  std::function<void()> after_delivery;
 };
 
 class MessageInbox {
  public:
-  MessageInbox(Store& store, const Layout& layout, MessageOptions options, const Clock& clock);
+  // Deliveries run on `loop`'s thread pool.
+  MessageInbox(uv_loop_t* loop, Store& store, const Layout& layout, MessageOptions options, const Clock& clock);
 
   // A group was registered (or the set changed): authorisation and scans use
   // the new list from now on.
-  void SetGroups(std::vector<watcher::GroupIdentity> groups) { options_.groups = std::move(groups); }
+  void SetGroups(std::vector<watcher::GroupIdentity> groups) { folder_.SetGroups(std::move(groups)); }
 
+  // The pipeline's messages/ folder (the watcher adds names to it).
+  watcher::DropFolder& folder() { return folder_; }
   // Notes that messages/<name> of `group` may hold a new file. Names not
   // ending in ".json", hidden names and names with a '/' are ignored.
-  void Add(const std::string& group, const std::string& name);
+  void Add(const std::string& group, const std::string& name) { folder_.Add(group, name); }
   // Adds every *.json currently in each group's messages/.
-  void ScanAll();
+  void ScanAll() { folder_.ScanAll(); }
   // Start-up: finishes what a crash interrupted in data/claimed/<g>/messages/
-  // (see above). Call before the first Flush().
+  // (see above); messages to deliver again are queued in id order. Call
+  // before the first Flush().
   Status Reconcile();
-  bool pending() const { return !pending_.empty() || !claimed_.empty(); }
+  // Files to take in, or messages not yet delivered.
+  bool pending() const { return folder_.pending() || in_flight_ || !waiting_.empty(); }
+  bool in_flight() const { return in_flight_; }
 
-  // Handles everything pending. On a store error the claimed files stay and
-  // are tried again on the next Flush(); the first such error is returned.
+  // Steps 1-4 for everything pending, and queues the deliveries. On a store
+  // error the files stay claimed and are tried again on the next Flush().
   Status Flush();
+  // Shutdown: starts no more deliveries (see above).
+  void StopDelivering();
 
   struct Stats {
     std::uint64_t delivered = 0, failed = 0, rejected = 0;
@@ -81,33 +101,39 @@ class MessageInbox {
   const Stats& stats() const { return stats_; }
 
   // data/claimed/<group>/messages/
-  std::filesystem::path ClaimedDir(const std::string& group) const;
+  std::filesystem::path ClaimedDir(const std::string& group) const { return folder_.ClaimedDir(group); }
 
-  // A recorded message: `from` sent it, `to` is the folder of the group whose
-  // chat `chat_jid` is.
-  struct Message {
-    std::int64_t id = 0;
-    std::string from, to, chat_jid, text;
-    TimeMs created_at = 0;
-  };
+  using Message = dropq::Message;
 
  private:
-  const watcher::GroupIdentity* FindGroup(const std::string& folder) const;
-  // Steps 2-5 for one claimed file; a store error leaves the file claimed.
-  Status Handle(const watcher::ClaimedFile& f);
-  Status Reject(const watcher::ClaimedFile& f, const std::string& reason,
-                const watcher::MessageCommand* parsed);
-  // Delivers a recorded message and records the outcome (delivered or
-  // failed); the Status is the store's, a failed delivery is not an error.
-  Status Deliver(const Message& m);
-  void MoveToErrors(const watcher::ClaimedFile& f, const std::string& reason);
+  // A recorded message on its way out, and the claimed file it came from.
+  struct Delivery {
+    Message message;
+    watcher::ClaimedFile file;
+    bool again = false;  // a start-up redelivery (its `reconciled` row follows)
+  };
+  struct Refused {
+    watcher::Rejection rejection;
+    std::optional<watcher::MessageCommand> parsed;
+  };
+  struct Work;  // one delivery on the pool
+  void Examine(const watcher::ClaimedFile& f, std::vector<Delivery>& accepted, std::vector<Refused>& refused);
+  void StartNext();
+  static void DeliverOnPool(uv_work_t* req);
+  static void Delivered(uv_work_t* req, int status);
+  // Records a delivery's outcome and removes its file.
+  void Finish(const Delivery& d, const Status& outcome);
 
+  uv_loop_t* loop_;
   Store& store_;
+  MessageStore messages_;
   const Layout& layout_;
   MessageOptions options_;
   const Clock& clock_;
-  std::vector<std::pair<std::string, std::string>> pending_;  // (group, name) in messages/
-  std::vector<watcher::ClaimedFile> claimed_;                 // claimed, not yet committed
+  watcher::DropFolder folder_;
+  std::deque<Delivery> waiting_;  // recorded, in id order, not yet started
+  bool in_flight_ = false;
+  bool stopping_ = false;
   Stats stats_;
 };
 

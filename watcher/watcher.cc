@@ -14,14 +14,14 @@ constexpr std::size_t kBurstRescan = 256;
 }  // namespace
 
 Watcher::Watcher(uv_loop_t* loop, const Layout& layout, Ingestor& ingestor, std::vector<std::string> groups,
-                 JobsCallback on_jobs, std::uint64_t rescan_ms, MessageHooks messages)
+                 JobsCallback on_jobs, std::uint64_t rescan_ms, MessageInbox* messages)
     : loop_(loop),
       layout_(layout),
       ingestor_(ingestor),
       groups_(std::move(groups)),
       on_jobs_(std::move(on_jobs)),
       rescan_ms_(rescan_ms),
-      messages_(std::move(messages)) {}
+      messages_(messages) {}
 
 Watcher::~Watcher() = default;
 
@@ -41,15 +41,15 @@ Status Watcher::Start() {
 }
 
 void Watcher::WatchGroup(const std::string& g) {
-  for (bool messages : {false, true}) {
-    if (messages && !messages_.add) continue;
+  for (DropFolder* folder : {&ingestor_.folder(), messages_ ? &messages_->folder() : nullptr}) {
+    if (folder == nullptr) continue;
     auto dir = std::make_unique<Dir>();
     dir->self = this;
     dir->group = g;
-    dir->messages = messages;
+    dir->folder = folder;
     uv_fs_event_init(loop_, &dir->handle);
     dir->handle.data = dir.get();
-    std::string path = (messages ? layout_.MessagesDir(g) : layout_.TasksDir(g)).string();
+    std::string path = folder->Dir(g).string();
     int rc = uv_fs_event_start(&dir->handle, &Watcher::OnFsEvent, path.c_str(), 0);
     dirs_.push_back(std::move(dir));
     // A group whose folder cannot be watched (broken or planted) is
@@ -79,15 +79,9 @@ void Watcher::OnFsEvent(uv_fs_event_t* h, const char* filename, int /*events*/, 
       // An error, or a platform that does not name the file: look at the
       // whole directory.
       if (status < 0) spdlog::warn("watch error on {}: {}; rescanning", dir->group, uv_strerror(status));
-      if (dir->messages) {
-        self->messages_.scan();
-      } else {
-        self->ingestor_.ScanAll();
-      }
-    } else if (dir->messages) {
-      self->messages_.add(dir->group, filename);
+      dir->folder->ScanAll();
     } else {
-      self->ingestor_.Add(dir->group, filename);
+      dir->folder->Add(dir->group, filename);
     }
     self->Kick();
   });
@@ -97,15 +91,17 @@ void Watcher::OnIdle(uv_idle_t* h) {
   Guard("ingest pass", [&] {
     auto* self = static_cast<Watcher*>(h->data);
     uv_idle_stop(h);
-    if (self->messages_.flush) self->messages_.flush();
+    Status messages = self->messages_ ? self->messages_->Flush() : Status::Ok();
     auto jobs = self->ingestor_.Flush();
-    if (!jobs.ok()) {
+    if (Status failed = jobs.ok() ? messages : jobs.status(); !failed.ok()) {
       // A full disk, a locked database: the files stay claimed and are tried
       // again with backoff (1 s doubling to 30 s) until the store takes them.
       self->retry_delay_ms_ = std::min<std::uint64_t>(30'000, self->retry_delay_ms_ ? self->retry_delay_ms_ * 2 : 1'000);
-      spdlog::error("ingest failed: {}; the files stay claimed and are tried again in {} ms", jobs.status().message(),
+      spdlog::error("ingest failed: {}; the files stay claimed and are tried again in {} ms", failed.message(),
                     self->retry_delay_ms_);
       uv_timer_start(&self->retry_, &Watcher::OnRetry, self->retry_delay_ms_, 0);
+      if (!jobs.ok()) return;
+      self->on_jobs_(std::move(*jobs));
       return;
     }
     if (self->retry_delay_ms_ != 0) spdlog::info("ingest resumed");
@@ -138,7 +134,7 @@ void Watcher::OnRescan(uv_timer_t* h) {
   Guard("rescan", [&] {
     auto* self = static_cast<Watcher*>(h->data);
     self->ingestor_.ScanAll();
-    if (self->messages_.scan) self->messages_.scan();
+    if (self->messages_) self->messages_->ScanAll();
     self->Kick();
   });
 }

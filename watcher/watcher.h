@@ -1,8 +1,9 @@
 #pragma once
-// Watching each group's tasks/ directory with libuv (inotify on Linux,
-// FSEvents/kqueue on macOS) and feeding names to the Ingestor.
+// Watching each group's drop folders — tasks/, and messages/ when a
+// MessageInbox is given — with libuv (inotify on Linux, FSEvents/kqueue on
+// macOS) and feeding names to their drop folders (watcher/drop_folder.h).
 //
-// Events only add names; the batch is ingested from a uv_idle callback, so
+// Events only add names; the batch is taken in from a uv_idle callback, so
 // every file noticed in one loop turn commits in one transaction (group
 // commit). A slow safety rescan (default once a minute) catches anything an
 // overflowing event queue dropped; nothing else wakes the loop when idle.
@@ -19,23 +20,20 @@
 
 #include "jobs/dispatcher.h"
 #include "jobs/layout.h"
+#include "watcher/drop_folder.h"
 #include "watcher/ingest.h"
+#include "watcher/messages.h"
 
 namespace dropq::watcher {
 
 class Watcher {
  public:
   using JobsCallback = std::function<void(std::vector<QueuedJob>)>;
-  // A second kind of dropped file, in each group's messages/ (watcher/messages):
-  // names go to `add`; `flush` runs in the same idle pass as the jobs' ingest.
-  struct MessageHooks {
-    std::function<void(const std::string& group, const std::string& name)> add;
-    std::function<void()> scan;
-    std::function<void()> flush;
-  };
 
+  // `messages`, when given, is flushed in the same idle pass as the jobs'
+  // ingest, just before it.
   Watcher(uv_loop_t* loop, const Layout& layout, Ingestor& ingestor, std::vector<std::string> groups,
-          JobsCallback on_jobs, std::uint64_t rescan_ms = 60'000, MessageHooks messages = {});
+          JobsCallback on_jobs, std::uint64_t rescan_ms = 60'000, MessageInbox* messages = nullptr);
   ~Watcher();
 
   Status Start();
@@ -52,7 +50,7 @@ class Watcher {
   struct Dir {
     Watcher* self;
     std::string group;
-    bool messages = false;  // messages/ rather than tasks/
+    DropFolder* folder;  // whose names its events are
     uv_fs_event_t handle;
   };
   void WatchGroup(const std::string& group);
@@ -67,7 +65,7 @@ class Watcher {
   std::vector<std::string> groups_;
   JobsCallback on_jobs_;
   std::uint64_t rescan_ms_;
-  MessageHooks messages_;
+  MessageInbox* messages_;
   std::vector<std::unique_ptr<Dir>> dirs_;
   uv_idle_t idle_{};
   uv_timer_t rescan_{};

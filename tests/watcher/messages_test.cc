@@ -1,5 +1,7 @@
 #include "watcher/messages.h"
 
+#include <uv.h>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -22,10 +24,12 @@ struct Fixture {
   TempDir dir;
   ManualClock clock{1'800'000'000'000};
   Layout layout{dir.path()};
+  uv_loop_t loop{};
   std::unique_ptr<Store> store;
   std::unique_ptr<MessageInbox> inbox;
 
   explicit Fixture(std::vector<std::string> on_message = {}, int hook_timeout_ms = 10'000) {
+    uv_loop_init(&loop);
     REQUIRE(layout.CreateCommon().ok());
     REQUIRE(layout.CreateGroup("main").ok());
     REQUIRE(layout.CreateGroup("team").ok());
@@ -36,8 +40,16 @@ struct Fixture {
     o.groups = {{"main", "main@x", true}, {"team", "team@x", false}};
     o.on_message = std::move(on_message);
     o.hook_timeout_ms = hook_timeout_ms;
-    inbox = std::make_unique<MessageInbox>(*store, layout, o, clock);
+    inbox = std::make_unique<MessageInbox>(&loop, *store, layout, o, clock);
   }
+  ~Fixture() {
+    Deliver();
+    inbox.reset();
+    uv_loop_close(&loop);
+  }
+
+  // Deliveries run on the loop's thread pool: the loop runs until none is left.
+  void Deliver() { uv_run(&loop, UV_RUN_DEFAULT); }
 
   void Drop(const std::string& group, const std::string& name, const std::string& content) {
     WriteFile(layout.MessagesDir(group) / name, content);
@@ -49,6 +61,7 @@ struct Fixture {
   void FlushAll() {
     inbox->ScanAll();
     REQUIRE(inbox->Flush().ok());
+    Deliver();
   }
 
   std::vector<Row> Messages() {
@@ -222,6 +235,7 @@ TEST_CASE("a message recorded before a crash is delivered at the next start, its
             R"({"type":"message","chatJid":"team@x","text":"fresh"})");
   REQUIRE(f.inbox->Reconcile().ok());
   REQUIRE(f.inbox->Flush().ok());
+  f.Deliver();
   auto lines = f.Outbox("team");
   REQUIRE(lines.size() == 2);
   CHECK(lines[0]["text"] == "recorded");
@@ -232,6 +246,60 @@ TEST_CASE("a message recorded before a crash is delivered at the next start, its
   CHECK(rows[1].state == "delivered");
   CHECK(f.Events("reconciled").size() == 1);
   CHECK(f.Empty(f.inbox->ClaimedDir("team")));
+}
+
+TEST_CASE("at shutdown the delivery in flight is recorded and the ones not started wait for the next start",
+          "[messages]") {
+  Fixture f;
+  f.Send("team", "team@x", "first", "a.json");
+  f.Send("team", "team@x", "second", "b.json");
+  f.inbox->ScanAll();
+  REQUIRE(f.inbox->Flush().ok());
+  REQUIRE(f.inbox->in_flight());  // one at a time: the first is out, the second waits
+  f.inbox->StopDelivering();
+  f.Deliver();
+  auto rows = f.Messages();
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].state == "delivered");
+  CHECK(rows[1].state == "pending");
+  CHECK(f.Outbox("team").size() == 1);
+
+  // The next start delivers the one left, and removes its claimed file.
+  MessageOptions o;
+  o.groups = {{"main", "main@x", true}, {"team", "team@x", false}};
+  f.inbox = std::make_unique<MessageInbox>(&f.loop, *f.store, f.layout, o, f.clock);
+  REQUIRE(f.inbox->Reconcile().ok());
+  f.Deliver();
+  auto lines = f.Outbox("team");
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[1]["text"] == "second");
+  CHECK(f.Messages().at(1).state == "delivered");
+  CHECK(f.Empty(f.inbox->ClaimedDir("team")));
+  auto reconciled = f.Events("reconciled");
+  REQUIRE(reconciled.size() == 1);
+  CHECK(nlohmann::json::parse(*reconciled[0].detail)["action"] == "delivered");
+}
+
+TEST_CASE("messages are delivered one at a time in the order they were recorded", "[messages]") {
+  TempDir out;
+  auto got = out / "got.jsonl";
+  // A shell in the test only: each delivery appends its message and a newline.
+  Fixture f({"/bin/sh", "-c", "cat >> '" + got.string() + "'; echo >> '" + got.string() + "'"});
+  f.Send("team", "team@x", "one", "a.json");
+  f.Send("main", "main@x", "two", "b.json");
+  f.Send("team", "team@x", "three", "c.json");
+  f.FlushAll();
+  std::vector<std::int64_t> ids;
+  std::string all = ReadFile(got), line;
+  for (char c : all) {
+    if (c != '\n') {
+      line += c;
+      continue;
+    }
+    ids.push_back(nlohmann::json::parse(line)["id"]);
+    line.clear();
+  }
+  CHECK(ids == std::vector<std::int64_t>{1, 2, 3});
 }
 
 TEST_CASE("a messages folder replaced by a symlink is not read through", "[messages]") {

@@ -1,0 +1,160 @@
+#include "watcher/drop_folder.h"
+
+#include <sys/stat.h>
+
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "base/text.h"
+
+namespace dropq::watcher {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool EndsWithJson(const std::string& name) {
+  return name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0 && name[0] != '.';
+}
+
+}  // namespace
+
+DropFolder::DropFolder(DropKind kind, const Layout& layout, const Clock& clock, std::vector<GroupIdentity> groups)
+    : kind_(kind), layout_(layout), clock_(clock), groups_(std::move(groups)) {}
+
+const GroupIdentity* DropFolder::FindGroup(const std::string& folder) const {
+  for (const auto& g : groups_) {
+    if (g.folder == folder) return &g;
+  }
+  return nullptr;
+}
+
+fs::path DropFolder::Dir(const std::string& group) const {
+  return kind_ == DropKind::kTasks ? layout_.TasksDir(group) : layout_.MessagesDir(group);
+}
+
+fs::path DropFolder::ClaimedDir(const std::string& group) const {
+  return kind_ == DropKind::kTasks ? layout_.ClaimedDir(group) : layout_.ClaimedDir(group) / "messages";
+}
+
+void DropFolder::Add(const std::string& group, const std::string& name) {
+  if (!EndsWithJson(name) || name.find('/') != std::string::npos) return;
+  names_.emplace_back(group, name);
+}
+
+void DropFolder::ScanAll() {
+  for (const auto& g : groups_) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(Dir(g.folder), ec)) Add(g.folder, entry.path().filename().string());
+    if (ec) spdlog::warn("cannot scan {}: {}", Dir(g.folder).string(), ec.message());
+  }
+}
+
+DropFolder::Pass DropFolder::Claim(TimeMs now) {
+  Pass pass;
+  pass.claimed = std::move(claimed_);
+  claimed_.clear();
+  std::map<std::string, bool> usable;                    // one lstat per group per pass
+  std::set<std::pair<std::string, std::string>> seen;  // a name noticed twice in a pass is claimed once
+  for (const auto& [group, name] : names_) {
+    if (!seen.insert({group, name}).second) continue;
+    auto u = usable.find(group);
+    if (u == usable.end()) {
+      Status s = Layout::CheckRealDir(Dir(group));
+      if (s.ok()) {
+        std::error_code ec;
+        fs::create_directories(ClaimedDir(group), ec);
+        if (ec) s = Status::IOError("cannot create " + ClaimedDir(group).string() + ": " + ec.message());
+      }
+      if (!s.ok()) spdlog::error("group {}: not reading {}/: {}", group, word(), s.message());
+      u = usable.emplace(group, s.ok()).first;
+    }
+    if (!u->second) continue;
+    if (auto problem = DroppedNameProblem(name)) {
+      // Never claimed: "<token>.<name>" may not even fit. It goes from the
+      // drop folder to errors/ under a safe name once its audit row commits.
+      fs::path path = Dir(group) / name;
+      struct stat st {};
+      if (::lstat(path.c_str(), &st) != 0) {
+        // Already moved (the move's own event), or removed by the writer.
+        if (!RecentlyClaimed(group, name)) pass.vanished.emplace_back(group, name);
+        continue;
+      }
+      NoteClaimed(group, name);
+      pass.bad_names.push_back({{group, name, NewClaimToken(now), path}, *problem});
+      continue;
+    }
+    auto c = ClaimFile(group, Dir(group), name, ClaimedDir(group), now);
+    if (c.ok()) {
+      NoteClaimed(group, name);
+      pass.claimed.push_back(std::move(*c));
+    } else if (c.status().code() != Status::Code::kNotFound) {
+      spdlog::error("{}", c.status().message());
+    } else if (!RecentlyClaimed(group, name)) {
+      pass.vanished.emplace_back(group, name);
+    }
+  }
+  names_.clear();
+  return pass;
+}
+
+void DropFolder::GiveBack(std::vector<ClaimedFile> claimed, const std::vector<Rejection>& bad_names) {
+  for (auto& f : claimed) claimed_.push_back(std::move(f));
+  for (const auto& r : bad_names) names_.emplace_back(r.file.group, r.file.name);
+}
+
+Status DropFolder::AuditRejection(Store& store, const Rejection& r, std::optional<std::string_view> type) const {
+  nlohmann::json d = {{"file", text::ForLog(r.file.name)}};
+  if (type) d["type"] = *type;
+  d["reason"] = r.reason;
+  return store.AppendEvent(std::nullopt, r.file.group, "rejected", text::Dump(d));
+}
+
+void DropFolder::Reject(const Rejection& r) const {
+  spdlog::warn("{}/{}/{} rejected: {}", r.file.group, word(), r.file.name, r.reason);
+  MoveToErrors(layout_.ErrorsDir(), r.file, r.reason, clock_.NowMs());
+}
+
+Status DropFolder::Reconcile(const std::function<Result<bool>(const ClaimedFile&)>& finish) {
+  claimed_.clear();
+  for (const auto& g : groups_) {
+    std::error_code ec;
+    fs::path dir = ClaimedDir(g.folder);
+    if (!fs::exists(dir, ec)) continue;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      // data/claimed/<g>/messages/ sits in the tasks' claimed directory.
+      if (kind_ == DropKind::kTasks && entry.path() == layout_.ClaimedDir(g.folder) / "messages") continue;
+      auto claimed = ParseClaimedName(g.folder, entry.path());
+      if (!claimed) {
+        spdlog::warn("ignoring {}: not a name dropq gives claimed files", entry.path().string());
+        continue;
+      }
+      auto finished = finish(*claimed);
+      if (!finished.ok()) return finished.status();
+      if (!*finished) claimed_.push_back(std::move(*claimed));
+    }
+    if (ec) return Status::IOError("cannot scan " + dir.string() + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+// Names claimed lately, so a second event for a name already taken (a file
+// written in place makes several) is not taken for a file someone removed
+// before it could be claimed.
+void DropFolder::NoteClaimed(const std::string& group, const std::string& name) {
+  std::string key = group + "/" + name;
+  if (!recent_.insert(key).second) return;
+  recent_order_.push_back(std::move(key));
+  if (recent_order_.size() > kRecentClaims) {
+    recent_.erase(recent_order_.front());
+    recent_order_.pop_front();
+  }
+}
+
+bool DropFolder::RecentlyClaimed(const std::string& group, const std::string& name) const {
+  return recent_.count(group + "/" + name) > 0;
+}
+
+}  // namespace dropq::watcher
