@@ -4,6 +4,7 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_RELEASE ?= build-release
+BUILD_PORTABLE ?= build-portable
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?= examples/dropq.yaml
 
@@ -25,7 +26,7 @@ FUZZ_PACKAGES := clang libclang-rt-14-dev llvm
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps fuzz-deps test-deps configure build test test-asan fuzz fuzz-smoke chaos chaos-smoke run bench clean
+.PHONY: all deps fuzz-deps test-deps configure build test test-asan test-portable fuzz fuzz-smoke chaos chaos-smoke run bench clean
 
 all: build
 
@@ -72,6 +73,15 @@ test-asan: test-deps
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
 
+# The tests that start child processes (ctest label `process`: base/process.h,
+# the runner's folder, the on_message hook, every end-to-end test) on a build
+# with the portable process backend — libuv's uv_spawn, as on macOS — instead
+# of posix_spawn + pidfd (docs/DESIGN.md, "Running an attempt").
+test-portable: deps
+	@cmake -S . -B $(BUILD_PORTABLE) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDROPQ_PORTABLE_PROCESS=ON >/dev/null
+	@cmake --build $(BUILD_PORTABLE) -j $(JOBS)
+	ctest --test-dir $(BUILD_PORTABLE) --output-on-failure -j $(JOBS) -L process
+
 # The daemon in the foreground on the demo config (root ./var, bwrap, demo agent).
 # On a fresh root (no var/ yet) the example job files are dropped first, so
 # jobs run within seconds of starting.
@@ -116,4 +126,4 @@ bench: deps
 	  $(if $(BENCH_ONLY),--only $(BENCH_ONLY),--doc docs/PERFORMANCE.md)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_RELEASE)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_RELEASE) $(BUILD_PORTABLE)

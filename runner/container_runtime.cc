@@ -1,15 +1,12 @@
 #include "runner/container_runtime.h"
-#include "base/text.h"
-#include "base/guard.h"
 
-#include <uv.h>
-
-#include <algorithm>
-#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "base/process.h"
+#include "base/text.h"
 
 namespace dropq::runner {
 namespace {
@@ -17,130 +14,22 @@ namespace {
 // A helper command (`docker info`, `docker ps`, `docker stop`) that does not
 // answer in this time is treated as failed, so a hung daemon cannot hang
 // dropq's start-up. Above the stop grace period, which `stop` waits out.
-constexpr std::uint64_t kHelperTimeoutMs = 60'000;
+constexpr std::int64_t kHelperTimeoutMs = 60'000;
 // Bytes kept per stream: `ps` output is a few names; `info` a page.
 constexpr std::size_t kHelperOutputCap = 1 << 20;
 
-struct Captured {
-  int exit_code = -1;  // 128 + signal when killed
-  bool timed_out = false;
-  std::string out;
-  std::string err;
-};
+// Runs a helper command to completion, its output captured.
+Result<process::RunResult> RunHelper(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  process::RunOptions options;
+  options.timeout_ms = kHelperTimeoutMs;
+  options.output_cap = kHelperOutputCap;
+  auto r = process::Run(argv, env, options);
+  if (!r.ok()) return Status::NotFound("cannot run " + argv[0] + ": " + r.status().message());
+  return r;
+}
 
-// Runs argv to completion on a private loop, capturing stdout and stderr.
-// Lifecycle (libuv): every handle initialised here is closed before the loop
-// is closed; the process handle only after its exit callback.
-class SyncRun {
- public:
-  static Result<Captured> Run(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
-    SyncRun r;
-    return r.Go(argv, env);
-  }
-
- private:
-  Result<Captured> Go(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
-    uv_loop_init(&loop_);
-    std::vector<char*> args, envp;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-
-    uv_pipe_init(&loop_, &out_, 0);
-    uv_pipe_init(&loop_, &err_, 0);
-    uv_timer_init(&loop_, &timer_);
-    for (uv_handle_t* h : {H(&out_), H(&err_), H(&timer_), H(&proc_)}) h->data = this;
-
-    uv_stdio_container_t stdio[3];
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-    stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&out_);
-    stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-    stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&err_);
-    uv_process_options_t opts{};
-    opts.file = args[0];
-    opts.args = args.data();
-    opts.env = envp.data();
-    opts.stdio = stdio;
-    opts.stdio_count = 3;
-    opts.exit_cb = &SyncRun::OnExit;
-    int rc = uv_spawn(&loop_, &proc_, &opts);
-    if (rc != 0) {
-      // The handles are initialised all the same and must be closed.
-      for (uv_handle_t* h : {H(&out_), H(&err_), H(&timer_), H(&proc_)}) uv_close(h, nullptr);
-      uv_run(&loop_, UV_RUN_DEFAULT);
-      uv_loop_close(&loop_);
-      return Status::NotFound(std::string("cannot run ") + argv[0] + ": " + uv_strerror(rc));
-    }
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&out_), &SyncRun::Alloc, &SyncRun::OnRead);
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&err_), &SyncRun::Alloc, &SyncRun::OnRead);
-    uv_timer_start(&timer_, &SyncRun::OnTimeout, kHelperTimeoutMs, 0);
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    uv_loop_close(&loop_);
-    return std::move(result_);
-  }
-
-  static uv_handle_t* H(void* h) { return static_cast<uv_handle_t*>(h); }
-
-  static void Alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
-    auto* self = static_cast<SyncRun*>(h->data);
-    *buf = uv_buf_init(self->buf_, sizeof(self->buf_));
-  }
-
-  static void OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-    auto* self = static_cast<SyncRun*>(s->data);
-    if (n < 0) {  // EOF or error: this stream is done
-      self->CloseStream(reinterpret_cast<uv_pipe_t*>(s));
-      return;
-    }
-    Guard("runtime CLI output", [&] {
-      std::string& dst = reinterpret_cast<uv_pipe_t*>(s) == &self->out_ ? self->result_.out : self->result_.err;
-      std::size_t room = kHelperOutputCap - std::min(kHelperOutputCap, dst.size());
-      dst.append(buf->base, std::min(room, static_cast<std::size_t>(n)));
-    });
-  }
-
-  static void OnExit(uv_process_t* p, int64_t status, int sig) {
-    auto* self = static_cast<SyncRun*>(p->data);
-    self->exited_ = true;
-    self->result_.exit_code = sig != 0 ? 128 + sig : static_cast<int>(status);
-    uv_close(H(p), nullptr);
-    Guard("runtime CLI exit", [&] { self->MaybeFinish(); });
-  }
-
-  static void OnTimeout(uv_timer_t* t) {
-    auto* self = static_cast<SyncRun*>(t->data);
-    self->result_.timed_out = true;
-    if (!self->exited_) uv_process_kill(&self->proc_, SIGKILL);
-    // A grandchild may hold the pipes open after the client died.
-    self->CloseStream(&self->out_);
-    self->CloseStream(&self->err_);
-  }
-
-  void CloseStream(uv_pipe_t* p) {
-    if (uv_is_closing(H(p))) return;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(p));
-    uv_close(H(p), nullptr);
-    --open_streams_;
-    MaybeFinish();
-  }
-
-  // The timer keeps the loop alive; it goes once the process has exited and
-  // both streams are closed.
-  void MaybeFinish() {
-    if (exited_ && open_streams_ == 0 && !uv_is_closing(H(&timer_))) uv_close(H(&timer_), nullptr);
-  }
-
-  uv_loop_t loop_;
-  uv_process_t proc_;
-  uv_pipe_t out_, err_;
-  uv_timer_t timer_;
-  char buf_[16 * 1024];
-  bool exited_ = false;
-  int open_streams_ = 2;
-  Captured result_;
-};
+// 128 + signal when a signal ended it.
+int ExitCode(const process::Exit& e) { return e.term_signal != 0 ? 128 + e.term_signal : e.exit_code; }
 
 // The last non-empty line of a CLI's stderr: what it says went wrong.
 std::string LastLine(const std::string& text) {
@@ -222,16 +111,16 @@ class CliRuntime : public Runtime {
 
   // Runs a helper; a clean exit or an error naming the command and what the
   // CLI printed on stderr.
-  Result<Captured> Helper(const std::vector<std::string>& argv) const {
-    auto r = SyncRun::Run(argv, env_);
+  Result<process::RunResult> Helper(const std::vector<std::string>& argv) const {
+    auto r = RunHelper(argv, env_);
     if (!r.ok()) return r.status();
     if (r->timed_out) {
       return Status::IOError("`" + Joined(argv) + "` did not finish within " + std::to_string(kHelperTimeoutMs / 1000) +
                              " s");
     }
-    if (r->exit_code != 0) {
+    if (ExitCode(r->exit) != 0) {
       std::string why = LastLine(r->err);
-      return Status::IOError("`" + Joined(argv) + "` exited with code " + std::to_string(r->exit_code) +
+      return Status::IOError("`" + Joined(argv) + "` exited with code " + std::to_string(ExitCode(r->exit)) +
                              (why.empty() ? "" : ": " + why));
     }
     return r;

@@ -28,8 +28,9 @@
 // the client, and the client passes nothing to the container unless
 // extra_args say `-e`.
 //
-// CheckAvailable and CleanupOrphans run the CLI synchronously on a private
-// libuv loop, each command bounded by a timeout; they are for start-up only.
+// CheckAvailable and CleanupOrphans run the CLI synchronously
+// (process::Run), each command bounded by a timeout; they are for start-up
+// only.
 #include <memory>
 #include <string>
 #include <vector>

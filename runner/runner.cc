@@ -9,9 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include "base/atomic_file.h"
+#include "base/process.h"
 #include "runner/outcome.h"
 #include "runner/sentinel.h"
-#include "runner/spawn.h"
 #include "base/guard.h"
 #include "base/text.h"
 
@@ -71,36 +71,29 @@ class Runner::Execution {
 
     uv_timer_init(r_->loop_, &timer_);
     timer_.data = this;
-    auto child = SpawnWithPipes(spec.argv, spec.env);
+    // The child writes the input to the agent's stdin and closes it; an
+    // agent that exits without reading makes that write fail with EPIPE,
+    // only a result code since the daemon ignores SIGPIPE.
+    process::Handlers handlers;
+    handlers.on_output = [this](process::Stream s, std::string_view chunk) {
+      if (s == process::Stream::kStdout) {
+        OnStdout(chunk);
+      } else {
+        OnStderr(chunk);
+      }
+    };
+    handlers.on_exit = [this](const process::Exit& e) { Guarded("agent exit", [&] { Exited(e); }); };
+    handlers.on_closed = [this] { Guard("agent closed", [&] { ChildClosed(); }); };
+    auto child = process::Child::Start(r_->loop_, spec.argv, spec.env, ContainerInputJson(a_, false),
+                                       std::move(handlers));
     if (!child.ok()) {
       spawn_error_ = spec.argv[0] + ": " + child.status().message();
       exited_ = out_eof_ = err_eof_ = true;
-      handles_ = 1;  // the timer only
+      child_closed_ = true;
       Close(AsHandle(&timer_));
       return;
     }
-    pid_ = child->pid;
-    pidfd_ = child->pidfd;
-    uv_pipe_init(r_->loop_, &in_, 0);
-    uv_pipe_init(r_->loop_, &out_, 0);
-    uv_pipe_init(r_->loop_, &err_, 0);
-    uv_pipe_open(&in_, child->stdin_fd);
-    uv_pipe_open(&out_, child->stdout_fd);
-    uv_pipe_open(&err_, child->stderr_fd);
-    uv_poll_init(r_->loop_, &exit_poll_, pidfd_);
-    for (uv_handle_t* h : {AsHandle(&in_), AsHandle(&out_), AsHandle(&err_), AsHandle(&exit_poll_)}) h->data = this;
-    uv_poll_start(&exit_poll_, UV_READABLE, &Execution::OnExit);
-    input_ = ContainerInputJson(a_, false);
-    uv_buf_t buf = uv_buf_init(input_.data(), static_cast<unsigned>(input_.size()));
-    write_.data = this;
-    // An agent that exits without reading makes this fail with EPIPE; the
-    // daemon ignores SIGPIPE, so that is only a result code here.
-    uv_write(&write_, reinterpret_cast<uv_stream_t*>(&in_), &buf, 1, [](uv_write_t* w, int) {
-      auto* self = static_cast<Execution*>(w->data);
-      Guard("agent stdin", [&] { self->Close(AsHandle(&self->in_)); });
-    });
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&out_), &Execution::Alloc, &Execution::OnStdout);
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&err_), &Execution::Alloc, &Execution::OnStderr);
+    child_ = std::move(*child);
     uv_timer_start(&timer_, &Execution::OnTimeout, static_cast<std::uint64_t>(a_.timeout_ms), 0);
   }
 
@@ -114,7 +107,7 @@ class Runner::Execution {
     if (stop.empty()) {
       KillGroup(SIGTERM);
     } else {
-      r_->SpawnDetached(stop);
+      r_->StartHelper(stop);
     }
     uv_timer_stop(&timer_);
     uv_timer_start(&timer_, &Execution::OnKillTimer, static_cast<std::uint64_t>(r_->options_.kill_grace_ms), 0);
@@ -123,38 +116,28 @@ class Runner::Execution {
   const Job& job() const { return a_.job; }
 
  private:
-  static void Alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
-    auto* self = static_cast<Execution*>(h->data);
-    *buf = uv_buf_init(self->read_buf_, sizeof(self->read_buf_));
-  }
-
-  static void OnStdout(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-    auto* self = static_cast<Execution*>(s->data);
-    self->Guarded("agent stdout", [&] {
-      if (n > 0) {
-        std::string_view chunk(buf->base, static_cast<std::size_t>(n));
-        self->Capture(self->stdout_, self->stdout_bytes_, self->stdout_truncated_, chunk);
-        self->parser_.Feed(chunk);
-      } else if (n < 0) {
-        self->parser_.Finish();
-        self->out_eof_ = true;
-        self->Close(AsHandle(&self->out_));
-        self->MaybeDone();
+  // A chunk of the agent's stdout; empty at its end.
+  void OnStdout(std::string_view chunk) {
+    Guarded("agent stdout", [&] {
+      if (!chunk.empty()) {
+        Capture(stdout_, stdout_bytes_, stdout_truncated_, chunk);
+        parser_.Feed(chunk);
+      } else {
+        parser_.Finish();
+        out_eof_ = true;
+        MaybeDone();
       }
     });
   }
 
-  static void OnStderr(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-    auto* self = static_cast<Execution*>(s->data);
-    self->Guarded("agent stderr", [&] {
-      if (n > 0) {
-        std::string_view chunk(buf->base, static_cast<std::size_t>(n));
-        self->Capture(self->stderr_, self->stderr_bytes_, self->stderr_truncated_, chunk);
-        if (spdlog::should_log(spdlog::level::debug)) self->LogStderrLines(chunk);
-      } else if (n < 0) {
-        self->err_eof_ = true;
-        self->Close(AsHandle(&self->err_));
-        self->MaybeDone();
+  void OnStderr(std::string_view chunk) {
+    Guarded("agent stderr", [&] {
+      if (!chunk.empty()) {
+        Capture(stderr_, stderr_bytes_, stderr_truncated_, chunk);
+        if (spdlog::should_log(spdlog::level::debug)) LogStderrLines(chunk);
+      } else {
+        err_eof_ = true;
+        MaybeDone();
       }
     });
   }
@@ -167,7 +150,7 @@ class Runner::Execution {
     Guard(where, std::forward<Body>(body), [&](const std::string& why) {
       if (!internal_error_) internal_error_ = why;
       RequestStop(false);
-      for (uv_pipe_t* p : {&out_, &err_}) Close(AsHandle(p));
+      if (child_) child_->StopIo();
       out_eof_ = err_eof_ = true;
       MaybeDone();
     });
@@ -204,26 +187,20 @@ class Runner::Execution {
     if (r_->on_output_) r_->on_output_(a_.job, a_.run.attempt, out);
   }
 
-  // The pidfd is readable: the agent has exited. Whatever it left running
-  // in its group goes with it, before the reap, while its zombie still holds
-  // the group's id (no reuse race); that also releases pipes a stray child
-  // would otherwise hold open.
-  static void OnExit(uv_poll_t* p, int, int) {
-    auto* self = static_cast<Execution*>(p->data);
-    self->Guarded("agent exit", [&] { self->Exited(); });
+  // The agent has exited; whatever it left running in its group has been
+  // killed with it (base/process.h), which also releases pipes a stray
+  // child would otherwise hold open.
+  void Exited(const process::Exit& e) {
+    exited_ = true;
+    exit_status_ = e.exit_code;
+    term_signal_ = e.term_signal;
+    MaybeDone();
   }
 
-  void Exited() {
-    Execution* self = this;
-    self->KillGroup(SIGKILL);
-    auto e = Reap(self->pid_);
-    if (!e) return;  // not yet: the pidfd stays armed
-    self->exited_ = true;
-    self->pid_ = 0;
-    self->exit_status_ = e->exit_code;
-    self->term_signal_ = e->term_signal;
-    self->Close(AsHandle(&self->exit_poll_));
-    self->MaybeDone();
+  // Every handle of the child is closed; the attempt ends once its timer is.
+  void ChildClosed() {
+    child_closed_ = true;
+    if (timer_closed_) GuardedReport();
   }
 
   static void OnTimeout(uv_timer_t* t) {
@@ -236,7 +213,7 @@ class Runner::Execution {
     if (self->exited_) {
       // The agent exited but something outside its process group still
       // holds its output pipes open: stop waiting for them.
-      for (uv_pipe_t* p : {&self->out_, &self->err_}) self->Close(AsHandle(p));
+      if (self->child_) self->child_->StopIo();
       if (!self->out_eof_) self->parser_.Finish();
       self->out_eof_ = self->err_eof_ = true;
       self->MaybeDone();
@@ -255,25 +232,25 @@ class Runner::Execution {
     Execution* self = this;
     spdlog::warn("job {} did not stop within {} ms; killing it", self->a_.job.id, self->r_->options_.kill_grace_ms);
     auto kill = self->r_->runtime_.KillArgv(self->a_.run.container_name.value_or(""));
-    if (!kill.empty()) self->r_->SpawnDetached(kill);
+    if (!kill.empty()) self->r_->StartHelper(kill);
     self->KillGroup(SIGKILL);
   }
 
   void KillGroup(int sig) {
-    if (pid_ > 0) ::kill(-pid_, sig);
+    if (child_) child_->Signal(sig);
   }
 
   void MaybeDone() {
     if (exited_ && out_eof_ && err_eof_) Close(AsHandle(&timer_));
   }
 
+  // The timer is the attempt's own handle; the child closes its own.
   void Close(uv_handle_t* h) {
     if (uv_is_closing(h)) return;
-    ++closing_;
     uv_close(h, [](uv_handle_t* h) {
       auto* self = static_cast<Execution*>(h->data);
-      if (h == AsHandle(&self->exit_poll_)) ::close(self->pidfd_);  // uv_poll does not own it
-      if (++self->closed_ == self->handles_) self->GuardedReport();
+      self->timer_closed_ = true;
+      if (self->child_closed_) self->GuardedReport();
     });
   }
 
@@ -299,16 +276,10 @@ class Runner::Execution {
 
   Runner* r_;
   Attempt a_;
-  int handles_ = 5;  // to close before Report(): in, out, err, exit_poll, timer
-  uv_poll_t exit_poll_{};
-  int pidfd_ = -1;
-  uv_pipe_t in_{}, out_{}, err_{};
+  // The agent's process; Report() once it and the timer are closed.
+  std::unique_ptr<process::Child> child_;
   uv_timer_t timer_{};
-  uv_write_t write_{};
-  std::string input_;
-  char read_buf_[64 * 1024];
-  int closing_ = 0, closed_ = 0;
-  int pid_ = 0;
+  bool child_closed_ = false, timer_closed_ = false;
   TimeMs started_ms_ = 0;
   bool exited_ = false, out_eof_ = false, err_eof_ = false;
   bool stopping_ = false, timed_out_ = false;
@@ -441,42 +412,12 @@ Runner::Runner(uv_loop_t* loop, const Layout& layout, const Runtime& runtime, Ru
     : loop_(loop), layout_(layout), runtime_(runtime), options_(std::move(options)), clock_(clock),
       done_(std::move(done)), on_output_(std::move(on_output)) {}
 
-void Runner::SpawnDetached(const std::vector<std::string>& argv) {
+void Runner::StartHelper(const std::vector<std::string>& argv) {
   // A stop/kill helper command (docker stop NAME). Fire and forget: the
-  // attempt's own exit is what the runner waits for.
-  struct Helper {
-    uv_process_t proc;
-    std::vector<std::string> argv;
-  };
-  auto* h = new Helper{{}, argv};
-  std::vector<char*> args;
-  for (auto& a : h->argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  // The runtime's own client environment (DOCKER_HOST and friends), so the
-  // stop command reaches the same daemon the run did.
-  std::vector<std::string> env_strings = runtime_.Build(SandboxSpec{}).env;
-  std::vector<char*> env;
-  for (auto& e : env_strings) env.push_back(e.data());
-  env.push_back(nullptr);
-  uv_stdio_container_t stdio[3];
-  for (auto& s : stdio) s.flags = UV_IGNORE;
-  uv_process_options_t opts{};
-  opts.file = args[0];
-  opts.args = args.data();
-  opts.env = env.data();
-  opts.stdio = stdio;
-  opts.stdio_count = 3;
-  opts.exit_cb = [](uv_process_t* p, int64_t status, int) {
-    Guard("stop helper exit", [&] {
-      if (status != 0) spdlog::warn("{} exited with {}", static_cast<Helper*>(p->data)->argv[0], status);
-    });
-    uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* p) { delete static_cast<Helper*>(p->data); });
-  };
-  h->proc.data = h;
-  if (int rc = uv_spawn(loop_, &h->proc, &opts); rc != 0) {
-    spdlog::error("cannot run {}: {}", h->argv[0], uv_strerror(rc));
-    uv_close(reinterpret_cast<uv_handle_t*>(&h->proc), [](uv_handle_t* p) { delete static_cast<Helper*>(p->data); });
-  }
+  // attempt's own exit is what the runner waits for. It gets the runtime's
+  // own client environment (DOCKER_HOST and friends), so the stop command
+  // reaches the same daemon the run did.
+  process::StartDetached(loop_, argv, runtime_.Build(SandboxSpec{}).env);
 }
 
 Runner::~Runner() = default;

@@ -1,7 +1,7 @@
 #pragma once
 // Running one attempt of a job in its sandbox (docs/FILES.md, "Container protocol").
 //
-// Start() spawns the runtime's argv (posix_spawn, runner/spawn.h) in a new session,
+// Start() starts the runtime's argv (base/process.h) in a new session,
 // writes the ContainerInput JSON to its stdin and closes it, captures stdout
 // and stderr up to `max_output` bytes each (the rest is counted and dropped,
 // and the run is flagged truncated), and parses sentinel blocks as they
@@ -91,7 +91,7 @@ class Runner final : public AttemptExecutor {
   class Execution;
   friend class Execution;
   void Finished(Execution* e, const Job& job, RunOutcome outcome);
-  void SpawnDetached(const std::vector<std::string>& argv);
+  void StartHelper(const std::vector<std::string>& argv);
 
   uv_loop_t* loop_;
   const Layout& layout_;

@@ -1,8 +1,8 @@
 #include "runner/runtime.h"
 
-#include <uv.h>
-
 #include <filesystem>
+
+#include "base/process.h"
 
 namespace dropq::runner {
 namespace {
@@ -13,46 +13,16 @@ std::vector<std::string> BaseEnv() {
   return {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/node", "LANG=C.UTF-8", "TZ=UTC"};
 }
 
-// Runs argv to completion on a private loop; returns its exit status.
-Result<int> RunSync(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  std::vector<char*> args, envp;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  struct State {
-    int64_t exit = -1;
-    int signal = 0;
-  } state;
-  uv_process_options_t opts{};
-  opts.file = args[0];
-  opts.args = args.data();
-  opts.env = envp.data();
-  uv_stdio_container_t stdio[3];
-  for (auto& s : stdio) s.flags = UV_IGNORE;
-  opts.stdio = stdio;
-  opts.stdio_count = 3;
-  opts.exit_cb = [](uv_process_t* p, int64_t status, int sig) {
-    auto* st = static_cast<State*>(p->data);
-    st->exit = status;
-    st->signal = sig;
-    uv_close(reinterpret_cast<uv_handle_t*>(p), nullptr);
-  };
-  uv_process_t proc;
-  proc.data = &state;
-  int rc = uv_spawn(&loop, &proc, &opts);
-  if (rc != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&proc), nullptr);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    return Status::NotFound(std::string("cannot run ") + argv[0] + ": " + uv_strerror(rc));
-  }
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
-  if (state.signal != 0) return 128 + state.signal;
-  return static_cast<int>(state.exit);
+// Runs a start-up probe to completion; its exit status (128 + signal when
+// a signal ended it). Bounded, so a wedged probe cannot hang start-up.
+Result<int> RunProbe(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  process::RunOptions options;
+  options.timeout_ms = 60'000;
+  options.output_cap = 4096;
+  auto r = process::Run(argv, env, options);
+  if (!r.ok()) return Status::NotFound("cannot run " + argv[0] + ": " + r.status().message());
+  if (r->exit.term_signal != 0) return 128 + r->exit.term_signal;
+  return r->exit.exit_code;
 }
 
 bool IsSymlink(const char* p) {
@@ -106,7 +76,7 @@ class BwrapRuntime final : public Runtime {
   }
 
   Status CheckAvailable() const override {
-    auto version = RunSync({"/usr/bin/bwrap", "--version"}, BaseEnv());
+    auto version = RunProbe({"/usr/bin/bwrap", "--version"}, BaseEnv());
     if (!version.ok() || *version != 0) {
       return Status::NotFound("bubblewrap is not installed (Debian: apt-get install bubblewrap), or use runtime: process");
     }
@@ -116,7 +86,7 @@ class BwrapRuntime final : public Runtime {
     probe.workdir = "/";
     auto spec = Build(probe);
     spec.argv[0] = "/usr/bin/bwrap";
-    auto rc = RunSync(spec.argv, spec.env);
+    auto rc = RunProbe(spec.argv, spec.env);
     if (!rc.ok() || *rc != 0) {
       return Status::IOError(
           "bubblewrap cannot create a sandbox here (user namespaces disabled? try "

@@ -1,7 +1,7 @@
 #pragma once
 // Container runtimes: how one attempt's sandbox is started and stopped
 // (docs/RUNTIMES.md). Each runtime turns a SandboxSpec into an argv and an
-// environment for uv_spawn — never a shell command line.
+// environment to start (base/process.h) — never a shell command line.
 //
 //   bwrap    bubblewrap: host /usr read-only (or a rootfs dir) with the
 //            merged-/usr symlinks, /etc/alternatives read-only, the group's
@@ -58,8 +58,8 @@ class Runtime {
 
   // Graceful stop of a running sandbox. Empty (the default): the runner sends
   // SIGTERM to the attempt's process group. Otherwise an argv the runner
-  // spawns, e.g. {"docker", "stop", NAME} — the client process in our group
-  // is not the container.
+  // starts, e.g. {"docker", "stop", NAME} — the client process in the
+  // attempt's group is not the container.
   virtual std::vector<std::string> StopArgv(const std::string& /*container_name*/) const { return {}; }
   // Forced stop after the grace period; the runner also SIGKILLs the
   // process group. Empty (the default): the SIGKILL alone.

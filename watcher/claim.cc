@@ -15,27 +15,14 @@
 
 #include "base/atomic_file.h"
 #include "base/text.h"
+#include "base/unique_fd.h"
 
 namespace dropq::watcher {
 namespace {
 
 std::string ErrnoText(int e) { return std::strerror(e); }
 
-// RAII for a file descriptor; closed means -1. close() is not retried on
-// EINTR (the descriptor is gone either way on Linux).
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using Fd = UniqueFd;
 
 std::string FileTypeName(mode_t m) {
   if (S_ISDIR(m)) return "a directory";

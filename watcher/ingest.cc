@@ -49,7 +49,12 @@ bool Ingestor::MaySettle(const ClaimedFile& f, TimeMs now) {
   if (settled_.erase(f.token) > 0) return false;  // it had its second look
   struct stat st {};
   if (::lstat(f.path.c_str(), &st) != 0) return false;
-  TimeMs mtime = static_cast<TimeMs>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+#ifdef __APPLE__
+  const timespec& mt = st.st_mtimespec;  // macOS spells POSIX's st_mtim so
+#else
+  const timespec& mt = st.st_mtim;
+#endif
+  TimeMs mtime = static_cast<TimeMs>(mt.tv_sec) * 1000 + mt.tv_nsec / 1'000'000;
   if (now - mtime >= options_.settle_ms) return false;
   spdlog::info("{}/{}: does not parse yet and was just written; reading it again in {} ms", f.group, f.name,
                options_.settle_ms);

@@ -21,7 +21,9 @@
 
 #include "base/atomic_file.h"
 #include "base/guard.h"
+#include "base/process.h"
 #include "base/text.h"
+#include "base/unique_fd.h"
 
 namespace dropq {
 namespace {
@@ -34,21 +36,7 @@ using watcher::Rejection;
 
 std::string Errno(int e) { return std::strerror(e); }
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() { Reset(); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  void Reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
+using Fd = UniqueFd;
 
 // One line appended to <dir>/<folder>.jsonl with O_APPEND, then fsync. A
 // failed write is cut back off so the file never holds half a line.
@@ -90,23 +78,6 @@ Status AppendLine(const fs::path& dir, const std::string& folder, const std::str
   return Status::Ok();
 }
 
-// argv[0] as given when it holds a '/', else looked up in the hook's PATH.
-std::optional<std::string> ResolveExecutable(const std::string& name, const std::string& path) {
-  if (name.find('/') != std::string::npos) return name;
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    std::size_t end = path.find(':', start);
-    if (end == std::string::npos) end = path.size();
-    std::string dir = path.substr(start, end - start);
-    if (!dir.empty()) {
-      std::string candidate = dir + "/" + name;
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-    start = end + 1;
-  }
-  return std::nullopt;
-}
-
 std::string Tail(const std::string& s) {
   std::string_view t = s;
   while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.remove_suffix(1);
@@ -119,110 +90,25 @@ std::string Tail(const std::string& s) {
 // group) after timeout_ms.
 Status RunHook(const std::vector<std::string>& argv, const std::string& input, int timeout_ms) {
   static const std::string kPath = "/usr/local/bin:/usr/bin:/bin";
-  auto exe = ResolveExecutable(argv[0], kPath);
-  if (!exe) return Status::IOError("on_message: " + argv[0] + " not found in " + kPath);
-
-  // stdin is a socket so writing after the hook exited is EPIPE from send
-  // (MSG_NOSIGNAL), never a SIGPIPE for the daemon.
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    return Status::IOError("on_message: socketpair: " + Errno(errno));
-  }
-  Fd in_parent(sv[0]), in_child(sv[1]);
-  int ep[2];
-  if (::pipe2(ep, O_CLOEXEC) != 0) return Status::IOError("on_message: pipe: " + Errno(errno));
-  Fd err_parent(ep[0]), err_child(ep[1]);
-  Fd devnull(::open("/dev/null", O_WRONLY | O_CLOEXEC));
-  if (devnull.get() < 0) return Status::IOError("on_message: /dev/null: " + Errno(errno));
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in_child.get(), 0);
-  posix_spawn_file_actions_adddup2(&fa, devnull.get(), 1);
-  posix_spawn_file_actions_adddup2(&fa, err_child.get(), 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT}) sigaddset(&defaults, s);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-
   std::vector<std::string> env = {"PATH=" + kPath, "LANG=C.UTF-8"};
   if (const char* home = std::getenv("HOME")) env.push_back(std::string("HOME=") + home);
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
-
-  pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, exe->c_str(), &fa, &attr, cargv.data(), cenv.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return Status::IOError("on_message: cannot run " + *exe + ": " + Errno(rc));
-  in_child.Reset();
-  err_child.Reset();
-  devnull.Reset();
-  ::fcntl(in_parent.get(), F_SETFL, O_NONBLOCK);
-  ::fcntl(err_parent.get(), F_SETFL, O_NONBLOCK);
-
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  std::size_t written = 0;
-  std::string err;
-  if (input.empty()) in_parent.Reset();
-  auto drain_stderr = [&] {
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::read(err_parent.get(), buf, sizeof buf);
-      if (n > 0) {
-        err.append(buf, static_cast<std::size_t>(n));
-        if (err.size() > 4096) err.erase(0, err.size() - 1024);
-        continue;
-      }
-      if (n == 0 || (errno != EINTR)) return n == 0;
+  process::RunOptions options;
+  options.input = input;
+  options.timeout_ms = timeout_ms;
+  options.output_cap = 4096;  // stdout is not wanted; stderr's tail is quoted
+  options.keep_tail = true;
+  auto r = process::Run(argv, env, options);
+  if (!r.ok()) {
+    if (r.status().code() == Status::Code::kNotFound && argv[0].find('/') == std::string::npos) {
+      return Status::IOError("on_message: " + argv[0] + " not found in " + kPath);
     }
-  };
-  int wstatus = 0;
-  for (;;) {
-    pid_t w = ::waitpid(pid, &wstatus, WNOHANG);
-    if (w == pid) {
-      if (err_parent.get() >= 0) drain_stderr();
-      break;
-    }
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) {
-      ::kill(-pid, SIGKILL);
-      ::kill(pid, SIGKILL);
-      while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-      }
-      return Status::IOError("on_message timed out after " + std::to_string(timeout_ms) + " ms");
-    }
-    pollfd fds[2];
-    nfds_t n = 0;
-    if (in_parent.get() >= 0) fds[n++] = {in_parent.get(), POLLOUT, 0};
-    if (err_parent.get() >= 0) fds[n++] = {err_parent.get(), POLLIN, 0};
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
-    int wait_ms = static_cast<int>(std::min<std::int64_t>(left, 20));
-    if (n == 0) {
-      ::poll(nullptr, 0, wait_ms);
-      continue;
-    }
-    if (::poll(fds, n, wait_ms) < 0 && errno != EINTR) return Status::IOError("on_message: poll: " + Errno(errno));
-    if (in_parent.get() >= 0) {
-      ssize_t m = ::send(in_parent.get(), input.data() + written, input.size() - written, MSG_NOSIGNAL);
-      if (m > 0) written += static_cast<std::size_t>(m);
-      if ((m < 0 && errno != EAGAIN && errno != EINTR) || written == input.size()) in_parent.Reset();  // EOF
-    }
-    if (err_parent.get() >= 0 && drain_stderr()) err_parent.Reset();
+    return Status::IOError("on_message: cannot run " + argv[0] + ": " + r.status().message());
   }
-  if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return Status::Ok();
-  std::string why = WIFEXITED(wstatus) ? "on_message exited with code " + std::to_string(WEXITSTATUS(wstatus))
-                                       : "on_message killed by signal " + std::to_string(WTERMSIG(wstatus));
-  std::string tail = Tail(err);
+  if (r->timed_out) return Status::IOError("on_message timed out after " + std::to_string(timeout_ms) + " ms");
+  if (r->exit.term_signal == 0 && r->exit.exit_code == 0) return Status::Ok();
+  std::string why = r->exit.term_signal == 0 ? "on_message exited with code " + std::to_string(r->exit.exit_code)
+                                             : "on_message killed by signal " + std::to_string(r->exit.term_signal);
+  std::string tail = Tail(r->err);
   return Status::IOError(tail.empty() ? why : why + ": " + tail);
 }
 
