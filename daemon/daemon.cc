@@ -156,6 +156,8 @@ class Daemon final : public watcher::CommandHandler {
 
     uv_loop_init(&loop_);
     loop_.data = this;
+    uv_idle_init(&loop_, &pump_idle_);
+    pump_idle_.data = this;
     snapshots_ = std::make_unique<SnapshotWriter>(&loop_, layout_, *store_, layout_.DatabasePath().string(), clock_);
     runner::RunnerOptions ro{cfg_.agent, cfg_.max_output, cfg_.kill_grace_ms, cfg_.session_dir};
     runner_ = std::make_unique<runner::Runner>(&loop_, layout_, *runtime_, ro, clock_,
@@ -174,9 +176,10 @@ class Daemon final : public watcher::CommandHandler {
     if (Status s = inbox_->Reconcile(); !s.ok()) return s;
     std::vector<std::string> folders;
     for (const auto& g : groups_.all()) folders.push_back(g.folder);
+    // The ingest pass is the turn's (Pump), not the watcher's own.
     watcher_ = std::make_unique<watcher::Watcher>(&loop_, layout_, *ingestor_, folders,
-                                                  [this](std::vector<QueuedJob> jobs) { OnIngested(std::move(jobs)); },
-                                                  60'000, inbox_.get());
+                                                  [this](std::vector<QueuedJob> jobs) { OnIngested(jobs); },
+                                                  60'000, inbox_.get(), [this] { SchedulePump(); });
     if (Status s = watcher_->Start(); !s.ok()) return s;
     TaskTimer::Hooks hooks;
     hooks.changed = [this] { snapshots_dirty_ = true; };
@@ -209,8 +212,6 @@ class Daemon final : public watcher::CommandHandler {
 
     uv_timer_init(&loop_, &wake_);
     wake_.data = this;
-    uv_idle_init(&loop_, &pump_idle_);
-    pump_idle_.data = this;
     uv_timer_init(&loop_, &result_retry_);
     result_retry_.data = this;
     for (auto [sig, h] : {std::pair<int, uv_signal_t*>{SIGINT, &sigint_}, std::pair<int, uv_signal_t*>{SIGTERM, &sigterm_}}) {
@@ -288,40 +289,13 @@ class Daemon final : public watcher::CommandHandler {
     snapshots_dirty_ = false;
   }
 
-  // watcher::CommandHandler: a batch is queuing `jobs`, its transaction
-  // still open. What can start now is started in it, so a dropped file
-  // costs one flush to reach its agent, not two (docs/PERFORMANCE.md).
-  void Queuing(const std::vector<QueuedJob>& jobs) override {
-    for (const auto& j : jobs) dispatcher_.Add(j);
-    if (stopping_) return;
-    early_ = dispatcher_.TakeStartable();
-    if (!early_.empty() && !StartAttempts(early_, early_attempts_)) early_.clear();
-  }
-
-  // The batch did not commit: its jobs do not exist, and the starts
-  // recorded with them are undone; jobs queued before go back in the queue.
-  void Unqueued(const std::vector<QueuedJob>& jobs) override {
-    std::set<JobId> batch;
-    for (const auto& j : jobs) batch.insert(j.id);
-    for (const auto& q : early_) {
-      dispatcher_.Finished(q.group);
-      if (!batch.count(q.id)) dispatcher_.Add(q);
-    }
-    for (const auto& j : jobs) dispatcher_.Remove(j.id);
-    early_.clear();
-    early_attempts_.clear();
-  }
-
-  // After the batch committed (Queuing put its jobs in the dispatcher).
-  void OnIngested(std::vector<QueuedJob> jobs) {
+  // After the turn that ingested `jobs` committed (they are in the
+  // dispatcher already, and those that could start have).
+  void OnIngested(const std::vector<QueuedJob>& jobs) {
     if (!jobs.empty()) snapshots_dirty_ = true;  // lastActivity
     for (const auto& j : jobs) spdlog::info("job {} queued for group {}", j.id, j.group);
     if (opts_.observer) opts_.observer->JobsQueued(jobs.size());
-    early_.clear();
-    Spawn(std::move(early_attempts_));
-    early_attempts_.clear();
     ServeRegisteredGroups();
-    SchedulePump();
   }
 
   // What the attempt lifecycle asks of the daemon: the snapshots, the
@@ -415,20 +389,36 @@ class Daemon final : public watcher::CommandHandler {
     });
   }
 
-  // One transaction per turn for everything the loop has to record: the
-  // output events, the attempts that ended since the last pump, and the
-  // starts of the jobs that are now ready (often the next job of a group
-  // whose attempt just ended). One flush instead of one per step
-  // (docs/PERFORMANCE.md). The starts sit in a savepoint, so a start that
-  // cannot be recorded does not take the ended attempts with it.
+  // One transaction per loop turn for everything the loop has to record
+  // (redis' beforeSleep shape): the files dropped since the last turn, the
+  // output events, the attempts that ended, and the starts of the jobs that
+  // are now ready — the new ones and, often, the next job of a group whose
+  // attempt just ended. One flush instead of one per step
+  // (docs/PERFORMANCE.md), and a dropped file reaches its agent with one.
+  // The ingest and the starts each sit in a savepoint, so a file or a start
+  // that cannot be recorded does not take the rest with it.
   void Pump() {
     ServeRegisteredGroups();
+    const bool ingest = !stopping_ && watcher_->TakePass();
+    // Messages have a pass (and transaction) of their own, before the turn's.
+    const Status messages = ingest ? watcher_->FlushMessages() : Status::Ok();
     std::vector<EndedAttempt> ended = attempts_->TakeEnded();
     std::vector<QueuedJob> start;
-    if (!stopping_) start = dispatcher_.TakeStartable();
     std::vector<runner::Attempt> attempts;
-    if (!ended.empty() || !start.empty() || !pending_outputs_.empty()) {
-      Status s = store_->Begin();
+    bool open = ingest || !ended.empty() || !pending_outputs_.empty();
+    if (!open && !stopping_) {
+      start = dispatcher_.TakeStartable();
+      open = !start.empty();
+    }
+    Status s, staged;
+    std::vector<QueuedJob> ingested;  // in the dispatcher while the turn is open
+    if (open) {
+      s = store_->Begin();
+      if (s.ok() && ingest) {
+        staged = ingestor_->Stage();
+        ingested = ingestor_->staged();
+        for (const auto& j : ingested) dispatcher_.Add(j);
+      }
       if (s.ok()) s = AppendOutputs();
       for (const auto& e : ended) {
         if (!s.ok()) break;
@@ -438,24 +428,44 @@ class Daemon final : public watcher::CommandHandler {
           s = task_timer_->JobFinished(e.job.id, o.job_state, o.result, o.error, o.run.duration_ms);
         }
       }
+      if (s.ok() && !stopping_) {
+        auto ready = dispatcher_.TakeStartable();
+        start.insert(start.end(), ready.begin(), ready.end());
+      }
       if (s.ok() && !start.empty()) StartAttempts(start, attempts);
       if (s.ok()) s = store_->Commit();
       if (!s.ok()) {
         store_->Rollback();
-        spdlog::error("cannot record {} output event(s), {} ended attempt(s) and {} start(s): {}",
-                      pending_outputs_.size(), ended.size(), attempts.size(), s.message());
+        spdlog::error("cannot record {} dropped job(s), {} output event(s), {} ended attempt(s) and {} start(s): {}",
+                      ingested.size(), pending_outputs_.size(), ended.size(), attempts.size(), s.message());
         for (const auto& e : ended) {
           spdlog::error("job {}: the end of attempt {} is not recorded; it is recovered at the next start", e.job.id,
                         e.outcome.run.attempt);
         }
+        // The turn's new jobs do not exist; the others go back in the queue.
+        std::set<JobId> gone;
+        for (const auto& j : ingested) gone.insert(j.id);
         for (const auto& a : attempts) {
           dispatcher_.Finished(a.job.group);
-          dispatcher_.Add({a.job.id, a.job.group, a.job.priority, clock_.NowMs()});
+          if (!gone.count(a.job.id)) dispatcher_.Add({a.job.id, a.job.group, a.job.priority, clock_.NowMs()});
         }
+        for (const auto& j : ingested) dispatcher_.Remove(j.id);
+        if (ingest) ingestor_->Abandon();
         attempts.clear();
       }
       pending_outputs_.clear();
       for (auto& e : ended) Announce(e);
+    }
+    if (ingest) {
+      // After the commit: the files go (or back, for the next pass).
+      std::vector<QueuedJob> jobs;
+      if (s.ok() && staged.ok()) jobs = ingestor_->Settle();
+      watcher_->PassDone(!s.ok() ? s : !staged.ok() ? staged : messages, jobs.size());
+      OnIngested(jobs);
+      // One more turn, after the loop's timers: control files applied just
+      // now may have armed one (a resumed or new task due at once), and
+      // `--once` decides only when that turn finds nothing to do.
+      SchedulePump();
     }
     Spawn(std::move(attempts));
     if (stopping_) {
@@ -463,7 +473,10 @@ class Daemon final : public watcher::CommandHandler {
       return;
     }
     ArmWake();
-    if (opts_.once && attempts_->Settled() && !ingestor_->pending() && !inbox_->pending()) {
+    // Not while another turn is due: a control file applied after this
+    // turn's commit (retry, a resumed task) may have queued work for it.
+    const bool turn_due = uv_is_active(reinterpret_cast<uv_handle_t*>(&pump_idle_));
+    if (opts_.once && !turn_due && attempts_->Settled() && !ingestor_->pending() && !inbox_->pending()) {
       spdlog::info("--once: nothing left that is ready to run");
       Shutdown();
     }
@@ -679,10 +692,6 @@ class Daemon final : public watcher::CommandHandler {
   std::unique_ptr<Attempts> attempts_;
   std::unique_ptr<ControlCommands> commands_;
   std::vector<std::string> registered_;  // groups registered during an ingest pass, served after it
-  // Started inside an ingest batch's transaction (Queuing), spawned once it
-  // commits (OnIngested).
-  std::vector<QueuedJob> early_;
-  std::vector<runner::Attempt> early_attempts_;
   uv_signal_t sigint_{}, sigterm_{};
   bool stopping_ = false, closed_ = false;
   std::mt19937_64 rng_{std::random_device{}()};

@@ -100,11 +100,26 @@ void Ingestor::Examine(const ClaimedFile& f, TimeMs now, std::vector<Accepted>& 
 }
 
 Result<std::vector<QueuedJob>> Ingestor::Flush() {
-  Result<std::vector<QueuedJob>> out = std::vector<QueuedJob>();
-  Guard("ingest", [&] { out = FlushBatch(); }, [&](const std::string& why) {
-    // Nothing of the batch is lost: its transaction is undone, and the
-    // files it had claimed are found again in claimed/ (Reconcile).
-    if (store_.InTransaction()) store_.Rollback();
+  if (Status s = store_.Begin(); !s.ok()) return s;
+  if (Status s = Stage(); !s.ok()) {
+    store_.Rollback();
+    return s;
+  }
+  if (Status s = store_.Commit(); !s.ok()) {
+    store_.Rollback();
+    Abandon();
+    return s;
+  }
+  return Settle();
+}
+
+Status Ingestor::Stage() {
+  Status out;
+  Guard("ingest", [&] { out = StageBatch(); }, [&](const std::string& why) {
+    // Nothing of the batch is lost: its savepoint is undone, and the files
+    // it had claimed are found again in claimed/ (Reconcile).
+    UndoSavepoint();
+    staged_.reset();
     settling_.clear();
     if (Status s = Reconcile(); !s.ok()) spdlog::error("ingest: cannot look at claimed files again: {}", s.message());
     out = Status::IOError(why);
@@ -112,45 +127,52 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
   return out;
 }
 
-Result<std::vector<QueuedJob>> Ingestor::FlushBatch() {
+void Ingestor::UndoSavepoint() {
+  if (!savepoint_) return;
+  savepoint_ = false;
+  if (Status u = store_.RollbackTo("ingest"); !u.ok()) spdlog::error("ingest: cannot undo its savepoint: {}", u.message());
+  if (Status u = store_.Exec("RELEASE ingest"); !u.ok()) spdlog::error("ingest: cannot release its savepoint: {}", u.message());
+}
+
+Status Ingestor::StageBatch() {
+  staged_.reset();
   TimeMs now = clock_.NowMs();
+  Staged st;
   DropFolder::Pass pass = folder_.Claim(now);
-  std::vector<ClaimedFile>& batch = pass.claimed;
+  st.batch = std::move(pass.claimed);
   for (auto it = settling_.begin(); it != settling_.end();) {
     if (it->due > now) {
       ++it;
       continue;
     }
-    batch.push_back(std::move(it->file));
+    st.batch.push_back(std::move(it->file));
     it = settling_.erase(it);
   }
-  const std::vector<Rejection>& bad_names = pass.bad_names;
+  st.bad_names = std::move(pass.bad_names);
   const auto& vanished = pass.vanished;
 
-  // On a store error nothing is lost: the batch is tried again next Flush
+  // On a store error nothing is lost: the batch is tried again next pass
   // (files left to settle wait for their own turn).
-  auto fail = [&](const Status& s) -> Result<std::vector<QueuedJob>> {
-    store_.Rollback();
-    std::erase_if(batch, [&](const ClaimedFile& f) {
-      return std::any_of(settling_.begin(), settling_.end(), [&](const Settling& st) { return st.file.token == f.token; });
+  auto fail = [&](const Status& s) -> Status {
+    UndoSavepoint();
+    std::erase_if(st.batch, [&](const ClaimedFile& f) {
+      return std::any_of(settling_.begin(), settling_.end(), [&](const Settling& x) { return x.file.token == f.token; });
     });
-    folder_.GiveBack(std::move(batch), bad_names);
+    folder_.GiveBack(std::move(st.batch), st.bad_names);
     return s;
   };
-  std::vector<Accepted> accepted;
-  std::vector<Rejection> rejected = bad_names;
-  std::vector<std::pair<const ClaimedFile*, JobCommand>> controls;
-  for (const auto& f : batch) {
+  st.rejected = st.bad_names;
+  for (const auto& f : st.batch) {
     // What a file holds cannot stop the daemon: an exception while reading,
     // parsing or authorising it rejects that file with the reason.
-    Guard("reading a dropped file", [&] { Examine(f, now, accepted, rejected, controls); },
-          [&](const std::string& why) { rejected.push_back({f, why}); });
+    Guard("reading a dropped file", [&] { Examine(f, now, st.accepted, st.rejected, st.controls); },
+          [&](const std::string& why) { st.rejected.push_back({f, why}); });
   }
-  if (accepted.empty() && rejected.empty() && controls.empty() && vanished.empty()) return std::vector<QueuedJob>();
+  if (st.accepted.empty() && st.rejected.empty() && st.controls.empty() && vanished.empty()) return Status::Ok();
 
   // The per-group quota, counted once per group per pass.
   std::map<std::string, std::int64_t> queued_now;
-  for (auto it = accepted.begin(); it != accepted.end();) {
+  for (auto it = st.accepted.begin(); it != st.accepted.end();) {
     auto q = queued_now.find(it->target);
     if (q == queued_now.end()) {
       auto n = store_.CountQueued(it->target);
@@ -158,59 +180,75 @@ Result<std::vector<QueuedJob>> Ingestor::FlushBatch() {
       q = queued_now.emplace(it->target, *n).first;
     }
     if (q->second >= options_.max_queued_per_group) {
-      rejected.push_back({*it->file, "group \"" + it->target + "\" already has " + std::to_string(q->second) +
-                                         " queued jobs (max_queued_per_group is " +
-                                         std::to_string(options_.max_queued_per_group) + ")"});
-      it = accepted.erase(it);
+      st.rejected.push_back({*it->file, "group \"" + it->target + "\" already has " + std::to_string(q->second) +
+                                            " queued jobs (max_queued_per_group is " +
+                                            std::to_string(options_.max_queued_per_group) + ")"});
+      it = st.accepted.erase(it);
     } else {
       ++q->second;
       ++it;
     }
   }
 
-  std::vector<QueuedJob> queued;
-  std::vector<bool> duplicate(accepted.size(), false);
-  if (Status s = store_.Begin(); !s.ok()) return fail(s);
-  for (std::size_t i = 0; i < accepted.size(); ++i) {
-    auto& a = accepted[i];
+  st.duplicate.assign(st.accepted.size(), false);
+  if (Status s = store_.Exec("SAVEPOINT ingest"); !s.ok()) return fail(s);
+  savepoint_ = true;
+  for (std::size_t i = 0; i < st.accepted.size(); ++i) {
+    auto& a = st.accepted[i];
     auto ins = store_.InsertJob(a.target, a.req, {a.file->group, a.file->name, a.sha256, a.file->token},
                                 options_.default_max_attempts, options_.default_max_interruptions);
     if (!ins.ok()) return fail(ins.status());
-    duplicate[i] = ins->duplicate;
-    if (!ins->duplicate) queued.push_back({ins->id, a.target, a.req.priority, a.req.run_at.value_or(now)});
+    st.duplicate[i] = ins->duplicate;
+    if (!ins->duplicate) st.queued.push_back({ins->id, a.target, a.req.priority, a.req.run_at.value_or(now)});
   }
-  for (const auto& r : rejected) {
+  for (const auto& r : st.rejected) {
     if (Status s = folder_.AuditRejection(store_, r); !s.ok()) return fail(s);
   }
   for (const auto& [group, name] : vanished) {
     nlohmann::json d = {{"file", text::ForLog(name)}, {"reason", "removed from tasks/ before dropq could claim it"}};
     if (Status s = store_.AppendEvent(std::nullopt, group, "vanished", text::Dump(d)); !s.ok()) return fail(s);
   }
-  if (commands_ && !queued.empty()) commands_->Queuing(queued);
-  if (Status s = store_.Commit(); !s.ok()) {
-    if (commands_ && !queued.empty()) commands_->Unqueued(queued);
-    return fail(s);
-  }
+  if (Status s = store_.Exec("RELEASE ingest"); !s.ok()) return fail(s);
+  savepoint_ = false;
+  staged_ = std::move(st);
+  return Status::Ok();
+}
 
+const std::vector<QueuedJob>& Ingestor::staged() const {
+  static const std::vector<QueuedJob> none;
+  return staged_ ? staged_->queued : none;
+}
+
+void Ingestor::Abandon() {
+  if (!staged_) return;
+  Staged st = std::move(*staged_);
+  staged_.reset();
+  folder_.GiveBack(std::move(st.batch), st.bad_names);
+}
+
+std::vector<QueuedJob> Ingestor::Settle() {
+  if (!staged_) return {};
+  Staged st = std::move(*staged_);
+  staged_.reset();
   // Only now, with the jobs durable, do the files go.
-  for (std::size_t i = 0; i < accepted.size(); ++i) {
-    if (::unlink(accepted[i].file->path.c_str()) != 0) {
-      spdlog::warn("cannot remove {}: {}", accepted[i].file->path.string(), std::strerror(errno));
+  for (std::size_t i = 0; i < st.accepted.size(); ++i) {
+    if (::unlink(st.accepted[i].file->path.c_str()) != 0) {
+      spdlog::warn("cannot remove {}: {}", st.accepted[i].file->path.string(), std::strerror(errno));
     }
-    if (duplicate[i]) {
+    if (st.duplicate[i]) {
       ++stats_.duplicates;
-      spdlog::info("{}/{}: duplicate of an earlier job (same id), not queued again", accepted[i].file->group,
-                   accepted[i].file->name);
+      spdlog::info("{}/{}: duplicate of an earlier job (same id), not queued again", st.accepted[i].file->group,
+                   st.accepted[i].file->name);
     } else {
       ++stats_.accepted;
     }
   }
-  for (const auto& r : rejected) {
+  for (const auto& r : st.rejected) {
     ++stats_.rejected;
     folder_.Reject(r);
   }
-  for (auto& [file, cmd] : controls) ApplyControl(*file, cmd);
-  return queued;
+  for (auto& [file, cmd] : st.controls) ApplyControl(*file, cmd);
+  return std::move(st.queued);
 }
 
 void Ingestor::ApplyControl(const ClaimedFile& file, const JobCommand& cmd) {

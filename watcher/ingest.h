@@ -42,18 +42,10 @@ using IngestGroup = GroupIdentity;
 // own transaction, and must be idempotent: a crash before the file is removed
 // applies it again at the next start. It returns the audit detail (JSON) of
 // what it did, or InvalidArgument with the reason to reject the file.
-//
-// It is also told of the jobs a batch queues while the batch's transaction
-// is still open (Queuing), so it can record their starts in that same
-// transaction: one flush from a dropped file to its running job. When that
-// transaction then fails to commit, Unqueued says the jobs do not exist
-// after all (nor anything Queuing recorded).
 class CommandHandler {
  public:
   virtual ~CommandHandler() = default;
   virtual Result<std::string> Apply(const IngestGroup& from, const ClaimedFile& file, const JobCommand& cmd) = 0;
-  virtual void Queuing(const std::vector<QueuedJob>& /*jobs*/) {}
-  virtual void Unqueued(const std::vector<QueuedJob>& /*jobs*/) {}
 };
 
 struct IngestOptions {
@@ -92,9 +84,22 @@ class Ingestor {
   // already due), or nullopt when none is settling.
   std::optional<std::int64_t> NextSettleDelayMs() const;
 
-  // Ingests everything pending; returns the jobs that became queued.
+  // An ingest pass in two halves around a transaction the caller owns (the
+  // daemon's turn, docs/DESIGN.md "One loop"). Stage() claims and reads
+  // what is pending and writes its rows inside the open transaction, under
+  // a savepoint of its own: on a store error the savepoint is undone, the
+  // files are given back for the next pass and the error is returned (the
+  // caller's other writes stand). staged() are the jobs it queued. After
+  // the caller's COMMIT, Settle() removes the accepted files, moves the
+  // rejected ones to errors/, applies the control files and returns the
+  // queued jobs; when the commit failed, Abandon() gives the files back.
+  Status Stage();
+  const std::vector<QueuedJob>& staged() const;
+  std::vector<QueuedJob> Settle();
+  void Abandon();
+  // Stage, commit and settle in a transaction of its own (tests, tools).
   // On a store error nothing of the batch is lost: the claimed files stay in
-  // claimed/ and are tried again on the next Flush().
+  // claimed/ and are tried again on the next pass.
   Result<std::vector<QueuedJob>> Flush();
 
   struct Stats {
@@ -109,7 +114,8 @@ class Ingestor {
     RunRequest req;
     std::string sha256;
   };
-  Result<std::vector<QueuedJob>> FlushBatch();
+  Status StageBatch();
+  void UndoSavepoint();
   void Examine(const ClaimedFile& f, TimeMs now, std::vector<Accepted>& accepted, std::vector<Rejection>& rejected,
                std::vector<std::pair<const ClaimedFile*, JobCommand>>& controls);
   // A file that failed to parse: true when it was left to settle.
@@ -128,6 +134,18 @@ class Ingestor {
   };
   std::vector<Settling> settling_;     // half-written files given one more look
   std::set<std::string> settled_;      // claim tokens that had it
+  // A pass staged inside the caller's transaction, waiting for its commit.
+  struct Staged {
+    std::vector<ClaimedFile> batch;
+    std::vector<Rejection> bad_names;
+    std::vector<Accepted> accepted;  // point into batch
+    std::vector<bool> duplicate;
+    std::vector<Rejection> rejected;
+    std::vector<std::pair<const ClaimedFile*, JobCommand>> controls;
+    std::vector<QueuedJob> queued;
+  };
+  std::optional<Staged> staged_;
+  bool savepoint_ = false;  // the ingest savepoint is open
   Stats stats_;
 };
 

@@ -14,12 +14,14 @@ constexpr std::size_t kBurstRescan = 256;
 }  // namespace
 
 Watcher::Watcher(uv_loop_t* loop, const Layout& layout, Ingestor& ingestor, std::vector<std::string> groups,
-                 JobsCallback on_jobs, std::uint64_t rescan_ms, MessageInbox* messages)
+                 JobsCallback on_jobs, std::uint64_t rescan_ms, MessageInbox* messages,
+                 std::function<void()> request_pass)
     : loop_(loop),
       layout_(layout),
       ingestor_(ingestor),
       groups_(std::move(groups)),
       on_jobs_(std::move(on_jobs)),
+      request_pass_(std::move(request_pass)),
       rescan_ms_(rescan_ms),
       messages_(messages) {}
 
@@ -68,7 +70,13 @@ void Watcher::AddGroup(const std::string& group) {
 }
 
 void Watcher::Kick() {
-  if (started_ && !closed_) uv_idle_start(&idle_, &Watcher::OnIdle);
+  if (!started_ || closed_) return;
+  pass_requested_ = true;
+  if (request_pass_) {
+    request_pass_();
+  } else {
+    uv_idle_start(&idle_, &Watcher::OnIdle);
+  }
 }
 
 void Watcher::OnFsEvent(uv_fs_event_t* h, const char* filename, int /*events*/, int status) {
@@ -87,42 +95,54 @@ void Watcher::OnFsEvent(uv_fs_event_t* h, const char* filename, int /*events*/, 
   });
 }
 
+bool Watcher::TakePass() {
+  bool asked = pass_requested_;
+  pass_requested_ = false;
+  return asked && started_ && !closed_;
+}
+
+Status Watcher::FlushMessages() { return messages_ ? messages_->Flush() : Status::Ok(); }
+
+void Watcher::PassDone(const Status& failed, std::size_t queued) {
+  if (!failed.ok()) {
+    // A full disk, a locked database: the files stay claimed and are tried
+    // again with backoff (1 s doubling to 30 s) until the store takes them.
+    retry_delay_ms_ = std::min<std::uint64_t>(30'000, retry_delay_ms_ ? retry_delay_ms_ * 2 : 1'000);
+    spdlog::error("ingest failed: {}; the files stay claimed and are tried again in {} ms", failed.message(),
+                  retry_delay_ms_);
+    if (!closed_) uv_timer_start(&retry_, &Watcher::OnRetry, retry_delay_ms_, 0);
+    return;
+  }
+  if (retry_delay_ms_ != 0) spdlog::info("ingest resumed");
+  retry_delay_ms_ = 0;
+  if (closed_) return;
+  if (auto settle = ingestor_.NextSettleDelayMs()) {
+    uv_timer_start(&retry_, &Watcher::OnRetry, static_cast<std::uint64_t>(*settle), 0);
+  } else {
+    uv_timer_stop(&retry_);
+  }
+  // A burst can overflow the kernel's inotify queue (16,384 events by
+  // default, and each file makes two: the drop and our claim), and libuv
+  // drops the overflow without a word. After a big pass, look at the
+  // folders again at once rather than leave the rest to the 60 s rescan
+  // (make bench: 10,000 files dropped at once waited for it).
+  if (queued >= kBurstRescan) {
+    ingestor_.ScanAll();
+    Kick();
+  }
+}
+
 void Watcher::OnIdle(uv_idle_t* h) {
   Guard("ingest pass", [&] {
     auto* self = static_cast<Watcher*>(h->data);
     uv_idle_stop(h);
-    Status messages = self->messages_ ? self->messages_->Flush() : Status::Ok();
+    if (!self->TakePass()) return;
+    Status messages = self->FlushMessages();
     auto jobs = self->ingestor_.Flush();
-    if (Status failed = jobs.ok() ? messages : jobs.status(); !failed.ok()) {
-      // A full disk, a locked database: the files stay claimed and are tried
-      // again with backoff (1 s doubling to 30 s) until the store takes them.
-      self->retry_delay_ms_ = std::min<std::uint64_t>(30'000, self->retry_delay_ms_ ? self->retry_delay_ms_ * 2 : 1'000);
-      spdlog::error("ingest failed: {}; the files stay claimed and are tried again in {} ms", failed.message(),
-                    self->retry_delay_ms_);
-      uv_timer_start(&self->retry_, &Watcher::OnRetry, self->retry_delay_ms_, 0);
-      if (!jobs.ok()) return;
-      self->on_jobs_(std::move(*jobs));
-      return;
-    }
-    if (self->retry_delay_ms_ != 0) spdlog::info("ingest resumed");
-    self->retry_delay_ms_ = 0;
-    if (auto settle = self->ingestor_.NextSettleDelayMs()) {
-      uv_timer_start(&self->retry_, &Watcher::OnRetry, static_cast<std::uint64_t>(*settle), 0);
-    } else {
-      uv_timer_stop(&self->retry_);
-    }
-    // A burst can overflow the kernel's inotify queue (16,384 events by
-    // default, and each file makes two: the drop and our claim), and libuv
-    // drops the overflow without a word. After a big pass, look at the
-    // folders again at once rather than leave the rest to the 60 s rescan
-    // (make bench: 10,000 files dropped at once waited for it).
-    if (jobs->size() >= kBurstRescan) {
-      self->ingestor_.ScanAll();
-      self->Kick();
-    }
+    self->PassDone(jobs.ok() ? messages : jobs.status(), jobs.ok() ? jobs->size() : 0);
     // Called even for an empty batch: the daemon's `--once` mode decides
     // whether it is done after every ingest pass.
-    self->on_jobs_(std::move(*jobs));
+    if (jobs.ok()) self->on_jobs_(std::move(*jobs));
   });
 }
 

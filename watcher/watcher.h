@@ -32,8 +32,16 @@ class Watcher {
 
   // `messages`, when given, is flushed in the same idle pass as the jobs'
   // ingest, just before it.
+  //
+  // Without `request_pass` the watcher runs each pass itself, in a
+  // transaction of its own, and hands the queued jobs to `on_jobs`. With it,
+  // the pass belongs to the owner of the loop turn's transaction (the
+  // daemon): Kick() calls `request_pass`, and the owner runs TakePass(),
+  // FlushMessages() before its BEGIN, Ingestor::Stage() inside it, then
+  // Ingestor::Settle() or Abandon() and PassDone() after its COMMIT.
   Watcher(uv_loop_t* loop, const Layout& layout, Ingestor& ingestor, std::vector<std::string> groups,
-          JobsCallback on_jobs, std::uint64_t rescan_ms = 60'000, MessageInbox* messages = nullptr);
+          JobsCallback on_jobs, std::uint64_t rescan_ms = 60'000, MessageInbox* messages = nullptr,
+          std::function<void()> request_pass = {});
   ~Watcher();
 
   Status Start();
@@ -42,6 +50,13 @@ class Watcher {
   void AddGroup(const std::string& group);
   // Schedules an ingest pass on the next loop turn (used after a scan).
   void Kick();
+  // The turn owner's side: whether a pass was asked for since the last
+  // (clearing the request), the messages' own pass, and what the ingest
+  // pass came to: `failed` when the store refused it (the files stay
+  // claimed and are tried again with backoff), else how many jobs it queued.
+  bool TakePass();
+  Status FlushMessages();
+  void PassDone(const Status& failed, std::size_t queued);
   // Stops watching; pending names are dropped (they are still in tasks/ and
   // are found by the next start's scan).
   void Close();
@@ -64,6 +79,8 @@ class Watcher {
   Ingestor& ingestor_;
   std::vector<std::string> groups_;
   JobsCallback on_jobs_;
+  std::function<void()> request_pass_;
+  bool pass_requested_ = false;
   std::uint64_t rescan_ms_;
   MessageInbox* messages_;
   std::vector<std::unique_ptr<Dir>> dirs_;
