@@ -1,0 +1,34 @@
+#pragma once
+// A recording runner::Runtime for unit tests of the Runner: it isolates
+// nothing, records every sandbox it is asked to build and every stop it is
+// asked for, and runs the agent argv it is given as it is (so a test names a
+// real program, e.g. /bin/sh -c '...').
+#include <string>
+#include <vector>
+
+#include "runner/runtime.h"
+
+namespace dropq::testing {
+
+class RecordingRuntime final : public runner::Runtime {
+ public:
+  std::string_view name() const override { return "recording"; }
+  bool isolates() const override { return false; }
+  runner::SpawnSpec Build(const runner::SandboxSpec& spec) const override {
+    built.push_back(spec);
+    return {spec.agent, {"PATH=/usr/bin:/bin"}};
+  }
+  Status CheckAvailable() const override { return Status::Ok(); }
+  // With stop_argv set, the Runner runs it to stop a sandbox (as docker
+  // stop) instead of signalling the process group.
+  std::vector<std::string> StopArgv(const std::string& container_name) const override {
+    stops.push_back(container_name);
+    return stop_argv;
+  }
+
+  std::vector<std::string> stop_argv;
+  mutable std::vector<runner::SandboxSpec> built;
+  mutable std::vector<std::string> stops;
+};
+
+}  // namespace dropq::testing
