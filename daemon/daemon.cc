@@ -256,6 +256,8 @@ class Daemon final : public watcher::CommandHandler {
     ingestor_->ScanAll();
     inbox_->ScanAll();
     watcher_->Kick();
+    // The durable "ready and watching" (docs/DESIGN.md, "One signal to wait on").
+    if (Status s = store_->AppendEvent(std::nullopt, std::nullopt, "ready", ReadyDetail()); !s.ok()) return s;
     // On this thread: the first runs must see them.
     if (Status s = snapshots_->WriteNow(*store_, groups_.identities()); s.ok()) snapshots_dirty_ = false;
     SchedulePump();
@@ -295,6 +297,18 @@ class Daemon final : public watcher::CommandHandler {
     spdlog::info("dashboard on http://{}:{}/ (metrics at /metrics)", h.find(':') != std::string::npos ? "[" + h + "]" : h,
                  dashboard_->port());
     return Status::Ok();
+  }
+
+  // The `ready` event's detail: who is ready, and where its dashboard is.
+  std::string ReadyDetail() const {
+    nlohmann::json d = {{"pid", ::getpid()}, {"version", DROPQ_VERSION}, {"instance", instance_id_}};
+    for (const auto& g : groups_.all()) d["groups"].push_back(g.folder);
+    if (dashboard_) {
+      const std::string& h = cfg_.dashboard.host;
+      d["dashboard"] = "http://" + (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" +
+                       std::to_string(dashboard_->port()) + "/";
+    }
+    return text::Dump(d);
   }
 
   std::unique_ptr<runner::Runtime> MakeRuntime() const { return app::MakeRuntime(cfg_, instance_id_); }
@@ -494,9 +508,9 @@ class Daemon final : public watcher::CommandHandler {
   // failure the savepoint is undone, the jobs go back in the queue, and
   // `attempts` is left empty.
   bool StartAttempts(const std::vector<QueuedJob>& start, std::vector<runner::Attempt>& attempts) {
-    Status s = store_->Exec("SAVEPOINT start_jobs");
+    Status s = store_->Savepoint("start_jobs");
     if (s.ok()) s = RecordStarts(start, attempts);
-    if (s.ok()) s = store_->Exec("RELEASE start_jobs");
+    if (s.ok()) s = store_->Release("start_jobs");
     if (s.ok()) return true;
     if (Status u = store_->RollbackTo("start_jobs"); !u.ok()) {
       spdlog::error("cannot undo the starts' savepoint: {}", u.message());
@@ -598,7 +612,9 @@ class Daemon final : public watcher::CommandHandler {
     auto group = ToGroupConfig(row);
     if (!group.ok()) return group.status();
     if (Status s = PrepareGroupDirs(cmd.folder); !s.ok()) return s;
-    Status s = store_->Begin();
+    // A savepoint: the Ingestor's transaction around Apply commits it with
+    // the file's `applied` event.
+    Status s = store_->Savepoint("register_group");
     Result<bool> added = s.ok() ? store_->UpsertRegisteredGroup(row) : Result<bool>(s);
     nlohmann::json detail = {{"folder", cmd.folder}, {"jid", cmd.jid}, {"name", cmd.name}, {"by_group", from.folder}};
     if (added.ok()) {
@@ -607,9 +623,9 @@ class Daemon final : public watcher::CommandHandler {
     } else {
       s = added.status();
     }
-    if (s.ok()) s = store_->Commit();
+    if (s.ok()) s = store_->Release("register_group");
     if (!s.ok()) {
-      store_->Rollback();
+      (void)store_->RollbackTo("register_group");
       return s;
     }
     LoadAdditionalMounts(*group);

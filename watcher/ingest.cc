@@ -293,9 +293,32 @@ void Ingestor::ApplyControl(const ClaimedFile& file, const JobCommand& cmd) {
       Status::InvalidArgument("type \"" + std::string(TypeName(cmd)) + "\" is not supported");
   // An exception while applying it rejects this file with the reason; the
   // others of the batch are applied as usual.
+  // One transaction holds what the command changed and its verdict (an
+  // `applied` event, docs/DESIGN.md "One signal to wait on"); a command
+  // that fails is undone whole and its `rejected` event recorded instead.
+  if (Status s = store_.Begin(); !s.ok()) {
+    spdlog::error("cannot apply {}: {}; trying again next pass", file.name, s.message());
+    claimed_.push_back(file);
+    return;
+  }
   if (commands_) {
     Guard("applying a control file", [&] { done = commands_->Apply(from, file, cmd); },
           [&](const std::string& why) { done = Status::InvalidArgument(why); });
+  }
+  if (done.ok()) {
+    auto result = nlohmann::json::parse(*done, nullptr, false);
+    if (result.is_discarded()) result = *done;
+    nlohmann::json d = {{"file", text::ForLog(file.name)}, {"type", TypeName(cmd)}, {"result", result}};
+    Status s = store_.AppendEvent(std::nullopt, file.group, "applied", text::Dump(d));
+    if (s.ok()) s = store_.Commit();
+    if (!s.ok()) {
+      store_.Rollback();
+      spdlog::error("cannot record that {} was applied: {}; trying again next pass", file.name, s.message());
+      claimed_.push_back(file);  // applying is idempotent (CommandHandler)
+      return;
+    }
+  } else {
+    store_.Rollback();
   }
   if (!done.ok()) {
     Rejection r{file, done.status().message()};
