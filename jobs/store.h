@@ -225,7 +225,7 @@ class Store {
   const Clock& clock() const { return clock_; }
 
  private:
-  // All SQL lives in jobs/ (docs/DESIGN.md, "Layout"; tests/base/text_test.cc
+  // All SQL lives in jobs/ (docs/DESIGN.md, "Layout"; tests/layout_test.cc
   // fails on SQL anywhere else): the rest of the product calls named
   // functions of Store, TaskStore, DashboardQueries or the free functions of
   // jobs/. Those reach the connection through these two, as members, as
@@ -255,7 +255,7 @@ class Store {
 
 // The door to the connection for the free functions of jobs/ (retention,
 // the snapshot queries) and for the tests of jobs/: nothing outside jobs/
-// uses it (tests/base/text_test.cc enforces that for the product).
+// uses it (tests/layout_test.cc enforces that for the product).
 struct StoreSql {
   static SqlStmt& Prepare(Store& store, const char* sql) { return store.Prepare(sql); }
   static Status Exec(Store& store, const char* sql) { return store.Exec(sql); }
