@@ -176,10 +176,9 @@ Check DatabaseCheck(const Layout& layout, const Clock& clock) {
   auto store = Store::OpenReadOnly(path.string(), clock);
   if (!store.ok()) return {"database", "fail", store.status().message()};
   auto v = (*store)->SchemaVersion();
-  auto& st = (*store)->Prepare("PRAGMA integrity_check");
-  auto row = st.Step();
-  if (!row.ok()) return {"database", "fail", "integrity check: " + row.status().message()};
-  std::string verdict = *row ? st.Text(0) : "no answer";
+  auto checked = (*store)->IntegrityCheck();
+  if (!checked.ok()) return {"database", "fail", "integrity check: " + checked.status().message()};
+  const std::string& verdict = *checked;
   if (verdict != "ok") return {"database", "fail", "integrity check: " + verdict};
   return {"database", "ok",
           path.string() + ": integrity ok, schema version " + (v.ok() ? std::to_string(*v) : std::string("?"))};

@@ -4,9 +4,11 @@
 // Enqueues exactly as any writer does (the contract in docs/FILES.md): a
 // `run` job file written atomically (tmp, fsync, rename) into the group's
 // tasks/ under a name no one else uses, so the daemon ingests, authorises and
-// audits it like any other. With --wait it then waits, by watching (see
-// cli/dir_wait.h), for the result file the daemon writes to the group's
-// results/ under the same name, or for the file's rejection in errors/.
+// audits it like any other. With --wait it then waits on the daemon's
+// signal (jobs/wait.h: woken by each commit and by results/ and errors/) for
+// the result file the daemon writes to the group's results/ under the same
+// name, or for the file's rejection in errors/, or (with --id) for the end
+// of the earlier job that had the same id.
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,9 +16,9 @@
 #include <sstream>
 
 #include "cli/cli_commands.h"
-#include "cli/dir_wait.h"
 #include "base/atomic_file.h"
 #include "jobs/layout.h"
+#include "jobs/wait.h"
 #include "base/units.h"
 #include "base/text.h"
 
@@ -53,18 +55,11 @@ std::optional<fs::path> FindRejection(const fs::path& errors, const std::string&
 // With --id: the group's job that already had this client key, once it has
 // finished. The daemon makes no second job for our file (a `duplicate`
 // event) and writes no result under our name, so this is what we wait for.
-std::optional<Job> FinishedEarlierJob(const Layout& layout, const Clock& clock, const std::string& group,
-                                      const std::string& client_id, const std::string& our_name) {
-  std::error_code ec;
-  if (!fs::exists(layout.DatabasePath(), ec)) return std::nullopt;
-  // A fresh connection each time: a long-lived one may keep an old snapshot.
-  auto store = Store::OpenReadOnly(layout.DatabasePath().string(), clock);
-  if (!store.ok()) return std::nullopt;
-  auto& q = (*store)->Prepare("SELECT id FROM jobs WHERE group_folder=?1 AND client_id=?2").Bind(1, group).Bind(2, client_id);
-  auto row = q.Step();
-  if (!row.ok() || !*row) return std::nullopt;
-  JobId id = q.Int(0);
-  auto job = (*store)->GetJob(id);
+std::optional<Job> FinishedEarlierJob(Store& store, const std::string& group, const std::string& client_id,
+                                      const std::string& our_name) {
+  auto id = store.FindByClientId(group, client_id);
+  if (!id.ok() || !*id) return std::nullopt;
+  auto job = store.GetJob(**id);
   if (!job.ok() || !*job) return std::nullopt;
   const Job& j = **job;
   if (j.source_name == our_name) return std::nullopt;  // ours: its result file will come
@@ -136,7 +131,7 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
   fs::path result_path = layout.ResultsDir(o.group) / name;
   std::optional<nlohmann::json> result, rejection;
   std::optional<Job> earlier;
-  bool done = WaitUntilReady({layout.ResultsDir(o.group), layout.ErrorsDir()}, [&] {
+  auto look = [&](Store* store) {
     if (auto r = ReadJson(result_path)) {
       result = std::move(r);
       return true;
@@ -147,9 +142,10 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
         return true;
       }
     }
-    if (!o.client_id.empty()) earlier = FinishedEarlierJob(layout, clock, o.group, o.client_id, name);
+    if (store && !o.client_id.empty()) earlier = FinishedEarlierJob(*store, o.group, o.client_id, name);
     return earlier.has_value();
-  }, wait_ms);
+  };
+  bool done = WaitForStore(layout.DatabasePath(), look, wait_ms, {layout.ResultsDir(o.group), layout.ErrorsDir()});
 
   if (!done) {
     if (ctx.json) std::cout << text::Dump(nlohmann::json{{"group", o.group}, {"file", path.string()}, {"result", nullptr}}) << "\n";

@@ -3,14 +3,14 @@
 // prints the job's audit events as the daemon records them (started, each
 // output block, retry, ...) and each attempt's log as it appears, until the
 // job has finished; it wakes on changes to store/ (every commit writes the
-// WAL) and to the group's logs/ — see cli/dir_wait.h.
+// WAL) and to the group's logs/ — see jobs/wait.h.
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "cli/cli_commands.h"
-#include "cli/dir_wait.h"
 #include "jobs/layout.h"
+#include "jobs/wait.h"
 #include "base/text.h"
 
 namespace dropq::app {
@@ -135,13 +135,8 @@ int CmdLogs(const Context& ctx, const LogsOptions& opts) {
   if (opts.follow) {
     Layout layout(cfg.root);
     store.reset();
-    // A fresh connection for each look: a Store's cached statements may keep
-    // a read transaction open, and with it a snapshot that never sees the
-    // daemon's later commits.
-    bool done = WaitUntilReady({layout.StoreDir(), layout.GroupLogsDir(job->group)}, [&] {
-      auto fresh = Store::OpenReadOnly(layout.DatabasePath().string(), clock);
-      return fresh.ok() && printer.FollowStep(**fresh);
-    }, opts.timeout_ms);
+    bool done = WaitForStore(layout.DatabasePath(), [&](Store* fresh) { return fresh && printer.FollowStep(*fresh); },
+                             opts.timeout_ms, {layout.GroupLogsDir(job->group)});
     if (!done) {
       std::cerr << "dropq: job " << opts.id << " has not finished after " << HumanDuration(opts.timeout_ms) << "\n";
       return kExitTimeout;

@@ -43,7 +43,9 @@ Result<std::string> ControlCommands::RegisterGroup(const watcher::IngestGroup& f
   auto group = ToGroupConfig(row);
   if (!group.ok()) return group.status();
   if (Status s = hooks_.prepare_group(cmd.folder); !s.ok()) return s;
-  Status s = p_.store.Begin();
+  // A savepoint: the Ingestor's transaction around Apply commits it with
+  // the file's `applied` event.
+  Status s = p_.store.Savepoint("register_group");
   Result<bool> added = s.ok() ? p_.store.UpsertRegisteredGroup(row) : Result<bool>(s);
   nlohmann::json detail = {{"folder", cmd.folder}, {"jid", cmd.jid}, {"name", cmd.name}, {"by_group", from.folder}};
   if (added.ok()) {
@@ -52,9 +54,11 @@ Result<std::string> ControlCommands::RegisterGroup(const watcher::IngestGroup& f
   } else {
     s = added.status();
   }
-  if (s.ok()) s = p_.store.Commit();
+  if (s.ok()) s = p_.store.Release("register_group");
   if (!s.ok()) {
-    p_.store.Rollback();
+    if (Status u = p_.store.RollbackTo("register_group"); !u.ok()) {
+      spdlog::error("register_group: cannot undo its savepoint: {}", u.message());
+    }
     return s;
   }
   const GroupConfig registered = *group;

@@ -238,6 +238,8 @@ class Daemon final : public watcher::CommandHandler {
     ingestor_->ScanAll();
     inbox_->ScanAll();
     watcher_->Kick();
+    // The durable "ready and watching" (docs/DESIGN.md, "One signal to wait on").
+    if (Status s = store_->AppendEvent(std::nullopt, std::nullopt, "ready", ReadyDetail()); !s.ok()) return s;
     // On this thread: the first runs must see them.
     if (Status s = snapshots_->WriteNow(*store_, groups_.identities()); s.ok()) snapshots_dirty_ = false;
     SchedulePump();
@@ -277,6 +279,18 @@ class Daemon final : public watcher::CommandHandler {
     spdlog::info("dashboard on http://{}:{}/ (metrics at /metrics)", h.find(':') != std::string::npos ? "[" + h + "]" : h,
                  dashboard_->port());
     return Status::Ok();
+  }
+
+  // The `ready` event's detail: who is ready, and where its dashboard is.
+  std::string ReadyDetail() const {
+    nlohmann::json d = {{"pid", ::getpid()}, {"version", DROPQ_VERSION}, {"instance", instance_id_}};
+    for (const auto& g : groups_.all()) d["groups"].push_back(g.folder);
+    if (dashboard_) {
+      const std::string& h = cfg_.dashboard.host;
+      d["dashboard"] = "http://" + (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" +
+                       std::to_string(dashboard_->port()) + "/";
+    }
+    return text::Dump(d);
   }
 
   std::unique_ptr<runner::Runtime> MakeRuntime() const { return app::MakeRuntime(cfg_, instance_id_); }
@@ -487,9 +501,9 @@ class Daemon final : public watcher::CommandHandler {
   // failure the savepoint is undone, the jobs go back in the queue, and
   // `attempts` is left empty.
   bool StartAttempts(const std::vector<QueuedJob>& start, std::vector<runner::Attempt>& attempts) {
-    Status s = store_->Exec("SAVEPOINT start_jobs");
+    Status s = store_->Savepoint("start_jobs");
     if (s.ok()) s = RecordStarts(start, attempts);
-    if (s.ok()) s = store_->Exec("RELEASE start_jobs");
+    if (s.ok()) s = store_->Release("start_jobs");
     if (s.ok()) return true;
     if (Status u = store_->RollbackTo("start_jobs"); !u.ok()) {
       spdlog::error("cannot undo the starts' savepoint: {}", u.message());

@@ -175,7 +175,7 @@ Status TaskTimer::FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fir
   if (!prev.ok()) return prev.status();
   FirePlan plan = Plan(t, now, !prev->empty());
   std::vector<QueuedJob> mine;
-  if (Status s = store_.Exec("SAVEPOINT fire_one"); !s.ok()) return s;
+  if (Status s = store_.Savepoint("fire_one"); !s.ok()) return s;
   auto fail = [&](const Status& s) {
     if (Status u = store_.RollbackTo("fire_one"); !u.ok()) {
       spdlog::error("task {}: cannot undo its savepoint: {}", t.id, u.message());
@@ -203,7 +203,7 @@ Status TaskTimer::FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fir
     if (Status s = tasks_.SetStatus(t.id, TaskStatus::kCompleted); !s.ok()) return fail(s);
   }
   if (auto p = tasks_.PruneRuns(t.id, t.keep_runs); !p.ok()) return fail(p.status());
-  if (Status s = store_.Exec("RELEASE fire_one"); !s.ok()) return fail(s);
+  if (Status s = store_.Release("fire_one"); !s.ok()) return fail(s);
 
   if (plan.replace_previous) cancel.insert(cancel.end(), prev->begin(), prev->end());
   Fired d{t.id, plan.completed ? std::nullopt : plan.next_run, ""};

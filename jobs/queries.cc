@@ -205,4 +205,19 @@ Result<std::vector<std::pair<std::string, std::int64_t>>> DashboardQueries::Read
   return out;
 }
 
+Result<GroupActivity> LoadGroupActivity(Store& store, const std::string& folder) {
+  GroupActivity info{folder, std::nullopt};
+  auto& n = StoreSql::Prepare(store, "SELECT name FROM groups WHERE folder = ?").Bind(1, folder);
+  Status s = ForEachRow(n, [&](const SqlStmt& r) {
+    if (!r.IsNull(0)) info.name = r.Text(0);
+  });
+  if (!s.ok()) return s;
+  // The newest job's creation (jobs_group index: newest id first).
+  auto& j = StoreSql::Prepare(store, "SELECT created_at FROM jobs WHERE group_folder = ? ORDER BY id DESC LIMIT 1")
+                .Bind(1, folder);
+  s = ForEachRow(j, [&](const SqlStmt& r) { info.last_activity = r.Text(0); });
+  if (!s.ok()) return s;
+  return info;
+}
+
 }  // namespace dropq::app

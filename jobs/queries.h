@@ -110,4 +110,12 @@ class DashboardQueries {
   TaskStore tasks_;
 };
 
+// A group's display name (its folder when it has none) and when its newest
+// job was made, for main's available_groups.json (runner/snapshots.cc).
+struct GroupActivity {
+  std::string name;
+  std::optional<std::string> last_activity;  // ISO-8601 text as stored
+};
+Result<GroupActivity> LoadGroupActivity(Store& store, const std::string& folder);
+
 }  // namespace dropq::app

@@ -23,12 +23,12 @@ Result<std::int64_t> CountedDelete(SqlStmt& st) {
 Result<PruneReport> PruneLocked(Store& store, TimeMs cutoff) {
   PruneReport rep;
   std::string at = FormatIsoUtc(cutoff);
-  if (Status s = store.Prepare("INSERT OR REPLACE INTO prune_window(id, cutoff) VALUES(1, ?1)").Bind(1, at).Run();
+  if (Status s = StoreSql::Prepare(store, "INSERT OR REPLACE INTO prune_window(id, cutoff) VALUES(1, ?1)").Bind(1, at).Run();
       !s.ok()) {
     return s;
   }
   {
-    auto& q = store.Prepare("SELECT id, group_folder, source_group, source_name FROM jobs WHERE id IN ("
+    auto& q = StoreSql::Prepare(store, "SELECT id, group_folder, source_group, source_name FROM jobs WHERE id IN ("
                             DROPQ_PRUNABLE ") ORDER BY id").Bind(1, at);
     for (;;) {
       auto row = q.Step();
@@ -38,7 +38,7 @@ Result<PruneReport> PruneLocked(Store& store, TimeMs cutoff) {
     }
   }
   for (auto& j : rep.jobs) {
-    auto& q = store.Prepare("SELECT log_file FROM job_runs WHERE job_id=?1 AND log_file IS NOT NULL ORDER BY attempt")
+    auto& q = StoreSql::Prepare(store, "SELECT log_file FROM job_runs WHERE job_id=?1 AND log_file IS NOT NULL ORDER BY attempt")
                   .Bind(1, j.id);
     for (;;) {
       auto row = q.Step();
@@ -48,22 +48,22 @@ Result<PruneReport> PruneLocked(Store& store, TimeMs cutoff) {
     }
   }
   // Children before parents: foreign keys are on.
-  auto n = CountedDelete(store.Prepare("DELETE FROM task_runs WHERE job_id IN (" DROPQ_PRUNABLE ") RETURNING 1")
+  auto n = CountedDelete(StoreSql::Prepare(store, "DELETE FROM task_runs WHERE job_id IN (" DROPQ_PRUNABLE ") RETURNING 1")
                              .Bind(1, at));
   if (!n.ok()) return n.status();
   rep.task_runs = *n;
-  n = CountedDelete(store.Prepare("DELETE FROM job_events WHERE job_id IN (" DROPQ_PRUNABLE ") RETURNING 1")
+  n = CountedDelete(StoreSql::Prepare(store, "DELETE FROM job_events WHERE job_id IN (" DROPQ_PRUNABLE ") RETURNING 1")
                         .Bind(1, at));
   if (!n.ok()) return n.status();
   rep.events = *n;
-  n = CountedDelete(store.Prepare("DELETE FROM job_events WHERE job_id IS NULL AND at < ?1 RETURNING 1").Bind(1, at));
+  n = CountedDelete(StoreSql::Prepare(store, "DELETE FROM job_events WHERE job_id IS NULL AND at < ?1 RETURNING 1").Bind(1, at));
   if (!n.ok()) return n.status();
   rep.events += *n;
-  n = CountedDelete(store.Prepare("DELETE FROM job_runs WHERE job_id IN (" DROPQ_PRUNABLE ") RETURNING 1")
+  n = CountedDelete(StoreSql::Prepare(store, "DELETE FROM job_runs WHERE job_id IN (" DROPQ_PRUNABLE ") RETURNING 1")
                         .Bind(1, at));
   if (!n.ok()) return n.status();
   rep.runs = *n;
-  n = CountedDelete(store.Prepare("DELETE FROM jobs WHERE id IN (" DROPQ_PRUNABLE ") RETURNING 1").Bind(1, at));
+  n = CountedDelete(StoreSql::Prepare(store, "DELETE FROM jobs WHERE id IN (" DROPQ_PRUNABLE ") RETURNING 1").Bind(1, at));
   if (!n.ok()) return n.status();
   if (static_cast<std::size_t>(*n) != rep.jobs.size()) {
     return Status::Conflict("jobs changed while pruning (" + std::to_string(*n) + " removed, " +
@@ -71,7 +71,7 @@ Result<PruneReport> PruneLocked(Store& store, TimeMs cutoff) {
   }
   // Close the window in the same transaction: once committed, job_events is
   // append-only again for everyone.
-  if (Status s = store.Exec("DELETE FROM prune_window"); !s.ok()) return s;
+  if (Status s = StoreSql::Exec(store, "DELETE FROM prune_window"); !s.ok()) return s;
   return rep;
 }
 

@@ -266,13 +266,31 @@ Status Store::AppendEvent(std::optional<JobId> job, const std::optional<std::str
       .Run();
 }
 
+Result<std::optional<JobId>> Store::FindByClientId(const std::string& group, const std::string& client_id) {
+  auto& q = Prepare("SELECT id FROM jobs WHERE group_folder=?1 AND client_id=?2").Bind(1, group).Bind(2, client_id);
+  std::optional<JobId> id;
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { id = r.Int(0); }); !s.ok()) return s;
+  return id;
+}
+
+Result<std::string> Store::IntegrityCheck() {
+  auto& q = Prepare("PRAGMA integrity_check");
+  std::optional<std::string> verdict;
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) {
+        if (!verdict) verdict = r.Text(0);
+      });
+      !s.ok()) {
+    return s;
+  }
+  return verdict.value_or("no answer");
+}
+
 Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequest& req, const JobSource& src,
                                          std::int64_t default_max_attempts, std::int64_t default_max_interruptions) {
   if (req.client_id) {
-    auto& q = Prepare("SELECT id FROM jobs WHERE group_folder=?1 AND client_id=?2").Bind(1, group).Bind(2, *req.client_id);
-    std::optional<JobId> existing;
-    if (Status s = ForEachRow(q, [&](const SqlStmt& r) { existing = r.Int(0); }); !s.ok()) return s;
-    if (existing) {
+    auto found = FindByClientId(group, *req.client_id);
+    if (!found.ok()) return found.status();
+    if (const std::optional<JobId>& existing = *found) {
       nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}, {"client_id", *req.client_id}};
       if (Status s = AppendEvent(*existing, group, "duplicate", text::Dump(d)); !s.ok()) return s;
       return Inserted{*existing, true};

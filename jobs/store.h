@@ -99,6 +99,10 @@ inline constexpr char kCountQueued[] = "SELECT count(*) FROM jobs WHERE state='q
 inline constexpr char kHasClaim[] = "SELECT 1 FROM jobs WHERE source_claim=?1";
 }  // namespace sql
 
+namespace app {
+class DashboardQueries;
+}  // namespace app
+
 class Store {
  public:
   ~Store();
@@ -118,10 +122,14 @@ class Store {
   void Rollback();
   // True between Begin and Commit/Rollback.
   bool InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
-  // Undoes and ends a savepoint opened with Exec("SAVEPOINT <name>").
-  Status RollbackTo(const std::string& savepoint) {
-    Status s = Exec(("ROLLBACK TO " + savepoint).c_str());
-    Status r = Exec(("RELEASE " + savepoint).c_str());
+  // Savepoints nest inside a transaction (or open one when there is none):
+  // Savepoint opens one, Release keeps its writes, RollbackTo undoes and
+  // ends it. `name` is a plain identifier chosen by the caller.
+  Status Savepoint(const std::string& name) { return Exec(("SAVEPOINT " + name).c_str()); }
+  Status Release(const std::string& name) { return Exec(("RELEASE " + name).c_str()); }
+  Status RollbackTo(const std::string& name) {
+    Status s = Exec(("ROLLBACK TO " + name).c_str());
+    Status r = Exec(("RELEASE " + name).c_str());
     return s.ok() ? r : s;
   }
 
@@ -152,6 +160,9 @@ class Store {
   // True when a job was already recorded from this claim token (start-up
   // reconciliation of data/claimed/).
   Result<bool> HasClaim(const std::string& claim);
+  // The group's job that was made with this client id (`id` in the job
+  // file), if any.
+  Result<std::optional<JobId>> FindByClientId(const std::string& group, const std::string& client_id);
 
   Status AppendEvent(std::optional<JobId> job, const std::optional<std::string>& group, const std::string& event,
                      const std::string& detail_json);
@@ -198,6 +209,8 @@ class Store {
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByState();
   Result<std::optional<std::string>> GetSession(const std::string& group);
   Result<std::int64_t> SchemaVersion();
+  // SQLite's PRAGMA integrity_check: "ok", or its first complaint.
+  Result<std::string> IntegrityCheck();
   // This root's instance id (table `instance`): 12 lowercase hex characters
   // from std::random_device, made by the first call and the same ever after,
   // across restarts. Container runtimes label their containers with it so
@@ -208,14 +221,22 @@ class Store {
   // Tests use it to pin that the daemon's per-job queries search an index.
   Result<std::vector<std::string>> QueryPlan(const std::string& sql);
 
-  // For the other stores in jobs/ that share this connection (TaskStore):
-  // a cached statement for a string literal, and plain SQL execution.
-  SqlStmt& Prepare(const char* sql);
-  Status Exec(const char* sql);
   std::int64_t LastInsertRowId() const;
   const Clock& clock() const { return clock_; }
 
  private:
+  // All SQL lives in jobs/ (docs/DESIGN.md, "Layout"; tests/layout_test.cc
+  // fails on SQL anywhere else): the rest of the product calls named
+  // functions of Store, TaskStore, DashboardQueries or the free functions of
+  // jobs/. Those reach the connection through these two, as members, as
+  // friends, or (free functions of jobs/) through StoreSql below.
+  SqlStmt& Prepare(const char* sql);
+  Status Exec(const char* sql);
+  friend class TaskStore;
+  friend class app::DashboardQueries;
+  friend struct StoreSql;
+  friend class MessageStore;
+
   Store(sqlite3* db, const Clock& clock);
 
   Status Migrate();
@@ -227,6 +248,14 @@ class Store {
   sqlite3* db_;
   const Clock& clock_;
   std::vector<std::pair<const char*, std::unique_ptr<SqlStmt>>> cache_;
+};
+
+// The door to the connection for the free functions of jobs/ (retention,
+// the snapshot queries) and for the tests of jobs/: nothing outside jobs/
+// uses it (tests/layout_test.cc enforces that for the product).
+struct StoreSql {
+  static SqlStmt& Prepare(Store& store, const char* sql) { return store.Prepare(sql); }
+  static Status Exec(Store& store, const char* sql) { return store.Exec(sql); }
 };
 
 }  // namespace dropq

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/atomic_file.h"
+#include "jobs/queries.h"
 #include "jobs/tasks.h"
 #include "watcher/claim.h"
 #include "base/text.h"
@@ -58,25 +59,6 @@ Result<std::string> TasksJson(TaskStore& tasks, const watcher::GroupIdentity& g)
   return out;
 }
 
-struct GroupInfo {
-  std::string name;
-  std::optional<std::string> last_activity;
-};
-
-Result<GroupInfo> LoadInfo(Store& store, const std::string& folder) {
-  GroupInfo info{folder, std::nullopt};
-  auto& n = store.Prepare("SELECT name FROM groups WHERE folder = ?").Bind(1, folder);
-  Status s = ForEachRow(n, [&](const SqlStmt& r) {
-    if (!r.IsNull(0)) info.name = r.Text(0);
-  });
-  if (!s.ok()) return s;
-  // The newest job's creation (jobs_group index: newest id first).
-  auto& j = store.Prepare("SELECT created_at FROM jobs WHERE group_folder = ? ORDER BY id DESC LIMIT 1").Bind(1, folder);
-  s = ForEachRow(j, [&](const SqlStmt& r) { info.last_activity = r.Text(0); });
-  if (!s.ok()) return s;
-  return info;
-}
-
 }  // namespace
 
 Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watcher::GroupIdentity> groups,
@@ -89,7 +71,7 @@ Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watche
   for (const auto& g : groups) need_groups |= g.is_main && (!only || *only == g.folder);
   if (need_groups) {
     for (const auto& g : groups) {
-      auto info = LoadInfo(store, g.folder);
+      auto info = app::LoadGroupActivity(store, g.folder);
       if (!info.ok()) return info.status();
       all_groups.push_back(Json{{"jid", watcher::ChatJid(g)},
                                 {"name", info->name},

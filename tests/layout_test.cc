@@ -13,20 +13,17 @@
 #include <string>
 #include <vector>
 
+#include "tests/fakes/temp_dir.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using dropq::testing::ReadFile;
 
 // folder -> the folders it builds on, from the table after the marker.
 std::map<std::string, std::set<std::string>> ReadMap() {
-  const std::string doc = ReadAll(fs::path(DROPQ_SOURCE_DIR) / "docs" / "DESIGN.md");
+  const std::string doc = ReadFile(fs::path(DROPQ_SOURCE_DIR) / "docs" / "DESIGN.md");
   std::map<std::string, std::set<std::string>> map;
   std::size_t at = doc.find("<!-- layout map: read by tests/layout_test.cc -->");
   if (at == std::string::npos) return map;
@@ -80,7 +77,7 @@ std::vector<std::string> ProductFolders() {
   const fs::path root = DROPQ_SOURCE_DIR;
   for (const auto& e : fs::directory_iterator(root)) {
     if (!e.is_regular_file() && e.is_directory() && fs::exists(e.path() / "CMakeLists.txt")) {
-      const std::string cmake = ReadAll(e.path() / "CMakeLists.txt");
+      const std::string cmake = ReadFile(e.path() / "CMakeLists.txt");
       if (cmake.find("dropq_library(") != std::string::npos) out.push_back(e.path().filename().string());
     }
   }
@@ -128,7 +125,7 @@ TEST_CASE("every include of the product's sources follows the design map") {
     for (const auto& e : fs::recursive_directory_iterator(root / folder)) {
       const auto ext = e.path().extension();
       if (ext != ".cc" && ext != ".h" && ext != ".in") continue;
-      std::istringstream lines(ReadAll(e.path()));
+      std::istringstream lines(ReadFile(e.path()));
       std::string line;
       for (int n = 1; std::getline(lines, line); ++n) {
         std::smatch m;
@@ -149,5 +146,42 @@ TEST_CASE("every include of the product's sources follows the design map") {
   std::string list;
   for (const auto& o : offenders) list += "\n  " + o;
   INFO("includes the map in docs/DESIGN.md does not allow:" << list);
+  CHECK(offenders.empty());
+}
+
+// All SQL lives in jobs/ (and the migrations in schema/): the rest of the
+// product calls named functions there. A string literal that reads as SQL,
+// or a call to the connection's Prepare/Exec (or StoreSql, jobs/' own door
+// to them), anywhere else fails here.
+TEST_CASE("no product source outside jobs and schema writes SQL or reaches the connection") {
+  const fs::path root = DROPQ_SOURCE_DIR;
+  const std::regex literal(R"re("((?:[^"\\]|\\.)*)")re");
+  const std::regex sql(
+      R"(\b(SELECT\s.*\sFROM|SELECT (count|json_extract|1)\b|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|PRAGMA\s|SAVEPOINT|BEGIN( IMMEDIATE| EXCLUSIVE)?;|CREATE\s+(TABLE|INDEX|TRIGGER))\b)");
+  const std::regex call(R"((\.|->)(Prepare|Exec)\(|\bStoreSql\b|\bsqlite3_)");
+  std::vector<std::string> offenders;
+  int scanned = 0;
+  for (const char* dir : {"base", "watcher", "runner", "config", "dashboard", "daemon", "cli"}) {
+    for (const auto& e : fs::recursive_directory_iterator(root / dir)) {
+      const auto ext = e.path().extension();
+      if (ext != ".cc" && ext != ".h" && ext != ".in") continue;
+      ++scanned;
+      std::istringstream lines(ReadFile(e.path()));
+      std::string line;
+      for (int n = 1; std::getline(lines, line); ++n) {
+        // Comments may name SQL; code may not.
+        if (auto c = line.find("//"); c != std::string::npos && line.find('"') > c) line.erase(c);
+        std::string where = fs::relative(e.path(), root).string() + ":" + std::to_string(n);
+        if (std::regex_search(line, call)) offenders.push_back(where + " reaches the database connection");
+        for (std::sregex_iterator m(line.begin(), line.end(), literal), end; m != end; ++m) {
+          if (std::regex_search((*m)[1].str(), sql)) offenders.push_back(where + " has SQL: " + (*m)[1].str());
+        }
+      }
+    }
+  }
+  CHECK(scanned > 50);
+  std::string list;
+  for (const auto& o : offenders) list += "\n  " + o;
+  INFO("SQL outside jobs/ (move it into a named function there):" << list);
   CHECK(offenders.empty());
 }

@@ -131,7 +131,7 @@ void Ingestor::UndoSavepoint() {
   if (!savepoint_) return;
   savepoint_ = false;
   if (Status u = store_.RollbackTo("ingest"); !u.ok()) spdlog::error("ingest: cannot undo its savepoint: {}", u.message());
-  if (Status u = store_.Exec("RELEASE ingest"); !u.ok()) spdlog::error("ingest: cannot release its savepoint: {}", u.message());
+  if (Status u = store_.Release("ingest"); !u.ok()) spdlog::error("ingest: cannot release its savepoint: {}", u.message());
 }
 
 Status Ingestor::StageBatch() {
@@ -191,7 +191,7 @@ Status Ingestor::StageBatch() {
   }
 
   st.duplicate.assign(st.accepted.size(), false);
-  if (Status s = store_.Exec("SAVEPOINT ingest"); !s.ok()) return fail(s);
+  if (Status s = store_.Savepoint("ingest"); !s.ok()) return fail(s);
   savepoint_ = true;
   for (std::size_t i = 0; i < st.accepted.size(); ++i) {
     auto& a = st.accepted[i];
@@ -208,7 +208,7 @@ Status Ingestor::StageBatch() {
     nlohmann::json d = {{"file", text::ForLog(name)}, {"reason", "removed from tasks/ before dropq could claim it"}};
     if (Status s = store_.AppendEvent(std::nullopt, group, "vanished", text::Dump(d)); !s.ok()) return fail(s);
   }
-  if (Status s = store_.Exec("RELEASE ingest"); !s.ok()) return fail(s);
+  if (Status s = store_.Release("ingest"); !s.ok()) return fail(s);
   savepoint_ = false;
   staged_ = std::move(st);
   return Status::Ok();
@@ -258,9 +258,32 @@ void Ingestor::ApplyControl(const ClaimedFile& file, const JobCommand& cmd) {
       Status::InvalidArgument("type \"" + std::string(TypeName(cmd)) + "\" is not supported");
   // An exception while applying it rejects this file with the reason; the
   // others of the batch are applied as usual.
+  // One transaction holds what the command changed and its verdict (an
+  // `applied` event, docs/DESIGN.md "One signal to wait on"); a command
+  // that fails is undone whole and its `rejected` event recorded instead.
+  if (Status s = store_.Begin(); !s.ok()) {
+    spdlog::error("cannot apply {}: {}; trying again next pass", file.name, s.message());
+    folder_.GiveBack({file});
+    return;
+  }
   if (commands_) {
     Guard("applying a control file", [&] { done = commands_->Apply(from, file, cmd); },
           [&](const std::string& why) { done = Status::InvalidArgument(why); });
+  }
+  if (done.ok()) {
+    auto result = nlohmann::json::parse(*done, nullptr, false);
+    if (result.is_discarded()) result = *done;
+    nlohmann::json d = {{"file", text::ForLog(file.name)}, {"type", TypeName(cmd)}, {"result", result}};
+    Status s = store_.AppendEvent(std::nullopt, file.group, "applied", text::Dump(d));
+    if (s.ok()) s = store_.Commit();
+    if (!s.ok()) {
+      store_.Rollback();
+      spdlog::error("cannot record that {} was applied: {}; trying again next pass", file.name, s.message());
+      folder_.GiveBack({file});  // applying is idempotent (CommandHandler)
+      return;
+    }
+  } else {
+    store_.Rollback();
   }
   if (!done.ok()) {
     Rejection r{file, done.status().message()};

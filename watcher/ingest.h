@@ -38,10 +38,13 @@ namespace dropq::watcher {
 using IngestGroup = GroupIdentity;
 
 // Applies the control commands groups drop (cancel_job, schedule_task, ...):
-// the daemon implements it. Apply runs after the batch's jobs commit, in its
-// own transaction, and must be idempotent: a crash before the file is removed
+// the daemon implements it. Apply runs after the batch's jobs commit, inside
+// a transaction of its own that the Ingestor opens and commits together with
+// the file's `applied` event (so Apply nests its writes in savepoints, never
+// Begin/Commit), and must be idempotent: a crash before the file is removed
 // applies it again at the next start. It returns the audit detail (JSON) of
-// what it did, or InvalidArgument with the reason to reject the file.
+// what it did, or InvalidArgument with the reason to reject the file (its
+// writes are then rolled back and a `rejected` event recorded).
 class CommandHandler {
  public:
   virtual ~CommandHandler() = default;

@@ -14,21 +14,12 @@
 
 #include "base/clock.h"
 #include "base/text.h"
+#include "tests/fakes/env.h"
 
 namespace dropq::app {
 namespace {
 
-struct ScopedEnv {
-  std::string name;
-  ScopedEnv(std::string n, const char* v) : name(std::move(n)) {
-    if (v) {
-      ::setenv(name.c_str(), v, 1);
-    } else {
-      ::unsetenv(name.c_str());
-    }
-  }
-  ~ScopedEnv() { ::unsetenv(name.c_str()); }
-};
+using testing::ScopedEnv;
 
 std::vector<nlohmann::json> LogThrough(spdlog::level::level_enum level, const std::vector<std::string>& messages) {
   int fds[2];

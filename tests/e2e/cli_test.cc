@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tests/e2e/e2e_root.h"
+#include "tests/fakes/env.h"
 #include "tests/fakes/pty.h"
 
 namespace dropq::testing {
@@ -35,13 +36,6 @@ struct Daemon {
     ::kill(pid, SIGTERM);
     WaitProcess(pid, 30'000);
   }
-};
-
-// Sets an environment variable for one test (children inherit it).
-struct ScopedEnv {
-  std::string name;
-  ScopedEnv(std::string n, const std::string& v) : name(std::move(n)) { ::setenv(name.c_str(), v.c_str(), 1); }
-  ~ScopedEnv() { ::unsetenv(name.c_str()); }
 };
 
 std::vector<std::string> Lines(const std::string& s) {

@@ -184,8 +184,7 @@ TEST_CASE("the daemon picks up a file dropped while it runs and stops cleanly on
   Root r;
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
   // The daemon creates the layout and watches; wait until it has said so.
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
-                    30'000));
+  REQUIRE(r.WaitReady(pid));
   r.Drop("other", "live.json", {{"prompt", "echo live"}});
   bool done = WaitUntil([&] { return fs::exists(r.Results("other") / "live.json"); }, 30'000);
   ::kill(pid, SIGTERM);
@@ -209,8 +208,7 @@ TEST_CASE("SIGTERM the moment a result file appears still records the job and ex
     INFO("round " << round);
     Root r("process");
     pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
-    REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
-                      30'000));
+    REQUIRE(r.WaitReady(pid));
     int in = ::inotify_init1(IN_CLOEXEC);
     REQUIRE(in >= 0);
     REQUIRE(::inotify_add_watch(in, r.Results("team").c_str(), IN_MOVED_TO) >= 0);
@@ -233,10 +231,9 @@ TEST_CASE("SIGTERM the moment a result file appears still records the job and ex
 TEST_CASE("a job running at shutdown is stopped and requeued for the next start without using an attempt", "[e2e]") {
   Root r("bwrap", "shutdown_grace: 200ms\n");
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
-                    30'000));
+  REQUIRE(r.WaitReady(pid));
   r.Drop("team", "long.json", {{"prompt", "sleep 60000"}});
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("job 1 started") != std::string::npos; }, 30'000));
+  REQUIRE(r.WaitStarted(1));
   ::kill(pid, SIGTERM);
   CHECK(WaitProcess(pid, 30'000) == 0);
   CHECK(r.Query("SELECT state FROM jobs") == "queued");
@@ -348,10 +345,9 @@ namespace {
 TEST_CASE("cancel stops a running job gracefully and records it cancelled", "[e2e][control]") {
   Root r;
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
-                    30'000));
+  REQUIRE(r.WaitReady(pid));
   r.Drop("team", "long.json", {{"prompt", "sleep 60000"}, {"max_attempts", 3}});
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("job 1 started") != std::string::npos; }, 30'000));
+  REQUIRE(r.WaitStarted(1));
   auto out = r.Dropq({"cancel", "1"});
   CHECK(out.exit_code == 0);
   bool done = WaitUntil([&] { return fs::exists(r.Results("team") / "long.json"); }, 30'000);
@@ -430,8 +426,7 @@ std::string Count(const Root& r, const std::string& where) {
 TEST_CASE("a six-field every-second task fires about three times in three seconds", "[e2e][scheduler]") {
   Root r("process", "schedules:\n  - {id: tick, group: team, cron: '* * * * * *', prompt: echo tick}\n");
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
-                    30'000));
+  REQUIRE(r.WaitReady(pid));
   // Real time is the point here: the timer must fire on the second.
   std::this_thread::sleep_for(std::chrono::milliseconds(3'500));
   ::kill(pid, SIGTERM);
@@ -549,10 +544,9 @@ namespace {
 TEST_CASE("a running job may finish within the shutdown grace", "[e2e][reliability]") {
   Root r("process", "shutdown_grace: 20s\n");
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
-                    30'000));
+  REQUIRE(r.WaitReady(pid));
   r.Drop("team", "short.json", {{"prompt", "sleep 500; echo made it"}});
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("job 1 started") != std::string::npos; }, 30'000));
+  REQUIRE(r.WaitStarted(1));
   ::kill(pid, SIGTERM);
   CHECK(WaitProcess(pid, 30'000) == 0);
   CHECK(r.Query("SELECT state FROM jobs WHERE id=1") == "succeeded");
@@ -562,8 +556,7 @@ TEST_CASE("a running job may finish within the shutdown grace", "[e2e][reliabili
 TEST_CASE("a second dropq on the same root refuses to start naming the first", "[e2e][reliability]") {
   Root r("process");
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
-                    30'000));
+  REQUIRE(r.WaitReady(pid));
   fs::create_directories(r.dir / "second");
   auto second = RunProcess({DROPQ_BINARY, "run", "--once", "--config", r.config.string()}, r.dir / "second");
   ::kill(pid, SIGTERM);
@@ -677,13 +670,11 @@ json Registration(const std::string& folder, const std::string& jid) {
 TEST_CASE("a group main registers is watched at once and its jobs run", "[e2e][groups]") {
   Root r("process");
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
-                    30'000));
+  REQUIRE(r.WaitReady(pid));
   r.Drop("main", "reg.json", Registration("newbie", "new@x"));
   // The group's tasks/ is made and watched by the daemon; no rescan (60 s)
   // is needed for a file dropped there to run.
-  bool watched = WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("group newbie registered") !=
-                                        std::string::npos; }, 30'000);
+  bool watched = r.WaitApplied("main", "reg.json");
   if (watched) r.Drop("newbie", "hello.json", {{"prompt", "echo hello newbie"}});
   bool ran = watched && WaitUntil([&] { return fs::exists(r.Results("newbie") / "hello.json"); }, 30'000);
   ::kill(pid, SIGTERM);
@@ -803,8 +794,7 @@ TEST_CASE("a full disk stops ingest with a clear error and it resumes when space
   auto staging = r.Var() / "staging";  // same filesystem, so a rename needs no space
   fs::create_directories(staging);
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
-                    30'000));
+  REQUIRE(r.WaitReady(pid));
   for (int i = 0; i < 5; ++i) WriteFile(staging / ("j" + std::to_string(i) + ".json"), json{{"prompt", "echo full"}}.dump());
   auto filler = r.Var() / "filler";
   CHECK(SmallDisk::Fill(filler) > 0);
@@ -812,8 +802,14 @@ TEST_CASE("a full disk stops ingest with a clear error and it resumes when space
     std::string name = "j" + std::to_string(i) + ".json";
     fs::rename(staging / name, r.Tasks("team") / name);
   }
-  bool stopped = WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("ingest failed") != std::string::npos; },
-                           30'000);
+  // The daemon claims them (renamed into data/claimed/team/) and, the disk
+  // full, cannot commit them: they stay claimed, tried again later.
+  auto claimed = r.Var() / "data/claimed/team";
+  bool stopped = WaitUntil([&] {
+    std::error_code ec;
+    return fs::is_empty(r.Tasks("team")) && fs::exists(claimed, ec) &&
+           std::distance(fs::directory_iterator(claimed, ec), fs::directory_iterator()) == 5;
+  }, 30'000);
   std::string jobs_while_full = Count(r, "jobs");
   fs::remove(filler);
   bool resumed = WaitUntil([&] {
@@ -837,6 +833,30 @@ TEST_CASE("a full disk stops ingest with a clear error and it resumes when space
   CHECK(TempLeftovers(r.Var()).empty());
 }
 
+// True once a file whose name starts with `prefix` is removed from `dir`
+// (watched before the call returns false); false after timeout_ms.
+bool TmpRemovedIn(const fs::path& dir, const std::string& prefix, int timeout_ms) {
+  int in = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (in < 0 || ::inotify_add_watch(in, dir.c_str(), IN_DELETE) < 0) return false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool seen = false;
+  while (!seen) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{in, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) != 1) continue;
+    alignas(inotify_event) char buf[4096];
+    ssize_t n = ::read(in, buf, sizeof buf);
+    for (ssize_t at = 0; n > 0 && at < n;) {
+      const auto* e = reinterpret_cast<const inotify_event*>(buf + at);
+      if (e->len > 0 && std::string(e->name).rfind(prefix, 0) == 0) seen = true;
+      at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+    }
+  }
+  ::close(in);
+  return seen;
+}
+
 TEST_CASE("a result file that cannot be written holds the job until it can", "[e2e][reliability][disk]") {
   Root r("process");
   SmallDisk disk(r.Var(), 16 << 20);
@@ -844,15 +864,14 @@ TEST_CASE("a result file that cannot be written holds the job until it can", "[e
   REQUIRE(disk.ok());
   for (const char* g : {"main", "team", "other"}) fs::create_directories(r.Tasks(g));
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
-                    30'000));
+  REQUIRE(r.WaitReady(pid));
   r.Drop("team", "slow.json", {{"prompt", "sleep 1500"}});
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("job 1 started") != std::string::npos; }, 30'000));
+  REQUIRE(r.WaitStarted(1));
   auto filler = r.Var() / "filler";
   CHECK(SmallDisk::Fill(filler) > 0);  // while the agent runs
-  bool held = WaitUntil([&] {
-    return ReadFile(r.scratch / "stderr").find("cannot write its result file") != std::string::npos;
-  }, 30'000);
+  // The daemon's try at the result file: its temporary file made in
+  // results/team/ and, the disk full, removed again unrenamed.
+  bool held = TmpRemovedIn(r.Results("team"), ".slow.json.tmp-", 30'000);
   std::string state_while_full = r.Query("SELECT state FROM jobs WHERE id=1");
   fs::remove(filler);
   bool written = WaitUntil([&] { return fs::exists(r.Results("team") / "slow.json"); }, 30'000);
@@ -894,8 +913,7 @@ TEST_CASE("a daemon with a hundred thousand queued jobs stays under 50 MB reside
     sqlite3_close(db);
   }
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
-  bool ready = WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
-                         60'000);
+  bool ready = r.WaitReady(pid, 60'000);
   // A file dropped now is still ingested and runs ahead of next year's jobs.
   if (ready) r.Drop("team", "now.json", {{"prompt", "echo now"}});
   bool ran = ready && WaitUntil([&] { return fs::exists(r.Results("team") / "now.json"); }, 30'000);

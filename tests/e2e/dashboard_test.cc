@@ -22,7 +22,7 @@ namespace {
 using nlohmann::json;
 
 // A daemon with dashboard.listen 127.0.0.1:0; the port it picked is read
-// from its start-up log line.
+// from its `ready` event.
 struct DashboardDaemon {
   Root r{"bwrap", "shutdown_grace: 0\ndashboard:\n  listen: 127.0.0.1:0\n"};
   pid_t pid = -1;
@@ -30,16 +30,16 @@ struct DashboardDaemon {
 
   DashboardDaemon() {
     pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
-    std::smatch m;
-    const std::regex re(R"(dashboard on http://127\.0\.0\.1:([0-9]+)/)");
-    bool up = WaitUntil(
-        [&] {
-          std::string err = ReadFile(r.scratch / "stderr");
-          if (!std::regex_search(err, m, re)) return false;
-          port = std::stoi(m[1]);
-          return true;
-        },
-        30'000);
+    // The daemon's `ready` event names where its dashboard listens.
+    bool up = r.WaitReady(pid);
+    if (up) {
+      std::smatch m;
+      const std::string url = r.Query("SELECT json_extract(detail, '$.dashboard') FROM job_events WHERE event='ready' "
+                                      "AND json_extract(detail, '$.pid')=" + std::to_string(pid));
+      const std::regex re(R"(^http://127\.0\.0\.1:([0-9]+)/$)");
+      up = std::regex_search(url, m, re);
+      if (up) port = std::stoi(m[1]);
+    }
     INFO(ReadFile(r.scratch / "stderr"));
     REQUIRE(up);
   }

@@ -2,12 +2,17 @@
 // A temporary dropq root for end-to-end tests: a config (bwrap by default,
 // the test agent bound at /opt/dropq/test-agent, groups main, team, other),
 // helpers to drop files the way the contract asks, run the real binary, read
-// results and query the database as the sqlite3 shell would.
+// results and query the database as the sqlite3 shell would, and wait on the
+// daemon's signal (docs/DESIGN.md, "One signal to wait on"): its rows in the
+// database, through jobs/wait.h as the CLI waits, never its log wording.
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <string>
+
+#include "jobs/wait.h"
 #include "tests/fakes/process.h"
 #include "tests/fakes/temp_dir.h"
 
@@ -70,6 +75,33 @@ struct Root {
   ProcessResult RunOnce() { return Dropq({"run", "--once"}); }
   json Result(const std::string& g, const std::string& name) const {
     return json::parse(ReadFile(Results(g) / name));
+  }
+  fs::path Database() const { return Var() / "store/dropq.db"; }
+  // True once `sql` answers something other than nothing or "0", woken by
+  // each commit; false after timeout_ms.
+  bool WaitForRow(const std::string& sql, int timeout_ms = 30'000) const {
+    return WaitForStore(Database(), [&](Store* store) {
+      if (store == nullptr) return false;
+      std::string v = Query(sql);
+      return !v.empty() && v != "0";
+    }, timeout_ms);
+  }
+  // The daemon with this pid has made the root, is watching every group's
+  // tasks/ and has scanned them: its `ready` event.
+  bool WaitReady(pid_t pid, int timeout_ms = 30'000) const {
+    return WaitForRow("SELECT count(*) FROM job_events WHERE event='ready' AND json_extract(detail, '$.pid')=" +
+                          std::to_string(pid), timeout_ms);
+  }
+  // Job `id` has started an attempt (its `started` event).
+  bool WaitStarted(std::int64_t id, int timeout_ms = 30'000) const {
+    return WaitForRow("SELECT count(*) FROM job_events WHERE event='started' AND job_id=" + std::to_string(id),
+                      timeout_ms);
+  }
+  // The control file `file` that group `g` dropped was applied (its
+  // `applied` event, committed with what it changed).
+  bool WaitApplied(const std::string& g, const std::string& file, int timeout_ms = 30'000) const {
+    return WaitForRow("SELECT count(*) FROM job_events WHERE event='applied' AND group_folder='" + g +
+                          "' AND json_extract(detail, '$.file')='" + file + "'", timeout_ms);
   }
   // One value from the database, through the sqlite3 C API as a user's
   // sqlite3 shell would see it.

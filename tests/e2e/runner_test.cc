@@ -117,8 +117,7 @@ TEST_CASE("an agent that cannot be started fails its job with a spawn error and 
 TEST_CASE("a 100 MB flood stays capped with the daemon's memory bounded", "[e2e][runner]") {
   Root r("process", "max_output: 1MiB\n");
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
-  REQUIRE(WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("drop job files") != std::string::npos; },
-                    30'000));
+  REQUIRE(r.WaitReady(pid));
   r.Drop("team", "flood.json", {{"prompt", "flood 100000000; echo done"}});
   bool done = WaitUntil([&] { return fs::exists(r.Results("team") / "flood.json"); }, 60'000);
   std::string status = ReadFile("/proc/" + std::to_string(pid) + "/status");

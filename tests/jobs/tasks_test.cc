@@ -474,12 +474,12 @@ TEST_CASE("a once task fired by one pass is not fired again while its job still 
 TEST_CASE("the scheduler tables refuse values outside their documented sets") {
   Fixture f;
   f.Add(Draft("t"));
-  CHECK(f.store->Exec("UPDATE scheduled_tasks SET overlap='sometimes'").code() == Status::Code::kIOError);
+  CHECK(StoreSql::Exec(*f.store, "UPDATE scheduled_tasks SET overlap='sometimes'").code() == Status::Code::kIOError);
   CHECK_FALSE(f.tasks->RecordRun("t", 1, std::int64_t{999}, TaskRunStatus::kQueued).ok());  // no such job
-  CHECK(f.store->Exec("INSERT INTO messages(group_folder, chat_jid, text, created_at) "
+  CHECK(StoreSql::Exec(*f.store, "INSERT INTO messages(group_folder, chat_jid, text, created_at) "
                       "VALUES('main', 'x@g.us', 'hi', '2026-05-01T08:00:00.000Z')")
             .ok());
-  CHECK_FALSE(f.store->Exec("UPDATE messages SET delivery_state='lost'").ok());
+  CHECK_FALSE(StoreSql::Exec(*f.store, "UPDATE messages SET delivery_state='lost'").ok());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "tests/fakes/env.h"
 #include "tests/fakes/temp_dir.h"
 
 namespace {
@@ -23,29 +24,7 @@ using dropq::runner::ValidateAdditionalMounts;
 using dropq::testing::TempDir;
 using dropq::testing::WriteFile;
 
-// Sets (or unsets, with nullopt) an environment variable for one test.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value) {
-      setenv(name, value->c_str(), 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using dropq::testing::ScopedEnv;
 
 // A temp dir with an allowed root `allowed/` (holding `proj/`), a directory
 // `outside/` beside it, and the allowlist file in `config/`. Paths are

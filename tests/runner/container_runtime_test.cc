@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/fakes/env.h"
 #include "tests/fakes/temp_dir.h"
 
 namespace {
@@ -25,6 +26,7 @@ using dropq::runner::MakeDockerRuntime;
 using dropq::runner::Mount;
 using dropq::runner::SandboxSpec;
 using dropq::testing::ReadFile;
+using dropq::testing::ScopedEnv;
 using dropq::testing::TempDir;
 using dropq::testing::WriteFile;
 using Catch::Matchers::Contains;
@@ -73,29 +75,6 @@ struct FakeCli {
   }
 };
 
-// Sets (or unsets) an environment variable for one test.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value) {
-      setenv(name, value->c_str(), 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 }  // namespace
 

@@ -194,6 +194,55 @@ TEST_CASE("a control file whose handling throws is rejected with the reason and 
   REQUIRE(f.Events("rejected").size() == 1);
 }
 
+// A CommandHandler that writes an audit row, then says `ok` or fails.
+struct WritingCommands : CommandHandler {
+  Store* store = nullptr;
+  bool fail = false;
+  Result<std::string> Apply(const IngestGroup& from, const ClaimedFile&, const JobCommand&) override {
+    if (Status s = store->AppendEvent(std::nullopt, from.folder, "handled", "{}"); !s.ok()) return s;
+    if (fail) return Status::InvalidArgument("no such task");
+    return std::string(R"({"action":"paused"})");
+  }
+};
+
+TEST_CASE("an applied control file leaves an applied event committed with what it wrote", "[ingest][signal]") {
+  Fixture f;
+  WritingCommands commands;
+  commands.store = f.store.get();
+  IngestOptions o;
+  o.groups = {{"main", "main@x", true}, {kGroup, "long@x", false}};
+  f.ingestor = std::make_unique<Ingestor>(*f.store, f.layout, o, f.clock, &commands);
+  f.Drop("pause.json", R"({"type":"pause_task","taskId":"t1"})");
+  f.Flush();
+  CHECK(f.TasksEmpty());
+  CHECK_FALSE(f.store->InTransaction());
+  REQUIRE(f.Events("handled").size() == 1);
+  auto applied = f.Events("applied");
+  REQUIRE(applied.size() == 1);
+  CHECK(applied[0].group == kGroup);
+  auto d = nlohmann::json::parse(*applied[0].detail);
+  CHECK(d["file"] == "pause.json");
+  CHECK(d["type"] == "pause_task");
+  CHECK(d["result"]["action"] == "paused");
+}
+
+TEST_CASE("a control file that fails to apply leaves a rejected event and nothing it wrote", "[ingest][signal]") {
+  Fixture f;
+  WritingCommands commands;
+  commands.store = f.store.get();
+  commands.fail = true;
+  IngestOptions o;
+  o.groups = {{"main", "main@x", true}, {kGroup, "long@x", false}};
+  f.ingestor = std::make_unique<Ingestor>(*f.store, f.layout, o, f.clock, &commands);
+  f.Drop("pause.json", R"({"type":"pause_task","taskId":"t1"})");
+  f.Flush();
+  CHECK_FALSE(f.store->InTransaction());
+  CHECK(f.Events("handled").empty());
+  CHECK(f.Events("applied").empty());
+  REQUIRE(f.Events("rejected").size() == 1);
+  CHECK(f.OnlyRejection().second["reason"] == "no such task");
+}
+
 TEST_CASE("a name that is gone before it can be claimed leaves a vanished audit row", "[ingest][names]") {
   Fixture f;
   f.ingestor->Add(kGroup, "gone.json");

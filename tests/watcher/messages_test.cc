@@ -66,7 +66,7 @@ struct Fixture {
 
   std::vector<Row> Messages() {
     std::vector<Row> out;
-    auto& q = store->Prepare("SELECT group_folder, chat_jid, text, delivery_state, error FROM messages ORDER BY id")
+    auto& q = StoreSql::Prepare(*store, "SELECT group_folder, chat_jid, text, delivery_state, error FROM messages ORDER BY id")
                   .Use();
     while (*q.Step()) out.push_back({q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.OptText(4)});
     return out;
@@ -218,8 +218,7 @@ TEST_CASE("an on_message hook that outlives its timeout is killed and the messag
 TEST_CASE("a message recorded before a crash is delivered at the next start, its file removed", "[messages]") {
   Fixture f;
   // The state a crash between COMMIT and delivery leaves behind.
-  REQUIRE(f.store
-              ->Prepare("INSERT INTO messages (group_folder, chat_jid, text, created_at) "
+  REQUIRE(StoreSql::Prepare(*f.store, "INSERT INTO messages (group_folder, chat_jid, text, created_at) "
                         "VALUES ('team', 'team@x', 'recorded', '2027-01-15T08:00:00.000Z')")
               .Use()
               .Run()

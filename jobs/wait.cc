@@ -1,4 +1,6 @@
-#include "cli/dir_wait.h"
+#include "jobs/wait.h"
+
+#include "base/clock.h"
 #include "base/guard.h"
 
 #include <uv.h>
@@ -6,7 +8,7 @@
 #include <algorithm>
 #include <memory>
 
-namespace dropq::app {
+namespace dropq {
 namespace {
 
 constexpr std::uint64_t kFirstRecheckMs = 100;
@@ -77,4 +79,20 @@ bool WaitUntilReady(const std::vector<std::filesystem::path>& dirs, const std::f
   return w.done;
 }
 
-}  // namespace dropq::app
+bool WaitForStore(const std::filesystem::path& db_path, const std::function<bool(Store* store)>& ready,
+                  std::int64_t timeout_ms, const std::vector<std::filesystem::path>& also) {
+  SystemClock clock;
+  std::vector<std::filesystem::path> dirs{db_path.parent_path()};
+  dirs.insert(dirs.end(), also.begin(), also.end());
+  return WaitUntilReady(dirs, [&] {
+    std::error_code ec;
+    if (!std::filesystem::exists(db_path, ec)) return ready(nullptr);
+    // A fresh connection for each look: a Store's cached statements may keep
+    // a read transaction open, and with it a snapshot that never sees the
+    // daemon's later commits.
+    auto store = Store::OpenReadOnly(db_path.string(), clock);
+    return ready(store.ok() ? store->get() : nullptr);
+  }, timeout_ms);
+}
+
+}  // namespace dropq
