@@ -744,9 +744,18 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
         events_of[*e.job].push_back(&e);
       } else if (e.event == "reconciled") {
         ++reconciled;  // a claimed file whose job had committed before a kill
+      } else if (e.event == "ready") {
+        // One per start that got as far as watching (a kill may come first).
       } else {
         c.problems.push_back("event " + std::to_string(e.id) + " (" + e.event + ", no job): " + e.detail);
       }
+    }
+    // Every start but the killed-early ones said it was ready, and the last
+    // one (which ran to the end) did.
+    const std::size_t ready = event_counts["ready"];
+    if (ready < 1 || ready > kills.size() + 1) {
+      c.problems.push_back(std::to_string(ready) + " `ready` event(s) for " + std::to_string(kills.size() + 1) +
+                           " start(s): expected 1 to " + std::to_string(kills.size() + 1));
     }
     std::map<std::int64_t, std::vector<const DbRun*>> runs_of;
     for (const auto& r : db.runs) runs_of[r.job].push_back(&r);
