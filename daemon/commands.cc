@@ -107,7 +107,8 @@ std::optional<Result<std::string>> ControlCommands::ApplyTaskCommand(const watch
 // ends, a finished one is left as it is.
 Result<std::string> ControlCommands::CancelJob(const Job& job, nlohmann::json detail) {
   if (job.state == JobState::kQueued) {
-    // As in OnDone: the result file before the commit that makes it final.
+    // As for an attempt's end (daemon/attempts.h): the result file before
+    // the commit that makes the job final.
     RunOutcome o;
     o.job_state = JobState::kCancelled;
     o.error = "cancelled";

@@ -245,8 +245,8 @@ class Daemon final : public watcher::CommandHandler {
     SchedulePump();
 #ifdef __GLIBC__
     // Start-up (the YAML document, upserting every schedule) leaves freed
-    // heap that glibc keeps; give it back, since every spawn forks this
-    // process and fork's cost grows with its resident memory.
+    // heap that glibc keeps; give it back: the daemon's resident memory is
+    // what an operator sees, and the portable backend's uv_spawn forks it.
     malloc_trim(0);
 #endif
     return Status::Ok();

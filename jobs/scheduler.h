@@ -101,11 +101,11 @@ class TaskQueue {
 };
 
 // Wall-clock jumps (suspend, NTP step, an operator's `date -s`). libuv timers
-// run on the monotonic clock, next_run is wall-clock time. The daemon keeps
-// an anchor {wall, mono} from its last wake-up; at every wake-up (the task
-// timer, and the 60 s safety rescan so a jump is noticed within a minute
-// even with no task due) it computes
-//     expected_wall = anchor.wall + (uv_now() - anchor.mono)
+// run on the monotonic clock, next_run is wall-clock time. The task timer
+// keeps an anchor {wall, mono} from its last wake-up; at every wake-up (it
+// never sleeps longer than 5 minutes, so a jump is noticed even with no
+// task due) it computes
+//     expected_wall = anchor.wall + (Clock::MonotonicMs() - anchor.mono)
 // and calls ClockJumped(expected_wall, wall_now, kClockJumpToleranceMs). A
 // busy loop that wakes late moves both clocks, so it is not a jump.
 // On a jump, either way: re-anchor, give every queued task
