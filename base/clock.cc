@@ -60,7 +60,8 @@ std::optional<TimeMs> ParseIsoTime(std::string_view s) {
     return std::nullopt;
   }
   if (*h > 23 || *mi > 59 || *sec > 59) return std::nullopt;
-  date::year_month_day ymd{date::year(*y), date::month(static_cast<unsigned>(*mo)), date::day(static_cast<unsigned>(*d))};
+  date::year_month_day ymd{date::year(*y), date::month(static_cast<unsigned>(*mo)),
+                           date::day(static_cast<unsigned>(*d))};
   if (!ymd.ok()) return std::nullopt;
   std::size_t pos = 19;
   TimeMs ms = 0;

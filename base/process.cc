@@ -62,7 +62,8 @@ void Child::OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   Stream which = s == reinterpret_cast<uv_stream_t*>(&self->out_) ? Stream::kStdout : Stream::kStderr;
   if (n > 0) {
     Guard("child output", [&] {
-      if (self->handlers_.on_output) self->handlers_.on_output(which, std::string_view(buf->base, static_cast<std::size_t>(n)));
+      if (self->handlers_.on_output)
+        self->handlers_.on_output(which, std::string_view(buf->base, static_cast<std::size_t>(n)));
     });
   } else if (n < 0) {  // EOF or an error: this stream is done
     self->Close(reinterpret_cast<uv_handle_t*>(s));

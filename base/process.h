@@ -117,10 +117,10 @@ class Child {
 
 // Runs argv to completion (a private loop on the calling thread).
 struct RunOptions {
-  std::string input;                   // written to stdin, which is then closed
-  std::int64_t timeout_ms = 60'000;    // then the process group gets SIGKILL
-  std::size_t output_cap = 1 << 20;    // bytes kept per stream; the rest is read and dropped
-  bool keep_tail = false;              // keep the last output_cap bytes rather than the first
+  std::string input;                 // written to stdin, which is then closed
+  std::int64_t timeout_ms = 60'000;  // then the process group gets SIGKILL
+  std::size_t output_cap = 1 << 20;  // bytes kept per stream; the rest is read and dropped
+  bool keep_tail = false;            // keep the last output_cap bytes rather than the first
 };
 struct RunResult {
   Exit exit;

@@ -10,7 +10,8 @@
 #include "base/process.h"
 
 #ifndef __linux__
-#error "base/process_linux.cc needs Linux (pidfd, glibc's posix_spawn extensions): configure with -DDROPQ_PORTABLE_PROCESS=ON"
+#error \
+    "base/process_linux.cc needs Linux (pidfd, glibc's posix_spawn extensions): configure with -DDROPQ_PORTABLE_PROCESS=ON"
 #endif
 
 #include <fcntl.h>
@@ -66,8 +67,7 @@ Child::Child(uv_loop_t* loop, std::string input, Handlers handlers)
 Child::~Child() = default;
 
 Result<std::unique_ptr<Child>> Child::Start(uv_loop_t* loop, const std::vector<std::string>& argv,
-                                            const std::vector<std::string>& env, std::string input,
-                                            Handlers handlers) {
+                                            const std::vector<std::string>& env, std::string input, Handlers handlers) {
   if (argv.empty()) return Status::InvalidArgument("empty argv");
   auto file = FindExecutable(argv[0], env);
   if (!file) return SpawnError(ENOENT);

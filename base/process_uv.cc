@@ -64,8 +64,7 @@ Child::Child(uv_loop_t* loop, std::string input, Handlers handlers)
 Child::~Child() = default;
 
 Result<std::unique_ptr<Child>> Child::Start(uv_loop_t* loop, const std::vector<std::string>& argv,
-                                            const std::vector<std::string>& env, std::string input,
-                                            Handlers handlers) {
+                                            const std::vector<std::string>& env, std::string input, Handlers handlers) {
   if (argv.empty()) return Status::InvalidArgument("empty argv");
   auto file = FindExecutable(argv[0], env);
   if (!file) return SpawnError(-ENOENT);

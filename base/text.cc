@@ -149,8 +149,8 @@ std::string ForFileName(std::string_view bytes, std::size_t max_bytes) {
   std::string out;
   for (char ch : bytes) {
     const auto c = static_cast<unsigned char>(ch);
-    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                      c == '_' || c == '-';
+    const bool keep =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (keep) {
       out += static_cast<char>(c);
     } else if (out.empty() || out.back() != '_') {

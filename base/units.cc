@@ -42,11 +42,19 @@ std::optional<std::int64_t> ParseDurationMs(std::string_view text) {
 }
 
 std::optional<std::int64_t> ParseSizeBytes(std::string_view text) {
-  static constexpr std::pair<std::string_view, std::int64_t> kUnits[] = {
-      {"", 1},           {"B", 1},
-      {"KiB", 1LL << 10}, {"MiB", 1LL << 20}, {"GiB", 1LL << 30}, {"TiB", 1LL << 40},
-      {"K", 1LL << 10},   {"M", 1LL << 20},   {"G", 1LL << 30},
-      {"KB", 1000},       {"MB", 1'000'000},  {"GB", 1'000'000'000}, {"TB", 1'000'000'000'000}};
+  static constexpr std::pair<std::string_view, std::int64_t> kUnits[] = {{"", 1},
+                                                                         {"B", 1},
+                                                                         {"KiB", 1LL << 10},
+                                                                         {"MiB", 1LL << 20},
+                                                                         {"GiB", 1LL << 30},
+                                                                         {"TiB", 1LL << 40},
+                                                                         {"K", 1LL << 10},
+                                                                         {"M", 1LL << 20},
+                                                                         {"G", 1LL << 30},
+                                                                         {"KB", 1000},
+                                                                         {"MB", 1'000'000},
+                                                                         {"GB", 1'000'000'000},
+                                                                         {"TB", 1'000'000'000'000}};
   return ParseWithUnits(text, kUnits);
 }
 

@@ -243,8 +243,8 @@ bool Inotify::Wait(int timeout_ms, const std::function<bool(const std::string&, 
   }
 }
 
-pid_t Spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-            const std::string& in, const std::string& out, const std::string& err) {
+pid_t Spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, const std::string& in,
+            const std::string& out, const std::string& err) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   if (!in.empty()) posix_spawn_file_actions_addopen(&fa, 0, in.c_str(), O_RDONLY, 0);

@@ -38,10 +38,10 @@ double Quantile(std::vector<double> v, double q);
 double Median(const std::vector<double>& v);
 
 struct ProcStat {
-  double cpu_s = 0;              // time on a CPU, all threads (/proc/<pid>/task/*/schedstat, ns)
-  std::int64_t rss_kb = 0;       // VmRSS
-  std::int64_t hwm_kb = 0;       // VmHWM (peak RSS)
-  std::int64_t wakeups = 0;      // voluntary + involuntary context switches, all threads
+  double cpu_s = 0;          // time on a CPU, all threads (/proc/<pid>/task/*/schedstat, ns)
+  std::int64_t rss_kb = 0;   // VmRSS
+  std::int64_t hwm_kb = 0;   // VmHWM (peak RSS)
+  std::int64_t wakeups = 0;  // voluntary + involuntary context switches, all threads
 };
 ProcStat ReadProc(pid_t pid);
 
@@ -138,8 +138,7 @@ class Inotify {
 // posix_spawnp argv with extra environment; stdin/stdout/stderr to the given
 // paths ("" = inherit). Returns the pid.
 pid_t Spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
-            const std::string& in = "/dev/null", const std::string& out = "/dev/null",
-            const std::string& err = "");
+            const std::string& in = "/dev/null", const std::string& out = "/dev/null", const std::string& err = "");
 // Waits for pid; returns its exit status (or 128 + signal).
 int WaitPid(pid_t pid);
 // Spawn and wait; throws BenchError on a non-zero exit.

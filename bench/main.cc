@@ -39,9 +39,8 @@ std::string Table(const Context& c, double seconds) {
   o << "| scenario | metric | median | p99 | spread | baseline (same run) | ratio | target | |\n";
   o << "| --- | --- | ---: | ---: | --- | --- | ---: | --- | --- |\n";
   for (const auto& r : c.rows) {
-    o << "| " << r.scenario << " | " << r.metric << " | " << Fmt(r.median) << " | " << Fmt(r.p99) << " | "
-      << r.spread << " | " << r.baseline << " | " << Fmt(r.ratio) << " | " << r.target << " | " << r.verdict
-      << " |\n";
+    o << "| " << r.scenario << " | " << r.metric << " | " << Fmt(r.median) << " | " << Fmt(r.p99) << " | " << r.spread
+      << " | " << r.baseline << " | " << Fmt(r.ratio) << " | " << r.target << " | " << r.verdict << " |\n";
   }
   return o.str();
 }
@@ -63,7 +62,9 @@ int main(int argc, char** argv) {
   CLI::App app{"dropq-bench: dropq's scenarios against their baselines (make bench)"};
   Context c;
   std::string only, doc;
-  app.add_option("--dropq", c.dropq, "the dropq binary to measure (a Release build)")->required()->check(CLI::ExistingFile);
+  app.add_option("--dropq", c.dropq, "the dropq binary to measure (a Release build)")
+      ->required()
+      ->check(CLI::ExistingFile);
   app.add_option("--agent", c.agent, "the bench agent binary")->required()->check(CLI::ExistingFile);
   app.add_option("--doc", doc, "replace the table in this Markdown file")->check(CLI::ExistingFile);
   app.add_option("--only", only, "comma-separated scenarios: commit,start,ingest,e2e,scheduler,idle,output");
@@ -73,9 +74,8 @@ int main(int argc, char** argv) {
     const char* name;
     void (*run)(Context&);
   };
-  const Scenario all[] = {{"commit", BenchCommitLatency}, {"start", BenchStartLatency},
-                          {"ingest", BenchIngestBurst},   {"e2e", BenchEndToEnd},
-                          {"scheduler", BenchScheduler},  {"idle", BenchIdle},
+  const Scenario all[] = {{"commit", BenchCommitLatency}, {"start", BenchStartLatency},  {"ingest", BenchIngestBurst},
+                          {"e2e", BenchEndToEnd},         {"scheduler", BenchScheduler}, {"idle", BenchIdle},
                           {"output", BenchBigOutput}};
   try {
     c.dropq = std::filesystem::absolute(c.dropq);

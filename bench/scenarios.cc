@@ -147,7 +147,8 @@ void BenchCommitLatency(Context& c) {
   double p50 = Median(all), p99 = Quantile(all, 0.99), fl = Median(floor_all);
   std::string scen = "drop → committed (" + std::to_string(n) + " drops at " + std::to_string(rate) + "/s)";
   c.rows.push_back({scen, "latency (ms)", p50, p99, Spread(medians),
-                    "append 32 KiB + fdatasync, " + std::to_string(rate) + "/s: " + Fmt(fl) + " ms", p50 / fl, "p50 ≤ 1, p99 ≤ 10", Verdict(p50 <= 1.0 && p99 <= 10.0)});
+                    "append 32 KiB + fdatasync, " + std::to_string(rate) + "/s: " + Fmt(fl) + " ms", p50 / fl,
+                    "p50 ≤ 1, p99 ≤ 10", Verdict(p50 <= 1.0 && p99 <= 10.0)});
 }
 
 namespace {
@@ -212,8 +213,8 @@ void BenchStartLatency(Context& c) {
     c.rows.push_back({"drop → agent started, bwrap (" + std::to_string(nb) + " at " + std::to_string(rb) + "/s)",
                       "latency (ms)", b50, Quantile(ball, 0.99), Spread(bmed), base, b50 / fl, "report", ""});
   } catch (const BenchError& e) {
-    c.rows.push_back({"drop → agent started, bwrap", std::string("not measured: ") + e.what(), NAN, NAN, "", "", NAN,
-                      "report", ""});
+    c.rows.push_back(
+        {"drop → agent started, bwrap", std::string("not measured: ") + e.what(), NAN, NAN, "", "", NAN, "report", ""});
   }
 }
 
@@ -236,8 +237,7 @@ double IngestFloorPerS(std::int64_t n) {
                "CREATE TABLE jobs(id INTEGER PRIMARY KEY, grp TEXT, prompt TEXT, run_at TEXT, claim TEXT UNIQUE);",
                nullptr, nullptr, nullptr);
   sqlite3_stmt* ins = nullptr;
-  sqlite3_prepare_v2(db, "INSERT INTO jobs(grp, prompt, run_at, claim) VALUES ('g0', ?, '2099', ?)", -1, &ins,
-                     nullptr);
+  sqlite3_prepare_v2(db, "INSERT INTO jobs(grp, prompt, run_at, claim) VALUES ('g0', ?, '2099', ?)", -1, &ins, nullptr);
   std::int64_t t0 = NowNs();
   std::vector<std::pair<std::string, std::string>> files;
   char buf[4096];
@@ -298,10 +298,10 @@ void BenchIngestBurst(Context& c) {
   std::string base = "rename+read+1 txn+unlink floor: " + Fmt(fl) + "/s";
   std::string ns = std::to_string(n);
   double a = Median(start_rates), b = Median(run_rates);
-  c.rows.push_back({"ingest: " + ns + " files present at start", "files/s committed", a, NAN, Spread(start_rates),
-                    base, a / fl, "≥ 20000", Verdict(a >= 20000)});
-  c.rows.push_back({"ingest: " + ns + " files dropped while running", "files/s committed", b, NAN,
-                    Spread(run_rates), base, b / fl, "≥ 20000", Verdict(b >= 20000)});
+  c.rows.push_back({"ingest: " + ns + " files present at start", "files/s committed", a, NAN, Spread(start_rates), base,
+                    a / fl, "≥ 20000", Verdict(a >= 20000)});
+  c.rows.push_back({"ingest: " + ns + " files dropped while running", "files/s committed", b, NAN, Spread(run_rates),
+                    base, b / fl, "≥ 20000", Verdict(b >= 20000)});
 }
 
 namespace {
@@ -347,8 +347,7 @@ double TimeXargs(Context& c, std::int64_t n) {
 
 double TimeTsp(Context& c, std::int64_t n) {
   TempRoot t("tsp");
-  std::map<std::string, std::string> env = {{"TS_SOCKET", (t.path() / "sock").string()},
-                                            {"TMPDIR", t.path().string()}};
+  std::map<std::string, std::string> env = {{"TS_SOCKET", (t.path() / "sock").string()}, {"TMPDIR", t.path().string()}};
   Run({"tsp", "-S", "2"}, env);  // starts its server with 2 slots
   std::int64_t t0 = NowNs();
   for (std::int64_t i = 0; i < n; ++i) Run({"tsp", c.agent.string()}, env);
@@ -410,17 +409,17 @@ void BenchEndToEnd(Context& c) {
   c.rows.push_back({scen, "dropq jobs/s", Median(rate), NAN, Spread(rate), "", NAN, "", ""});
   c.rows.push_back({scen, "dropq CPU per job (ms)", Median(cpu), NAN, Spread(cpu), "", NAN, "", ""});
   double mx = Median(rx);
-  c.rows.push_back({scen, "time ÷ xargs -P 2", mx, NAN, Spread(rx), "xargs -P 2: " + Fmt(Median(xr)) + " jobs/s",
-                    mx, "≤ 1.3", Verdict(mx <= 1.3)});
+  c.rows.push_back({scen, "time ÷ xargs -P 2", mx, NAN, Spread(rx), "xargs -P 2: " + Fmt(Median(xr)) + " jobs/s", mx,
+                    "≤ 1.3", Verdict(mx <= 1.3)});
   if (have_tsp) {
     double m = Median(rt);
-    c.rows.push_back({scen, "time ÷ task-spooler", m, NAN, Spread(rt), "tsp -S 2: " + Fmt(Median(tr)) + " jobs/s",
-                      m, "≤ 0.5", Verdict(m <= 0.5)});
+    c.rows.push_back({scen, "time ÷ task-spooler", m, NAN, Spread(rt), "tsp -S 2: " + Fmt(Median(tr)) + " jobs/s", m,
+                      "≤ 0.5", Verdict(m <= 0.5)});
   }
   if (have_nq) {
     double m = Median(rn);
-    c.rows.push_back({scen, "time ÷ nq", m, NAN, Spread(rn), "nq, 2 queues: " + Fmt(Median(nr)) + " jobs/s", m,
-                      "≤ 0.5", Verdict(m <= 0.5)});
+    c.rows.push_back({scen, "time ÷ nq", m, NAN, Spread(rn), "nq, 2 queues: " + Fmt(Median(nr)) + " jobs/s", m, "≤ 0.5",
+                      Verdict(m <= 0.5)});
   }
 }
 
@@ -450,9 +449,10 @@ SchedRun RunScheduler(Context& c, std::int64_t tasks, std::int64_t idle_tasks, s
   out.startup_s = static_cast<double>(NowNs() - d.started_ns()) / 1e9;
   // Slots from before the daemon was ready are the catch-up of a long
   // start-up (upserting every schedule), not the timer's lag: left out.
-  std::int64_t ready_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count() + 1000;
+  std::int64_t ready_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count() +
+      1000;
   ProcStat s0 = ReadProc(d.pid());
   SleepMs(secs * 1000 + 300);
   ProcStat s1 = ReadProc(d.pid());
@@ -482,22 +482,20 @@ void BenchScheduler(Context& c) {
   SchedRun big = RunScheduler(c, tasks, idle, secs);
   std::string ts = std::to_string(tasks), is = std::to_string(idle);
   double p99 = Quantile(base.lag_ms, 0.99);
-  c.rows.push_back({ts + " tasks every second for " + std::to_string(secs) + " s", "fire lag (ms)",
-                    Median(base.lag_ms), p99, std::to_string(base.lag_ms.size()) + " fires, 1 run", "", NAN,
-                    "p99 ≤ 5", Verdict(p99 <= 5)});
+  c.rows.push_back({ts + " tasks every second for " + std::to_string(secs) + " s", "fire lag (ms)", Median(base.lag_ms),
+                    p99, std::to_string(base.lag_ms.size()) + " fires, 1 run", "", NAN, "p99 ≤ 5", Verdict(p99 <= 5)});
   double bp99 = Quantile(big.lag_ms, 0.99);
   c.rows.push_back({"the same + " + is + " idle active tasks", "fire lag (ms)", Median(big.lag_ms), bp99,
-                    std::to_string(big.lag_ms.size()) + " fires, 1 run",
-                    "p99 without them: " + Fmt(p99) + " ms", p99 > 0 ? bp99 / p99 : NAN, "flat (p99 ≤ 5)",
-                    Verdict(bp99 <= 5)});
+                    std::to_string(big.lag_ms.size()) + " fires, 1 run", "p99 without them: " + Fmt(p99) + " ms",
+                    p99 > 0 ? bp99 / p99 : NAN, "flat (p99 ≤ 5)", Verdict(bp99 <= 5)});
   double per_task_b = (big.rss_mb - base.rss_mb) * 1024 * 1024 / static_cast<double>(idle);
   c.rows.push_back({"the same + " + is + " idle active tasks", "daemon RSS (MB)", big.rss_mb, NAN,
                     Fmt(per_task_b) + " B per task; start-up " + Fmt(big.startup_s) + " s",
                     "without them: " + Fmt(base.rss_mb) + " MB", big.rss_mb / base.rss_mb, "flat per fire", ""});
   c.rows.push_back({ts + " tasks every second", "daemon CPU per fire (ms)",
                     base.cpu_s * 1000 / static_cast<double>(base.lag_ms.size()), NAN,
-                    "with " + is + " idle: " + Fmt(big.cpu_s * 1000 / static_cast<double>(big.lag_ms.size())), "",
-                    NAN, "O(log n)", ""});
+                    "with " + is + " idle: " + Fmt(big.cpu_s * 1000 / static_cast<double>(big.lag_ms.size())), "", NAN,
+                    "O(log n)", ""});
 }
 
 // Idle: three groups, nothing to do, for BENCH_IDLE_S seconds.
@@ -516,8 +514,8 @@ void BenchIdle(Context& c) {
   std::string scen = "idle for " + std::to_string(secs) + " s, 3 groups";
   double cpu = s1.cpu_s - s0.cpu_s, rss = static_cast<double>(s1.rss_kb) / 1024;
   c.rows.push_back({scen, "CPU (s)", cpu, NAN, "1 run", "", NAN, "≤ 0.01", Verdict(cpu <= 0.01)});
-  c.rows.push_back({scen, "wake-ups (context switches)", static_cast<double>(s1.wakeups - s0.wakeups), NAN, "1 run",
-                    "", NAN, "none (rescan every 60 s)", Verdict(s1.wakeups - s0.wakeups <= secs / 60 + 1)});
+  c.rows.push_back({scen, "wake-ups (context switches)", static_cast<double>(s1.wakeups - s0.wakeups), NAN, "1 run", "",
+                    NAN, "none (rescan every 60 s)", Verdict(s1.wakeups - s0.wakeups <= secs / 60 + 1)});
   c.rows.push_back({scen, "RSS (MB)", rss, NAN, "1 run", "", NAN, "≤ 15", Verdict(rss <= 15)});
 }
 

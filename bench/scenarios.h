@@ -13,12 +13,12 @@ struct Row {
   std::string scenario;
   std::string metric;
   double median = NAN;
-  double p99 = NAN;         // NAN: not a distribution (one value per repeat)
-  std::string spread;       // over repeats: min–max of the per-repeat values
-  std::string baseline;     // what the ratio compares against, with its figure
-  double ratio = NAN;       // dropq / baseline (the reading is in `metric`)
+  double p99 = NAN;      // NAN: not a distribution (one value per repeat)
+  std::string spread;    // over repeats: min–max of the per-repeat values
+  std::string baseline;  // what the ratio compares against, with its figure
+  double ratio = NAN;    // dropq / baseline (the reading is in `metric`)
   std::string target;
-  std::string verdict;      // "met", "MISSED", or "" when there is no target
+  std::string verdict;  // "met", "MISSED", or "" when there is no target
 };
 
 struct Context {

@@ -284,9 +284,9 @@ int CmdDoctor(const Context& ctx) {
   } else if (!runtime->isolates()) {
     checks.push_back({"runtime " + cfg.runtime, "warn", "available, but it does NOT isolate jobs"});
   } else {
-    checks.push_back({"runtime " + cfg.runtime, "ok",
-                      cfg.runtime == "bwrap" ? "a test sandbox with its own namespaces (--unshare-all) ran"
-                                             : "available"});
+    checks.push_back(
+        {"runtime " + cfg.runtime, "ok",
+         cfg.runtime == "bwrap" ? "a test sandbox with its own namespaces (--unshare-all) ran" : "available"});
   }
   if (cfg.runtime == "bwrap") {
     std::ifstream f("/proc/sys/user/max_user_namespaces");
@@ -295,14 +295,12 @@ int CmdDoctor(const Context& ctx) {
     if (!f) {
       checks.push_back({"user namespaces", "warn", "cannot read /proc/sys/user/max_user_namespaces"});
     } else {
-      checks.push_back({"user namespaces", n > 0 ? "ok" : "fail",
-                        "max_user_namespaces = " + std::to_string(n)});
+      checks.push_back({"user namespaces", n > 0 ? "ok" : "fail", "max_user_namespaces = " + std::to_string(n)});
     }
   }
 
-  std::vector<std::pair<std::string, fs::path>> dirs = {{"root", layout.root()},
-                                                         {"store/", layout.StoreDir()},
-                                                         {"errors/", layout.ErrorsDir()}};
+  std::vector<std::pair<std::string, fs::path>> dirs = {
+      {"root", layout.root()}, {"store/", layout.StoreDir()}, {"errors/", layout.ErrorsDir()}};
   for (const auto& g : cfg.groups) {
     dirs.push_back({g.folder + " tasks/", layout.TasksDir(g.folder)});
     dirs.push_back({g.folder + " results/", layout.ResultsDir(g.folder)});
@@ -328,8 +326,10 @@ int CmdDoctor(const Context& ctx) {
     failed = failed || c.status == "fail";
     arr.push_back({{"check", c.name}, {"status", c.status}, {"detail", c.detail}});
     const Style& st = ctx.style;
-    rows.push_back({c.name, c.status == "ok" ? st.Green(c.status) : c.status == "warn" ? st.Yellow(c.status)
-                                                                                       : st.Red(c.status),
+    rows.push_back({c.name,
+                    c.status == "ok"     ? st.Green(c.status)
+                    : c.status == "warn" ? st.Yellow(c.status)
+                                         : st.Red(c.status),
                     c.detail});
   }
   if (ctx.json) {

@@ -20,9 +20,9 @@ int CmdTaskControl(const Context& ctx, const std::string& action, const std::str
 // cli/cli_logs.cc
 struct LogsOptions {
   JobId id = 0;
-  std::int64_t attempt = 0;      // 0: every attempt
+  std::int64_t attempt = 0;  // 0: every attempt
   bool follow = false;
-  std::int64_t timeout_ms = 0;   // --timeout with --follow; 0: none
+  std::int64_t timeout_ms = 0;  // --timeout with --follow; 0: none
 };
 int CmdLogs(const Context& ctx, const LogsOptions& opts);
 
@@ -30,13 +30,13 @@ int CmdLogs(const Context& ctx, const LogsOptions& opts);
 struct EnqueueOptions {
   std::string group;
   std::string prompt;
-  std::string run_at;            // ISO-8601; empty: now
+  std::string run_at;  // ISO-8601; empty: now
   std::int64_t priority = 0;
-  std::string client_id;         // the file's `id` (dedupe); empty: none
-  std::string timeout;           // the job's timeout ("30s"); empty: the config's
-  std::int64_t max_attempts = 0; // 0: the config's
+  std::string client_id;          // the file's `id` (dedupe); empty: none
+  std::string timeout;            // the job's timeout ("30s"); empty: the config's
+  std::int64_t max_attempts = 0;  // 0: the config's
   bool wait = false;
-  std::string wait_timeout;      // a duration; empty: wait as long as it takes
+  std::string wait_timeout;  // a duration; empty: wait as long as it takes
 };
 int CmdEnqueue(const Context& ctx, const EnqueueOptions& opts);
 

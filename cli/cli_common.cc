@@ -72,13 +72,16 @@ nlohmann::json JobJson(const Job& j) {
 }
 
 nlohmann::json RunJson(const JobRun& r) {
-  return {{"attempt", r.attempt},        {"runtime", r.runtime},
+  return {{"attempt", r.attempt},
+          {"runtime", r.runtime},
           {"container", OptJson(r.container_name)},
-          {"status", r.status},          {"started_at", FormatIsoUtc(r.started_at)},
+          {"status", r.status},
+          {"started_at", FormatIsoUtc(r.started_at)},
           {"finished_at", OptTime(r.finished_at)},
           {"duration_ms", OptNum(r.duration_ms)},
           {"exit_code", OptNum(r.exit_code)},
-          {"signal", OptNum(r.signal)},  {"stdout_bytes", r.stdout_bytes},
+          {"signal", OptNum(r.signal)},
+          {"stdout_bytes", r.stdout_bytes},
           {"stderr_bytes", r.stderr_bytes},
           {"stdout_truncated", r.stdout_truncated},
           {"stderr_truncated", r.stderr_truncated},
@@ -87,8 +90,12 @@ nlohmann::json RunJson(const JobRun& r) {
 }
 
 nlohmann::json EventJson(const JobEvent& e) {
-  return {{"id", e.id},       {"job_id", OptNum(e.job_id)}, {"group", OptJson(e.group)}, {"at", FormatIsoUtc(e.at)},
-          {"event", e.event}, {"detail", e.detail ? ParseOrString(*e.detail) : nlohmann::json()}};
+  return {{"id", e.id},
+          {"job_id", OptNum(e.job_id)},
+          {"group", OptJson(e.group)},
+          {"at", FormatIsoUtc(e.at)},
+          {"event", e.event},
+          {"detail", e.detail ? ParseOrString(*e.detail) : nlohmann::json()}};
 }
 
 std::optional<Job> FindJob(Store& store, JobId id) {

@@ -148,13 +148,16 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
   bool done = WaitForStore(layout.DatabasePath(), look, wait_ms, {layout.ResultsDir(o.group), layout.ErrorsDir()});
 
   if (!done) {
-    if (ctx.json) std::cout << text::Dump(nlohmann::json{{"group", o.group}, {"file", path.string()}, {"result", nullptr}}) << "\n";
-    std::cerr << "dropq: no result after " << HumanDuration(wait_ms) << " (is the daemon running? the job stays queued)\n";
+    if (ctx.json)
+      std::cout << text::Dump(nlohmann::json{{"group", o.group}, {"file", path.string()}, {"result", nullptr}}) << "\n";
+    std::cerr << "dropq: no result after " << HumanDuration(wait_ms)
+              << " (is the daemon running? the job stays queued)\n";
     return kExitTimeout;
   }
   if (rejection) {
     if (ctx.json) {
-      std::cout << text::Dump(nlohmann::json{{"group", o.group}, {"file", path.string()}, {"rejected", *rejection}}) << "\n";
+      std::cout << text::Dump(nlohmann::json{{"group", o.group}, {"file", path.string()}, {"rejected", *rejection}})
+                << "\n";
     }
     std::cerr << "dropq: the job file was rejected: " << rejection->value("reason", std::string("?")) << "\n";
     return kExitJobFailed;
@@ -162,7 +165,8 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
   if (earlier) {
     std::string st(ToString(earlier->state));
     if (ctx.json) {
-      std::cout << text::Dump(nlohmann::json{{"group", o.group}, {"file", path.string()}, {"duplicate_of", JobJson(*earlier)}})
+      std::cout << text::Dump(
+                       nlohmann::json{{"group", o.group}, {"file", path.string()}, {"duplicate_of", JobJson(*earlier)}})
                 << "\n";
     } else {
       std::cout << "--id " << o.client_id << " is job " << earlier->id << ", which " << ctx.style.State(st) << "\n";
@@ -176,7 +180,8 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
   } else {
     std::string line = "job " + std::to_string(result->value("jobId", std::int64_t{0})) + " " + ctx.style.State(state);
     if (result->contains("attempts")) line += " after " + text::Dump((*result)["attempts"]) + " attempt(s)";
-    if (result->contains("error") && (*result)["error"].is_string()) line += ": " + ctx.style.Red((*result)["error"].get<std::string>());
+    if (result->contains("error") && (*result)["error"].is_string())
+      line += ": " + ctx.style.Red((*result)["error"].get<std::string>());
     std::cout << line << "\n";
     if (result->contains("result")) std::cout << text::Dump((*result)["result"], 2) << "\n";
   }

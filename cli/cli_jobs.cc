@@ -67,8 +67,9 @@ int CmdJobs(const Context& ctx, const std::string& state, const std::string& gro
     std::string took = "-";
     if (j.started_at) took = HumanDuration(j.finished_at.value_or(now) - *j.started_at);
     rows.push_back({std::to_string(j.id), j.group, ctx.style.State(std::string(ToString(j.state))),
-                    std::to_string(j.CountedAttempts()) + "/" + std::to_string(j.max_attempts), RelativeTime(now, j.created_at),
-                    took, text::ForLog(j.source_name.value_or("-")), Shorten(j.prompt, 40)});
+                    std::to_string(j.CountedAttempts()) + "/" + std::to_string(j.max_attempts),
+                    RelativeTime(now, j.created_at), took, text::ForLog(j.source_name.value_or("-")),
+                    Shorten(j.prompt, 40)});
   }
   PrintTable(std::cout, ctx.style, {"ID", "GROUP", "STATE", "ATTEMPTS", "CREATED", "TOOK", "FILE", "PROMPT"}, rows);
   return kExitOk;
@@ -109,11 +110,10 @@ int CmdJob(const Context& ctx, JobId id) {
   field("client_id", text::ForLog(job->client_id.value_or("-")));
   field("file", text::ForLog(job->source_name.value_or("-")));
   field("created", FormatIsoUtc(job->created_at) + " (" + RelativeTime(now, job->created_at) + ")");
-  field("started", job->started_at ? FormatIsoUtc(*job->started_at) + " (" + RelativeTime(now, *job->started_at) + ")"
-                                   : "-");
-  field("finished", job->finished_at ? FormatIsoUtc(*job->finished_at) + " (" +
-                                           RelativeTime(now, *job->finished_at) + ")"
-                                     : "-");
+  field("started",
+        job->started_at ? FormatIsoUtc(*job->started_at) + " (" + RelativeTime(now, *job->started_at) + ")" : "-");
+  field("finished",
+        job->finished_at ? FormatIsoUtc(*job->finished_at) + " (" + RelativeTime(now, *job->finished_at) + ")" : "-");
   if (job->error) field("error", st.Red(text::ForLog(*job->error)));
   field("prompt", text::ForTerminal(job->prompt));
   field("result", text::Dump(j["result"]));
@@ -201,7 +201,9 @@ int CmdTasks(const Context& ctx, const std::string& group) {
   auto store = OpenReaderOrExit(cfg, clock);
   TaskStore tasks(*store);
   auto list = OrExit(tasks.List(group.empty() ? std::nullopt : std::optional<std::string>(group)));
-  auto opt_time = [](const std::optional<TimeMs>& t) { return t ? nlohmann::json(FormatIsoUtc(*t)) : nlohmann::json(); };
+  auto opt_time = [](const std::optional<TimeMs>& t) {
+    return t ? nlohmann::json(FormatIsoUtc(*t)) : nlohmann::json();
+  };
   if (ctx.json) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& t : list) {
@@ -236,7 +238,8 @@ int CmdTasks(const Context& ctx, const std::string& group) {
       next += " (" + RelativeTime(now, *t.next_run) + ")";
     }
     std::string status(ToString(t.status));
-    rows.push_back({text::ForLog(t.id), t.group_folder, status == "active" ? ctx.style.Green(status) : ctx.style.Dim(status),
+    rows.push_back({text::ForLog(t.id), t.group_folder,
+                    status == "active" ? ctx.style.Green(status) : ctx.style.Dim(status),
                     std::string(ToString(t.schedule_type)) + " " + text::ForLog(t.schedule_value), next,
                     When(ctx.style, now, t.last_run), Shorten(t.prompt, 30)});
   }
@@ -255,7 +258,8 @@ int CmdTaskControl(const Context& ctx, const std::string& action, const std::str
     std::cerr << "dropq: " << s.message() << "\n";
     return kExitFailure;
   }
-  std::cout << (ctx.json ? text::Dump(nlohmann::json{{"task", id}, {"file", path.string()}}) : "dropped " + path.string())
+  std::cout << (ctx.json ? text::Dump(nlohmann::json{{"task", id}, {"file", path.string()}})
+                         : "dropped " + path.string())
             << "\n";
   return kExitOk;
 }

@@ -8,8 +8,8 @@
 namespace dropq::app {
 
 std::string FormatProgress(const ProgressCounts& c, std::int64_t elapsed_ms) {
-  return std::to_string(c.done) + "/" + std::to_string(c.total) + " done, " + std::to_string(c.running) +
-         " running, " + std::to_string(c.failed) + " failed, " + HumanDuration(elapsed_ms);
+  return std::to_string(c.done) + "/" + std::to_string(c.total) + " done, " + std::to_string(c.running) + " running, " +
+         std::to_string(c.failed) + " failed, " + HumanDuration(elapsed_ms);
 }
 
 ProgressLine::ProgressLine(const Clock& clock) : clock_(clock), start_(clock.NowMs()) {

@@ -17,10 +17,10 @@
 namespace dropq::app {
 
 struct ProgressCounts {
-  std::int64_t total = 0;    // jobs queued at start or ingested during the run
-  std::int64_t done = 0;     // reached a final state
+  std::int64_t total = 0;  // jobs queued at start or ingested during the run
+  std::int64_t done = 0;   // reached a final state
   std::int64_t running = 0;
-  std::int64_t failed = 0;   // failed or cancelled
+  std::int64_t failed = 0;  // failed or cancelled
 };
 
 // The line for `c` after `elapsed_ms`. Pure, for tests.

@@ -27,9 +27,7 @@ std::string Join(const std::string& parent, const std::string& key) {
   return parent.empty() ? key : parent + "." + key;
 }
 
-std::string Index(const std::string& parent, std::size_t i) {
-  return parent + "[" + std::to_string(i) + "]";
-}
+std::string Index(const std::string& parent, std::size_t i) { return parent + "[" + std::to_string(i) + "]"; }
 
 // Every mapping is checked against the keys it may hold, so a typo such as
 // `bwrap.netwrok` fails loudly instead of silently keeping a default. yaml-cpp
@@ -143,8 +141,8 @@ void LoadBwrap(const YAML::Node& node, BwrapConfig& out, const fs::path& base) {
       CheckKeys(bind, at, {"host", "container"});
       if (!bind["host"]) throw ConfigError(at + ".host", "required");
       if (!bind["container"]) throw ConfigError(at + ".container", "required");
-      out.ro_binds.push_back({ResolvePath(bind["host"], at + ".host", base),
-                              ContainerPath(bind["container"], at + ".container")});
+      out.ro_binds.push_back(
+          {ResolvePath(bind["host"], at + ".host", base), ContainerPath(bind["container"], at + ".container")});
     }
   }
 }
@@ -224,8 +222,9 @@ void LoadSchedules(const YAML::Node& node, Config& c) {
     const std::string at = Index("schedules", i);
     const YAML::Node n = node[i];
     if (!n.IsMap()) throw ConfigError(at, "must be a mapping with id, group, prompt and one of cron, interval, once");
-    CheckKeys(n, at, {"id", "group", "prompt", "cron", "interval", "once", "tz", "context_mode", "overlap",
-                      "catch_up", "catch_up_max", "starting_deadline", "keep_runs"});
+    CheckKeys(n, at,
+              {"id", "group", "prompt", "cron", "interval", "once", "tz", "context_mode", "overlap", "catch_up",
+               "catch_up_max", "starting_deadline", "keep_runs"});
     ScheduleConfig s;
     for (const char* k : {"id", "group", "prompt"}) {
       if (!n[k]) throw ConfigError(at + "." + k, "required");
@@ -312,8 +311,7 @@ void LoadGroups(const YAML::Node& node, Config& c) {
     }
     if (g.is_main) {
       if (main_at) {
-        throw ConfigError(at + ".main", "only one group may be main (" + Index("groups", *main_at) +
-                                            " already is)");
+        throw ConfigError(at + ".main", "only one group may be main (" + Index("groups", *main_at) + " already is)");
       }
       main_at = i;
     }
@@ -328,10 +326,32 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
   if (!IsMapOrNull(root)) throw ConfigError("(document)", "must be a mapping of keys");
   if (root.IsMap()) {
     CheckKeys(root, "",
-              {"root", "runtime", "agent", "max_concurrent", "timeout", "kill_grace", "max_output",
-               "max_job_file", "max_attempts", "max_interruptions", "session_dir", "log_level", "bwrap", "docker", "podman",
-               "container", "mount_allowlist", "secrets", "env_file", "groups", "timezone", "schedules",
-               "max_queued_per_group", "shutdown_grace", "on_message", "dashboard"});
+              {"root",
+               "runtime",
+               "agent",
+               "max_concurrent",
+               "timeout",
+               "kill_grace",
+               "max_output",
+               "max_job_file",
+               "max_attempts",
+               "max_interruptions",
+               "session_dir",
+               "log_level",
+               "bwrap",
+               "docker",
+               "podman",
+               "container",
+               "mount_allowlist",
+               "secrets",
+               "env_file",
+               "groups",
+               "timezone",
+               "schedules",
+               "max_queued_per_group",
+               "shutdown_grace",
+               "on_message",
+               "dashboard"});
   }
   // An empty document has no keys: an undefined node, not a null value.
   auto get = [&](const char* key) { return root.IsMap() ? root[key] : YAML::Node(YAML::NodeType::Undefined); };
@@ -340,7 +360,8 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
   if (auto n = get("runtime")) {
     c.runtime = String(n, "runtime");
     static const std::set<std::string> kRuntimes = {"bwrap", "process", "docker", "podman", "container"};
-    if (!kRuntimes.count(c.runtime)) throw ConfigError("runtime", "must be bwrap, process, docker, podman or container");
+    if (!kRuntimes.count(c.runtime))
+      throw ConfigError("runtime", "must be bwrap, process, docker, podman or container");
   }
   {
     // An image's entrypoint can start the agent (NanoClaw's do), so the
@@ -396,10 +417,10 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
     c.secrets = n.IsNull() ? std::vector<std::string>() : StringList(n, "secrets");
     for (std::size_t i = 0; i < c.secrets.size(); ++i) {
       const auto& name = c.secrets[i];
-      bool ok = !name.empty() && !(name[0] >= '0' && name[0] <= '9') &&
-                std::all_of(name.begin(), name.end(), [](char ch) {
-                  return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
-                });
+      bool ok =
+          !name.empty() && !(name[0] >= '0' && name[0] <= '9') && std::all_of(name.begin(), name.end(), [](char ch) {
+            return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+          });
       if (!ok) throw ConfigError(Index("secrets", i), "must be an environment variable name");
     }
   }

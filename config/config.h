@@ -36,16 +36,16 @@ class ConfigError : public std::runtime_error {
 // One of a group's containerConfig.additionalMounts (NanoClaw's fields),
 // validated against the mount allowlist at start-up.
 struct AdditionalMountConfig {
-  std::string host_path;                  // as written; `~` expands to $HOME
+  std::string host_path;                      // as written; `~` expands to $HOME
   std::optional<std::string> container_path;  // relative, under /workspace/extra/
   std::optional<bool> readonly;
 };
 
 struct GroupConfig {
-  std::string folder;                    // ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, not "global", unique ignoring case
-  std::string name;                      // defaults to folder
+  std::string folder;  // ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, not "global", unique ignoring case
+  std::string name;    // defaults to folder
   std::optional<std::string> jid;
-  bool is_main = false;                  // YAML key `main`
+  bool is_main = false;                    // YAML key `main`
   std::optional<std::int64_t> timeout_ms;  // overrides the global timeout (`timeout` or containerConfig.timeout)
   std::vector<AdditionalMountConfig> additional_mounts;  // containerConfig.additionalMounts
 };
@@ -53,8 +53,8 @@ struct GroupConfig {
 // docker / podman / Apple container: the image the agent runs in.
 struct ContainerRuntimeConfig {
   std::string image;
-  std::vector<std::string> extra_args;    // before the image
-  std::string binary;                     // default: docker, podman or container
+  std::vector<std::string> extra_args;  // before the image
+  std::string binary;                   // default: docker, podman or container
 };
 
 struct BindMount {
@@ -63,10 +63,10 @@ struct BindMount {
 };
 
 struct BwrapConfig {
-  std::optional<std::string> rootfs;     // a directory used as / instead of the host's /usr
-  bool network = false;                  // share the host network namespace
-  std::vector<std::string> extra_args;   // appended before the agent argv
-  std::vector<BindMount> ro_binds;       // operator-trusted read-only binds (e.g. the agent binary)
+  std::optional<std::string> rootfs;    // a directory used as / instead of the host's /usr
+  bool network = false;                 // share the host network namespace
+  std::vector<std::string> extra_args;  // appended before the agent argv
+  std::vector<BindMount> ro_binds;      // operator-trusted read-only binds (e.g. the agent binary)
 };
 
 // A recurring task declared in the config (docs/SCHEDULER.md): upserted at
@@ -75,12 +75,12 @@ struct ScheduleConfig {
   std::string id;
   std::string group;
   std::string prompt;
-  std::string schedule_type;             // cron | interval | once (the key used)
+  std::string schedule_type;  // cron | interval | once (the key used)
   std::string schedule_value;
-  std::optional<std::string> tz;         // default: config timezone
+  std::optional<std::string> tz;  // default: config timezone
   std::string context_mode = "isolated";
-  std::optional<std::string> overlap;    // forbid | allow | replace
-  std::optional<std::string> catch_up;   // run_once | skip | run_all
+  std::optional<std::string> overlap;   // forbid | allow | replace
+  std::optional<std::string> catch_up;  // run_once | skip | run_all
   std::optional<std::int64_t> catch_up_max;
   std::optional<std::int64_t> starting_deadline_ms;
   std::optional<std::int64_t> keep_runs;
@@ -89,44 +89,44 @@ struct ScheduleConfig {
 // The read-only web dashboard and /metrics (docs/DASHBOARD.md). Off unless
 // `listen` is set; a non-loopback address needs allow_remote: true.
 struct DashboardConfig {
-  std::string listen;                    // "" = off; "127.0.0.1:8080", "[::1]:8080", "localhost:0"
-  std::string host;                      // parsed from listen
-  int port = 0;                          // 0 = any free port (logged at start)
+  std::string listen;  // "" = off; "127.0.0.1:8080", "[::1]:8080", "localhost:0"
+  std::string host;    // parsed from listen
+  int port = 0;        // 0 = any free port (logged at start)
   bool allow_remote = false;
 };
 
 struct Config {
-  std::string config_path;               // absolute path of the file loaded; empty from LoadConfigString
-  std::string root;                      // absolute; default "./var" beside the config
-  std::string runtime = "bwrap";         // bwrap | process | docker | podman | container
+  std::string config_path;        // absolute path of the file loaded; empty from LoadConfigString
+  std::string root;               // absolute; default "./var" beside the config
+  std::string runtime = "bwrap";  // bwrap | process | docker | podman | container
   // argv run inside the sandbox; non-empty. Required for bwrap and process;
   // docker, podman and container may leave it out (empty): the image's
   // entrypoint runs the agent.
   std::vector<std::string> agent;
-  std::int64_t max_concurrent = 5;       // >= 1
-  std::int64_t timeout_ms = 300'000;     // > 0
-  std::int64_t kill_grace_ms = 15'000;   // SIGTERM → SIGKILL; >= 0
-  std::int64_t max_output = 10 << 20;    // bytes captured per stream; >= 1024
-  std::int64_t max_job_file = 1 << 20;   // bytes; larger dropped files are rejected unread
-  std::int64_t max_attempts = 1;         // default attempts per job; >= 1
+  std::int64_t max_concurrent = 5;      // >= 1
+  std::int64_t timeout_ms = 300'000;    // > 0
+  std::int64_t kill_grace_ms = 15'000;  // SIGTERM → SIGKILL; >= 0
+  std::int64_t max_output = 10 << 20;   // bytes captured per stream; >= 1024
+  std::int64_t max_job_file = 1 << 20;  // bytes; larger dropped files are rejected unread
+  std::int64_t max_attempts = 1;        // default attempts per job; >= 1
   // Default interruptions per job (attempts dropq's own stop cut short); >= 0.
   std::int64_t max_interruptions = kDefaultMaxInterruptions;
-  std::int64_t max_queued_per_group = 10'000;  // queued jobs a group may have; over it, files are rejected
-  std::int64_t shutdown_grace_ms = 30'000;     // on SIGTERM: how long running jobs may finish
+  std::int64_t max_queued_per_group = 10'000;      // queued jobs a group may have; over it, files are rejected
+  std::int64_t shutdown_grace_ms = 30'000;         // on SIGTERM: how long running jobs may finish
   std::string session_dir = "/home/node/.claude";  // container path of the group's session dir
-  std::string log_level = "info";        // trace|debug|info|warn|error|critical|off
+  std::string log_level = "info";                  // trace|debug|info|warn|error|critical|off
   BwrapConfig bwrap;
   ContainerRuntimeConfig docker, podman, container;
-  std::string mount_allowlist;           // absolute; default ~/.config/dropq/mount-allowlist.json
+  std::string mount_allowlist;  // absolute; default ~/.config/dropq/mount-allowlist.json
   // Names of secrets passed to agents in the stdin JSON only; values come
   // from dropq's environment, or else from env_file.
   std::vector<std::string> secrets = {"CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY"};
-  std::optional<std::string> env_file;   // KEY=value lines (NanoClaw's .env)
+  std::optional<std::string> env_file;  // KEY=value lines (NanoClaw's .env)
   // Delivery of messages agents write to messages/: an argv run with the
   // message JSON on stdin. Empty: a line in <root>/outbox/<group>.jsonl.
   std::vector<std::string> on_message;
-  std::vector<GroupConfig> groups;       // non-empty; exactly one is_main
-  std::string timezone;                  // IANA zone for schedules; "" = the system's
+  std::vector<GroupConfig> groups;  // non-empty; exactly one is_main
+  std::string timezone;             // IANA zone for schedules; "" = the system's
   std::vector<ScheduleConfig> schedules;
   DashboardConfig dashboard;
 

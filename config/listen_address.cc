@@ -22,7 +22,8 @@ Result<ListenAddress> ParseListenAddress(std::string_view text) {
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
     if (host.find(':') != std::string_view::npos) {
-      return Status::InvalidArgument("\"" + std::string(text) + "\": an IPv6 address goes in brackets, e.g. [::1]:8080");
+      return Status::InvalidArgument("\"" + std::string(text) +
+                                     "\": an IPv6 address goes in brackets, e.g. [::1]:8080");
     }
   }
   ListenAddress out;

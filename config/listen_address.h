@@ -12,7 +12,7 @@
 namespace dropq::app {
 
 struct ListenAddress {
-  std::string host;   // as httplib binds it: "127.0.0.1", "::1", "0.0.0.0", "localhost"
+  std::string host;  // as httplib binds it: "127.0.0.1", "::1", "0.0.0.0", "localhost"
   int port = 0;
   bool loopback = false;  // 127.0.0.0/8, ::1 or localhost
 };

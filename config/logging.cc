@@ -39,8 +39,8 @@ TimeMs ToMs(spdlog::log_clock::time_point t) {
 
 // The names config and DROPQ_LOG_LEVEL use, and that the JSON lines carry.
 constexpr std::pair<const char*, spdlog::level::level_enum> kLevels[] = {
-    {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug},       {"info", spdlog::level::info},
-    {"warn", spdlog::level::warn},   {"error", spdlog::level::err},         {"critical", spdlog::level::critical},
+    {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug}, {"info", spdlog::level::info},
+    {"warn", spdlog::level::warn},   {"error", spdlog::level::err},   {"critical", spdlog::level::critical},
     {"off", spdlog::level::off}};
 
 std::string LevelName(spdlog::level::level_enum l) {
@@ -68,12 +68,20 @@ class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
     }
     std::string colour;
     switch (msg.level) {
-      case spdlog::level::warn: colour = "\033[33m"; break;
+      case spdlog::level::warn:
+        colour = "\033[33m";
+        break;
       case spdlog::level::err:
-      case spdlog::level::critical: colour = "\033[31;1m"; break;
+      case spdlog::level::critical:
+        colour = "\033[31;1m";
+        break;
       case spdlog::level::debug:
-      case spdlog::level::trace: colour = "\033[2m"; break;
-      default: colour = "\033[32m"; break;
+      case spdlog::level::trace:
+        colour = "\033[2m";
+        break;
+      default:
+        colour = "\033[32m";
+        break;
     }
     // Whatever a message carries (a file name, an agent's stderr) stays on
     // one line and cannot drive the terminal: control characters escaped.
@@ -115,8 +123,8 @@ bool SetUpLogging(const std::string& config_level, std::string* error) {
     return false;
   }
   bool tty = ::isatty(STDERR_FILENO) == 1;
-  auto logger = std::make_shared<spdlog::logger>("dropq", MakeLogSink(STDERR_FILENO, tty ? LogFormat::kPretty
-                                                                                         : LogFormat::kJson));
+  auto logger = std::make_shared<spdlog::logger>(
+      "dropq", MakeLogSink(STDERR_FILENO, tty ? LogFormat::kPretty : LogFormat::kJson));
   {
     std::lock_guard<std::mutex> lock(g_status_mu);
     g_status_fd = tty ? STDERR_FILENO : -1;

@@ -9,11 +9,16 @@ namespace dropq::app {
 
 const char* ToString(Attempts::Phase phase) {
   switch (phase) {
-    case Attempts::Phase::kWaitingSnapshots: return "waiting_snapshots";
-    case Attempts::Phase::kRunning: return "running";
-    case Attempts::Phase::kWritingResult: return "writing_result";
-    case Attempts::Phase::kResultBlocked: return "result_blocked";
-    case Attempts::Phase::kEnded: return "ended";
+    case Attempts::Phase::kWaitingSnapshots:
+      return "waiting_snapshots";
+    case Attempts::Phase::kRunning:
+      return "running";
+    case Attempts::Phase::kWritingResult:
+      return "writing_result";
+    case Attempts::Phase::kResultBlocked:
+      return "result_blocked";
+    case Attempts::Phase::kEnded:
+      return "ended";
   }
   return "unknown";
 }
@@ -66,9 +71,8 @@ void Attempts::Exited(const Job& job, RunOutcome outcome) {
 // order lost result files for good (found by the chaos suite).
 void Attempts::WriteResult(const Job& job, RunOutcome outcome) {
   phases_[job.id] = Phase::kWritingResult;
-  hooks_.write_result(job, std::move(outcome), [this, job](RunOutcome o, Result<std::string> path) {
-    Written(job, std::move(o), path);
-  });
+  hooks_.write_result(job, std::move(outcome),
+                      [this, job](RunOutcome o, Result<std::string> path) { Written(job, std::move(o), path); });
 }
 
 // When the file cannot be written for lack of space (ENOSPC, EDQUOT) the
@@ -140,8 +144,7 @@ std::size_t Attempts::Count(Phase phase) const {
 }
 
 bool Attempts::Settled() const {
-  return std::all_of(phases_.begin(), phases_.end(),
-                     [](const auto& p) { return p.second == Phase::kResultBlocked; }) &&
+  return std::all_of(phases_.begin(), phases_.end(), [](const auto& p) { return p.second == Phase::kResultBlocked; }) &&
          executor_.active() == 0;
 }
 

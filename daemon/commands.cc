@@ -33,8 +33,7 @@ Result<std::string> ControlCommands::Apply(const watcher::IngestGroup& from, con
 // register_group: main adds a group (or updates one it registered),
 // which is served at once: its directories made, its tasks/ and
 // messages/ watched, its files already there ingested.
-Result<std::string> ControlCommands::RegisterGroup(const watcher::IngestGroup& from,
-                                                   const watcher::JobCommand& command,
+Result<std::string> ControlCommands::RegisterGroup(const watcher::IngestGroup& from, const watcher::JobCommand& command,
                                                    const watcher::RegisterGroup& cmd) {
   auto allowed = watcher::Authorize(from, p_.groups.identities(), command);
   if (!allowed.ok()) return allowed.status();

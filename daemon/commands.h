@@ -62,8 +62,7 @@ class ControlCommands {
                                     const watcher::RegisterGroup& cmd);
   Result<std::string> RefreshGroups(const watcher::IngestGroup& from, const watcher::JobCommand& cmd);
   std::optional<Result<std::string>> ApplyTaskCommand(const watcher::IngestGroup& from,
-                                                      const watcher::ClaimedFile& file,
-                                                      const watcher::JobCommand& cmd);
+                                                      const watcher::ClaimedFile& file, const watcher::JobCommand& cmd);
 
   Parts p_;
   Hooks hooks_;

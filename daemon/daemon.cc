@@ -134,9 +134,10 @@ class Daemon final : public watcher::CommandHandler {
     });
     if (!recovered.ok()) return recovered.status();
     if (!recovered->empty()) {
-      spdlog::warn("recovered {} job(s) interrupted by an earlier stop: {} requeued, {} failed (interrupted more "
-                   "often than their max_interruptions)",
-                   recovered->size(), recovered->size() - failed, failed);
+      spdlog::warn(
+          "recovered {} job(s) interrupted by an earlier stop: {} requeued, {} failed (interrupted more "
+          "often than their max_interruptions)",
+          recovered->size(), recovered->size() - failed, failed);
     }
 
     watcher::IngestOptions io;
@@ -160,14 +161,12 @@ class Daemon final : public watcher::CommandHandler {
     pump_idle_.data = this;
     snapshots_ = std::make_unique<SnapshotWriter>(&loop_, layout_, *store_, layout_.DatabasePath().string(), clock_);
     runner::RunnerOptions ro{cfg_.agent, cfg_.max_output, cfg_.kill_grace_ms, cfg_.session_dir};
-    runner_ = std::make_unique<runner::Runner>(&loop_, layout_, *runtime_, ro, clock_,
-                                               [this](const Job& j, RunOutcome o) { attempts_->Exited(j, std::move(o)); },
-                                               [this](const Job& j, std::int64_t attempt, const runner::AgentOutput& out) {
-                                                 OnOutput(j, attempt, out);
-                                               });
-    attempts_ = std::make_unique<Attempts>(*runner_, clock_, AttemptHooks(), [this] {
-      return std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-    });
+    runner_ = std::make_unique<runner::Runner>(
+        &loop_, layout_, *runtime_, ro, clock_,
+        [this](const Job& j, RunOutcome o) { attempts_->Exited(j, std::move(o)); },
+        [this](const Job& j, std::int64_t attempt, const runner::AgentOutput& out) { OnOutput(j, attempt, out); });
+    attempts_ = std::make_unique<Attempts>(*runner_, clock_, AttemptHooks(),
+                                           [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); });
     MessageOptions mo;
     mo.groups = groups_.identities();
     mo.on_message = cfg_.on_message;
@@ -177,9 +176,9 @@ class Daemon final : public watcher::CommandHandler {
     std::vector<std::string> folders;
     for (const auto& g : groups_.all()) folders.push_back(g.folder);
     // The ingest pass is the turn's (Pump), not the watcher's own.
-    watcher_ = std::make_unique<watcher::Watcher>(&loop_, layout_, *ingestor_, folders,
-                                                  [this](std::vector<QueuedJob> jobs) { OnIngested(jobs); },
-                                                  60'000, inbox_.get(), [this] { SchedulePump(); });
+    watcher_ = std::make_unique<watcher::Watcher>(
+        &loop_, layout_, *ingestor_, folders, [this](std::vector<QueuedJob> jobs) { OnIngested(jobs); }, 60'000,
+        inbox_.get(), [this] { SchedulePump(); });
     if (Status s = watcher_->Start(); !s.ok()) return s;
     TaskTimer::Hooks hooks;
     hooks.changed = [this] { snapshots_dirty_ = true; };
@@ -214,15 +213,19 @@ class Daemon final : public watcher::CommandHandler {
     wake_.data = this;
     uv_timer_init(&loop_, &result_retry_);
     result_retry_.data = this;
-    for (auto [sig, h] : {std::pair<int, uv_signal_t*>{SIGINT, &sigint_}, std::pair<int, uv_signal_t*>{SIGTERM, &sigterm_}}) {
+    for (auto [sig, h] :
+         {std::pair<int, uv_signal_t*>{SIGINT, &sigint_}, std::pair<int, uv_signal_t*>{SIGTERM, &sigterm_}}) {
       uv_signal_init(&loop_, h);
       h->data = this;
-      uv_signal_start(h, [](uv_signal_t* h, int signum) {
-        Guard("signal handler", [&] {
-          spdlog::info("signal {} received: stopping", signum);
-          static_cast<Daemon*>(h->data)->Shutdown();
-        });
-      }, sig);
+      uv_signal_start(
+          h,
+          [](uv_signal_t* h, int signum) {
+            Guard("signal handler", [&] {
+              spdlog::info("signal {} received: stopping", signum);
+              static_cast<Daemon*>(h->data)->Shutdown();
+            });
+          },
+          sig);
     }
     // An agent that exits without reading its stdin must not kill us.
     ::signal(SIGPIPE, SIG_IGN);
@@ -276,8 +279,8 @@ class Daemon final : public watcher::CommandHandler {
     dashboard_ = std::make_unique<Dashboard>(std::move(o), clock_, metrics_);
     if (Status s = dashboard_->Start(); !s.ok()) return s;
     const std::string& h = cfg_.dashboard.host;
-    spdlog::info("dashboard on http://{}:{}/ (metrics at /metrics)", h.find(':') != std::string::npos ? "[" + h + "]" : h,
-                 dashboard_->port());
+    spdlog::info("dashboard on http://{}:{}/ (metrics at /metrics)",
+                 h.find(':') != std::string::npos ? "[" + h + "]" : h, dashboard_->port());
     return Status::Ok();
   }
 
@@ -349,9 +352,12 @@ class Daemon final : public watcher::CommandHandler {
         MaybeFinishShutdown();
         return;
       }
-      uv_timer_start(&result_retry_, [](uv_timer_t* t) {
-        Guard("result file retry", [&] { static_cast<Daemon*>(t->data)->attempts_->RetryBlocked(); });
-      }, delay_ms, 0);
+      uv_timer_start(
+          &result_retry_,
+          [](uv_timer_t* t) {
+            Guard("result file retry", [&] { static_cast<Daemon*>(t->data)->attempts_->RetryBlocked(); });
+          },
+          delay_ms, 0);
     };
     return h;
   }
@@ -388,19 +394,22 @@ class Daemon final : public watcher::CommandHandler {
   // Pumping is deferred to an idle callback so that everything one loop turn
   // produced (a batch of files, several exits) is started together.
   void SchedulePump() {
-    if (!stopping_) uv_idle_start(&pump_idle_, [](uv_idle_t* h) {
-      uv_idle_stop(h);
-      static_cast<Daemon*>(h->data)->GuardedPump();
-    });
+    if (!stopping_)
+      uv_idle_start(&pump_idle_, [](uv_idle_t* h) {
+        uv_idle_stop(h);
+        static_cast<Daemon*>(h->data)->GuardedPump();
+      });
   }
 
   // Pump from a libuv callback: an exception is logged, an open transaction
   // rolled back (the ends it held are recovered at the next start), and the
   // loop goes on.
   void GuardedPump() {
-    Guard("pump", [&] { Pump(); }, [&](const std::string&) {
-      if (store_->InTransaction()) store_->Rollback();
-    });
+    Guard(
+        "pump", [&] { Pump(); },
+        [&](const std::string&) {
+          if (store_->InTransaction()) store_->Rollback();
+        });
   }
 
   // One transaction per loop turn for everything the loop has to record
@@ -525,8 +534,8 @@ class Daemon final : public watcher::CommandHandler {
         s = job.ok() ? Status::NotFound("job " + std::to_string(q.id) + " vanished") : job.status();
         break;
       }
-      auto run = store_->StartAttempt(q.id, std::string(runtime_->name()),
-                                      runner::ContainerName(q.group, clock_.NowMs()));
+      auto run =
+          store_->StartAttempt(q.id, std::string(runtime_->name()), runner::ContainerName(q.group, clock_.NowMs()));
       if (!run.ok()) {
         s = run.status();
         break;
@@ -565,8 +574,9 @@ class Daemon final : public watcher::CommandHandler {
       return;
     }
     TimeMs delay = std::max<TimeMs>(0, *next - clock_.NowMs());
-    uv_timer_start(&wake_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->GuardedPump(); },
-                   static_cast<std::uint64_t>(delay), 0);
+    uv_timer_start(
+        &wake_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->GuardedPump(); }, static_cast<std::uint64_t>(delay),
+        0);
     // In --once mode a future job must not keep the loop alive.
     if (opts_.once) uv_unref(reinterpret_cast<uv_handle_t*>(&wake_));
   }
@@ -599,8 +609,8 @@ class Daemon final : public watcher::CommandHandler {
   // transaction, with the attempt's end when that is ready too. While
   // stopping, the attempt's end runs the pump itself (Ended).
   void OnOutput(const Job& job, std::int64_t attempt, const runner::AgentOutput& out) {
-    nlohmann::json d = {{"attempt", attempt}, {"status", out.status},
-                        {"result_bytes", out.result_json ? out.result_json->size() : 0}};
+    nlohmann::json d = {
+        {"attempt", attempt}, {"status", out.status}, {"result_bytes", out.result_json ? out.result_json->size() : 0}};
     if (out.error) d["error"] = *out.error;
     pending_outputs_.push_back({job.id, job.group, text::Dump(d)});
     SchedulePump();
@@ -652,10 +662,9 @@ class Daemon final : public watcher::CommandHandler {
     if (runner_->active() > 0 && cfg_.shutdown_grace_ms > 0 && !opts_.once) {
       spdlog::info("waiting up to {} ms for {} running job(s) to finish (signal again to stop them now)",
                    cfg_.shutdown_grace_ms, runner_->active());
-      uv_timer_start(&wake_, [](uv_timer_t* t) {
-        Guard("shutdown grace", [&] { static_cast<Daemon*>(t->data)->StopRunning(); });
-      },
-                     static_cast<std::uint64_t>(cfg_.shutdown_grace_ms), 0);
+      uv_timer_start(
+          &wake_, [](uv_timer_t* t) { Guard("shutdown grace", [&] { static_cast<Daemon*>(t->data)->StopRunning(); }); },
+          static_cast<std::uint64_t>(cfg_.shutdown_grace_ms), 0);
     } else {
       StopRunning();
     }
@@ -674,13 +683,12 @@ class Daemon final : public watcher::CommandHandler {
     closed_ = true;
     uv_timer_stop(&wake_);
     if (std::size_t blocked = attempts_->Count(Attempts::Phase::kResultBlocked); blocked > 0) {
-      spdlog::warn("{} job(s) ended without their result file written; they are run again at the next start",
-                   blocked);
+      spdlog::warn("{} job(s) ended without their result file written; they are run again at the next start", blocked);
     }
     if (publisher_) publisher_->Close();
     for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&pump_idle_),
-                           reinterpret_cast<uv_handle_t*>(&result_retry_),
-                           reinterpret_cast<uv_handle_t*>(&sigint_), reinterpret_cast<uv_handle_t*>(&sigterm_)}) {
+                           reinterpret_cast<uv_handle_t*>(&result_retry_), reinterpret_cast<uv_handle_t*>(&sigint_),
+                           reinterpret_cast<uv_handle_t*>(&sigterm_)}) {
       uv_close(h, nullptr);
     }
   }
@@ -717,7 +725,7 @@ class Daemon final : public watcher::CommandHandler {
     std::string detail;
   };
   std::vector<PendingOutput> pending_outputs_;  // output events not yet in a transaction
-  bool snapshots_dirty_ = true;  // tasks or job activity changed since the last request
+  bool snapshots_dirty_ = true;                 // tasks or job activity changed since the last request
   std::unique_ptr<SnapshotWriter> snapshots_;
   GroupMounts mounts_{cfg_.mount_allowlist, layout_.root().string()};
   LiveMetrics metrics_;

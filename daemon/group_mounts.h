@@ -23,8 +23,8 @@ Status PrepareGroupDirs(const Layout& layout, const std::string& folder);
 // it). A refused mount is logged and left out; the group still runs.
 class GroupMounts {
  public:
-  GroupMounts(std::string allowlist_path, std::string root) : allowlist_path_(std::move(allowlist_path)),
-                                                                root_(std::move(root)) {}
+  GroupMounts(std::string allowlist_path, std::string root)
+      : allowlist_path_(std::move(allowlist_path)), root_(std::move(root)) {}
   // (Re)validates `g`'s mounts; called when a group is first served.
   void Load(const GroupConfig& g);
   // The validated mounts of `folder` (none for an unknown one).

@@ -31,7 +31,8 @@ Status LoadMount(element e, const std::string& at, AdditionalMountConfig& m) {
   }
   m.host_path = std::string(text);
   if (element cp; !obj["containerPath"].get(cp)) {
-    if (cp.get_string().get(text) || text.empty()) return KeyError(at + ".containerPath", "expected a non-empty string");
+    if (cp.get_string().get(text) || text.empty())
+      return KeyError(at + ".containerPath", "expected a non-empty string");
     m.container_path = std::string(text);
   }
   if (element ro; !obj["readonly"].get(ro)) {
@@ -74,7 +75,8 @@ Result<GroupConfig> ToGroupConfig(const RegisteredGroup& row) {
   if (element t; !obj["timeout"].get(t)) {
     std::int64_t ms = 0;
     // NanoClaw writes the timeout in milliseconds, as an integer.
-    if (t.get_int64().get(ms) || ms <= 0) return KeyError(at + ".timeout", "expected a positive integer (milliseconds)");
+    if (t.get_int64().get(ms) || ms <= 0)
+      return KeyError(at + ".timeout", "expected a positive integer (milliseconds)");
     g.timeout_ms = ms;
   }
   if (element mounts; !obj["additionalMounts"].get(mounts)) {
@@ -90,8 +92,7 @@ Result<GroupConfig> ToGroupConfig(const RegisteredGroup& row) {
   return g;
 }
 
-Groups::Groups(std::vector<GroupConfig> configured)
-    : configured_(configured.size()), groups_(std::move(configured)) {
+Groups::Groups(std::vector<GroupConfig> configured) : configured_(configured.size()), groups_(std::move(configured)) {
   Rebuild();
 }
 

@@ -12,8 +12,7 @@ std::unique_ptr<runner::Runtime> MakeRuntime(const Config& cfg, const std::strin
   // docker/podman/Apple stop waits this long before killing: the grace.
   int grace_s = static_cast<int>((cfg.kill_grace_ms + 999) / 1000);
   if (cfg.runtime == "bwrap") {
-    return runner::MakeBwrapRuntime({cfg.bwrap.rootfs.value_or(""), cfg.bwrap.network, cfg.bwrap.extra_args,
-                                     binds});
+    return runner::MakeBwrapRuntime({cfg.bwrap.rootfs.value_or(""), cfg.bwrap.network, cfg.bwrap.extra_args, binds});
   }
   if (cfg.runtime == "docker" || cfg.runtime == "podman") {
     const auto& c = cfg.runtime == "docker" ? cfg.docker : cfg.podman;
@@ -23,8 +22,9 @@ std::unique_ptr<runner::Runtime> MakeRuntime(const Config& cfg, const std::strin
     const auto& c = cfg.container;
     return runner::MakeAppleContainerRuntime({c.image, c.extra_args, grace_s, c.binary, instance_id});
   }
-  spdlog::warn("runtime 'process' does NOT isolate jobs: agents run as this user with full access. "
-               "Use it for development and tests only.");
+  spdlog::warn(
+      "runtime 'process' does NOT isolate jobs: agents run as this user with full access. "
+      "Use it for development and tests only.");
   return runner::MakeProcessRuntime(binds);
 }
 

@@ -92,8 +92,9 @@ void TaskTimer::Arm() {
     return;
   }
   TimeMs delay = std::clamp<TimeMs>(*next - store_.clock().NowMs(), 0, kMaxTimerDelayMs);
-  uv_timer_start(&timer_, [](uv_timer_t* t) { Guard("task timer", [&] { static_cast<TaskTimer*>(t->data)->Tick(); }); },
-                 static_cast<std::uint64_t>(delay), 0);
+  uv_timer_start(
+      &timer_, [](uv_timer_t* t) { Guard("task timer", [&] { static_cast<TaskTimer*>(t->data)->Tick(); }); },
+      static_cast<std::uint64_t>(delay), 0);
   // A future task alone does not keep a `run --once` loop alive; the daemon
   // keeps the loop alive by its watchers in normal operation.
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
@@ -250,10 +251,10 @@ Result<std::string> TaskTimer::Schedule(const watcher::ScheduleTask& cmd, const 
   if (!stored.ok()) return stored.status();
   if (stored->status == TaskStatus::kActive) queue_.Update(stored->id, stored->next_run);
   Arm();
-  return text::Dump(nlohmann::json{{"task", stored->id},
-                                   {"action", "scheduled"},
-                                   {"next_run", stored->next_run ? nlohmann::json(FormatIsoUtc(*stored->next_run))
-                                                                 : nlohmann::json(nullptr)}});
+  return text::Dump(nlohmann::json{
+      {"task", stored->id},
+      {"action", "scheduled"},
+      {"next_run", stored->next_run ? nlohmann::json(FormatIsoUtc(*stored->next_run)) : nlohmann::json(nullptr)}});
 }
 
 Result<std::string> TaskTimer::Pause(const std::string& id) {

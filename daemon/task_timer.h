@@ -26,9 +26,9 @@ namespace dropq::app {
 class TaskTimer {
  public:
   struct Hooks {
-    std::function<void(const QueuedJob&)> enqueued;        // a task fired a job
+    std::function<void(const QueuedJob&)> enqueued;         // a task fired a job
     std::function<void(const std::vector<JobId>&)> cancel;  // overlap: replace
-    std::function<void()> changed;  // a pass may have changed tasks (next_run, status)
+    std::function<void()> changed;                          // a pass may have changed tasks (next_run, status)
   };
   TaskTimer(uv_loop_t* loop, Store& store, const Config& cfg, Hooks hooks);
 

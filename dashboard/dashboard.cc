@@ -54,13 +54,20 @@ json JobJson(const Job& j) {
 }
 
 json RunJson(const JobRun& r) {
-  return {{"attempt", r.attempt},           {"runtime", r.runtime},
-          {"container_name", Opt(r.container_name)}, {"started_at", FormatIsoUtc(r.started_at)},
-          {"finished_at", Time(r.finished_at)}, {"duration_ms", Opt(r.duration_ms)},
-          {"status", r.status},             {"exit_code", Opt(r.exit_code)},
-          {"signal", Opt(r.signal)},        {"stdout_bytes", r.stdout_bytes},
-          {"stderr_bytes", r.stderr_bytes}, {"stdout_truncated", r.stdout_truncated},
-          {"stderr_truncated", r.stderr_truncated}, {"log_file", Opt(r.log_file)},
+  return {{"attempt", r.attempt},
+          {"runtime", r.runtime},
+          {"container_name", Opt(r.container_name)},
+          {"started_at", FormatIsoUtc(r.started_at)},
+          {"finished_at", Time(r.finished_at)},
+          {"duration_ms", Opt(r.duration_ms)},
+          {"status", r.status},
+          {"exit_code", Opt(r.exit_code)},
+          {"signal", Opt(r.signal)},
+          {"stdout_bytes", r.stdout_bytes},
+          {"stderr_bytes", r.stderr_bytes},
+          {"stdout_truncated", r.stdout_truncated},
+          {"stderr_truncated", r.stderr_truncated},
+          {"log_file", Opt(r.log_file)},
           {"error", Opt(r.error)}};
 }
 
@@ -184,57 +191,64 @@ void Dashboard::Routes() {
   s.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
 
   s.Get("/api/overview", with_db([this](DashboardQueries& q, const httplib::Request&, httplib::Response& res) {
-    auto groups = q.Groups();
-    auto counts = q.CountsByGroupAndState();
-    auto running = q.Running();
-    auto ready = q.ReadyByGroup();
-    for (const Status* st : {&groups.status(), &counts.status(), &running.status(), &ready.status()}) {
-      if (!st->ok()) return SendError(res, 500, st->message());
-    }
-    json o;
-    o["now"] = FormatIsoUtc(clock_.NowMs());
-    o["groups"] = json::array();
-    for (const auto& g : *groups) o["groups"].push_back({{"folder", g.folder}, {"name", g.name}, {"main", g.is_main}});
-    o["counts"] = json::array();
-    for (const auto& c : *counts) o["counts"].push_back({{"group", c.group}, {"state", c.state}, {"count", c.count}});
-    o["running"] = json::array();
-    for (const auto& r : *running) {
-      o["running"].push_back({{"id", r.id}, {"group", r.group}, {"prompt", r.prompt}, {"attempt", r.attempt},
-                              {"container_name", Opt(r.container_name)}, {"started_at", FormatIsoUtc(r.started_at)},
-                              {"elapsed_ms", r.elapsed_ms}});
-    }
-    o["ready"] = json::object();
-    for (const auto& [g, n] : *ready) o["ready"][g] = n;
-    LiveFigures l = live_.Snapshot();
-    o["live"] = {{"containers_running", l.containers_running},
-                 {"ingest_rejected", l.ingest_rejected},
-                 {"scheduler_lag_ms", Opt(l.scheduler_lag_ms)},
-                 {"started_at", Time(l.started_at ? std::optional(l.started_at) : std::nullopt)}};
-    SendJson(res, o);
-  }));
+          auto groups = q.Groups();
+          auto counts = q.CountsByGroupAndState();
+          auto running = q.Running();
+          auto ready = q.ReadyByGroup();
+          for (const Status* st : {&groups.status(), &counts.status(), &running.status(), &ready.status()}) {
+            if (!st->ok()) return SendError(res, 500, st->message());
+          }
+          json o;
+          o["now"] = FormatIsoUtc(clock_.NowMs());
+          o["groups"] = json::array();
+          for (const auto& g : *groups)
+            o["groups"].push_back({{"folder", g.folder}, {"name", g.name}, {"main", g.is_main}});
+          o["counts"] = json::array();
+          for (const auto& c : *counts)
+            o["counts"].push_back({{"group", c.group}, {"state", c.state}, {"count", c.count}});
+          o["running"] = json::array();
+          for (const auto& r : *running) {
+            o["running"].push_back({{"id", r.id},
+                                    {"group", r.group},
+                                    {"prompt", r.prompt},
+                                    {"attempt", r.attempt},
+                                    {"container_name", Opt(r.container_name)},
+                                    {"started_at", FormatIsoUtc(r.started_at)},
+                                    {"elapsed_ms", r.elapsed_ms}});
+          }
+          o["ready"] = json::object();
+          for (const auto& [g, n] : *ready) o["ready"][g] = n;
+          LiveFigures l = live_.Snapshot();
+          o["live"] = {{"containers_running", l.containers_running},
+                       {"ingest_rejected", l.ingest_rejected},
+                       {"scheduler_lag_ms", Opt(l.scheduler_lag_ms)},
+                       {"started_at", Time(l.started_at ? std::optional(l.started_at) : std::nullopt)}};
+          SendJson(res, o);
+        }));
 
   s.Get("/api/jobs", with_db([](DashboardQueries& q, const httplib::Request& req, httplib::Response& res) {
-    JobFilter f;
-    f.limit = 50;
-    if (req.has_param("state") && !req.get_param_value("state").empty()) {
-      auto st = ParseJobState(req.get_param_value("state"));
-      if (!st) return SendError(res, 400, "state must be queued, running, succeeded, failed or cancelled");
-      f.state = st;
-    }
-    if (req.has_param("group") && !req.get_param_value("group").empty()) f.group = req.get_param_value("group");
-    if (req.has_param("limit")) {
-      auto n = ParseInt(req.get_param_value("limit"));
-      if (!n || *n < 1 || *n > DashboardQueries::kMaxJobsListed) {
-        return SendError(res, 400, "limit must be an integer 1.." + std::to_string(DashboardQueries::kMaxJobsListed));
-      }
-      f.limit = static_cast<int>(*n);
-    }
-    auto jobs = q.Recent(f);
-    if (!jobs.ok()) return SendError(res, 500, jobs.status().message());
-    json out = json::array();
-    for (const auto& j : *jobs) out.push_back(JobJson(j));
-    SendJson(res, json{{"jobs", out}});
-  }));
+          JobFilter f;
+          f.limit = 50;
+          if (req.has_param("state") && !req.get_param_value("state").empty()) {
+            auto st = ParseJobState(req.get_param_value("state"));
+            if (!st) return SendError(res, 400, "state must be queued, running, succeeded, failed or cancelled");
+            f.state = st;
+          }
+          if (req.has_param("group") && !req.get_param_value("group").empty()) f.group = req.get_param_value("group");
+          if (req.has_param("limit")) {
+            auto n = ParseInt(req.get_param_value("limit"));
+            if (!n || *n < 1 || *n > DashboardQueries::kMaxJobsListed) {
+              return SendError(res, 400,
+                               "limit must be an integer 1.." + std::to_string(DashboardQueries::kMaxJobsListed));
+            }
+            f.limit = static_cast<int>(*n);
+          }
+          auto jobs = q.Recent(f);
+          if (!jobs.ok()) return SendError(res, 500, jobs.status().message());
+          json out = json::array();
+          for (const auto& j : *jobs) out.push_back(JobJson(j));
+          SendJson(res, json{{"jobs", out}});
+        }));
 
   s.Get(R"(/api/jobs/([0-9]{1,18}))",
         with_db([](DashboardQueries& q, const httplib::Request& req, httplib::Response& res) {
@@ -259,48 +273,49 @@ void Dashboard::Routes() {
         }));
 
   s.Get("/api/tasks", with_db([](DashboardQueries& q, const httplib::Request&, httplib::Response& res) {
-    auto tasks = q.Tasks();
-    if (!tasks.ok()) return SendError(res, 500, tasks.status().message());
-    json out = json::array();
-    for (const auto& t : *tasks) out.push_back(TaskJson(t));
-    SendJson(res, json{{"tasks", out}});
-  }));
+          auto tasks = q.Tasks();
+          if (!tasks.ok()) return SendError(res, 500, tasks.status().message());
+          json out = json::array();
+          for (const auto& t : *tasks) out.push_back(TaskJson(t));
+          SendJson(res, json{{"tasks", out}});
+        }));
 
   s.Get("/api/throughput", with_db([](DashboardQueries& q, const httplib::Request&, httplib::Response& res) {
-    auto buckets = q.FinishedPerMinute();
-    if (!buckets.ok()) return SendError(res, 500, buckets.status().message());
-    json out = json::array();
-    for (const auto& b : *buckets) {
-      out.push_back({{"minute", FormatIsoUtc(b.minute)},
-                     {"succeeded", b.succeeded},
-                     {"failed", b.failed},
-                     {"cancelled", b.cancelled}});
-    }
-    SendJson(res, json{{"minutes", out}});
-  }));
+          auto buckets = q.FinishedPerMinute();
+          if (!buckets.ok()) return SendError(res, 500, buckets.status().message());
+          json out = json::array();
+          for (const auto& b : *buckets) {
+            out.push_back({{"minute", FormatIsoUtc(b.minute)},
+                           {"succeeded", b.succeeded},
+                           {"failed", b.failed},
+                           {"cancelled", b.cancelled}});
+          }
+          SendJson(res, json{{"minutes", out}});
+        }));
 
   s.Get("/metrics", with_db([this](DashboardQueries& q, const httplib::Request&, httplib::Response& res) {
-    MetricsSnapshot m;
-    auto groups = q.Groups();
-    auto jobs = q.CountsByGroupAndState();
-    auto runs = q.RunsByGroupAndStatus();
-    auto durations = q.RunDurations();
-    auto ready = q.ReadyByGroup();
-    for (const Status* st : {&groups.status(), &jobs.status(), &runs.status(), &durations.status(), &ready.status()}) {
-      if (!st->ok()) {
-        res.status = 500;
-        res.set_content("# error: " + st->message() + "\n", "text/plain; charset=utf-8");
-        return;
-      }
-    }
-    m.groups = std::move(*groups);
-    m.jobs = std::move(*jobs);
-    m.runs = std::move(*runs);
-    m.durations = *durations;
-    m.ready = std::move(*ready);
-    m.live = live_.Snapshot();
-    res.set_content(RenderPrometheus(m), "text/plain; version=0.0.4; charset=utf-8");
-  }));
+          MetricsSnapshot m;
+          auto groups = q.Groups();
+          auto jobs = q.CountsByGroupAndState();
+          auto runs = q.RunsByGroupAndStatus();
+          auto durations = q.RunDurations();
+          auto ready = q.ReadyByGroup();
+          for (const Status* st :
+               {&groups.status(), &jobs.status(), &runs.status(), &durations.status(), &ready.status()}) {
+            if (!st->ok()) {
+              res.status = 500;
+              res.set_content("# error: " + st->message() + "\n", "text/plain; charset=utf-8");
+              return;
+            }
+          }
+          m.groups = std::move(*groups);
+          m.jobs = std::move(*jobs);
+          m.runs = std::move(*runs);
+          m.durations = *durations;
+          m.ready = std::move(*ready);
+          m.live = live_.Snapshot();
+          res.set_content(RenderPrometheus(m), "text/plain; version=0.0.4; charset=utf-8");
+        }));
 
   s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.body.empty()) SendError(res, res.status, res.status == 404 ? "not found" : "error");

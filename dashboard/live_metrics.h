@@ -14,14 +14,14 @@
 namespace dropq::app {
 
 struct LiveFigures {
-  std::int64_t containers_running = 0;      // attempts the runner has in flight
-  std::int64_t ingest_accepted = 0;         // files that became jobs, since start
-  std::int64_t ingest_duplicates = 0;       // files whose client id was already a job, since start
-  std::int64_t ingest_rejected = 0;         // files moved to errors/, since start
-  std::int64_t scheduler_fires = 0;         // times the task timer fired, since start
+  std::int64_t containers_running = 0;           // attempts the runner has in flight
+  std::int64_t ingest_accepted = 0;              // files that became jobs, since start
+  std::int64_t ingest_duplicates = 0;            // files whose client id was already a job, since start
+  std::int64_t ingest_rejected = 0;              // files moved to errors/, since start
+  std::int64_t scheduler_fires = 0;              // times the task timer fired, since start
   std::optional<std::int64_t> scheduler_lag_ms;  // how late the last firing was against its slot
-  TimeMs started_at = 0;                    // when the daemon started
-  TimeMs published_at = 0;                  // when the loop last published (0: never)
+  TimeMs started_at = 0;                         // when the daemon started
+  TimeMs published_at = 0;                       // when the loop last published (0: never)
 };
 
 class LiveMetrics {

@@ -94,8 +94,7 @@ std::string RenderPrometheus(const MetricsSnapshot& m) {
   for (const auto& g : groups) {
     for (const char* s : kRunStatuses) w.Sample("dropq_job_runs_total", {{"group", g}, {"status", s}}, runs[{g, s}]);
   }
-  w.Family("dropq_job_run_failures_total", "counter",
-           "Attempts that failed, timed out or were lost, by group.");
+  w.Family("dropq_job_run_failures_total", "counter", "Attempts that failed, timed out or were lost, by group.");
   for (const auto& g : groups) {
     std::int64_t n = 0;
     for (const char* s : kFailureStatuses) n += runs[{g, s}];

@@ -31,8 +31,7 @@ constexpr std::size_t kMaxInput = 64u << 20;  // a runaway writer must not exhau
 
 void PrintBlock(const json& body) {
   // `replace` keeps a stray invalid UTF-8 byte from aborting the output.
-  const std::string text = "---NANOCLAW_OUTPUT_START---\n" +
-                           body.dump(-1, ' ', false, json::error_handler_t::replace) +
+  const std::string text = "---NANOCLAW_OUTPUT_START---\n" + body.dump(-1, ' ', false, json::error_handler_t::replace) +
                            "\n---NANOCLAW_OUTPUT_END---\n";
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);

@@ -123,14 +123,14 @@ std::pair<std::string, std::string> SplitWord(const std::string& s) {
 struct Command {
   std::string verb;
   std::string args;
-  std::int64_t number = 0;  // parsed argument of the numeric verbs
+  std::int64_t number = 0;   // parsed argument of the numeric verbs
   std::int64_t number2 = 0;  // spew's second argument
 };
 
-const std::set<std::string> kVerbs = {"echo",  "sleep",     "exit",  "flood",       "stderr",      "nomarkers",
-                                      "blocks", "malformed", "fail",  "probe",       "write",       "ignore-term",
-                                      "child-sleep", "input", "env",  "idle",        "read",
-                                      "raw-stdout",  "raw-stderr",  "spew"};
+const std::set<std::string> kVerbs = {"echo",      "sleep",       "exit",        "flood",      "stderr",
+                                      "nomarkers", "blocks",      "malformed",   "fail",       "probe",
+                                      "write",     "ignore-term", "child-sleep", "input",      "env",
+                                      "idle",      "read",        "raw-stdout",  "raw-stderr", "spew"};
 const std::set<std::string> kNumeric = {"sleep", "exit", "flood", "stderr", "blocks", "child-sleep", "idle"};
 const std::set<std::string> kNoArgs = {"nomarkers", "malformed", "ignore-term", "input"};
 const std::set<std::string> kNeedArg = {"probe", "write", "env", "read", "raw-stdout", "raw-stderr", "spew"};
@@ -224,11 +224,20 @@ struct Rng {
 
 // One piece of hostile output.
 std::string SpewPiece(Rng& rng) {
-  static const char* const kBad[] = {"\xff", "\xfe", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+  static const char* const kBad[] = {"\xff",     "\xfe", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
                                      "\xe2\x82", "\xc3", "\x80\x80", "\xf0\x9f\x98"};
-  static const std::string_view kControls[] = {"\x1b[2J\x1b[H", "\x1b]0;pwned\x07", "\x1b[31mred\x1b[0m", "\r", "\n",
-                                               "\t", std::string_view("\0", 1), "\x7f", "\xc2\x9b" "6n",
-                                               "\xe2\x80\xae", "\x08\x08"};
+  static const std::string_view kControls[] = {"\x1b[2J\x1b[H",
+                                               "\x1b]0;pwned\x07",
+                                               "\x1b[31mred\x1b[0m",
+                                               "\r",
+                                               "\n",
+                                               "\t",
+                                               std::string_view("\0", 1),
+                                               "\x7f",
+                                               "\xc2\x9b"
+                                               "6n",
+                                               "\xe2\x80\xae",
+                                               "\x08\x08"};
   static const char* const kText[] = {"\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x98\x80", "ok ", "error: "};
   std::string p;
   switch (rng.Below(7)) {
@@ -288,7 +297,7 @@ std::string ErrnoName(int err) {
 
 json Probe(const std::string& path) {
   json p = {{"path", path}, {"exists", false}, {"readable", false}, {"writable", false}};
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) != 0) return p;
   p["exists"] = true;
   if (S_ISDIR(st.st_mode)) {

@@ -113,7 +113,8 @@ void PruneStaleRoots(const fs::path& base, const std::string& prefix) {
 class World {
  public:
   World() {
-    const char* base = fs::is_directory("/dev/shm") ? "/dev/shm" : (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
+    const char* base =
+        fs::is_directory("/dev/shm") ? "/dev/shm" : (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
     PruneStaleRoots(base, "dropq-output-fuzz-");
     std::string tmpl = std::string(base) + "/dropq-output-fuzz-" + std::to_string(::getpid()) + "-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) Fail("cannot make a temporary root");
@@ -206,7 +207,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (in.size() < 4) return 0;
   const auto flags = static_cast<unsigned char>(in[0]);
   const auto code = static_cast<unsigned char>(in[1]);
-  std::size_t n = static_cast<unsigned char>(in[2]) | (static_cast<std::size_t>(static_cast<unsigned char>(in[3])) << 8);
+  std::size_t n =
+      static_cast<unsigned char>(in[2]) | (static_cast<std::size_t>(static_cast<unsigned char>(in[3])) << 8);
   in.remove_prefix(4);
   n = std::min(n, in.size());
   const std::string_view out_bytes = in.substr(0, n);
@@ -220,7 +222,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   req.prompt = "p";
   req.context_mode = (flags & 16) ? dropq::ContextMode::kGroup : dropq::ContextMode::kIsolated;
   static std::uint64_t claims = 0;  // claim tokens are unique per job
-  auto ins = store.InsertJob("team", req, {"team", "out.json", std::string(64, '0'), "claim-" + std::to_string(++claims)}, 2);
+  auto ins =
+      store.InsertJob("team", req, {"team", "out.json", std::string(64, '0'), "claim-" + std::to_string(++claims)}, 2);
   Check(ins.ok(), "the job is inserted: " + (ins.ok() ? std::string() : ins.status().message()));
   const dropq::JobId id = ins->id;
   auto run = store.StartAttempt(id, "process", "dropq-team-" + std::to_string(id));

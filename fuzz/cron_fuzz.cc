@@ -37,8 +37,14 @@ using dropq::cron::Schedule;
 // moves by 30 minutes, Santiago and Sao Paulo switch at midnight (a day can
 // start at 01:00), Casablanca has a negative DST around Ramadan, Kathmandu
 // has a +05:45 offset and no DST.
-constexpr const char* kZones[] = {"UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe",
-                                  "America/Santiago", "America/Sao_Paulo", "Africa/Casablanca", "Asia/Kathmandu"};
+constexpr const char* kZones[] = {"UTC",
+                                  "Europe/Berlin",
+                                  "America/New_York",
+                                  "Australia/Lord_Howe",
+                                  "America/Santiago",
+                                  "America/Sao_Paulo",
+                                  "Africa/Casablanca",
+                                  "Asia/Kathmandu"};
 constexpr std::size_t kZoneCount = sizeof(kZones) / sizeof(kZones[0]);
 const date::time_zone* g_zones[kZoneCount];  // [0] stays nullptr: UTC
 
@@ -47,8 +53,8 @@ constexpr TimeMs kHorizonMs =
     std::chrono::duration_cast<std::chrono::milliseconds>(date::years(dropq::cron::kHorizonYears)).count() + 1000;
 
 [[noreturn]] void Fail(const char* what, TimeMs after, TimeMs fire) {
-  std::fprintf(stderr, "cron_fuzz: broken invariant: %s (after=%lld fire=%lld)\n", what,
-               static_cast<long long>(after), static_cast<long long>(fire));
+  std::fprintf(stderr, "cron_fuzz: broken invariant: %s (after=%lld fire=%lld)\n", what, static_cast<long long>(after),
+               static_cast<long long>(fire));
   std::abort();
 }
 

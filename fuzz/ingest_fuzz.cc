@@ -112,7 +112,8 @@ std::string Quote(std::string_view s) {
 // message goes through the real sink into a scratch file and is read back.
 class CheckingSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
-  CheckingSink() : file_(std::tmpfile()), real_(dropq::app::MakeLogSink(fileno(file_), dropq::app::LogFormat::kPretty)) {}
+  CheckingSink()
+      : file_(std::tmpfile()), real_(dropq::app::MakeLogSink(fileno(file_), dropq::app::LogFormat::kPretty)) {}
   ~CheckingSink() override { std::fclose(file_); }
 
  protected:
@@ -187,14 +188,16 @@ void PruneStaleRoots(const fs::path& base, const std::string& prefix) {
 class World {
  public:
   World() {
-    const char* base = fs::is_directory("/dev/shm") ? "/dev/shm" : (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
+    const char* base =
+        fs::is_directory("/dev/shm") ? "/dev/shm" : (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
     PruneStaleRoots(base, "dropq-ingest-fuzz-");
     std::string tmpl = std::string(base) + "/dropq-ingest-fuzz-" + std::to_string(::getpid()) + "-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) Fail("cannot make a temporary root");
     root_ = tmpl;
     layout_ = std::make_unique<dropq::Layout>(root_);
     Check(layout_->CreateCommon().ok(), "the layout's common folders are created");
-    for (const char* g : {"main", "team", kLongGroup}) Check(layout_->CreateGroup(g).ok(), "a group's folders are created");
+    for (const char* g : {"main", "team", kLongGroup})
+      Check(layout_->CreateGroup(g).ok(), "a group's folders are created");
     OpenStore();
   }
   ~World() {
@@ -412,8 +415,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (PickedUp(name)) {
     Check(left.empty(), "a dropped *.json file no longer sits in tasks/ after a pass: " + Quote(name) + " in " + group);
     Check(!w.ingestor().pending(), "nothing is left pending after a pass");
-    Check(events.size() == 1, "a dropped file becomes exactly one audit row (" + std::to_string(events.size()) +
-                                  "): " + Quote(name));
+    Check(events.size() == 1,
+          "a dropped file becomes exactly one audit row (" + std::to_string(events.size()) + "): " + Quote(name));
     const std::string& ev = events[0].event;
     if (ev == "received") {
       Check(jobs == 1, "a received file is exactly one new job");

@@ -62,8 +62,8 @@ bool Same(const Run& a, const Run& b) { return SameOutputs(a, b) && SameRest(a, 
 }
 
 void Dump(const char* name, const Run& r) {
-  std::fprintf(stderr, "%s: saw_marker=%d, %zu blocks (%zu kept in outputs()), %zu malformed\n", name,
-               r.saw_marker, r.called.size(), r.outputs.size(), r.malformed.size());
+  std::fprintf(stderr, "%s: saw_marker=%d, %zu blocks (%zu kept in outputs()), %zu malformed\n", name, r.saw_marker,
+               r.called.size(), r.outputs.size(), r.malformed.size());
   for (const AgentOutput& o : r.called) {
     std::fprintf(stderr, "  block status=%s result=%s\n", o.status.c_str(),
                  o.result_json ? o.result_json->c_str() : "(none)");
@@ -87,7 +87,8 @@ Run Parse(std::string_view text, std::size_t max_block_bytes, const std::vector<
   run.saw_marker = parser.saw_marker();
   const std::size_t n = run.outputs.size();
   if (n > run.called.size() ||
-      !Same(run.outputs, std::vector<AgentOutput>(run.called.end() - static_cast<std::ptrdiff_t>(n), run.called.end()))) {
+      !Same(run.outputs,
+            std::vector<AgentOutput>(run.called.end() - static_cast<std::ptrdiff_t>(n), run.called.end()))) {
     Fail("outputs() are the newest blocks the callback saw");
   }
 

@@ -59,9 +59,9 @@ struct FieldSpec {
 };
 
 constexpr FieldSpec kSpecs[] = {
-    {Field::kSecond, "second", 0, 59},     {Field::kMinute, "minute", 0, 59},
-    {Field::kHour, "hour", 0, 23},         {Field::kDayOfMonth, "day-of-month", 1, 31},
-    {Field::kMonth, "month", 1, 12},       {Field::kDayOfWeek, "day-of-week", 0, 7},
+    {Field::kSecond, "second", 0, 59}, {Field::kMinute, "minute", 0, 59},
+    {Field::kHour, "hour", 0, 23},     {Field::kDayOfMonth, "day-of-month", 1, 31},
+    {Field::kMonth, "month", 1, 12},   {Field::kDayOfWeek, "day-of-week", 0, 7},
 };
 
 constexpr const char* kMonthNames[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
@@ -75,9 +75,9 @@ struct Macro {
   const char* fields;
 };
 constexpr Macro kMacros[] = {
-    {"@yearly", "0 0 0 1 1 *"},    {"@annually", "0 0 0 1 1 *"},    {"@monthly", "0 0 0 1 * *"},
-    {"@weekly", "0 0 0 * * 0"},    {"@daily", "0 0 0 * * *"},       {"@midnight", "0 0 0 * * *"},
-    {"@hourly", "0 0 * * * *"},    {"@minutely", "0 * * * * *"},    {"@secondly", "* * * * * *"},
+    {"@yearly", "0 0 0 1 1 *"},     {"@annually", "0 0 0 1 1 *"},   {"@monthly", "0 0 0 1 * *"},
+    {"@weekly", "0 0 0 * * 0"},     {"@daily", "0 0 0 * * *"},      {"@midnight", "0 0 0 * * *"},
+    {"@hourly", "0 0 * * * *"},     {"@minutely", "0 * * * * *"},   {"@secondly", "* * * * * *"},
     {"@weekdays", "0 0 0 * * 1-5"}, {"@weekends", "0 0 0 * * 0,6"},
 };
 
@@ -102,8 +102,8 @@ Result<int> ParseValue(const FieldSpec& spec, std::string_view tok, std::string_
     auto [end, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v);
     if (end != tok.data() + tok.size()) return FieldError(spec, "bad value " + Quoted(item));
     if (ec != std::errc() || v < spec.min || v > spec.max) {
-      return FieldError(spec, std::string(tok) + " is out of range " + std::to_string(spec.min) + "-" +
-                                  std::to_string(spec.max));
+      return FieldError(
+          spec, std::string(tok) + " is out of range " + std::to_string(spec.min) + "-" + std::to_string(spec.max));
     }
     return v;
   }
@@ -218,12 +218,24 @@ Status ParseField(const FieldSpec& spec, std::string_view text, Schedule& s) {
     start = comma + 1;
   }
   switch (spec.field) {
-    case Field::kSecond: s.seconds = Narrow<60>(bits); break;
-    case Field::kMinute: s.minutes = Narrow<60>(bits); break;
-    case Field::kHour: s.hours = Narrow<24>(bits); break;
-    case Field::kDayOfMonth: s.days_of_month = Narrow<32>(bits); break;
-    case Field::kMonth: s.months = Narrow<13>(bits); break;
-    case Field::kDayOfWeek: s.days_of_week = Narrow<7>(bits); break;
+    case Field::kSecond:
+      s.seconds = Narrow<60>(bits);
+      break;
+    case Field::kMinute:
+      s.minutes = Narrow<60>(bits);
+      break;
+    case Field::kHour:
+      s.hours = Narrow<24>(bits);
+      break;
+    case Field::kDayOfMonth:
+      s.days_of_month = Narrow<32>(bits);
+      break;
+    case Field::kMonth:
+      s.months = Narrow<13>(bits);
+      break;
+    case Field::kDayOfWeek:
+      s.days_of_week = Narrow<7>(bits);
+      break;
   }
   return Status::Ok();
 }

@@ -33,11 +33,11 @@ struct Schedule {
   std::bitset<60> seconds;
   std::bitset<60> minutes;
   std::bitset<24> hours;
-  std::bitset<32> days_of_month;     // bit d is day d (1-31)
-  bool last_day_of_month = false;    // "L" in day-of-month
-  std::bitset<13> months;            // bit m is month m (1-12)
-  std::bitset<7> days_of_week;       // bit 0 is Sunday
-  std::bitset<7> last_weekday;       // "5L": the last Friday of the month
+  std::bitset<32> days_of_month;              // bit d is day d (1-31)
+  bool last_day_of_month = false;             // "L" in day-of-month
+  std::bitset<13> months;                     // bit m is month m (1-12)
+  std::bitset<7> days_of_week;                // bit 0 is Sunday
+  std::bitset<7> last_weekday;                // "5L": the last Friday of the month
   std::array<std::bitset<7>, 5> nth_weekday;  // [k-1] holds "d#k": the k-th d of the month
   // A day field is unrestricted only when written exactly "*" or "?". When
   // both day fields are restricted a day matches if EITHER matches (Vixie).

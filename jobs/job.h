@@ -26,21 +26,21 @@ std::string_view ToString(ContextMode m);
 // main only, `target_group`).
 struct RunRequest {
   std::string prompt;
-  std::optional<std::string> client_id;       // "id": dedupe key within the group
-  std::int64_t priority = 0;                  // higher runs first
-  std::optional<TimeMs> run_at;               // not before this instant
-  std::optional<std::int64_t> timeout_ms;     // overrides the group/global timeout
+  std::optional<std::string> client_id;    // "id": dedupe key within the group
+  std::int64_t priority = 0;               // higher runs first
+  std::optional<TimeMs> run_at;            // not before this instant
+  std::optional<std::int64_t> timeout_ms;  // overrides the group/global timeout
   std::optional<std::int64_t> max_attempts;
   std::optional<std::int64_t> max_interruptions;  // attempts dropq's own stops may cut short
   ContextMode context_mode = ContextMode::kIsolated;
-  std::optional<std::string> target_group;    // folder, or a jid resolved by the caller
+  std::optional<std::string> target_group;  // folder, or a jid resolved by the caller
   std::optional<std::string> target_jid;
 };
 
 // Where a job came from: the dropped file's name, its content hash and the
 // unique claim token the watcher gave it (see watcher/claim.h).
 struct JobSource {
-  std::string group;   // whose tasks/ it was dropped in (main may target another group)
+  std::string group;  // whose tasks/ it was dropped in (main may target another group)
   std::string name;
   std::string sha256;
   std::string claim;
@@ -71,7 +71,7 @@ struct Job {
   TimeMs created_at = 0;
   std::optional<TimeMs> started_at;
   std::optional<TimeMs> finished_at;
-  std::optional<std::string> result;   // JSON text of the agent's final output
+  std::optional<std::string> result;  // JSON text of the agent's final output
   std::optional<std::string> error;
 
   // The attempts that count against max_attempts.

@@ -34,8 +34,8 @@ Status Layout::CheckRealDir(const std::filesystem::path& dir) {
 }
 
 Status Layout::CreateGroup(const std::string& g) const {
-  return MakeDirs({GroupDir(g), GroupLogsDir(g), TasksDir(g), MessagesDir(g), ResultsDir(g), SessionDir(g),
-                   ClaimedDir(g)});
+  return MakeDirs(
+      {GroupDir(g), GroupLogsDir(g), TasksDir(g), MessagesDir(g), ResultsDir(g), SessionDir(g), ClaimedDir(g)});
 }
 
 Status Layout::CreateCommon() const { return MakeDirs({StoreDir(), ErrorsDir(), root_ / "groups"}); }

@@ -23,9 +23,7 @@ class Layout {
   std::filesystem::path MessagesDir(const std::string& g) const { return IpcDir(g) / "messages"; }
   std::filesystem::path ResultsDir(const std::string& g) const { return IpcDir(g) / "results"; }
   std::filesystem::path ErrorsDir() const { return root_ / "data" / "ipc" / "errors"; }
-  std::filesystem::path SessionDir(const std::string& g) const {
-    return root_ / "data" / "sessions" / g / ".claude";
-  }
+  std::filesystem::path SessionDir(const std::string& g) const { return root_ / "data" / "sessions" / g / ".claude"; }
   std::filesystem::path ClaimedDir(const std::string& g) const { return root_ / "data" / "claimed" / g; }
   std::filesystem::path StoreDir() const { return root_ / "store"; }
   std::filesystem::path DatabasePath() const { return StoreDir() / "dropq.db"; }

@@ -20,7 +20,7 @@ Status MessageStore::Record(Message& m, const std::string& file, const std::stri
     return s;
   }
   m.id = store_.LastInsertRowId();
-  nlohmann::json detail = {{"file", file},          {"claim", claim},   {"message_id", m.id},
+  nlohmann::json detail = {{"file", file},           {"claim", claim},   {"message_id", m.id},
                            {"chat_jid", m.chat_jid}, {"to_group", m.to}, {"text_bytes", m.text.size()}};
   return store_.AppendEvent(std::nullopt, m.from, "message", text::Dump(detail));
 }
@@ -28,8 +28,9 @@ Status MessageStore::Record(Message& m, const std::string& file, const std::stri
 Status MessageStore::RecordRejected(const std::string& group, const std::string& chat_jid, const std::string& text,
                                     TimeMs created_at, const std::string& reason) {
   return store_
-      .Prepare("INSERT INTO messages (group_folder, chat_jid, text, created_at, delivery_state, error) "
-               "VALUES (?, ?, ?, ?, 'rejected', ?)")
+      .Prepare(
+          "INSERT INTO messages (group_folder, chat_jid, text, created_at, delivery_state, error) "
+          "VALUES (?, ?, ?, ?, 'rejected', ?)")
       .Use()
       .Bind(1, group)
       .Bind(2, chat_jid)
@@ -52,9 +53,10 @@ Status MessageStore::RecordDelivery(std::int64_t id, const Status& outcome, Time
 Result<std::optional<MessageStore::FromClaim>> MessageStore::FindByClaim(const std::string& group,
                                                                          const std::string& claim) {
   auto& q = store_
-                .Prepare("SELECT json_extract(detail, '$.message_id'), json_extract(detail, '$.to_group') "
-                         "FROM job_events WHERE event = 'message' AND group_folder = ? "
-                         "AND json_extract(detail, '$.claim') = ? ORDER BY id DESC LIMIT 1")
+                .Prepare(
+                    "SELECT json_extract(detail, '$.message_id'), json_extract(detail, '$.to_group') "
+                    "FROM job_events WHERE event = 'message' AND group_folder = ? "
+                    "AND json_extract(detail, '$.claim') = ? ORDER BY id DESC LIMIT 1")
                 .Use()
                 .Bind(1, group)
                 .Bind(2, claim);

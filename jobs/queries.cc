@@ -33,7 +33,10 @@ const char* HistogramSql() {
 Result<std::vector<GroupRow>> DashboardQueries::Groups() {
   auto& q = store_.Prepare("SELECT folder, name, is_main FROM groups ORDER BY is_main DESC, folder");
   std::vector<GroupRow> out;
-  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.push_back({r.Text(0), r.Text(1), r.Int(2) != 0}); });
+  if (Status s = ForEachRow(q,
+                            [&](const SqlStmt& r) {
+                              out.push_back({r.Text(0), r.Text(1), r.Int(2) != 0});
+                            });
       !s.ok()) {
     return s;
   }

@@ -68,8 +68,7 @@ struct RunCount {
 
 // Finished attempts' durations, cumulative as Prometheus wants them.
 struct DurationHistogram {
-  static constexpr std::array<double, 12> kBoundsSeconds = {0.1, 0.25, 0.5, 1,   2.5,  5,
-                                                            10,  30,   60,  300, 900, 3600};
+  static constexpr std::array<double, 12> kBoundsSeconds = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600};
   std::array<std::int64_t, kBoundsSeconds.size()> cumulative{};  // attempts with duration <= bound
   std::int64_t count = 0;
   double sum_seconds = 0;

@@ -5,8 +5,8 @@ namespace {
 
 // The jobs a prune may remove: finished, and ended before the cutoff (?1).
 // Keep in step with the job_events_no_delete trigger (004_retention.sql).
-#define DROPQ_PRUNABLE                                                              \
-  "SELECT id FROM jobs WHERE state IN ('succeeded','failed','cancelled') "          \
+#define DROPQ_PRUNABLE                                                     \
+  "SELECT id FROM jobs WHERE state IN ('succeeded','failed','cancelled') " \
   "AND coalesce(finished_at, created_at) < ?1"
 
 // Runs a DELETE ... RETURNING 1 and counts the rows it removed.
@@ -23,13 +23,16 @@ Result<std::int64_t> CountedDelete(SqlStmt& st) {
 Result<PruneReport> PruneLocked(Store& store, TimeMs cutoff) {
   PruneReport rep;
   std::string at = FormatIsoUtc(cutoff);
-  if (Status s = StoreSql::Prepare(store, "INSERT OR REPLACE INTO prune_window(id, cutoff) VALUES(1, ?1)").Bind(1, at).Run();
+  if (Status s =
+          StoreSql::Prepare(store, "INSERT OR REPLACE INTO prune_window(id, cutoff) VALUES(1, ?1)").Bind(1, at).Run();
       !s.ok()) {
     return s;
   }
   {
-    auto& q = StoreSql::Prepare(store, "SELECT id, group_folder, source_group, source_name FROM jobs WHERE id IN ("
-                            DROPQ_PRUNABLE ") ORDER BY id").Bind(1, at);
+    auto& q = StoreSql::Prepare(
+                  store, "SELECT id, group_folder, source_group, source_name FROM jobs WHERE id IN (" DROPQ_PRUNABLE
+                         ") ORDER BY id")
+                  .Bind(1, at);
     for (;;) {
       auto row = q.Step();
       if (!row.ok()) return row.status();
@@ -38,7 +41,8 @@ Result<PruneReport> PruneLocked(Store& store, TimeMs cutoff) {
     }
   }
   for (auto& j : rep.jobs) {
-    auto& q = StoreSql::Prepare(store, "SELECT log_file FROM job_runs WHERE job_id=?1 AND log_file IS NOT NULL ORDER BY attempt")
+    auto& q = StoreSql::Prepare(
+                  store, "SELECT log_file FROM job_runs WHERE job_id=?1 AND log_file IS NOT NULL ORDER BY attempt")
                   .Bind(1, j.id);
     for (;;) {
       auto row = q.Step();
@@ -48,22 +52,24 @@ Result<PruneReport> PruneLocked(Store& store, TimeMs cutoff) {
     }
   }
   // Children before parents: foreign keys are on.
-  auto n = CountedDelete(StoreSql::Prepare(store, "DELETE FROM task_runs WHERE job_id IN (" DROPQ_PRUNABLE ") RETURNING 1")
-                             .Bind(1, at));
+  auto n = CountedDelete(
+      StoreSql::Prepare(store, "DELETE FROM task_runs WHERE job_id IN (" DROPQ_PRUNABLE ") RETURNING 1").Bind(1, at));
   if (!n.ok()) return n.status();
   rep.task_runs = *n;
-  n = CountedDelete(StoreSql::Prepare(store, "DELETE FROM job_events WHERE job_id IN (" DROPQ_PRUNABLE ") RETURNING 1")
-                        .Bind(1, at));
+  n = CountedDelete(
+      StoreSql::Prepare(store, "DELETE FROM job_events WHERE job_id IN (" DROPQ_PRUNABLE ") RETURNING 1").Bind(1, at));
   if (!n.ok()) return n.status();
   rep.events = *n;
-  n = CountedDelete(StoreSql::Prepare(store, "DELETE FROM job_events WHERE job_id IS NULL AND at < ?1 RETURNING 1").Bind(1, at));
+  n = CountedDelete(
+      StoreSql::Prepare(store, "DELETE FROM job_events WHERE job_id IS NULL AND at < ?1 RETURNING 1").Bind(1, at));
   if (!n.ok()) return n.status();
   rep.events += *n;
-  n = CountedDelete(StoreSql::Prepare(store, "DELETE FROM job_runs WHERE job_id IN (" DROPQ_PRUNABLE ") RETURNING 1")
-                        .Bind(1, at));
+  n = CountedDelete(
+      StoreSql::Prepare(store, "DELETE FROM job_runs WHERE job_id IN (" DROPQ_PRUNABLE ") RETURNING 1").Bind(1, at));
   if (!n.ok()) return n.status();
   rep.runs = *n;
-  n = CountedDelete(StoreSql::Prepare(store, "DELETE FROM jobs WHERE id IN (" DROPQ_PRUNABLE ") RETURNING 1").Bind(1, at));
+  n = CountedDelete(
+      StoreSql::Prepare(store, "DELETE FROM jobs WHERE id IN (" DROPQ_PRUNABLE ") RETURNING 1").Bind(1, at));
   if (!n.ok()) return n.status();
   if (static_cast<std::size_t>(*n) != rep.jobs.size()) {
     return Status::Conflict("jobs changed while pruning (" + std::to_string(*n) + " removed, " +

@@ -27,13 +27,13 @@ struct PrunedJob {
   std::string group;
   std::optional<std::string> source_group;  // whose results/ got the result file
   std::optional<std::string> source_name;
-  std::vector<std::string> log_files;        // job_runs.log_file of its attempts
+  std::vector<std::string> log_files;  // job_runs.log_file of its attempts
 };
 
 struct PruneReport {
   std::vector<PrunedJob> jobs;
   std::int64_t runs = 0;
-  std::int64_t events = 0;       // of the jobs and rejections removed
+  std::int64_t events = 0;  // of the jobs and rejections removed
   std::int64_t task_runs = 0;
 };
 

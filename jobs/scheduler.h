@@ -53,12 +53,12 @@ std::optional<TimeMs> NextRunAfter(const Task& task, TimeMs after);
 
 // What one firing pass does for one task.
 struct FirePlan {
-  std::vector<TimeMs> fire;                               // enqueue a job per slot, oldest first
-  std::vector<std::pair<TimeMs, std::string>> skipped;    // record as skipped: slot and why
-  std::int64_t skipped_total = 0;   // every skipped slot, also those a summary row stands for
-  std::optional<TimeMs> next_run;   // store this, and Update the queue with it
-  bool completed = false;           // nothing will ever fire again: status → completed
-  bool replace_previous = false;    // overlap replace: cancel the task's queued/running jobs
+  std::vector<TimeMs> fire;                             // enqueue a job per slot, oldest first
+  std::vector<std::pair<TimeMs, std::string>> skipped;  // record as skipped: slot and why
+  std::int64_t skipped_total = 0;                       // every skipped slot, also those a summary row stands for
+  std::optional<TimeMs> next_run;                       // store this, and Update the queue with it
+  bool completed = false;                               // nothing will ever fire again: status → completed
+  bool replace_previous = false;                        // overlap replace: cancel the task's queued/running jobs
 };
 
 // Plans a task whose next_run <= now (a task that is not active or not due

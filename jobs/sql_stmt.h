@@ -29,7 +29,10 @@ class SqlStmt {
     sqlite3_clear_bindings(s_);
     return *this;
   }
-  SqlStmt& Bind(int i, std::int64_t v) { sqlite3_bind_int64(s_, i, v); return *this; }
+  SqlStmt& Bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
   // Every TEXT column is valid UTF-8: bytes from outside that are not are
   // stored with U+FFFD in place of each bad sequence (base/text.h).
   SqlStmt& Bind(int i, const std::string& v) {

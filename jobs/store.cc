@@ -60,8 +60,8 @@ SqlStmt& Store::Prepare(const char* sql) {
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock& clock) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   std::unique_ptr<Store> store(new Store(db, clock));
   if (rc != SQLITE_OK) return store->Err(("cannot open " + path).c_str());
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
@@ -164,8 +164,8 @@ Status Store::Migrate() {
   }
   for (auto i = *v; i < known; ++i) {
     const auto& m = all[static_cast<std::size_t>(i)];
-    std::string sql = "BEGIN IMMEDIATE;\n" + std::string(m.sql) + "\nPRAGMA user_version=" + std::to_string(i + 1) +
-                      ";\nCOMMIT;";
+    std::string sql =
+        "BEGIN IMMEDIATE;\n" + std::string(m.sql) + "\nPRAGMA user_version=" + std::to_string(i + 1) + ";\nCOMMIT;";
     if (Status s = Exec(sql.c_str()); !s.ok()) {
       (void)Exec("ROLLBACK");  // best effort: the migration's own failure is what we report
       return Status::IOError("migration " + std::string(m.name) + " failed: " + s.message());
@@ -276,9 +276,10 @@ Result<std::optional<JobId>> Store::FindByClientId(const std::string& group, con
 Result<std::string> Store::IntegrityCheck() {
   auto& q = Prepare("PRAGMA integrity_check");
   std::optional<std::string> verdict;
-  if (Status s = ForEachRow(q, [&](const SqlStmt& r) {
-        if (!verdict) verdict = r.Text(0);
-      });
+  if (Status s = ForEachRow(q,
+                            [&](const SqlStmt& r) {
+                              if (!verdict) verdict = r.Text(0);
+                            });
       !s.ok()) {
     return s;
   }
@@ -349,13 +350,13 @@ Result<JobRun> Store::StartAttempt(JobId id, const std::string& runtime, const s
   run.runtime = runtime;
   run.container_name = container_name;
   run.started_at = now;
-  auto& ins = Prepare(
-                  "INSERT INTO job_runs(job_id, attempt, runtime, container_name, started_at) VALUES(?1, ?2, ?3, ?4, ?5)")
-                  .Bind(1, id)
-                  .Bind(2, run.attempt)
-                  .Bind(3, runtime)
-                  .Bind(4, container_name)
-                  .BindTime(5, now);
+  auto& ins =
+      Prepare("INSERT INTO job_runs(job_id, attempt, runtime, container_name, started_at) VALUES(?1, ?2, ?3, ?4, ?5)")
+          .Bind(1, id)
+          .Bind(2, run.attempt)
+          .Bind(3, runtime)
+          .Bind(4, container_name)
+          .BindTime(5, now);
   if (Status s = ins.Run(); !s.ok()) return s;
   run.id = sqlite3_last_insert_rowid(db_);
   nlohmann::json d = {{"attempt", run.attempt}, {"runtime", runtime}, {"container", container_name}};
@@ -424,17 +425,19 @@ Result<bool> Store::TransitionWithEvent(const char* update_sql, JobId id, const 
 }
 
 Result<bool> Store::CancelQueued(JobId id, const std::string& detail_json) {
-  return TransitionWithEvent("UPDATE jobs SET state='cancelled', finished_at=?2, error='cancelled' "
-                             "WHERE id=?1 AND state='queued' RETURNING group_folder",
-                             id, "cancelled", detail_json);
+  return TransitionWithEvent(
+      "UPDATE jobs SET state='cancelled', finished_at=?2, error='cancelled' "
+      "WHERE id=?1 AND state='queued' RETURNING group_folder",
+      id, "cancelled", detail_json);
 }
 
 Result<bool> Store::Requeue(JobId id, const std::string& detail_json) {
-  return TransitionWithEvent("UPDATE jobs SET state='queued', max_attempts=attempts-interruptions+max_attempts, "
-                             "max_interruptions=interruptions+max_interruptions, run_at=?2, "
-                             "started_at=NULL, finished_at=NULL, error=NULL, result=NULL "
-                             "WHERE id=?1 AND state IN ('failed','cancelled') RETURNING group_folder",
-                             id, "retried", detail_json);
+  return TransitionWithEvent(
+      "UPDATE jobs SET state='queued', max_attempts=attempts-interruptions+max_attempts, "
+      "max_interruptions=interruptions+max_interruptions, run_at=?2, "
+      "started_at=NULL, finished_at=NULL, error=NULL, result=NULL "
+      "WHERE id=?1 AND state IN ('failed','cancelled') RETURNING group_folder",
+      id, "retried", detail_json);
 }
 
 Result<std::vector<JobId>> Store::RecoverInterrupted(const BeforeFail& before_fail) {
@@ -454,8 +457,9 @@ Result<std::vector<JobId>> Store::RecoverInterrupted(const BeforeFail& before_fa
 Result<std::vector<JobId>> Store::RecoverInterruptedLocked(const BeforeFail& before_fail) {
   std::vector<JobId> touched;
   TimeMs now = clock_.NowMs();
-  auto& runs = Prepare("SELECT r.id, r.job_id, r.attempt, r.runtime, r.container_name, r.started_at FROM job_runs r "
-                       "WHERE r.status='running'");
+  auto& runs = Prepare(
+      "SELECT r.id, r.job_id, r.attempt, r.runtime, r.container_name, r.started_at FROM job_runs r "
+      "WHERE r.status='running'");
   std::vector<JobRun> lost;
   for (;;) {
     auto row = runs.Step();
@@ -591,7 +595,10 @@ Result<std::vector<Job>> Store::ListQueued() {
 Result<std::vector<QueuedJob>> Store::ListQueuedRefs() {
   auto& q = Prepare(sql::kListQueuedRefs);
   std::vector<QueuedJob> out;
-  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.push_back({r.Int(0), r.Text(1), r.Int(2), r.Time(3)}); });
+  if (Status s = ForEachRow(q,
+                            [&](const SqlStmt& r) {
+                              out.push_back({r.Int(0), r.Text(1), r.Int(2), r.Time(3)});
+                            });
       !s.ok()) {
     return s;
   }
@@ -621,8 +628,9 @@ Result<std::int64_t> Store::CountQueued(const std::string& group) {
 }
 
 Result<std::vector<JobEvent>> Store::ListEvents(std::optional<JobId> job) {
-  auto& q = Prepare("SELECT id, job_id, group_folder, at, event, detail FROM job_events "
-                    "WHERE (?1 IS NULL OR job_id=?1) ORDER BY id")
+  auto& q = Prepare(
+                "SELECT id, job_id, group_folder, at, event, detail FROM job_events "
+                "WHERE (?1 IS NULL OR job_id=?1) ORDER BY id")
                 .Bind(1, job);
   std::vector<JobEvent> out;
   Status s = ForEachRow(q, [&](const SqlStmt& r) {
@@ -633,9 +641,10 @@ Result<std::vector<JobEvent>> Store::ListEvents(std::optional<JobId> job) {
 }
 
 Result<std::vector<JobRun>> Store::ListRuns(JobId job) {
-  auto& q = Prepare("SELECT id, job_id, attempt, runtime, container_name, started_at, finished_at, duration_ms, "
-                    "status, exit_code, signal, stdout_bytes, stderr_bytes, stdout_truncated, stderr_truncated, "
-                    "log_file, error FROM job_runs WHERE job_id=?1 ORDER BY attempt")
+  auto& q = Prepare(
+                "SELECT id, job_id, attempt, runtime, container_name, started_at, finished_at, duration_ms, "
+                "status, exit_code, signal, stdout_bytes, stderr_bytes, stdout_truncated, stderr_truncated, "
+                "log_file, error FROM job_runs WHERE job_id=?1 ORDER BY attempt")
                 .Bind(1, job);
   std::vector<JobRun> out;
   Status s = ForEachRow(q, [&](const SqlStmt& r) {

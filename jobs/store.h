@@ -21,7 +21,6 @@
 #include "jobs/sql_stmt.h"
 #include "base/status.h"
 
-
 namespace dropq {
 
 struct JobEvent {
@@ -241,8 +240,7 @@ class Store {
 
   Status Migrate();
   Result<std::vector<JobId>> RecoverInterruptedLocked(const BeforeFail& before_fail);
-  Result<bool> TransitionWithEvent(const char* update_sql, JobId id, const char* event,
-                                   const std::string& detail_json);
+  Result<bool> TransitionWithEvent(const char* update_sql, JobId id, const char* event, const std::string& detail_json);
   Status Err(const char* what) const;
 
   sqlite3* db_;

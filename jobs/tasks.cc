@@ -226,7 +226,7 @@ Result<Task> TaskStore::Upsert(const Task& task) {
   TimeMs now = store_.clock().NowMs();
   // All right-hand sides in DO UPDATE see the row as it was, so `changed`
   // compares the old schedule with the new one in both CASEs.
-#define DROPQ_SCHEDULE_CHANGED \
+#define DROPQ_SCHEDULE_CHANGED                                                                        \
   "(schedule_type IS NOT excluded.schedule_type OR schedule_value IS NOT excluded.schedule_value OR " \
   "tz IS NOT excluded.tz)"
   auto& q = store_.Prepare(
@@ -240,10 +240,13 @@ Result<Task> TaskStore::Upsert(const Task& task) {
       "context_mode=excluded.context_mode, overlap=excluded.overlap, catch_up=excluded.catch_up, "
       "catch_up_max=excluded.catch_up_max, starting_deadline_ms=excluded.starting_deadline_ms, "
       "keep_runs=excluded.keep_runs, updated_at=excluded.updated_at, "
-      "next_run=CASE WHEN " DROPQ_SCHEDULE_CHANGED " THEN excluded.next_run ELSE next_run END, "
-      "status=CASE WHEN " DROPQ_SCHEDULE_CHANGED " AND status='completed' THEN excluded.status ELSE status END "
+      "next_run=CASE WHEN " DROPQ_SCHEDULE_CHANGED
+      " THEN excluded.next_run ELSE next_run END, "
+      "status=CASE WHEN " DROPQ_SCHEDULE_CHANGED
+      " AND status='completed' THEN excluded.status ELSE status END "
       "WHERE group_folder IS NOT excluded.group_folder OR chat_jid IS NOT excluded.chat_jid "
-      "OR prompt IS NOT excluded.prompt OR " DROPQ_SCHEDULE_CHANGED " "
+      "OR prompt IS NOT excluded.prompt OR " DROPQ_SCHEDULE_CHANGED
+      " "
       "OR context_mode IS NOT excluded.context_mode OR overlap IS NOT excluded.overlap "
       "OR catch_up IS NOT excluded.catch_up OR catch_up_max IS NOT excluded.catch_up_max "
       "OR starting_deadline_ms IS NOT excluded.starting_deadline_ms OR keep_runs IS NOT excluded.keep_runs");
@@ -351,8 +354,9 @@ Result<std::optional<std::string>> TaskStore::TaskForJob(JobId job) {
 
 Status TaskStore::StartRunForJob(JobId job, TimeMs started_at) {
   return store_
-      .Prepare("UPDATE task_runs SET status='running', started_at=coalesce(started_at, ?2) "
-               "WHERE job_id=?1 AND status IN ('queued','running')")
+      .Prepare(
+          "UPDATE task_runs SET status='running', started_at=coalesce(started_at, ?2) "
+          "WHERE job_id=?1 AND status IN ('queued','running')")
       .Bind(1, job)
       .BindTime(2, started_at)
       .Run();

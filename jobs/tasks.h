@@ -65,9 +65,9 @@ struct Task {
   TaskStatus status = TaskStatus::kActive;
   Overlap overlap = Overlap::kForbid;
   CatchUp catch_up = CatchUp::kRunOnce;
-  std::int64_t catch_up_max = 10;                   // run_all fires at most this many missed slots
+  std::int64_t catch_up_max = 10;                    // run_all fires at most this many missed slots
   std::optional<std::int64_t> starting_deadline_ms;  // a slot older than this is skipped
-  std::int64_t keep_runs = 100;                     // task_runs rows kept per task
+  std::int64_t keep_runs = 100;                      // task_runs rows kept per task
   TaskSource source = TaskSource::kFile;
   TimeMs created_at = 0;
   TimeMs updated_at = 0;

@@ -60,14 +60,18 @@ bool WaitUntilReady(const std::vector<std::filesystem::path>& dirs, const std::f
   uv_timer_init(&w.loop, &w.recheck);
   uv_timer_init(&w.loop, &w.timeout);
   if (!w.done) {
-    uv_timer_start(&w.recheck, [](uv_timer_t* t) {
-      auto* self = static_cast<Waiter*>(t->loop->data);
-      Guard("waiting for a file", [&] { self->Check(); });
-      self->backoff = std::min(self->backoff * 2, kMaxRecheckMs);
-      uv_timer_start(t, t->timer_cb, self->backoff, 0);
-    }, w.backoff, 0);
+    uv_timer_start(
+        &w.recheck,
+        [](uv_timer_t* t) {
+          auto* self = static_cast<Waiter*>(t->loop->data);
+          Guard("waiting for a file", [&] { self->Check(); });
+          self->backoff = std::min(self->backoff * 2, kMaxRecheckMs);
+          uv_timer_start(t, t->timer_cb, self->backoff, 0);
+        },
+        w.backoff, 0);
     if (timeout_ms > 0) {
-      uv_timer_start(&w.timeout, [](uv_timer_t* t) { uv_stop(t->loop); }, static_cast<std::uint64_t>(timeout_ms), 0);
+      uv_timer_start(
+          &w.timeout, [](uv_timer_t* t) { uv_stop(t->loop); }, static_cast<std::uint64_t>(timeout_ms), 0);
     }
     uv_run(&w.loop, UV_RUN_DEFAULT);
   }
@@ -84,15 +88,18 @@ bool WaitForStore(const std::filesystem::path& db_path, const std::function<bool
   SystemClock clock;
   std::vector<std::filesystem::path> dirs{db_path.parent_path()};
   dirs.insert(dirs.end(), also.begin(), also.end());
-  return WaitUntilReady(dirs, [&] {
-    std::error_code ec;
-    if (!std::filesystem::exists(db_path, ec)) return ready(nullptr);
-    // A fresh connection for each look: a Store's cached statements may keep
-    // a read transaction open, and with it a snapshot that never sees the
-    // daemon's later commits.
-    auto store = Store::OpenReadOnly(db_path.string(), clock);
-    return ready(store.ok() ? store->get() : nullptr);
-  }, timeout_ms);
+  return WaitUntilReady(
+      dirs,
+      [&] {
+        std::error_code ec;
+        if (!std::filesystem::exists(db_path, ec)) return ready(nullptr);
+        // A fresh connection for each look: a Store's cached statements may keep
+        // a read transaction open, and with it a snapshot that never sees the
+        // daemon's later commits.
+        auto store = Store::OpenReadOnly(db_path.string(), clock);
+        return ready(store.ok() ? store->get() : nullptr);
+      },
+      timeout_ms);
 }
 
 }  // namespace dropq

@@ -89,8 +89,8 @@ std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
 const std::vector<std::string>& DefaultBlockedPatterns() {
   // NanoClaw's src/mount-security.ts DEFAULT_BLOCKED_PATTERNS, in its order.
   static const std::vector<std::string> kPatterns = {
-      ".ssh",        ".gnupg", ".gpg",  ".aws",   ".azure",  ".gcloud", ".kube",      ".docker",  "credentials",
-      ".env",        ".netrc", ".npmrc", ".pypirc", "id_rsa", "id_ed25519", "private_key", ".secret",
+      ".ssh", ".gnupg", ".gpg",   ".aws",    ".azure", ".gcloud",    ".kube",       ".docker", "credentials",
+      ".env", ".netrc", ".npmrc", ".pypirc", "id_rsa", "id_ed25519", "private_key", ".secret",
   };
   return kPatterns;
 }
@@ -227,7 +227,8 @@ Result<Mount> MountAllowlist::Validate(const AdditionalMount& m, bool is_main) c
   if (ec) return refuse("host path " + Quoted(expanded) + " does not exist (" + ec.message() + ")");
   const std::string real = real_path.string();
   if (Status s = CheckMountablePath(real); !s.ok()) return refuse("real path " + Quoted(real) + " " + s.message());
-  if (auto p = BlockedBy(real, patterns_)) return refuse("real path " + Quoted(real) + " matches blocked pattern " + Quoted(*p));
+  if (auto p = BlockedBy(real, patterns_))
+    return refuse("real path " + Quoted(real) + " matches blocked pattern " + Quoted(*p));
   for (const auto& prot : protected_) {
     if (IsUnder(real, prot) || IsUnder(prot, real)) {
       return refuse("real path " + Quoted(real) + " would expose " + Quoted(prot) + ", which no sandbox may see");

@@ -92,7 +92,7 @@ class MountAllowlist {
   std::string source_;
   std::vector<AllowedRoot> roots_;
   std::vector<std::string> patterns_;
-  bool non_main_read_only_ = true;  // the safe default when the key is absent
+  bool non_main_read_only_ = true;      // the safe default when the key is absent
   std::vector<std::string> protected_;  // real (or absolute) paths
 };
 

@@ -56,9 +56,9 @@ std::vector<std::string> ClientEnv() {
   env.push_back("LANG=C.UTF-8");
   // How the CLI reaches its daemon (remote or rootless setups): addresses
   // and directories, never credentials.
-  for (const char* name : {"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
-                           "CONTAINER_HOST", "CONTAINER_CONNECTION", "CONTAINERS_CONF", "XDG_RUNTIME_DIR",
-                           "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TMPDIR"}) {
+  for (const char* name :
+       {"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "CONTAINER_HOST",
+        "CONTAINER_CONNECTION", "CONTAINERS_CONF", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TMPDIR"}) {
     if (const char* v = std::getenv(name); v != nullptr) env.push_back(std::string(name) + "=" + v);
   }
   return env;
@@ -80,8 +80,12 @@ constexpr std::string_view kOrphanPrefix = "dropq-";
 class CliRuntime : public Runtime {
  public:
   CliRuntime(std::string binary, std::string image, std::vector<std::string> extra, int grace, std::string instance)
-      : binary_(std::move(binary)), image_(std::move(image)), extra_(std::move(extra)), grace_(grace),
-        instance_(std::move(instance)), env_(ClientEnv()) {}
+      : binary_(std::move(binary)),
+        image_(std::move(image)),
+        extra_(std::move(extra)),
+        grace_(grace),
+        instance_(std::move(instance)),
+        env_(ClientEnv()) {}
 
   bool isolates() const override { return true; }
 
@@ -226,8 +230,8 @@ class AppleContainerRuntime final : public CliRuntime {
                               " — install Apple's container CLI (macOS 15+ on Apple silicon), or choose another "
                               "runtime");
     }
-    return Status::IOError("container runtime unavailable: " + r.status().message() + " — start it with `" +
-                           binary_ + " system start`");
+    return Status::IOError("container runtime unavailable: " + r.status().message() + " — start it with `" + binary_ +
+                           " system start`");
   }
 
   Result<int> CleanupOrphans() const override {

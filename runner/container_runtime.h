@@ -40,8 +40,8 @@
 namespace dropq::runner {
 
 struct DockerOptions {
-  std::string binary = "docker";  // "podman", or an absolute path; a name is looked up on PATH
-  std::string image;              // required: CheckAvailable fails without one
+  std::string binary = "docker";        // "podman", or an absolute path; a name is looked up on PATH
+  std::string image;                    // required: CheckAvailable fails without one
   std::vector<std::string> extra_args;  // between the mounts and the image
   // `stop -t`: how long the daemon waits after SIGTERM before it kills.
   // Match the runner's kill_grace so the agent gets the whole grace period

@@ -16,18 +16,18 @@
 namespace dropq::runner {
 
 struct CapturedRun {
-  JobRun run;                              // the job_runs row StartAttempt made
+  JobRun run;  // the job_runs row StartAttempt made
   TimeMs started_ms = 0;
-  TimeMs now = 0;                          // when the attempt ended
-  std::string_view stderr_text;            // as captured (at most max_output bytes)
+  TimeMs now = 0;                // when the attempt ended
+  std::string_view stderr_text;  // as captured (at most max_output bytes)
   std::int64_t stdout_bytes = 0, stderr_bytes = 0;
   bool stdout_truncated = false, stderr_truncated = false;
   std::optional<std::string> spawn_error;  // the sandbox could not be started
   bool timed_out = false;
   std::int64_t timeout_ms = 0;
   std::int64_t exit_status = 0;
-  int term_signal = 0;                     // 0: exited, else the signal that killed it
-  const SentinelParser* parser = nullptr;  // stdout, after Finish()
+  int term_signal = 0;                        // 0: exited, else the signal that killed it
+  const SentinelParser* parser = nullptr;     // stdout, after Finish()
   std::optional<std::string> internal_error;  // a runner callback threw (base/guard.h)
 };
 

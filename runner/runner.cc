@@ -84,8 +84,8 @@ class Runner::Execution {
     };
     handlers.on_exit = [this](const process::Exit& e) { Guarded("agent exit", [&] { Exited(e); }); };
     handlers.on_closed = [this] { Guard("agent closed", [&] { ChildClosed(); }); };
-    auto child = process::Child::Start(r_->loop_, spec.argv, spec.env, ContainerInputJson(a_, false),
-                                       std::move(handlers));
+    auto child =
+        process::Child::Start(r_->loop_, spec.argv, spec.env, ContainerInputJson(a_, false), std::move(handlers));
     if (!child.ok()) {
       spawn_error_ = spec.argv[0] + ": " + child.status().message();
       exited_ = out_eof_ = err_eof_ = true;
@@ -258,17 +258,19 @@ class Runner::Execution {
   // Report from the last close callback: if it throws, the attempt still
   // ends, failed with the reason, so its group is never left waiting.
   void GuardedReport() {
-    Guard("attempt end", [&] { Report(); }, [&](const std::string& why) {
-      if (reported_) return;
-      RunOutcome o;
-      o.run = a_.run;
-      o.run.finished_at = r_->clock_.NowMs();
-      o.run.status = "failed";
-      o.run.error = o.error = why;
-      o.job_state = JobState::kFailed;
-      Job job = a_.job;
-      r_->Finished(this, job, std::move(o));
-    });
+    Guard(
+        "attempt end", [&] { Report(); },
+        [&](const std::string& why) {
+          if (reported_) return;
+          RunOutcome o;
+          o.run = a_.run;
+          o.run.finished_at = r_->clock_.NowMs();
+          o.run.status = "failed";
+          o.run.error = o.error = why;
+          o.job_state = JobState::kFailed;
+          Job job = a_.job;
+          r_->Finished(this, job, std::move(o));
+        });
   }
   void LogWritten();
   RunOutcome Outcome(TimeMs now);
@@ -304,11 +306,20 @@ class Runner::Execution {
 };
 
 RunOutcome Runner::Execution::Outcome(TimeMs now) {
-  return MakeOutcome({.run = a_.run, .started_ms = started_ms_, .now = now, .stderr_text = stderr_,
-                      .stdout_bytes = stdout_bytes_, .stderr_bytes = stderr_bytes_,
-                      .stdout_truncated = stdout_truncated_, .stderr_truncated = stderr_truncated_,
-                      .spawn_error = spawn_error_, .timed_out = timed_out_, .timeout_ms = a_.timeout_ms,
-                      .exit_status = exit_status_, .term_signal = term_signal_, .parser = &parser_,
+  return MakeOutcome({.run = a_.run,
+                      .started_ms = started_ms_,
+                      .now = now,
+                      .stderr_text = stderr_,
+                      .stdout_bytes = stdout_bytes_,
+                      .stderr_bytes = stderr_bytes_,
+                      .stdout_truncated = stdout_truncated_,
+                      .stderr_truncated = stderr_truncated_,
+                      .spawn_error = spawn_error_,
+                      .timed_out = timed_out_,
+                      .timeout_ms = a_.timeout_ms,
+                      .exit_status = exit_status_,
+                      .term_signal = term_signal_,
+                      .parser = &parser_,
                       .internal_error = internal_error_});
 }
 
@@ -330,10 +341,10 @@ std::string Runner::Execution::LogText(const RunOutcome& o, bool verbose) const 
   if (timed_out_) s += "Timed Out: after " + std::to_string(a_.timeout_ms) + "ms\n";
   s += "Status: " + o.run.status + "\n";
   if (o.error) s += "Error: " + *o.error + "\n";
-  s += "Stdout Truncated: " + std::string(stdout_truncated_ ? "true" : "false") + " (" +
-       std::to_string(stdout_bytes_) + " bytes)\n";
-  s += "Stderr Truncated: " + std::string(stderr_truncated_ ? "true" : "false") + " (" +
-       std::to_string(stderr_bytes_) + " bytes)\n";
+  s += "Stdout Truncated: " + std::string(stdout_truncated_ ? "true" : "false") + " (" + std::to_string(stdout_bytes_) +
+       " bytes)\n";
+  s += "Stderr Truncated: " + std::string(stderr_truncated_ ? "true" : "false") + " (" + std::to_string(stderr_bytes_) +
+       " bytes)\n";
   if (!verbose) {
     s += "\n=== Input Summary ===\n";
     s += "Prompt length: " + std::to_string(a_.job.prompt.size()) + " chars\n";
@@ -407,10 +418,15 @@ void Runner::Execution::LogWritten() {
   r_->Finished(this, job, std::move(outcome_));
 }
 
-Runner::Runner(uv_loop_t* loop, const Layout& layout, const Runtime& runtime, RunnerOptions options,
-               const Clock& clock, Done done, OutputCallback on_output)
-    : loop_(loop), layout_(layout), runtime_(runtime), options_(std::move(options)), clock_(clock),
-      done_(std::move(done)), on_output_(std::move(on_output)) {}
+Runner::Runner(uv_loop_t* loop, const Layout& layout, const Runtime& runtime, RunnerOptions options, const Clock& clock,
+               Done done, OutputCallback on_output)
+    : loop_(loop),
+      layout_(layout),
+      runtime_(runtime),
+      options_(std::move(options)),
+      clock_(clock),
+      done_(std::move(done)),
+      on_output_(std::move(on_output)) {}
 
 void Runner::StartHelper(const std::vector<std::string>& argv) {
   // A stop/kill helper command (docker stop NAME). Fire and forget: the

@@ -34,19 +34,19 @@
 namespace dropq::runner {
 
 struct RunnerOptions {
-  std::vector<std::string> agent;              // argv inside the sandbox
-  std::int64_t max_output = 10 << 20;          // bytes kept per stream
-  std::int64_t kill_grace_ms = 15'000;         // SIGTERM → SIGKILL
+  std::vector<std::string> agent;       // argv inside the sandbox
+  std::int64_t max_output = 10 << 20;   // bytes kept per stream
+  std::int64_t kill_grace_ms = 15'000;  // SIGTERM → SIGKILL
   std::string session_dir = "/home/node/.claude";
 };
 
 // Everything one attempt needs beyond the job row.
 struct Attempt {
-  Job job;                                     // as started (attempts counted)
-  JobRun run;                                  // the job_runs row StartAttempt made
+  Job job;     // as started (attempts counted)
+  JobRun run;  // the job_runs row StartAttempt made
   bool is_main = false;
   std::optional<std::string> chat_jid;
-  std::optional<std::string> session_id;       // passed when context_mode is group
+  std::optional<std::string> session_id;  // passed when context_mode is group
   bool is_scheduled_task = false;
   std::int64_t timeout_ms = 300'000;
   std::map<std::string, std::string> secrets;  // stdin only; never logged

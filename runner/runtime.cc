@@ -78,7 +78,8 @@ class BwrapRuntime final : public Runtime {
   Status CheckAvailable() const override {
     auto version = RunProbe({"/usr/bin/bwrap", "--version"}, BaseEnv());
     if (!version.ok() || *version != 0) {
-      return Status::NotFound("bubblewrap is not installed (Debian: apt-get install bubblewrap), or use runtime: process");
+      return Status::NotFound(
+          "bubblewrap is not installed (Debian: apt-get install bubblewrap), or use runtime: process");
     }
     // A real sandbox with the same namespaces a job gets.
     SandboxSpec probe;

@@ -28,22 +28,22 @@
 namespace dropq::runner {
 
 struct SandboxSpec {
-  std::string container_name;          // dropq-<group>-<ms>
+  std::string container_name;  // dropq-<group>-<ms>
   std::vector<Mount> mounts;
-  std::vector<std::string> agent;      // argv inside the sandbox
+  std::vector<std::string> agent;  // argv inside the sandbox
   std::string workdir = "/workspace/group";
 };
 
 struct SpawnSpec {
   std::vector<std::string> argv;
-  std::vector<std::string> env;        // complete environment, "NAME=value"
+  std::vector<std::string> env;  // complete environment, "NAME=value"
 };
 
 struct BwrapOptions {
-  std::string rootfs;                  // empty: bind the host's /usr
+  std::string rootfs;  // empty: bind the host's /usr
   bool network = false;
   std::vector<std::string> extra_args;
-  std::vector<Mount> ro_binds;         // operator-trusted (e.g. the agent binary)
+  std::vector<Mount> ro_binds;  // operator-trusted (e.g. the agent binary)
 };
 
 class Runtime {

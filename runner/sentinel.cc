@@ -379,8 +379,7 @@ void SentinelParser::Keep(AgentOutput out) {
   kept_bytes_ += size_of(out);
   outputs_.push_back(std::move(out));
   std::size_t drop = 0;
-  while (outputs_.size() - drop > 1 &&
-         (outputs_.size() - drop > kMaxKeptOutputs || kept_bytes_ > max_block_bytes_)) {
+  while (outputs_.size() - drop > 1 && (outputs_.size() - drop > kMaxKeptOutputs || kept_bytes_ > max_block_bytes_)) {
     kept_bytes_ -= size_of(outputs_[drop]);
     ++drop;
   }

@@ -27,8 +27,8 @@ inline constexpr std::string_view kOutputStartMarker = "---NANOCLAW_OUTPUT_START
 inline constexpr std::string_view kOutputEndMarker = "---NANOCLAW_OUTPUT_END---";
 
 struct AgentOutput {
-  std::string status;                        // "success" or "error" (as written)
-  std::optional<std::string> result_json;    // the "result" value, re-serialised as JSON text; nullopt when absent
+  std::string status;                      // "success" or "error" (as written)
+  std::optional<std::string> result_json;  // the "result" value, re-serialised as JSON text; nullopt when absent
   std::optional<std::string> new_session_id;
   std::optional<std::string> error;
 };

@@ -95,12 +95,12 @@ void SnapshotWriter::Work(uv_work_t* req) {
       self->reader_ = std::move(*r);
     }
     self->status_ = self->Timed(*self->reader_, self->current_, std::nullopt, false);
-  #ifdef __GLIBC__
+#ifdef __GLIBC__
     // A big write leaves its JSON's freed heap in this pool thread's malloc
     // arena, which glibc keeps: with 20,000 tasks that doubled the daemon's
     // resident memory. Worth a trim only when the write was big.
     if (self->last_cpu_us_ >= 5'000) malloc_trim(0);
-  #endif
+#endif
   });
 }
 

@@ -68,15 +68,15 @@ class SnapshotWriter {
   Store& store_;
   std::string db_path_;
   const Clock& clock_;
-  std::mutex write_mu_;              // held while snapshot files are written
-  std::unique_ptr<Store> reader_;    // opened on first use; one pool thread at a time
+  std::mutex write_mu_;            // held while snapshot files are written
+  std::unique_ptr<Store> reader_;  // opened on first use; one pool thread at a time
   uv_work_t work_{};
   bool running_ = false, failed_ = false;
   std::int64_t on_loop_under_cpu_us_;
-  std::int64_t last_cpu_us_ = 0;  // CPU the last whole write took
-  std::vector<watcher::GroupIdentity> current_;                 // what the running write writes
-  std::optional<std::vector<watcher::GroupIdentity>> next_;     // requested while it runs
-  Status status_;                                               // of the running write
+  std::int64_t last_cpu_us_ = 0;                             // CPU the last whole write took
+  std::vector<watcher::GroupIdentity> current_;              // what the running write writes
+  std::optional<std::vector<watcher::GroupIdentity>> next_;  // requested while it runs
+  Status status_;                                            // of the running write
   std::vector<std::function<void()>> after_current_, after_next_;
 };
 

@@ -49,8 +49,8 @@ std::map<std::string, std::set<std::string>> Closure(const std::map<std::string,
                                                      std::vector<std::string>& cycle) {
   std::map<std::string, std::set<std::string>> closure;
   std::set<std::string> visiting;
-  std::function<const std::set<std::string>&(const std::string&)> visit = [&](const std::string& f)
-      -> const std::set<std::string>& {
+  std::function<const std::set<std::string>&(const std::string&)> visit =
+      [&](const std::string& f) -> const std::set<std::string>& {
     if (auto it = closure.find(f); it != closure.end()) return it->second;
     static const std::set<std::string> none;
     if (!visiting.insert(f).second) {
@@ -133,11 +133,11 @@ TEST_CASE("every include of the product's sources follows the design map") {
         ++includes;
         const std::string to = m[1];
         if (!map.count(to)) {
-          offenders.push_back(fs::relative(e.path(), root).string() + ":" + std::to_string(n) + " includes " +
-                              to + "/, which is not a library folder");
+          offenders.push_back(fs::relative(e.path(), root).string() + ":" + std::to_string(n) + " includes " + to +
+                              "/, which is not a library folder");
         } else if (!allowed.count(to)) {
-          offenders.push_back(fs::relative(e.path(), root).string() + ":" + std::to_string(n) + " includes " +
-                              to + "/, which " + folder + "/ does not build on");
+          offenders.push_back(fs::relative(e.path(), root).string() + ":" + std::to_string(n) + " includes " + to +
+                              "/, which " + folder + "/ does not build on");
         }
       }
     }

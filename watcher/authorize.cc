@@ -90,8 +90,8 @@ Result<Decision> ResolveTarget(const GroupIdentity& from, std::span<const GroupI
 // pause/resume/cancel_task and cancel_job: `what` is `task "x"` or `job 7`.
 // To a non-main group another group's task looks exactly like a missing one.
 Result<Decision> ResolveOwned(const GroupIdentity& from, std::span<const GroupIdentity> groups,
-                              const std::optional<std::string>& owner, const std::string& what,
-                              std::string_view verb, std::string_view kind) {
+                              const std::optional<std::string>& owner, const std::string& what, std::string_view verb,
+                              std::string_view kind) {
   if (from.is_main) {
     if (!owner) return Deny("no " + what);
     return ForFolder(groups, *owner);

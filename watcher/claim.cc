@@ -110,8 +110,8 @@ void MoveToErrors(const std::filesystem::path& errors_dir, const ClaimedFile& f,
   }
 }
 
-Result<ClaimedFile> ClaimFile(const std::string& group, const std::filesystem::path& tasks_dir,
-                              const std::string& name, const std::filesystem::path& claimed_dir, TimeMs now) {
+Result<ClaimedFile> ClaimFile(const std::string& group, const std::filesystem::path& tasks_dir, const std::string& name,
+                              const std::filesystem::path& claimed_dir, TimeMs now) {
   ClaimedFile c;
   c.group = group;
   c.name = name;

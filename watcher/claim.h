@@ -23,9 +23,9 @@ namespace dropq::watcher {
 
 struct ClaimedFile {
   std::string group;
-  std::string name;                  // as dropped, e.g. "report.json"
-  std::string token;                 // unique claim token
-  std::filesystem::path path;        // data/claimed/<group>/<token>.<name>
+  std::string name;            // as dropped, e.g. "report.json"
+  std::string token;           // unique claim token
+  std::filesystem::path path;  // data/claimed/<group>/<token>.<name>
 };
 
 // The longest name a dropped file may have, in bytes. Its claimed name
@@ -51,8 +51,7 @@ std::string NewClaimToken(TimeMs now);
 // "<group>-<token>-<name made safe>" (ErrorsFileName). `f.path` is where the
 // file is now: claimed/, or tasks/ or messages/ when its name was the
 // problem. Failures are logged: the file is left where it is.
-void MoveToErrors(const std::filesystem::path& errors_dir, const ClaimedFile& f, const std::string& reason,
-                  TimeMs now);
+void MoveToErrors(const std::filesystem::path& errors_dir, const ClaimedFile& f, const std::string& reason, TimeMs now);
 
 // The name MoveToErrors gives a rejected file in errors/ (without
 // ".error.json"); `taken` says "<group>-<name>" is already used.
@@ -64,8 +63,8 @@ bool NeedsSafeErrorsName(const std::string& group, const std::string& name);
 
 // Moves tasks_dir/name into claimed_dir. NotFound when the file is gone
 // (another event already claimed it); IOError for anything else.
-Result<ClaimedFile> ClaimFile(const std::string& group, const std::filesystem::path& tasks_dir,
-                              const std::string& name, const std::filesystem::path& claimed_dir, TimeMs now);
+Result<ClaimedFile> ClaimFile(const std::string& group, const std::filesystem::path& tasks_dir, const std::string& name,
+                              const std::filesystem::path& claimed_dir, TimeMs now);
 
 // Splits a claimed file's name back into token and original name; nullopt
 // for names dropq did not make.

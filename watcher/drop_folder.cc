@@ -56,7 +56,7 @@ DropFolder::Pass DropFolder::Claim(TimeMs now) {
   Pass pass;
   pass.claimed = std::move(claimed_);
   claimed_.clear();
-  std::map<std::string, bool> usable;                    // one lstat per group per pass
+  std::map<std::string, bool> usable;                  // one lstat per group per pass
   std::set<std::pair<std::string, std::string>> seen;  // a name noticed twice in a pass is claimed once
   for (const auto& [group, name] : names_) {
     if (!seen.insert({group, name}).second) continue;

@@ -74,8 +74,8 @@ class DropFolder {
 
   // Step 2 for every name added since the last pass.
   struct Pass {
-    std::vector<ClaimedFile> claimed;     // now in ClaimedDir(), with the files given back since
-    std::vector<Rejection> bad_names;     // rejected by their names alone, still in Dir()
+    std::vector<ClaimedFile> claimed;                           // now in ClaimedDir(), with the files given back since
+    std::vector<Rejection> bad_names;                           // rejected by their names alone, still in Dir()
     std::vector<std::pair<std::string, std::string>> vanished;  // (group, name) gone before the claim
   };
   Pass Claim(TimeMs now);

@@ -73,7 +73,8 @@ std::optional<std::int64_t> Ingestor::NextSettleDelayMs() const {
 // Reads, parses and authorises one claimed file: it becomes an accepted job,
 // a rejection, a control command, or is left to settle.
 void Ingestor::Examine(const ClaimedFile& f, TimeMs now, std::vector<Accepted>& accepted,
-                       std::vector<Rejection>& rejected, std::vector<std::pair<const ClaimedFile*, JobCommand>>& controls) {
+                       std::vector<Rejection>& rejected,
+                       std::vector<std::pair<const ClaimedFile*, JobCommand>>& controls) {
   auto content = ReadClaimed(f.path, options_.max_file_bytes);
   if (!content.ok()) {
     rejected.push_back({f, content.status().message()});
@@ -115,23 +116,28 @@ Result<std::vector<QueuedJob>> Ingestor::Flush() {
 
 Status Ingestor::Stage() {
   Status out;
-  Guard("ingest", [&] { out = StageBatch(); }, [&](const std::string& why) {
-    // Nothing of the batch is lost: its savepoint is undone, and the files
-    // it had claimed are found again in claimed/ (Reconcile).
-    UndoSavepoint();
-    staged_.reset();
-    settling_.clear();
-    if (Status s = Reconcile(); !s.ok()) spdlog::error("ingest: cannot look at claimed files again: {}", s.message());
-    out = Status::IOError(why);
-  });
+  Guard(
+      "ingest", [&] { out = StageBatch(); },
+      [&](const std::string& why) {
+        // Nothing of the batch is lost: its savepoint is undone, and the files
+        // it had claimed are found again in claimed/ (Reconcile).
+        UndoSavepoint();
+        staged_.reset();
+        settling_.clear();
+        if (Status s = Reconcile(); !s.ok())
+          spdlog::error("ingest: cannot look at claimed files again: {}", s.message());
+        out = Status::IOError(why);
+      });
   return out;
 }
 
 void Ingestor::UndoSavepoint() {
   if (!savepoint_) return;
   savepoint_ = false;
-  if (Status u = store_.RollbackTo("ingest"); !u.ok()) spdlog::error("ingest: cannot undo its savepoint: {}", u.message());
-  if (Status u = store_.Release("ingest"); !u.ok()) spdlog::error("ingest: cannot release its savepoint: {}", u.message());
+  if (Status u = store_.RollbackTo("ingest"); !u.ok())
+    spdlog::error("ingest: cannot undo its savepoint: {}", u.message());
+  if (Status u = store_.Release("ingest"); !u.ok())
+    spdlog::error("ingest: cannot release its savepoint: {}", u.message());
 }
 
 Status Ingestor::StageBatch() {
@@ -156,7 +162,8 @@ Status Ingestor::StageBatch() {
   auto fail = [&](const Status& s) -> Status {
     UndoSavepoint();
     std::erase_if(st.batch, [&](const ClaimedFile& f) {
-      return std::any_of(settling_.begin(), settling_.end(), [&](const Settling& x) { return x.file.token == f.token; });
+      return std::any_of(settling_.begin(), settling_.end(),
+                         [&](const Settling& x) { return x.file.token == f.token; });
     });
     folder_.GiveBack(std::move(st.batch), st.bad_names);
     return s;
@@ -165,8 +172,11 @@ Status Ingestor::StageBatch() {
   for (const auto& f : st.batch) {
     // What a file holds cannot stop the daemon: an exception while reading,
     // parsing or authorising it rejects that file with the reason.
-    Guard("reading a dropped file", [&] { Examine(f, now, st.accepted, st.rejected, st.controls); },
-          [&](const std::string& why) { st.rejected.push_back({f, why}); });
+    Guard(
+        "reading a dropped file", [&] { Examine(f, now, st.accepted, st.rejected, st.controls); },
+        [&](const std::string& why) {
+          st.rejected.push_back({f, why});
+        });
   }
   if (st.accepted.empty() && st.rejected.empty() && st.controls.empty() && vanished.empty()) return Status::Ok();
 
@@ -254,8 +264,7 @@ std::vector<QueuedJob> Ingestor::Settle() {
 void Ingestor::ApplyControl(const ClaimedFile& file, const JobCommand& cmd) {
   // A copy: applying a register_group replaces the list FindGroup points into.
   const IngestGroup from = *folder_.FindGroup(file.group);
-  Result<std::string> done =
-      Status::InvalidArgument("type \"" + std::string(TypeName(cmd)) + "\" is not supported");
+  Result<std::string> done = Status::InvalidArgument("type \"" + std::string(TypeName(cmd)) + "\" is not supported");
   // An exception while applying it rejects this file with the reason; the
   // others of the batch are applied as usual.
   // One transaction holds what the command changed and its verdict (an
@@ -267,8 +276,9 @@ void Ingestor::ApplyControl(const ClaimedFile& file, const JobCommand& cmd) {
     return;
   }
   if (commands_) {
-    Guard("applying a control file", [&] { done = commands_->Apply(from, file, cmd); },
-          [&](const std::string& why) { done = Status::InvalidArgument(why); });
+    Guard(
+        "applying a control file", [&] { done = commands_->Apply(from, file, cmd); },
+        [&](const std::string& why) { done = Status::InvalidArgument(why); });
   }
   if (done.ok()) {
     auto result = nlohmann::json::parse(*done, nullptr, false);

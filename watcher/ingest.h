@@ -135,8 +135,8 @@ class Ingestor {
     ClaimedFile file;
     TimeMs due;
   };
-  std::vector<Settling> settling_;     // half-written files given one more look
-  std::set<std::string> settled_;      // claim tokens that had it
+  std::vector<Settling> settling_;  // half-written files given one more look
+  std::set<std::string> settled_;   // claim tokens that had it
   // A pass staged inside the caller's transaction, waiting for its commit.
   struct Staged {
     std::vector<ClaimedFile> batch;

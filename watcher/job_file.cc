@@ -69,9 +69,7 @@ Status FieldError(std::string_view field, std::string_view what) {
   return Status::InvalidArgument("field " + Quote(field) + ": " + std::string(what));
 }
 
-Status Required(std::string_view field) {
-  return Status::InvalidArgument("field " + Quote(field) + " is required");
-}
+Status Required(std::string_view field) { return Status::InvalidArgument("field " + Quote(field) + " is required"); }
 
 // Counts code points, which is what "200 characters" means to a person.
 std::size_t Utf8Length(std::string_view s) {
@@ -160,9 +158,13 @@ class Fields {
     if (!e) return Status::Ok();
     std::int64_t v = 0;
     switch (e->type()) {
-      case element_type::INT64: v = e->get_int64().value_unsafe(); break;
-      case element_type::UINT64: return FieldError(name, "number out of range");
-      default: return FieldError(name, "expected an integer");
+      case element_type::INT64:
+        v = e->get_int64().value_unsafe();
+        break;
+      case element_type::UINT64:
+        return FieldError(name, "number out of range");
+      default:
+        return FieldError(name, "expected an integer");
     }
     if (v < lo || v > hi) {
       return FieldError(name, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
@@ -249,8 +251,8 @@ std::optional<std::string> LocateBadNumber(const simdjson::padded_string& json) 
     if (field.unescaped_key().get(key) || field.value().get(value) || value.type().get(type)) return std::nullopt;
     if (type != simdjson::ondemand::json_type::number) continue;
     std::string_view token = value.raw_json_token();
-    while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\r' ||
-                              token.back() == '\n')) {
+    while (!token.empty() &&
+           (token.back() == ' ' || token.back() == '\t' || token.back() == '\r' || token.back() == '\n')) {
       token.remove_suffix(1);
     }
     simdjson::dom::parser single;
@@ -259,8 +261,8 @@ std::optional<std::string> LocateBadNumber(const simdjson::padded_string& json) 
     // An integer-shaped token or a float beyond double's range is out of
     // range; anything else (leading zeros, "1.") is malformed.
     std::string_view digits = token.substr(token.rfind('-', 0) == 0 ? 1 : 0);
-    bool integer_shape = !digits.empty() && digits[0] != '0' &&
-                         digits.find_first_not_of("0123456789") == std::string_view::npos;
+    bool integer_shape =
+        !digits.empty() && digits[0] != '0' && digits.find_first_not_of("0123456789") == std::string_view::npos;
     double d = 0;
     auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), d);
     (void)ptr;
@@ -364,11 +366,9 @@ Result<JobCommand> ParseScheduleTask(const Fields& f) {
   if (Status s = f.RequiredString("prompt", t.prompt); !s.ok()) return s;
 
   std::optional<ScheduleType> type;
-  if (Status s = f.Choice<ScheduleType>("schedule_type",
-                                        {{"cron", ScheduleType::kCron},
-                                         {"interval", ScheduleType::kInterval},
-                                         {"once", ScheduleType::kOnce}},
-                                        type);
+  if (Status s = f.Choice<ScheduleType>(
+          "schedule_type",
+          {{"cron", ScheduleType::kCron}, {"interval", ScheduleType::kInterval}, {"once", ScheduleType::kOnce}}, type);
       !s.ok()) {
     return s;
   }
@@ -390,24 +390,21 @@ Result<JobCommand> ParseScheduleTask(const Fields& f) {
   if (Status s = f.Key("taskId", t.task_id); !s.ok()) return s;
   if (Status s = f.NonEmptyString("tz", t.tz); !s.ok()) return s;
 
-  if (Status s = f.Choice<OverlapPolicy>("overlap",
-                                         {{"forbid", OverlapPolicy::kForbid},
-                                          {"allow", OverlapPolicy::kAllow},
-                                          {"replace", OverlapPolicy::kReplace}},
-                                         t.overlap);
+  if (Status s = f.Choice<OverlapPolicy>(
+          "overlap",
+          {{"forbid", OverlapPolicy::kForbid}, {"allow", OverlapPolicy::kAllow}, {"replace", OverlapPolicy::kReplace}},
+          t.overlap);
       !s.ok()) {
     return s;
   }
-  if (Status s = f.Choice<CatchUpPolicy>("catch_up",
-                                         {{"run_once", CatchUpPolicy::kRunOnce},
-                                          {"skip", CatchUpPolicy::kSkip},
-                                          {"run_all", CatchUpPolicy::kRunAll}},
-                                         t.catch_up);
+  if (Status s = f.Choice<CatchUpPolicy>(
+          "catch_up",
+          {{"run_once", CatchUpPolicy::kRunOnce}, {"skip", CatchUpPolicy::kSkip}, {"run_all", CatchUpPolicy::kRunAll}},
+          t.catch_up);
       !s.ok()) {
     return s;
   }
-  if (Status s = f.Duration("starting_deadline", kMaxStartingDeadlineMs, "365 days", t.starting_deadline_ms);
-      !s.ok()) {
+  if (Status s = f.Duration("starting_deadline", kMaxStartingDeadlineMs, "365 days", t.starting_deadline_ms); !s.ok()) {
     return s;
   }
   if (Status s = f.Int("keep_runs", 0, kMaxKeepRuns, t.keep_runs); !s.ok()) return s;
@@ -509,8 +506,6 @@ static_assert(std::size(kTypes) == std::variant_size_v<JobCommand>);
 
 }  // namespace
 
-
-
 std::string_view TypeName(const JobCommand& cmd) { return kTypes[cmd.index()].name; }
 
 Result<JobCommand> ParseJobFile(std::string_view content) {
@@ -538,7 +533,7 @@ Result<MessageCommand> ParseMessageFile(std::string_view content) {
   if (Status s = f.RequiredString("text", m.text); !s.ok()) return s;
   if (m.text.size() > kMaxMessageTextBytes) {
     return FieldError("text", "must be at most " + std::to_string(kMaxMessageTextBytes) + " bytes (" +
-                                   std::to_string(m.text.size()) + " given)");
+                                  std::to_string(m.text.size()) + " given)");
   }
   return m;
 }

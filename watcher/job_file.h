@@ -91,8 +91,8 @@ struct RegisterGroup {
 // `refresh_groups` (main only): no fields.
 struct RefreshGroups {};
 
-using JobCommand = std::variant<RunRequest, ScheduleTask, PauseTask, ResumeTask, CancelTask, CancelJob,
-                                RegisterGroup, RefreshGroups, RetryJob>;
+using JobCommand = std::variant<RunRequest, ScheduleTask, PauseTask, ResumeTask, CancelTask, CancelJob, RegisterGroup,
+                                RefreshGroups, RetryJob>;
 
 // The file's `type` for a command ("run", "schedule_task", ...), for logs
 // and audit rows.

@@ -175,8 +175,11 @@ Status MessageInbox::Flush() {
   for (const auto& f : pass.claimed) {
     // What a file holds cannot stop the daemon: an exception while reading,
     // parsing or authorising it rejects that file with the reason.
-    Guard("reading a message file", [&] { Examine(f, accepted, refused); },
-          [&](const std::string& why) { refused.push_back({{f, why}, std::nullopt}); });
+    Guard(
+        "reading a message file", [&] { Examine(f, accepted, refused); },
+        [&](const std::string& why) {
+          refused.push_back({{f, why}, std::nullopt});
+        });
   }
   if (accepted.empty() && refused.empty()) return Status::Ok();
 
@@ -192,8 +195,8 @@ Status MessageInbox::Flush() {
   for (const auto& r : refused) {
     const watcher::Rejection& why = r.rejection;
     if (r.parsed) {
-      if (Status s = messages_.RecordRejected(why.file.group, r.parsed->chat_jid, r.parsed->text, clock_.NowMs(),
-                                              why.reason);
+      if (Status s =
+              messages_.RecordRejected(why.file.group, r.parsed->chat_jid, r.parsed->text, clock_.NowMs(), why.reason);
           !s.ok()) {
         return fail(s);
       }
@@ -270,10 +273,13 @@ void MessageInbox::StartNext() {
 
 void MessageInbox::DeliverOnPool(uv_work_t* req) {
   auto* w = static_cast<Work*>(req->data);
-  Guard("delivering a message", [&] {
-    w->outcome = w->hook.empty() ? AppendLine(w->outbox, w->delivery.message.to, w->json + "\n")
-                                 : RunHook(w->hook, w->json, w->timeout_ms);
-  }, [&](const std::string& why) { w->outcome = Status::IOError(why); });
+  Guard(
+      "delivering a message",
+      [&] {
+        w->outcome = w->hook.empty() ? AppendLine(w->outbox, w->delivery.message.to, w->json + "\n")
+                                     : RunHook(w->hook, w->json, w->timeout_ms);
+      },
+      [&](const std::string& why) { w->outcome = Status::IOError(why); });
 }
 
 void MessageInbox::Delivered(uv_work_t* req, int /*status*/) {

@@ -86,8 +86,8 @@ class Watcher {
   std::vector<std::unique_ptr<Dir>> dirs_;
   uv_idle_t idle_{};
   uv_timer_t rescan_{};
-  uv_timer_t retry_{};                  // a failed ingest again, or a settling file's second look
-  std::uint64_t retry_delay_ms_ = 0;    // current backoff after failed ingests; 0 when the last one worked
+  uv_timer_t retry_{};                // a failed ingest again, or a settling file's second look
+  std::uint64_t retry_delay_ms_ = 0;  // current backoff after failed ingests; 0 when the last one worked
   bool started_ = false;
   bool closed_ = false;
 };

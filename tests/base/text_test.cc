@@ -29,8 +29,14 @@ TEST_CASE("valid UTF-8 passes through MakeValid unchanged") {
 TEST_CASE("each ill-formed sequence becomes one replacement character per maximal subpart") {
   // 0xFF is never valid; E2 82 is a truncated 3-byte sequence (one maximal
   // subpart); ED A0 80 is a surrogate (three subparts); C0 AF is overlong.
-  CHECK(text::MakeValid("a\xFF" "b") == "a\xEF\xBF\xBD" "b");
-  CHECK(text::MakeValid("\xE2\x82" "x") == "\xEF\xBF\xBD" "x");
+  CHECK(text::MakeValid("a\xFF"
+                        "b") ==
+        "a\xEF\xBF\xBD"
+        "b");
+  CHECK(text::MakeValid("\xE2\x82"
+                        "x") ==
+        "\xEF\xBF\xBD"
+        "x");
   CHECK(text::MakeValid("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
   CHECK(text::MakeValid("\xC0\xAF") == "\xEF\xBF\xBD\xEF\xBF\xBD");
   CHECK(text::MakeValid("\xF0\x9F\x98") == "\xEF\xBF\xBD");
@@ -45,7 +51,9 @@ TEST_CASE("Head never cuts a character in half") {
 }
 
 TEST_CASE("Tail never starts in the middle of a character") {
-  std::string s = "\xE6\x97\xA5" "ab";  // "日ab"
+  std::string s =
+      "\xE6\x97\xA5"
+      "ab";  // "日ab"
   CHECK(text::Tail(s, 4) == "ab");
   CHECK(text::Tail(s, 5) == s);
   CHECK(text::Tail("abc", 10) == "abc");
@@ -69,12 +77,14 @@ TEST_CASE("Head and Tail of random bytes are valid and within the limit") {
 TEST_CASE("ForLog escapes newlines, escape sequences and C1 controls") {
   CHECK(text::ForLog("a\nb\r\tc") == "a\\nb\\r\\tc");
   CHECK(text::ForLog("\x1b[31mred\x1b[0m") == "\\x1b[31mred\\x1b[0m");
-  CHECK(text::ForLog("\xC2\x9B" "2J") == "\\u009b2J");
+  CHECK(text::ForLog("\xC2\x9B"
+                     "2J") == "\\u009b2J");
   CHECK(text::ForLog("caf\xC3\xA9 \xFF") == "caf\xC3\xA9 \xEF\xBF\xBD");
 }
 
 TEST_CASE("ForTerminal keeps lines and tabs but escapes what would drive the terminal") {
-  CHECK(text::ForTerminal("one\n\ttwo\r\x1b[2J\xC2\x9B" "1m\xFF") == "one\n\ttwo\\r\\x1b[2J\\u009b1m\xEF\xBF\xBD");
+  CHECK(text::ForTerminal("one\n\ttwo\r\x1b[2J\xC2\x9B"
+                          "1m\xFF") == "one\n\ttwo\\r\\x1b[2J\\u009b1m\xEF\xBF\xBD");
 }
 
 TEST_CASE("HasControlCharacter finds C0, DEL and C1 and nothing else") {
@@ -108,7 +118,8 @@ TEST_CASE("no product source calls json dump outside the text module") {
   const fs::path root = DROPQ_SOURCE_DIR;
   std::vector<std::string> offenders;
   int scanned = 0;
-  for (const char* dir : {"base", "jobs", "watcher", "runner", "config", "dashboard", "daemon", "cli", "schema", "bench"}) {
+  for (const char* dir :
+       {"base", "jobs", "watcher", "runner", "config", "dashboard", "daemon", "cli", "schema", "bench"}) {
     for (const auto& e : fs::recursive_directory_iterator(root / dir)) {
       const auto ext = e.path().extension();
       if (ext != ".cc" && ext != ".h" && ext != ".in") continue;
@@ -125,7 +136,8 @@ TEST_CASE("no product source calls json dump outside the text module") {
         from = at;
         // Comments may name it; code may not.
         std::size_t bol = body.rfind('\n', at);
-        std::string before = body.substr(bol == std::string::npos ? 0 : bol + 1, at - (bol == std::string::npos ? 0 : bol + 1));
+        std::string before =
+            body.substr(bol == std::string::npos ? 0 : bol + 1, at - (bol == std::string::npos ? 0 : bol + 1));
         if (before.find("//") != std::string::npos) continue;
         offenders.push_back(fs::relative(e.path(), root).string() + ":" + std::to_string(line));
       }

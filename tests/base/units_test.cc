@@ -139,9 +139,9 @@ TEST_CASE("an ISO time keeps milliseconds and ignores digits beyond them", "[clo
 TEST_CASE("FormatIsoUtc prints what date::format prints for the same instant", "[clock]") {
   using namespace std::chrono;
   std::vector<dropq::TimeMs> samples = {0,
-                                        -1,                  // 1969-12-31T23:59:59.999Z
-                                        951'782'400'000,     // 2000-02-29T00:00:00.000Z
-                                        1'798'761'599'999,   // 2026-12-31T23:59:59.999Z
+                                        -1,                    // 1969-12-31T23:59:59.999Z
+                                        951'782'400'000,       // 2000-02-29T00:00:00.000Z
+                                        1'798'761'599'999,     // 2026-12-31T23:59:59.999Z
                                         253'402'300'799'999};  // 9999-12-31T23:59:59.999Z
   std::mt19937_64 rng(42);
   std::uniform_int_distribution<dropq::TimeMs> any(-2'208'988'800'000, 4'102'444'800'000);  // 1900..2100

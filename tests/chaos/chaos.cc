@@ -112,16 +112,26 @@ Options ParseArgs(int argc, char** argv) {
     }
     if (i + 1 >= argc) Usage(a + " needs a value (or is unknown)");
     const char* v = argv[++i];
-    if (a == "--dropq") o.dropq = v;
-    else if (a == "--agent") o.agent = v;
-    else if (a == "--jobs") o.jobs = static_cast<int>(number(a, v, 1, 1'000'000));
-    else if (a == "--groups") o.groups = static_cast<int>(number(a, v, 1, 100));
-    else if (a == "--kills") o.kills = static_cast<int>(number(a, v, 0, 10'000));
-    else if (a == "--seed") o.seed = static_cast<std::uint64_t>(number(a, v, 0, INT64_MAX));
-    else if (a == "--workdir") o.workdir = v;
-    else if (a == "--max-seconds") o.max_seconds = static_cast<int>(number(a, v, 10, 86'400));
-    else if (a == "--runtime") o.runtime = v;
-    else Usage("unknown option " + a);
+    if (a == "--dropq")
+      o.dropq = v;
+    else if (a == "--agent")
+      o.agent = v;
+    else if (a == "--jobs")
+      o.jobs = static_cast<int>(number(a, v, 1, 1'000'000));
+    else if (a == "--groups")
+      o.groups = static_cast<int>(number(a, v, 1, 100));
+    else if (a == "--kills")
+      o.kills = static_cast<int>(number(a, v, 0, 10'000));
+    else if (a == "--seed")
+      o.seed = static_cast<std::uint64_t>(number(a, v, 0, INT64_MAX));
+    else if (a == "--workdir")
+      o.workdir = v;
+    else if (a == "--max-seconds")
+      o.max_seconds = static_cast<int>(number(a, v, 10, 86'400));
+    else if (a == "--runtime")
+      o.runtime = v;
+    else
+      Usage("unknown option " + a);
   }
   if (o.dropq.empty() || o.agent.empty()) Usage("--dropq and --agent are required");
   if (o.runtime != "process" && o.runtime != "bwrap") Usage("--runtime is process or bwrap");
@@ -385,9 +395,8 @@ class Dropper {
       if (stop_) break;
       const PlannedJob& j = plan_.jobs[i];
       const fs::path dir = ipc_ / j.group / "tasks";
-      const json body = {{"type", "run"},
-                         {"prompt", "sleep " + std::to_string(j.sleep_ms) + "; echo " + j.id},
-                         {"id", j.id}};
+      const json body = {
+          {"type", "run"}, {"prompt", "sleep " + std::to_string(j.sleep_ms) + "; echo " + j.id}, {"id", j.id}};
       const fs::path tmp = dir / (j.name + ".tmp");
       std::error_code ec;
       {
@@ -487,18 +496,20 @@ struct Snapshot {
 std::optional<Snapshot> ReadDb(const fs::path& path, std::string* err) {
   Db db(path);
   Snapshot s;
-  bool ok = db.Query("SELECT id, group_folder, client_id, state, source_group, source_name, attempts, interruptions, "
-                     "max_attempts FROM jobs",
+  bool ok = db.Query(
+                "SELECT id, group_folder, client_id, state, source_group, source_name, attempts, interruptions, "
+                "max_attempts FROM jobs",
+                [&](sqlite3_stmt* st) {
+                  s.jobs.push_back({sqlite3_column_int64(st, 0), Text(st, 1), Text(st, 2), Text(st, 3), Text(st, 4),
+                                    Text(st, 5), sqlite3_column_int64(st, 6), sqlite3_column_int64(st, 7),
+                                    sqlite3_column_int64(st, 8)});
+                }) &&
+            db.Query("SELECT id, job_id, event, detail, at FROM job_events ORDER BY id",
                      [&](sqlite3_stmt* st) {
-                       s.jobs.push_back({sqlite3_column_int64(st, 0), Text(st, 1), Text(st, 2), Text(st, 3),
-                                         Text(st, 4), Text(st, 5), sqlite3_column_int64(st, 6),
-                                         sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8)});
+                       DbEvent e{sqlite3_column_int64(st, 0), std::nullopt, Text(st, 2), Text(st, 3), Text(st, 4)};
+                       if (sqlite3_column_type(st, 1) != SQLITE_NULL) e.job = sqlite3_column_int64(st, 1);
+                       s.events.push_back(std::move(e));
                      }) &&
-            db.Query("SELECT id, job_id, event, detail, at FROM job_events ORDER BY id", [&](sqlite3_stmt* st) {
-              DbEvent e{sqlite3_column_int64(st, 0), std::nullopt, Text(st, 2), Text(st, 3), Text(st, 4)};
-              if (sqlite3_column_type(st, 1) != SQLITE_NULL) e.job = sqlite3_column_int64(st, 1);
-              s.events.push_back(std::move(e));
-            }) &&
             db.Query("SELECT job_id, attempt, status, started_at, finished_at FROM job_runs ORDER BY job_id, attempt",
                      [&](sqlite3_stmt* st) {
                        s.runs.push_back({sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), Text(st, 2),
@@ -518,7 +529,9 @@ std::optional<std::pair<std::int64_t, std::int64_t>> CountJobs(const fs::path& p
   Db db(path);
   std::pair<std::int64_t, std::int64_t> c{0, 0};
   if (!db.Query("SELECT count(*), coalesce(sum(state IN ('succeeded','failed','cancelled')), 0) FROM jobs",
-                [&](sqlite3_stmt* st) { c = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1)}; })) {
+                [&](sqlite3_stmt* st) {
+                  c = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1)};
+                })) {
     return std::nullopt;
   }
   return c;
@@ -622,8 +635,10 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
     for (const auto& e : db.events) {
       if (e.event == "duplicate") {
         ++dup_events;
-        c.problems.push_back("job " + std::to_string(e.job.value_or(0)) + ": file ingested twice, caught only by "
-                             "the client-id dedupe: " + e.detail);
+        c.problems.push_back("job " + std::to_string(e.job.value_or(0)) +
+                             ": file ingested twice, caught only by "
+                             "the client-id dedupe: " +
+                             e.detail);
       }
     }
     c.summary = std::to_string(files.size()) + " files, " + std::to_string(db.jobs.size()) + " jobs; missing " +
@@ -676,12 +691,18 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
         // is a mismatch rather than an exception.
         auto field = [](const json& o, const char* key) { return o.is_object() && o.contains(key) ? o[key] : json(); };
         std::string why;
-        if (!r.is_object()) why = "not a JSON object (half-written?)";
-        else if (!j) why = "no job to match";
-        else if (field(r, "jobId") != json(j->id)) why = "jobId " + field(r, "jobId").dump() + ", job is " + std::to_string(j->id);
-        else if (field(r, "state") != "succeeded") why = "state " + field(r, "state").dump();
-        else if (field(r, "file") != name || field(r, "group") != g) why = "file/group " + field(r, "file").dump() + "/" + field(r, "group").dump();
-        else if (field(field(r, "result"), "echo") != j->client_id) why = "result " + field(r, "result").dump() + " is not the echo of " + j->client_id;
+        if (!r.is_object())
+          why = "not a JSON object (half-written?)";
+        else if (!j)
+          why = "no job to match";
+        else if (field(r, "jobId") != json(j->id))
+          why = "jobId " + field(r, "jobId").dump() + ", job is " + std::to_string(j->id);
+        else if (field(r, "state") != "succeeded")
+          why = "state " + field(r, "state").dump();
+        else if (field(r, "file") != name || field(r, "group") != g)
+          why = "file/group " + field(r, "file").dump() + "/" + field(r, "group").dump();
+        else if (field(field(r, "result"), "echo") != j->client_id)
+          why = "result " + field(r, "result").dump() + " is not the echo of " + j->client_id;
         if (why.empty()) {
           ++good;
         } else {
@@ -701,7 +722,8 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
     c.summary = std::to_string(good) + " good, " + std::to_string(missing) + " missing, " + std::to_string(wrong) +
                 " wrong, " + std::to_string(extra) + " extra";
     if (temps > 0) {
-      f.notes.push_back(std::to_string(temps) + " temporary file(s) (.<name>.tmp-*) left in results/ by writes a kill "
+      f.notes.push_back(std::to_string(temps) +
+                        " temporary file(s) (.<name>.tmp-*) left in results/ by writes a kill "
                         "cut short: invisible to readers, but never cleaned up");
     }
     f.checks.push_back(std::move(c));
@@ -774,15 +796,22 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
         } else if (i == 0) {
           bad = "story starts with `" + e.event + "`, not `received`";
         } else if (e.event == "started") {
-          if (running != 0) bad = "attempt " + std::to_string(a) + " started while attempt " + std::to_string(running) + " had no outcome";
-          else if (a != started + 1) bad = "attempt " + std::to_string(a) + " started after " + std::to_string(started) + " attempt(s)";
+          if (running != 0)
+            bad = "attempt " + std::to_string(a) + " started while attempt " + std::to_string(running) +
+                  " had no outcome";
+          else if (a != started + 1)
+            bad = "attempt " + std::to_string(a) + " started after " + std::to_string(started) + " attempt(s)";
           running = started = a;
         } else if (e.event == "output") {
           // A block the agent printed, recorded as it streamed: only inside
           // the attempt that printed it.
-          if (running == 0 || a != running) bad = "`output` for attempt " + std::to_string(a) + " while attempt " + std::to_string(running) + " was in flight";
+          if (running == 0 || a != running)
+            bad = "`output` for attempt " + std::to_string(a) + " while attempt " + std::to_string(running) +
+                  " was in flight";
         } else if (e.event == "succeeded" || e.event == "failed" || e.event == "retry" || e.event == "recovered") {
-          if (running == 0 || a != running) bad = "`" + e.event + "` for attempt " + std::to_string(a) + " while attempt " + std::to_string(running) + " was in flight";
+          if (running == 0 || a != running)
+            bad = "`" + e.event + "` for attempt " + std::to_string(a) + " while attempt " + std::to_string(running) +
+                  " was in flight";
           if (e.event == "recovered") recovered.insert(a);
           running = 0;
         } else {
@@ -795,16 +824,20 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
       // The attempts, three ways, and each run's status against its events.
       const auto& runs = runs_of[j.id];
       if (bad.empty() && !(started == static_cast<std::int64_t>(runs.size()) && started == j.attempts)) {
-        bad = std::to_string(started) + " started events, " + std::to_string(runs.size()) + " job_runs rows, attempts = " +
-              std::to_string(j.attempts);
+        bad = std::to_string(started) + " started events, " + std::to_string(runs.size()) +
+              " job_runs rows, attempts = " + std::to_string(j.attempts);
       }
       for (std::size_t i = 0; i < runs.size() && bad.empty(); ++i) {
         const DbRun& r = *runs[i];
         const bool last = i + 1 == runs.size();
-        if (r.attempt != static_cast<std::int64_t>(i) + 1) bad = "job_runs attempts are not 1.." + std::to_string(runs.size());
-        else if (last && r.status != "succeeded") bad = "last run (attempt " + std::to_string(r.attempt) + ") is " + r.status;
-        else if (!last && r.status != "lost") bad = "attempt " + std::to_string(r.attempt) + " is " + r.status + " (the agent never fails by itself)";
-        else if (!last && !recovered.count(r.attempt)) bad = "lost attempt " + std::to_string(r.attempt) + " has no `recovered` event";
+        if (r.attempt != static_cast<std::int64_t>(i) + 1)
+          bad = "job_runs attempts are not 1.." + std::to_string(runs.size());
+        else if (last && r.status != "succeeded")
+          bad = "last run (attempt " + std::to_string(r.attempt) + ") is " + r.status;
+        else if (!last && r.status != "lost")
+          bad = "attempt " + std::to_string(r.attempt) + " is " + r.status + " (the agent never fails by itself)";
+        else if (!last && !recovered.count(r.attempt))
+          bad = "lost attempt " + std::to_string(r.attempt) + " has no `recovered` event";
       }
       const auto lost = static_cast<std::int64_t>(
           std::count_if(runs.begin(), runs.end(), [](const DbRun* r) { return r->status == "lost"; }));
@@ -812,15 +845,16 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
         bad = std::to_string(lost) + " lost runs, interruptions = " + std::to_string(j.interruptions);
       }
       if (bad.empty() && j.attempts - j.interruptions > j.max_attempts) {
-        bad = std::to_string(j.attempts - j.interruptions) + " counted attempts (attempts " + std::to_string(j.attempts) +
-              " - interruptions " + std::to_string(j.interruptions) + "), more than max_attempts " +
-              std::to_string(j.max_attempts);
+        bad = std::to_string(j.attempts - j.interruptions) + " counted attempts (attempts " +
+              std::to_string(j.attempts) + " - interruptions " + std::to_string(j.interruptions) +
+              "), more than max_attempts " + std::to_string(j.max_attempts);
       }
       if (bad.empty()) {
         ++complete;
       } else {
         std::string story;
-        for (const auto* e : ev) story += " " + e->event + (Attempt(e->detail) > 0 ? "(" + std::to_string(Attempt(e->detail)) + ")" : "");
+        for (const auto* e : ev)
+          story += " " + e->event + (Attempt(e->detail) > 0 ? "(" + std::to_string(Attempt(e->detail)) + ")" : "");
         c.problems.push_back(who + bad + "; story:" + story);
       }
     }
@@ -835,7 +869,8 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
     f.checks.push_back(std::move(c));
   }
   if (reconciled > 0) {
-    f.notes.push_back(std::to_string(reconciled) + " claimed file(s) found already committed at a restart and removed "
+    f.notes.push_back(std::to_string(reconciled) +
+                      " claimed file(s) found already committed at a restart and removed "
                       "(`reconciled`): the commit-then-unlink window was hit and held");
   }
 
@@ -1010,8 +1045,11 @@ class Session {
     const auto target = static_cast<std::int64_t>(pk.progress * static_cast<double>(plan_.jobs.size()));
     char what[96];
     std::snprintf(what, sizeof what, "kill #%zu (%s)", k + 1, pk.early ? "early" : "late");
-    if (!WaitUntil([&] { return daemon_.uptime() >= milliseconds(pk.after_start_ms) && (pk.early || counts_.second >= target); },
-                   kill_end, what)) {
+    if (!WaitUntil(
+            [&] {
+              return daemon_.uptime() >= milliseconds(pk.after_start_ms) && (pk.early || counts_.second >= target);
+            },
+            kill_end, what)) {
       stop_killing_ = true;  // the final phase still runs, and the checks say what happened
       return;
     }
@@ -1029,10 +1067,11 @@ class Session {
     dropper_.Burst(std::max<std::size_t>(40, plan_.jobs.size() / 20) / 2);
     std::this_thread::sleep_for(r.down);
     r.dropped_while_down = dropper_.dropped() - r.dropped;
-    std::printf("  kill #%zu at +%s (%s): SIGKILL %s after %s up, %lld jobs final, %zu files dropped; "
-                "down %s, %zu files dropped meanwhile\n",
-                k + 1, Secs(r.at).c_str(), IsoMs(r.wall_before).c_str(), pk.early ? "early" : "late", Secs(r.uptime).c_str(),
-                static_cast<long long>(r.final_jobs), r.dropped, Secs(r.down).c_str(), r.dropped_while_down);
+    std::printf(
+        "  kill #%zu at +%s (%s): SIGKILL %s after %s up, %lld jobs final, %zu files dropped; "
+        "down %s, %zu files dropped meanwhile\n",
+        k + 1, Secs(r.at).c_str(), IsoMs(r.wall_before).c_str(), pk.early ? "early" : "late", Secs(r.uptime).c_str(),
+        static_cast<long long>(r.final_jobs), r.dropped, Secs(r.down).c_str(), r.dropped_while_down);
     kills_.push_back(r);
     Start(k + 1 == plan_.kills.size() ? "the last: runs to the end" : "after the kill");
   }
@@ -1046,11 +1085,12 @@ class Session {
       return 1;
     }
     Findings f = RunChecks(plan_, dropper_.dropped(), root_, *snap, kills_);
-    Check run{"the run itself", std::to_string(kills_.size()) + "/" + std::to_string(o_.kills) + " kills, " +
-                                    std::to_string(dropper_.dropped()) + "/" + std::to_string(plan_.jobs.size()) +
-                                    " files dropped",
+    Check run{"the run itself",
+              std::to_string(kills_.size()) + "/" + std::to_string(o_.kills) + " kills, " +
+                  std::to_string(dropper_.dropped()) + "/" + std::to_string(plan_.jobs.size()) + " files dropped",
               trouble_};
-    if (dropper_.dropped() < plan_.jobs.size() && run.problems.empty()) run.problems.push_back("not every file was dropped");
+    if (dropper_.dropped() < plan_.jobs.size() && run.problems.empty())
+      run.problems.push_back("not every file was dropped");
     f.checks.insert(f.checks.begin(), std::move(run));
     bool pass = true;
     std::printf("found:\n");
@@ -1060,7 +1100,8 @@ class Session {
       for (std::size_t i = 0; i < c.problems.size() && i < kShowProblems; ++i) {
         std::printf("         %s\n", c.problems[i].c_str());
       }
-      if (c.problems.size() > kShowProblems) std::printf("         ... and %zu more\n", c.problems.size() - kShowProblems);
+      if (c.problems.size() > kShowProblems)
+        std::printf("         ... and %zu more\n", c.problems.size() - kShowProblems);
     }
     for (const auto& n : f.notes) std::printf("  note: %s\n", n.c_str());
     std::printf("result: %s in %s\n", pass ? "PASS" : "FAIL", Secs(duration).c_str());

@@ -192,9 +192,10 @@ TEST_CASE("a container runtime needs an image") {
 }
 
 TEST_CASE("containerConfig carries a group's timeout and additional mounts") {
-  Config c = Load(kAgent + "groups:\n  - folder: main\n    main: true\n    containerConfig:\n"
-                           "      timeout: 2m\n      additionalMounts:\n"
-                           "        - {hostPath: ~/src, containerPath: src, readonly: false}\n");
+  Config c = Load(kAgent +
+                  "groups:\n  - folder: main\n    main: true\n    containerConfig:\n"
+                  "      timeout: 2m\n      additionalMounts:\n"
+                  "        - {hostPath: ~/src, containerPath: src, readonly: false}\n");
   REQUIRE(c.groups[0].timeout_ms == std::optional<std::int64_t>(120'000));
   REQUIRE(c.groups[0].additional_mounts.size() == 1);
   CHECK(c.groups[0].additional_mounts[0].host_path == "~/src");
@@ -336,8 +337,7 @@ TEST_CASE("An unknown key inside bwrap is rejected with its path") {
 }
 
 TEST_CASE("An unknown key inside a ro_binds entry is rejected with its path") {
-  CHECK(ErrorKey(kMinimal + "bwrap: {ro_binds: [{host: /a, container: /a, mode: rw}]}\n") ==
-        "bwrap.ro_binds[0].mode");
+  CHECK(ErrorKey(kMinimal + "bwrap: {ro_binds: [{host: /a, container: /a, mode: rw}]}\n") == "bwrap.ro_binds[0].mode");
 }
 
 TEST_CASE("An unknown key inside a group is rejected with the group's index") {
@@ -367,8 +367,7 @@ TEST_CASE("A group's name defaults to its folder and its other keys load") {
 TEST_CASE("A group timeout must be a positive duration") {
   CHECK(Load(kAgent + "groups:\n  - {folder: m, main: true, timeout: 1500}\n").groups[0].timeout_ms == 1500);
   auto bad = GENERATE(as<std::string>{}, "0", "soon", "-5s");
-  CHECK(ErrorKey(kAgent + "groups:\n  - {folder: m, main: true, timeout: " + bad + "}\n") ==
-        "groups[0].timeout");
+  CHECK(ErrorKey(kAgent + "groups:\n  - {folder: m, main: true, timeout: " + bad + "}\n") == "groups[0].timeout");
 }
 
 TEST_CASE("A group's name and jid must be non-empty strings") {
@@ -381,8 +380,8 @@ TEST_CASE("A group's main must be true or false") {
 }
 
 TEST_CASE("A bad group folder is rejected naming the group") {
-  auto bad = GENERATE(as<std::string>{}, "global", "GLOBAL", "Global", "../x", "a b", "", "-lead", "_lead",
-                      "a/b", ".hidden", "caf\xc3\xa9", std::string(65, 'a'), "[x]");
+  auto bad = GENERATE(as<std::string>{}, "global", "GLOBAL", "Global", "../x", "a b", "", "-lead", "_lead", "a/b",
+                      ".hidden", "caf\xc3\xa9", std::string(65, 'a'), "[x]");
   CAPTURE(bad);
   ConfigError e = ErrorOf(kAgent + "groups:\n  - {folder: '" + bad + "', main: true}\n");
   CHECK(e.key() == "groups[0].folder");
@@ -448,9 +447,7 @@ TEST_CASE("A document that is not a mapping is rejected") {
   CHECK(ErrorKey("just text\n") == "(document)");
 }
 
-TEST_CASE("More than one YAML document is rejected") {
-  CHECK(ErrorKey(kMinimal + "---\n" + kMinimal) == "(yaml)");
-}
+TEST_CASE("More than one YAML document is rejected") { CHECK(ErrorKey(kMinimal + "---\n" + kMinimal) == "(yaml)"); }
 
 TEST_CASE("IsValidGroupFolder follows NanoClaw's folder rule") {
   CHECK(IsValidGroupFolder("main"));

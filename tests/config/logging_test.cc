@@ -56,7 +56,9 @@ std::string LogPretty(const std::string& message) {
 }
 
 TEST_CASE("a text log line shows what an agent printed escaped and on one line", "[logging][text]") {
-  std::string line = LogPretty("stderr: \x1b]0;pwned\x07line\nbreak \xC3\xA9\xFF \xC2\x9B" "2J");
+  std::string line = LogPretty(
+      "stderr: \x1b]0;pwned\x07line\nbreak \xC3\xA9\xFF \xC2\x9B"
+      "2J");
   CHECK(text::IsValidUtf8(line));
   CHECK(std::count(line.begin(), line.end(), '\n') == 1);
   CHECK_THAT(line, Catch::Contains("stderr: \\x1b]0;pwned\\x07line\\nbreak \xC3\xA9\xEF\xBF\xBD \\u009b2J"));

@@ -30,8 +30,9 @@ std::string ErrorOf(const RegisteredGroup& row) {
 }
 
 TEST_CASE("a registration's containerConfig gives the group its timeout and mounts", "[groups]") {
-  auto g = ToGroupConfig(Row("newbie", "new@x",
-                             R"({"timeout":60000,"additionalMounts":[{"hostPath":"~/src","containerPath":"src","readonly":false}]})"));
+  auto g = ToGroupConfig(
+      Row("newbie", "new@x",
+          R"({"timeout":60000,"additionalMounts":[{"hostPath":"~/src","containerPath":"src","readonly":false}]})"));
   REQUIRE(g.ok());
   CHECK_FALSE(g->is_main);
   CHECK(g->timeout_ms == std::optional<std::int64_t>(60000));

@@ -107,7 +107,8 @@ inline PromText ParsePrometheus(const std::string& text) {
         if (l[2] == 'T') {
           static const std::set<std::string> kTypes = {"counter", "gauge", "histogram", "summary", "untyped"};
           if (!kTypes.count(rest)) throw std::runtime_error("line " + std::to_string(line_no) + ": type " + rest);
-          if (out.types.count(name)) throw std::runtime_error("line " + std::to_string(line_no) + ": typed twice " + name);
+          if (out.types.count(name))
+            throw std::runtime_error("line " + std::to_string(line_no) + ": typed twice " + name);
           for (const auto& s : out.samples) {
             if (FamilyOf(s.name, {{name, rest}}) == name) {
               throw std::runtime_error("line " + std::to_string(line_no) + ": # TYPE after samples of " + name);
@@ -136,10 +137,14 @@ inline PromText ParsePrometheus(const std::string& text) {
           if (c == '"') break;
           if (c == '\\') {
             char e = i < l.size() ? l[i++] : '\0';
-            if (e == '\\') val += '\\';
-            else if (e == '"') val += '"';
-            else if (e == 'n') val += '\n';
-            else throw std::runtime_error("line " + std::to_string(line_no) + ": bad escape");
+            if (e == '\\')
+              val += '\\';
+            else if (e == '"')
+              val += '"';
+            else if (e == 'n')
+              val += '\n';
+            else
+              throw std::runtime_error("line " + std::to_string(line_no) + ": bad escape");
           } else {
             val += c;
           }

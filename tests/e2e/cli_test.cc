@@ -109,8 +109,8 @@ TEST_CASE("enqueue --wait with a client id the group already used reports the ea
   REQUIRE(r.RunOnce().exit_code == 0);
   std::string first = r.Query("SELECT id FROM jobs WHERE client_id='weekly'");
   Daemon d(r);
-  auto out = r.Dropq({"enqueue", "-g", "team", "-p", "echo second", "--id", "weekly", "--wait", "--wait-timeout",
-                      "60s", "--json"});
+  auto out = r.Dropq(
+      {"enqueue", "-g", "team", "-p", "echo second", "--id", "weekly", "--wait", "--wait-timeout", "60s", "--json"});
   INFO(out.err);
   REQUIRE(out.exit_code == 0);
   auto j = json::parse(out.out);
@@ -161,7 +161,8 @@ TEST_CASE("events prints a job's audit trail oldest first", "[e2e][cli]") {
   auto id = OneFinishedJob(r);
   auto out = r.Dropq({"events", std::to_string(id), "--json"});
   REQUIRE(out.exit_code == 0);
-  CHECK(Column(json::parse(out.out), "event") == std::vector<std::string>{"received", "started", "output", "succeeded"});
+  CHECK(Column(json::parse(out.out), "event") ==
+        std::vector<std::string>{"received", "started", "output", "succeeded"});
   auto table = r.Dropq({"events", std::to_string(id)});
   REQUIRE(table.exit_code == 0);
   auto lines = Lines(table.out);
@@ -216,10 +217,12 @@ TEST_CASE("logs --follow streams a running job's events and ends with its log", 
   // Ingested (the database exists and holds the job) once tasks/ is empty.
   REQUIRE(WaitUntil([&] { return fs::is_empty(r.Tasks("team")); }, 30'000));
   std::string id;
-  REQUIRE(WaitUntil([&] {
-    id = r.Query("SELECT id FROM jobs WHERE source_name='" + name + "' AND state='running'");
-    return !id.empty();
-  }, 30'000));
+  REQUIRE(WaitUntil(
+      [&] {
+        id = r.Query("SELECT id FROM jobs WHERE source_name='" + name + "' AND state='running'");
+        return !id.empty();
+      },
+      30'000));
   auto out = r.Dropq({"logs", id, "--follow", "--timeout", "60s", "--json"});
   INFO(out.err);
   REQUIRE(out.exit_code == 0);
@@ -233,8 +236,7 @@ TEST_CASE("logs --follow streams a running job's events and ends with its log", 
   CHECK(kinds.back() == "log");
 }
 
-TEST_CASE("prune removes finished jobs with their runs, events, logs and results but keeps queued ones",
-          "[e2e][cli]") {
+TEST_CASE("prune removes finished jobs with their runs, events, logs and results but keeps queued ones", "[e2e][cli]") {
   Root r;
   r.Drop("team", "done.json", {{"prompt", "echo done"}});
   r.Drop("team", "later.json", {{"prompt", "echo later"}, {"run_at", "2099-01-01T00:00:00Z"}});

@@ -45,8 +45,8 @@ TEST_CASE("files for two groups all succeed with result files and audit rows and
   CHECK(r.Query("SELECT count(*) FROM job_runs WHERE status='succeeded' AND log_file IS NOT NULL") == "6");
   // Every job's story: received, started, its output, succeeded.
   CHECK(r.Query("SELECT count(*) FROM jobs j WHERE (SELECT group_concat(event, ',') FROM "
-                "(SELECT event FROM job_events e WHERE e.job_id=j.id ORDER BY e.id)) = 'received,started,output,succeeded'") ==
-        "6");
+                "(SELECT event FROM job_events e WHERE e.job_id=j.id ORDER BY e.id)) = "
+                "'received,started,output,succeeded'") == "6");
   for (const char* g : {"main", "team"}) {
     CHECK(EmptyDir(r.Tasks(g)));
     CHECK(EmptyDir(r.Var() / "data/claimed" / g));
@@ -73,9 +73,10 @@ TEST_CASE("a bwrap job cannot see the host's home or other groups and cannot wri
   std::string other_group = (r.Var() / "groups/main").string();
   const char* home = std::getenv("HOME");
   std::string host_home = home && std::string(home) != "/" ? home : "/root";
-  r.Drop("team", "probe.json",
-         {{"prompt", "probe /root; probe " + host_home + "; probe " + other_group + "; probe /workspace/project; probe " +
-                         r.dir.str() + "; probe /workspace/group; write /usr/evil x; write /workspace/group/ok.txt hi"}});
+  r.Drop(
+      "team", "probe.json",
+      {{"prompt", "probe /root; probe " + host_home + "; probe " + other_group + "; probe /workspace/project; probe " +
+                      r.dir.str() + "; probe /workspace/group; write /usr/evil x; write /workspace/group/ok.txt hi"}});
   auto run = r.RunOnce();
   INFO(run.err);
   REQUIRE(run.exit_code == 0);
@@ -358,7 +359,7 @@ TEST_CASE("cancel stops a running job gracefully and records it cancelled", "[e2
   CHECK(r.Query("SELECT state FROM jobs WHERE id=1") == "cancelled");
   CHECK(r.Query("SELECT status FROM job_runs WHERE job_id=1") == "cancelled");
   CHECK(r.Query("SELECT count(*) FROM job_runs WHERE job_id=1") == "1");  // not retried
-  CHECK(EmptyDir(r.Tasks("main")));  // the control file was consumed
+  CHECK(EmptyDir(r.Tasks("main")));                                       // the control file was consumed
 }
 
 TEST_CASE("a queued job is cancelled by a cancel_job file from its own group", "[e2e][control]") {
@@ -419,9 +420,7 @@ TEST_CASE("retrying a job that succeeded is rejected with the reason", "[e2e][co
 namespace dropq::testing {
 namespace {
 
-std::string Count(const Root& r, const std::string& where) {
-  return r.Query("SELECT count(*) FROM " + where);
-}
+std::string Count(const Root& r, const std::string& where) { return r.Query("SELECT count(*) FROM " + where); }
 
 TEST_CASE("a six-field every-second task fires about three times in three seconds", "[e2e][scheduler]") {
   Root r("process", "schedules:\n  - {id: tick, group: team, cron: '* * * * * *', prompt: echo tick}\n");
@@ -439,8 +438,13 @@ TEST_CASE("a six-field every-second task fires about three times in three second
 
 TEST_CASE("a schedule_task file creates a task the tasks command lists", "[e2e][scheduler]") {
   Root r("process");
-  r.Drop("team", "s.json", {{"type", "schedule_task"}, {"taskId", "daily"}, {"prompt", "echo daily"},
-                            {"schedule_type", "cron"}, {"schedule_value", "0 9 * * *"}, {"tz", "Europe/Berlin"}});
+  r.Drop("team", "s.json",
+         {{"type", "schedule_task"},
+          {"taskId", "daily"},
+          {"prompt", "echo daily"},
+          {"schedule_type", "cron"},
+          {"schedule_value", "0 9 * * *"},
+          {"tz", "Europe/Berlin"}});
   REQUIRE(r.RunOnce().exit_code == 0);
   auto out = r.Dropq({"tasks", "--json"});
   REQUIRE(out.exit_code == 0);
@@ -455,8 +459,8 @@ TEST_CASE("a schedule_task file creates a task the tasks command lists", "[e2e][
 
 TEST_CASE("a task with an invalid cron expression is rejected naming the field", "[e2e][scheduler]") {
   Root r("process");
-  r.Drop("team", "s.json", {{"type", "schedule_task"}, {"prompt", "p"}, {"schedule_type", "cron"},
-                            {"schedule_value", "0 25 * * *"}});
+  r.Drop("team", "s.json",
+         {{"type", "schedule_task"}, {"prompt", "p"}, {"schedule_type", "cron"}, {"schedule_value", "0 25 * * *"}});
   REQUIRE(r.RunOnce().exit_code == 0);
   CHECK_THAT(ReadFile(r.Errors() / "team-s.json.error.json"), Catch::Contains("hour"));
   CHECK(Count(r, "scheduled_tasks") == "0");
@@ -464,8 +468,12 @@ TEST_CASE("a task with an invalid cron expression is rejected naming the field",
 
 TEST_CASE("a paused task does not fire and a resumed one catches up once", "[e2e][scheduler]") {
   Root r("process");
-  r.Drop("team", "s.json", {{"type", "schedule_task"}, {"taskId", "t1"}, {"prompt", "echo t"},
-                            {"schedule_type", "interval"}, {"schedule_value", "3s"}});
+  r.Drop("team", "s.json",
+         {{"type", "schedule_task"},
+          {"taskId", "t1"},
+          {"prompt", "echo t"},
+          {"schedule_type", "interval"},
+          {"schedule_value", "3s"}});
   REQUIRE(r.RunOnce().exit_code == 0);
   // Paused well before its first slot, even on a loaded machine.
   REQUIRE(r.Dropq({"task", "pause", "t1"}).exit_code == 0);
@@ -500,8 +508,12 @@ TEST_CASE("a task whose slots passed while dropq was down fires once on start", 
 
 TEST_CASE("a once task runs exactly once and becomes completed", "[e2e][scheduler]") {
   Root r("process");
-  r.Drop("team", "s.json", {{"type", "schedule_task"}, {"taskId", "one"}, {"prompt", "echo once"},
-                            {"schedule_type", "once"}, {"schedule_value", "2020-01-01T00:00:00Z"}});
+  r.Drop("team", "s.json",
+         {{"type", "schedule_task"},
+          {"taskId", "one"},
+          {"prompt", "echo once"},
+          {"schedule_type", "once"},
+          {"schedule_value", "2020-01-01T00:00:00Z"}});
   REQUIRE(r.RunOnce().exit_code == 0);
   REQUIRE(r.RunOnce().exit_code == 0);
   CHECK(Count(r, "jobs") == "1");
@@ -510,8 +522,12 @@ TEST_CASE("a once task runs exactly once and becomes completed", "[e2e][schedule
 
 TEST_CASE("a scheduled job tells the agent it is a scheduled task", "[e2e][scheduler]") {
   Root r("process");
-  r.Drop("team", "s.json", {{"type", "schedule_task"}, {"taskId", "one"}, {"prompt", "input"},
-                            {"schedule_type", "once"}, {"schedule_value", "2020-01-01T00:00:00Z"}});
+  r.Drop("team", "s.json",
+         {{"type", "schedule_task"},
+          {"taskId", "one"},
+          {"prompt", "input"},
+          {"schedule_type", "once"},
+          {"schedule_value", "2020-01-01T00:00:00Z"}});
   REQUIRE(r.RunOnce().exit_code == 0);
   auto res = json::parse(ReadFile(r.Results("team") / "task-one"));
   CHECK(res["result"]["input"]["isScheduledTask"] == true);
@@ -519,8 +535,12 @@ TEST_CASE("a scheduled job tells the agent it is a scheduled task", "[e2e][sched
 
 TEST_CASE("a group may not pause another group's task", "[e2e][scheduler]") {
   Root r("process");
-  r.Drop("team", "s.json", {{"type", "schedule_task"}, {"taskId", "mine"}, {"prompt", "p"},
-                            {"schedule_type", "cron"}, {"schedule_value", "0 9 * * *"}});
+  r.Drop("team", "s.json",
+         {{"type", "schedule_task"},
+          {"taskId", "mine"},
+          {"prompt", "p"},
+          {"schedule_type", "cron"},
+          {"schedule_value", "0 9 * * *"}});
   REQUIRE(r.RunOnce().exit_code == 0);
   r.Drop("other", "p.json", {{"type", "pause_task"}, {"taskId", "mine"}});
   REQUIRE(r.RunOnce().exit_code == 0);
@@ -649,10 +669,18 @@ TEST_CASE("a message file a group drops is delivered to its outbox", "[e2e][mess
 
 TEST_CASE("snapshots show main every task and group and other groups only their own", "[e2e][messages]") {
   Root r("process");
-  r.Drop("team", "s.json", {{"type", "schedule_task"}, {"taskId", "team-task"}, {"prompt", "p"},
-                            {"schedule_type", "cron"}, {"schedule_value", "0 9 * * *"}});
-  r.Drop("other", "s.json", {{"type", "schedule_task"}, {"taskId", "other-task"}, {"prompt", "p"},
-                             {"schedule_type", "cron"}, {"schedule_value", "0 9 * * *"}});
+  r.Drop("team", "s.json",
+         {{"type", "schedule_task"},
+          {"taskId", "team-task"},
+          {"prompt", "p"},
+          {"schedule_type", "cron"},
+          {"schedule_value", "0 9 * * *"}});
+  r.Drop("other", "s.json",
+         {{"type", "schedule_task"},
+          {"taskId", "other-task"},
+          {"prompt", "p"},
+          {"schedule_type", "cron"},
+          {"schedule_value", "0 9 * * *"}});
   REQUIRE(r.RunOnce().exit_code == 0);
   auto main_tasks = json::parse(ReadFile(r.Var() / "data/ipc/main/current_tasks.json"));
   auto team_tasks = json::parse(ReadFile(r.Var() / "data/ipc/team/current_tasks.json"));
@@ -795,7 +823,8 @@ TEST_CASE("a full disk stops ingest with a clear error and it resumes when space
   fs::create_directories(staging);
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
   REQUIRE(r.WaitReady(pid));
-  for (int i = 0; i < 5; ++i) WriteFile(staging / ("j" + std::to_string(i) + ".json"), json{{"prompt", "echo full"}}.dump());
+  for (int i = 0; i < 5; ++i)
+    WriteFile(staging / ("j" + std::to_string(i) + ".json"), json{{"prompt", "echo full"}}.dump());
   auto filler = r.Var() / "filler";
   CHECK(SmallDisk::Fill(filler) > 0);
   for (int i = 0; i < 5; ++i) {
@@ -805,19 +834,23 @@ TEST_CASE("a full disk stops ingest with a clear error and it resumes when space
   // The daemon claims them (renamed into data/claimed/team/) and, the disk
   // full, cannot commit them: they stay claimed, tried again later.
   auto claimed = r.Var() / "data/claimed/team";
-  bool stopped = WaitUntil([&] {
-    std::error_code ec;
-    return fs::is_empty(r.Tasks("team")) && fs::exists(claimed, ec) &&
-           std::distance(fs::directory_iterator(claimed, ec), fs::directory_iterator()) == 5;
-  }, 30'000);
+  bool stopped = WaitUntil(
+      [&] {
+        std::error_code ec;
+        return fs::is_empty(r.Tasks("team")) && fs::exists(claimed, ec) &&
+               std::distance(fs::directory_iterator(claimed, ec), fs::directory_iterator()) == 5;
+      },
+      30'000);
   std::string jobs_while_full = Count(r, "jobs");
   fs::remove(filler);
-  bool resumed = WaitUntil([&] {
-    for (int i = 0; i < 5; ++i) {
-      if (!fs::exists(r.Results("team") / ("j" + std::to_string(i) + ".json"))) return false;
-    }
-    return true;
-  }, 30'000);
+  bool resumed = WaitUntil(
+      [&] {
+        for (int i = 0; i < 5; ++i) {
+          if (!fs::exists(r.Results("team") / ("j" + std::to_string(i) + ".json"))) return false;
+        }
+        return true;
+      },
+      30'000);
   ::kill(pid, SIGTERM);
   CHECK(WaitProcess(pid, 30'000) == 0);
   std::string log = ReadFile(r.scratch / "stderr");
@@ -964,8 +997,8 @@ std::optional<std::string> TryQuery(const Root& r, const std::string& sql) {
 // and kills the daemon with SIGKILL. False when the attempt never ran.
 bool KillWhileJobOneRuns(Root& r) {
   pid_t pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
-  bool running = WaitUntil([&] { return TryQuery(r, "SELECT status FROM job_runs WHERE job_id=1") == "running"; },
-                           30'000);
+  bool running =
+      WaitUntil([&] { return TryQuery(r, "SELECT status FROM job_runs WHERE job_id=1") == "running"; }, 30'000);
   ::kill(pid, SIGKILL);
   WaitProcess(pid, 30'000);
   return running;
@@ -978,8 +1011,9 @@ TEST_CASE("a job whose attempt dropq was killed under runs again at the next sta
   REQUIRE(KillWhileJobOneRuns(r));
   REQUIRE(r.RunOnce().exit_code == 0);
   CHECK(r.Query("SELECT state FROM jobs WHERE id=1") == "succeeded");
-  CHECK(r.Query("SELECT group_concat(status, ',') FROM (SELECT status FROM job_runs WHERE job_id=1 ORDER BY attempt)") ==
-        "lost,succeeded");
+  CHECK(
+      r.Query("SELECT group_concat(status, ',') FROM (SELECT status FROM job_runs WHERE job_id=1 ORDER BY attempt)") ==
+      "lost,succeeded");
   CHECK(r.Query("SELECT count(*) FROM job_events WHERE job_id=1 AND event='recovered'") == "1");
   CHECK(r.Result("team", "slow.json")["state"] == "succeeded");
   auto out = r.Dropq({"job", "1", "--json"});
@@ -1007,8 +1041,7 @@ TEST_CASE("a job dropq was killed under more often than max_interruptions fails 
   CHECK(res["error"] == "interrupted 1 time; dropq stopped during its attempt");
 }
 
-TEST_CASE("a job that fails after an interruption still gets its configured retries",
-          "[e2e][reliability][interrupt]") {
+TEST_CASE("a job that fails after an interruption still gets its configured retries", "[e2e][reliability][interrupt]") {
   Root r;
   r.Drop("team", "flaky.json", {{"prompt", "sleep 1000; exit 3"}, {"max_attempts", 2}});
   REQUIRE(KillWhileJobOneRuns(r));
@@ -1018,8 +1051,9 @@ TEST_CASE("a job that fails after an interruption still gets its configured retr
   ::kill(pid, SIGTERM);
   CHECK(WaitProcess(pid, 30'000) == 0);
   REQUIRE(ended);
-  CHECK(r.Query("SELECT group_concat(status, ',') FROM (SELECT status FROM job_runs WHERE job_id=1 ORDER BY attempt)") ==
-        "lost,failed,failed");
+  CHECK(
+      r.Query("SELECT group_concat(status, ',') FROM (SELECT status FROM job_runs WHERE job_id=1 ORDER BY attempt)") ==
+      "lost,failed,failed");
   CHECK(r.Query("SELECT attempts - interruptions FROM jobs WHERE id=1") == "2");
   CHECK(r.Result("team", "flaky.json")["state"] == "failed");
 }

@@ -34,8 +34,10 @@ struct DashboardDaemon {
     bool up = r.WaitReady(pid);
     if (up) {
       std::smatch m;
-      const std::string url = r.Query("SELECT json_extract(detail, '$.dashboard') FROM job_events WHERE event='ready' "
-                                      "AND json_extract(detail, '$.pid')=" + std::to_string(pid));
+      const std::string url = r.Query(
+          "SELECT json_extract(detail, '$.dashboard') FROM job_events WHERE event='ready' "
+          "AND json_extract(detail, '$.pid')=" +
+          std::to_string(pid));
       const std::regex re(R"(^http://127\.0\.0\.1:([0-9]+)/$)");
       up = std::regex_search(url, m, re);
       if (up) port = std::stoi(m[1]);

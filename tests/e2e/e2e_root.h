@@ -29,21 +29,25 @@ struct Root {
   explicit Root(const std::string& runtime = "bwrap", const std::string& extra = "",
                 const std::string& group_extra = "") {
     fs::create_directories(scratch);
-    WriteFile(config, "root: var\n"
-                      "runtime: " + runtime + "\n"
-                      "agent: [/opt/dropq/test-agent]\n"
-                      "max_concurrent: 2\n"
-                      "kill_grace: 500ms\n"
-                      "log_level: debug\n"
-                      "bwrap:\n"
-                      "  ro_binds:\n"
-                      "    - host: " DROPQ_TEST_AGENT "\n"
-                      "      container: /opt/dropq/test-agent\n"
-                      "groups:\n"
-                      "  - {folder: main, name: Main, jid: main@x, main: true}\n"
-                      "  - {folder: team, name: Team, jid: team@x}\n"
-                      "  - {folder: other, name: Other}\n" +
-                      group_extra + extra);
+    WriteFile(config,
+              "root: var\n"
+              "runtime: " +
+                  runtime +
+                  "\n"
+                  "agent: [/opt/dropq/test-agent]\n"
+                  "max_concurrent: 2\n"
+                  "kill_grace: 500ms\n"
+                  "log_level: debug\n"
+                  "bwrap:\n"
+                  "  ro_binds:\n"
+                  "    - host: " DROPQ_TEST_AGENT
+                  "\n"
+                  "      container: /opt/dropq/test-agent\n"
+                  "groups:\n"
+                  "  - {folder: main, name: Main, jid: main@x, main: true}\n"
+                  "  - {folder: team, name: Team, jid: team@x}\n"
+                  "  - {folder: other, name: Other}\n" +
+                  group_extra + extra);
     for (const char* g : {"main", "team", "other"}) fs::create_directories(Tasks(g));
   }
   // Leaves `agent` out of the config (docker, podman and container then run
@@ -73,24 +77,26 @@ struct Root {
     return RunProcess(args, scratch, timeout_ms);
   }
   ProcessResult RunOnce() { return Dropq({"run", "--once"}); }
-  json Result(const std::string& g, const std::string& name) const {
-    return json::parse(ReadFile(Results(g) / name));
-  }
+  json Result(const std::string& g, const std::string& name) const { return json::parse(ReadFile(Results(g) / name)); }
   fs::path Database() const { return Var() / "store/dropq.db"; }
   // True once `sql` answers something other than nothing or "0", woken by
   // each commit; false after timeout_ms.
   bool WaitForRow(const std::string& sql, int timeout_ms = 30'000) const {
-    return WaitForStore(Database(), [&](Store* store) {
-      if (store == nullptr) return false;
-      std::string v = Query(sql);
-      return !v.empty() && v != "0";
-    }, timeout_ms);
+    return WaitForStore(
+        Database(),
+        [&](Store* store) {
+          if (store == nullptr) return false;
+          std::string v = Query(sql);
+          return !v.empty() && v != "0";
+        },
+        timeout_ms);
   }
   // The daemon with this pid has made the root, is watching every group's
   // tasks/ and has scanned them: its `ready` event.
   bool WaitReady(pid_t pid, int timeout_ms = 30'000) const {
-    return WaitForRow("SELECT count(*) FROM job_events WHERE event='ready' AND json_extract(detail, '$.pid')=" +
-                          std::to_string(pid), timeout_ms);
+    return WaitForRow(
+        "SELECT count(*) FROM job_events WHERE event='ready' AND json_extract(detail, '$.pid')=" + std::to_string(pid),
+        timeout_ms);
   }
   // Job `id` has started an attempt (its `started` event).
   bool WaitStarted(std::int64_t id, int timeout_ms = 30'000) const {
@@ -101,7 +107,8 @@ struct Root {
   // `applied` event, committed with what it changed).
   bool WaitApplied(const std::string& g, const std::string& file, int timeout_ms = 30'000) const {
     return WaitForRow("SELECT count(*) FROM job_events WHERE event='applied' AND group_folder='" + g +
-                          "' AND json_extract(detail, '$.file')='" + file + "'", timeout_ms);
+                          "' AND json_extract(detail, '$.file')='" + file + "'",
+                      timeout_ms);
   }
   // One value from the database, through the sqlite3 C API as a user's
   // sqlite3 shell would see it.

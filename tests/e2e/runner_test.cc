@@ -109,7 +109,8 @@ TEST_CASE("an agent that cannot be started fails its job with a spawn error and 
   for (auto [g, f] : {std::pair{"team", "a.json"}, std::pair{"other", "b.json"}}) {
     auto res = r.Result(g, f);
     CHECK(res["state"] == "failed");
-    CHECK(res["error"] == "Container spawn error: " + (r.dir / "no-such-agent").string() + ": No such file or directory");
+    CHECK(res["error"] ==
+          "Container spawn error: " + (r.dir / "no-such-agent").string() + ": No such file or directory");
   }
   CHECK(r.Query("SELECT count(*) FROM job_runs WHERE status = 'failed' AND exit_code IS NULL") == "2");
 }
@@ -150,16 +151,19 @@ TEST_CASE("an allowed additional mount is visible read-only to a non-main group"
          "  - folder: ext\n"
          "    containerConfig:\n"
          "      additionalMounts:\n"
-         "        - {hostPath: " + (host / "data").string() + ", containerPath: shared, readonly: false}\n"
-         "        - {hostPath: /etc, containerPath: etc}\n");
-  WriteFile(host / "allowlist.json",
-            json({{"allowedRoots", {{{"path", host.str()}, {"allowReadWrite", true}}}},
-                  {"blockedPatterns", json::array()},
-                  {"nonMainReadOnly", true}})
-                .dump());
+         "        - {hostPath: " +
+             (host / "data").string() +
+             ", containerPath: shared, readonly: false}\n"
+             "        - {hostPath: /etc, containerPath: etc}\n");
+  WriteFile(host / "allowlist.json", json({{"allowedRoots", {{{"path", host.str()}, {"allowReadWrite", true}}}},
+                                           {"blockedPatterns", json::array()},
+                                           {"nonMainReadOnly", true}})
+                                         .dump());
   fs::create_directories(r.Tasks("ext"));
-  r.Drop("ext", "m.json", {{"prompt", "probe /workspace/extra/shared/readme.txt; write /workspace/extra/shared/x y; "
-                                      "probe /workspace/extra/etc"}});
+  r.Drop("ext", "m.json",
+         {{"prompt",
+           "probe /workspace/extra/shared/readme.txt; write /workspace/extra/shared/x y; "
+           "probe /workspace/extra/etc"}});
   auto run = r.RunOnce();
   REQUIRE(run.exit_code == 0);
   CHECK_THAT(run.err, Catch::Contains("additional mount refused"));  // /etc is not under an allowed root
@@ -175,7 +179,8 @@ TEST_CASE("additional mounts are all refused when there is no allowlist", "[e2e]
          "  - folder: ext\n"
          "    containerConfig:\n"
          "      additionalMounts:\n"
-         "        - {hostPath: " + host.str() + "}\n");
+         "        - {hostPath: " +
+             host.str() + "}\n");
   fs::create_directories(r.Tasks("ext"));
   r.Drop("ext", "m.json", {{"prompt", "probe /workspace/extra"}});
   auto run = r.RunOnce();
@@ -189,7 +194,8 @@ TEST_CASE("additional mounts are all refused when there is no allowlist", "[e2e]
 // sandbox with the same mounts, so the agent runs for real.
 void WriteShim(const fs::path& path, const fs::path& log) {
   WriteFile(path, R"SH(#!/bin/bash
-echo "$*" >> )SH" + log.string() + R"SH(
+echo "$*" >> )SH" + log.string() +
+                      R"SH(
 case "$1" in
   info|system|ps|ls|stop|kill) exit 0 ;;
   run) ;;
@@ -258,8 +264,8 @@ TEST_CASE("the daemon labels its docker containers with the instance id kept in 
   REQUIRE(r.RunOnce().exit_code == 0);
   const std::string id = r.Query("SELECT instance_id FROM instance");
   REQUIRE(id.size() == 12);
-  CHECK_THAT(ReadFile(log), Catch::Contains("--name dropq-team-") &&
-                                Catch::Contains(" --label dropq.instance=" + id + " "));
+  CHECK_THAT(ReadFile(log),
+             Catch::Contains("--name dropq-team-") && Catch::Contains(" --label dropq.instance=" + id + " "));
 }
 
 TEST_CASE("at start-up the daemon looks for orphans by its own instance id, the same at every start", "[e2e][runner]") {
@@ -348,7 +354,8 @@ std::string HostileStderrHex() {
   return hex + "1b5b326aff0a";
 }
 
-TEST_CASE("an agent printing invalid UTF-8 on stderr fails its job with valid text in the result file", "[e2e][runner][text]") {
+TEST_CASE("an agent printing invalid UTF-8 on stderr fails its job with valid text in the result file",
+          "[e2e][runner][text]") {
   Root r("process", "max_attempts: 1\n");
   r.Drop("team", "a.json", {{"prompt", "raw-stderr " + HostileStderrHex() + "; exit 3"}});
   r.Drop("other", "b.json", {{"prompt", "echo fine"}});

@@ -89,12 +89,36 @@ std::uint64_t Seed() {
 // rest of their names.
 std::string HostileName(std::mt19937_64& rng, int index, bool* plain) {
   auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
-  static const std::vector<std::string> kPieces = {
-      "\xff", "\xfe\xfe", "\xc3", "\xe2\x82", "\xed\xa0\x80", "\xc0\xaf", "\x80",       // invalid UTF-8
-      "\n", "\r", "\t", "\x01", "\x1f", "\x7f", "\xc2\x9b",                             // controls (C0, DEL, C1)
-      "\x1b[31m", "\x1b]0;pwned\x07", "\x1b[2J",                                        // terminal escapes
-      "{}", "%s%n", "{:>999999}", "$(id)", "..", " ", "  ", "-",                         // format and shell bait
-      "\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x98\x80", "\xe2\x80\xae", "report"};  // valid, RTL override
+  static const std::vector<std::string> kPieces = {"\xff",
+                                                   "\xfe\xfe",
+                                                   "\xc3",
+                                                   "\xe2\x82",
+                                                   "\xed\xa0\x80",
+                                                   "\xc0\xaf",
+                                                   "\x80",  // invalid UTF-8
+                                                   "\n",
+                                                   "\r",
+                                                   "\t",
+                                                   "\x01",
+                                                   "\x1f",
+                                                   "\x7f",
+                                                   "\xc2\x9b",  // controls (C0, DEL, C1)
+                                                   "\x1b[31m",
+                                                   "\x1b]0;pwned\x07",
+                                                   "\x1b[2J",  // terminal escapes
+                                                   "{}",
+                                                   "%s%n",
+                                                   "{:>999999}",
+                                                   "$(id)",
+                                                   "..",
+                                                   " ",
+                                                   "  ",
+                                                   "-",  // format and shell bait
+                                                   "\xc3\xa9",
+                                                   "\xe6\x97\xa5\xe6\x9c\xac",
+                                                   "\xf0\x9f\x98\x80",
+                                                   "\xe2\x80\xae",
+                                                   "report"};  // valid, RTL override
   *plain = pick(5) == 0;
   std::string stem;
   if (*plain) {
@@ -122,7 +146,8 @@ std::string Body(std::mt19937_64& rng, int index, bool* valid) {
   const std::size_t k = pick(100);
   if (k < 45) {
     *valid = true;
-    return json{{"prompt", "spew " + std::to_string(rng() >> 1) + " " + std::to_string(pick(6000))}, {"n", index}}.dump();
+    return json{{"prompt", "spew " + std::to_string(rng() >> 1) + " " + std::to_string(pick(6000))}, {"n", index}}
+        .dump();
   }
   if (k < 55) {
     // A valid job whose prompt (and so the agent's echo) is hostile text.
@@ -131,8 +156,8 @@ std::string Body(std::mt19937_64& rng, int index, bool* valid) {
     return json{{"prompt", prompt}, {"n", index}}.dump();
   }
   if (k < 63) {  // malformed JSON
-    static const std::vector<std::string> kBad = {"{\"prompt\": ", "{\"prompt\": \"x\",}", "{'prompt': 'x'}",
-                                                  "{\"prompt\": \"x\"} trailing", "}{", "nul"};
+    static const std::vector<std::string> kBad = {
+        "{\"prompt\": ", "{\"prompt\": \"x\",}", "{'prompt': 'x'}", "{\"prompt\": \"x\"} trailing", "}{", "nul"};
     return kBad[pick(kBad.size())] + std::string(index % 3, ' ');
   }
   if (k < 66) return json{{"prompt", std::string(70'000 + pick(1000), 'x')}, {"n", index}}.dump();  // over max_job_file
@@ -307,9 +332,8 @@ TEST_CASE("a daemon fed hundreds of hostile files and spewing agents stays up an
   {
     std::string left;
     for (const auto& g : kGroups) {
-      left += g + ": " + std::to_string(Names(r.Tasks(g)).size()) + " in tasks/ (" +
-              std::to_string(ignored[g].size()) + " ignored by design), " +
-              std::to_string(Names(r.Var() / "data/claimed" / g).size()) + " claimed; ";
+      left += g + ": " + std::to_string(Names(r.Tasks(g)).size()) + " in tasks/ (" + std::to_string(ignored[g].size()) +
+              " ignored by design), " + std::to_string(Names(r.Var() / "data/claimed" / g).size()) + " claimed; ";
     }
     INFO(left);
     INFO(Count(r, "SELECT count(*) FROM job_events WHERE event IN ('received', 'rejected', 'duplicate')")

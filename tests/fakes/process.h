@@ -10,7 +10,7 @@
 namespace dropq::testing {
 
 struct ProcessResult {
-  int exit_code = -1;   // 128+signal when killed; -1 when it had to be killed for running too long
+  int exit_code = -1;  // 128+signal when killed; -1 when it had to be killed for running too long
   std::string out;
   std::string err;
 };

@@ -14,7 +14,6 @@ namespace dropq::testing {
 // terminal 120 columns wide; `out` holds everything it wrote there (the
 // terminal turns "\n" into "\r\n"), `err` stays empty. Killed after
 // timeout_ms (exit_code -1).
-ProcessResult RunInPty(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
-                       int timeout_ms = 60'000);
+ProcessResult RunInPty(const std::vector<std::string>& argv, const std::filesystem::path& cwd, int timeout_ms = 60'000);
 
 }  // namespace dropq::testing

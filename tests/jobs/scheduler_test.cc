@@ -129,8 +129,7 @@ TEST_CASE("run_all fires every missed slot, oldest first") {
   Task t = MakeTask(ScheduleType::kCron, "0 * * * *", T("2026-05-01T08:30:00Z"));
   t.catch_up = CatchUp::kRunAll;
   FirePlan p = Plan(t, T("2026-05-01T11:10:00Z"), false);
-  CHECK(p.fire == std::vector<TimeMs>{T("2026-05-01T09:00:00Z"), T("2026-05-01T10:00:00Z"),
-                                      T("2026-05-01T11:00:00Z")});
+  CHECK(p.fire == std::vector<TimeMs>{T("2026-05-01T09:00:00Z"), T("2026-05-01T10:00:00Z"), T("2026-05-01T11:00:00Z")});
   CHECK(p.skipped.empty());
   CHECK(p.next_run == T("2026-05-01T12:00:00Z"));
 }
@@ -254,7 +253,7 @@ TEST_CASE("a daily cron task in Europe/London fires once a day across both DST c
     fires.insert(fires.end(), p.fire.begin(), p.fire.end());
     Apply(t, p);
   }
-  REQUIRE(fires.size() == 214);  // 2026-03-28 .. 2026-10-27, one per day
+  REQUIRE(fires.size() == 214);                    // 2026-03-28 .. 2026-10-27, one per day
   CHECK(fires[0] == T("2026-03-28T01:30:00Z"));    // GMT
   CHECK(fires[1] == T("2026-03-29T01:30:00Z"));    // 02:30 BST, shifted by the gap
   CHECK(fires[2] == T("2026-03-30T00:30:00Z"));    // 01:30 BST

@@ -297,8 +297,9 @@ TEST_CASE("only active tasks with a next run are loaded into the queue, earliest
 TEST_CASE("deleting a task keeps its run history") {
   Fixture f;
   f.Add(Draft("t"));
-  REQUIRE(f.tasks->RecordRun("t", T("2026-05-01T08:00:00Z"), std::nullopt, TaskRunStatus::kSkipped,
-                              std::string("because")).ok());
+  REQUIRE(
+      f.tasks->RecordRun("t", T("2026-05-01T08:00:00Z"), std::nullopt, TaskRunStatus::kSkipped, std::string("because"))
+          .ok());
   REQUIRE(f.tasks->Delete("t").ok());
   CHECK_FALSE(f.tasks->Get("t")->has_value());
   auto runs = f.tasks->ListRuns("t");
@@ -476,8 +477,9 @@ TEST_CASE("the scheduler tables refuse values outside their documented sets") {
   f.Add(Draft("t"));
   CHECK(StoreSql::Exec(*f.store, "UPDATE scheduled_tasks SET overlap='sometimes'").code() == Status::Code::kIOError);
   CHECK_FALSE(f.tasks->RecordRun("t", 1, std::int64_t{999}, TaskRunStatus::kQueued).ok());  // no such job
-  CHECK(StoreSql::Exec(*f.store, "INSERT INTO messages(group_folder, chat_jid, text, created_at) "
-                      "VALUES('main', 'x@g.us', 'hi', '2026-05-01T08:00:00.000Z')")
+  CHECK(StoreSql::Exec(*f.store,
+                       "INSERT INTO messages(group_folder, chat_jid, text, created_at) "
+                       "VALUES('main', 'x@g.us', 'hi', '2026-05-01T08:00:00.000Z')")
             .ok());
   CHECK_FALSE(StoreSql::Exec(*f.store, "UPDATE messages SET delivery_state='lost'").ok());
 }

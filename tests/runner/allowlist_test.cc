@@ -328,7 +328,8 @@ TEST_CASE("a malformed allowlist is InvalidArgument naming the problem") {
   check(R"({"allowedRoots":{}})", "allowedRoots must be an array");
   check(R"({"allowedRoots":[{"allowReadWrite":true}]})", "allowedRoots[0].path is required");
   check(R"({"allowedRoots":[{"path":"relative/dir"}]})", "allowedRoots[0].path must be absolute");
-  check(R"({"allowedRoots":[{"path":"/x","allowReadWrite":"yes"}]})", "allowedRoots[0].allowReadWrite must be a boolean");
+  check(R"({"allowedRoots":[{"path":"/x","allowReadWrite":"yes"}]})",
+        "allowedRoots[0].allowReadWrite must be a boolean");
   check(R"({"allowedRoots":[],"blockedPatterns":[""]})", "blockedPatterns[0] must be a non-empty string");
   check(R"({"allowedRoots":[],"nonMainReadOnly":1})", "nonMainReadOnly must be a boolean");
   check(R"({"allowedRoots":[],"blockedPattern":["x"]})", "unknown key \"blockedPattern\"");

@@ -18,6 +18,7 @@
 namespace {
 
 namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
 using dropq::Status;
 using dropq::runner::AppleOptions;
 using dropq::runner::DockerOptions;
@@ -29,7 +30,6 @@ using dropq::testing::ReadFile;
 using dropq::testing::ScopedEnv;
 using dropq::testing::TempDir;
 using dropq::testing::WriteFile;
-using Catch::Matchers::Contains;
 using Strings = std::vector<std::string>;
 
 // Two dropq roots' instance ids (Store::InstanceId makes 12 hex characters).
@@ -39,7 +39,8 @@ const std::string kInstanceB = "bbbbbbbbbbbb";
 SandboxSpec Spec(Strings agent = {}) {
   SandboxSpec s;
   s.container_name = "dropq-team-1700000000000";
-  s.mounts = {{"/srv/dropq/groups/team", "/workspace/group", false}, {"/srv/dropq/groups/global", "/workspace/global", true}};
+  s.mounts = {{"/srv/dropq/groups/team", "/workspace/group", false},
+              {"/srv/dropq/groups/global", "/workspace/global", true}};
   s.agent = std::move(agent);
   return s;
 }
@@ -75,16 +76,15 @@ struct FakeCli {
   }
 };
 
-
 }  // namespace
 
 TEST_CASE("docker run: -i --rm --name, -v host:ctr for rw and host:ctr:ro for ro, extra args, image, agent") {
   auto rt = MakeDockerRuntime({"docker", "nanoclaw-agent:latest", {"--network", "none"}});
   auto spec = rt->Build(Spec({"node", "/app/dist/index.js"}));
-  CHECK(spec.argv == Strings{"docker", "run", "-i", "--rm", "--name", "dropq-team-1700000000000",
-                             "-v", "/srv/dropq/groups/team:/workspace/group",
-                             "-v", "/srv/dropq/groups/global:/workspace/global:ro",
-                             "--network", "none", "nanoclaw-agent:latest", "node", "/app/dist/index.js"});
+  CHECK(spec.argv == Strings{"docker", "run", "-i", "--rm", "--name", "dropq-team-1700000000000", "-v",
+                             "/srv/dropq/groups/team:/workspace/group", "-v",
+                             "/srv/dropq/groups/global:/workspace/global:ro", "--network", "none",
+                             "nanoclaw-agent:latest", "node", "/app/dist/index.js"});
   CHECK(rt->name() == "docker");
   CHECK(rt->isolates());
 }
@@ -97,9 +97,9 @@ TEST_CASE("docker run without an agent argv ends with the image, whose entrypoin
 
 TEST_CASE("podman gets docker's argv with its own binary and is named podman") {
   auto rt = MakeDockerRuntime({"podman", "img", {}});
-  CHECK(rt->Build(Spec()).argv == Strings{"podman", "run", "-i", "--rm", "--name", "dropq-team-1700000000000",
-                                          "-v", "/srv/dropq/groups/team:/workspace/group",
-                                          "-v", "/srv/dropq/groups/global:/workspace/global:ro", "img"});
+  CHECK(rt->Build(Spec()).argv == Strings{"podman", "run", "-i", "--rm", "--name", "dropq-team-1700000000000", "-v",
+                                          "/srv/dropq/groups/team:/workspace/group", "-v",
+                                          "/srv/dropq/groups/global:/workspace/global:ro", "img"});
   CHECK(rt->name() == "podman");
   CHECK(MakeDockerRuntime({"/usr/bin/podman", "img", {}})->name() == "podman");
 }
@@ -107,10 +107,10 @@ TEST_CASE("podman gets docker's argv with its own binary and is named podman") {
 TEST_CASE("Apple container: rw mounts use -v and read-only mounts use --mount type=bind,...,readonly") {
   auto rt = MakeAppleContainerRuntime({"img", {"--cpus", "2"}});
   CHECK(rt->Build(Spec({"agent"})).argv ==
-        Strings{"container", "run", "-i", "--rm", "--name", "dropq-team-1700000000000",
-                "-v", "/srv/dropq/groups/team:/workspace/group",
-                "--mount", "type=bind,source=/srv/dropq/groups/global,target=/workspace/global,readonly",
-                "--cpus", "2", "img", "agent"});
+        Strings{"container", "run", "-i", "--rm", "--name", "dropq-team-1700000000000", "-v",
+                "/srv/dropq/groups/team:/workspace/group", "--mount",
+                "type=bind,source=/srv/dropq/groups/global,target=/workspace/global,readonly", "--cpus", "2", "img",
+                "agent"});
   CHECK(rt->name() == "container");
 }
 
@@ -144,9 +144,21 @@ TEST_CASE("the client's environment carries none of dropq's own variables") {
   runtimes.push_back(MakeAppleContainerRuntime({"img", {}}));
   for (const auto& rt : runtimes) {
     auto spec = rt->Build(Spec());
-    const Strings allowed = {"PATH", "HOME", "LANG", "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG",
-                             "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "CONTAINER_HOST", "CONTAINER_CONNECTION",
-                             "CONTAINERS_CONF", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TMPDIR"};
+    const Strings allowed = {"PATH",
+                             "HOME",
+                             "LANG",
+                             "DOCKER_HOST",
+                             "DOCKER_CONTEXT",
+                             "DOCKER_CONFIG",
+                             "DOCKER_CERT_PATH",
+                             "DOCKER_TLS_VERIFY",
+                             "CONTAINER_HOST",
+                             "CONTAINER_CONNECTION",
+                             "CONTAINERS_CONF",
+                             "XDG_RUNTIME_DIR",
+                             "XDG_CONFIG_HOME",
+                             "XDG_DATA_HOME",
+                             "TMPDIR"};
     for (const auto& e : spec.env) {
       INFO(e);
       CHECK(std::find(allowed.begin(), allowed.end(), e.substr(0, e.find('='))) != allowed.end());
@@ -201,7 +213,8 @@ TEST_CASE("docker orphan clean-up stops every listed container of its instance w
 }
 
 TEST_CASE("docker orphan clean-up counts only the containers that stopped") {
-  FakeCli fake("docker", R"(case "$1" in ps) printf 'dropq-a-1\ndropq-b-2\n' ;; stop) [ "$4" = dropq-a-1 ] || exit 1 ;; esac)");
+  FakeCli fake("docker",
+               R"(case "$1" in ps) printf 'dropq-a-1\ndropq-b-2\n' ;; stop) [ "$4" = dropq-a-1 ] || exit 1 ;; esac)");
   auto stopped = MakeDockerRuntime({fake.bin.string(), "img", {}, 15, kInstanceA})->CleanupOrphans();
   REQUIRE(stopped.ok());
   CHECK(*stopped == 1);

@@ -99,9 +99,10 @@ TEST_CASE("an agent's output block becomes the attempt's result and an output re
 
 TEST_CASE("the agent reads the container input on its stdin") {
   // The agent echoes its input back as the result.
-  RunnerFixture f(Sh("in=$(cat); printf '%s\\n' '---NANOCLAW_OUTPUT_START---'; "
-                     "printf '{\"status\":\"success\",\"result\":%s}\\n' \"$in\"; "
-                     "printf '%s\\n' '---NANOCLAW_OUTPUT_END---'"));
+  RunnerFixture f(
+      Sh("in=$(cat); printf '%s\\n' '---NANOCLAW_OUTPUT_START---'; "
+         "printf '{\"status\":\"success\",\"result\":%s}\\n' \"$in\"; "
+         "printf '%s\\n' '---NANOCLAW_OUTPUT_END---'"));
   const RunOutcome& o = f.Run();
   REQUIRE(o.result);
   CHECK_THAT(*o.result, Catch::Contains("\"prompt\":\"say hi\""));

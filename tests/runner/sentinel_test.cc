@@ -313,8 +313,10 @@ TEST_CASE("a long line before the last line does not spoil the fallback") {
 TEST_CASE("huge text outside blocks does not hide the next marker") {
   SentinelParser p(nullptr, 64);
   std::string noise(1 << 20, 'n');
-  FeedAll(p, Block(R"({"status":"success","result":1})") + noise + "\n" + noise + "\n" +
-                 Block(R"({"status":"success","result":2})"), 4096 + 3);
+  FeedAll(p,
+          Block(R"({"status":"success","result":1})") + noise + "\n" + noise + "\n" +
+              Block(R"({"status":"success","result":2})"),
+          4096 + 3);
   CHECK(Results(p) == Strings{"1", "2"});
   CHECK(p.malformed().empty());
 }
@@ -331,8 +333,8 @@ TEST_CASE("any chunking of a mixed stream gives the same outputs and reasons") {
   std::string stream = "boot\r\n\n echo " + kStart + " here\n" + kEnd + "\n" + noise + "\n" +
                        Block(R"({"status":"success","result":1})") + "---NANOCLAW_OUTPUT_ but not quite\n" +
                        Block("{\n \"status\": \"error\",\r\n \"result\": [1, 2]\n}") + noise + noise + "\n" +
-                       Block(R"({"status":"success","result":")" + noise + "\"}") + "\t\n" +
-                       kStart + "\n{\"status\":\n" + Block(R"({"status":"success","result":3,"newSessionId":"z"})") +
+                       Block(R"({"status":"success","result":")" + noise + "\"}") + "\t\n" + kStart +
+                       "\n{\"status\":\n" + Block(R"({"status":"success","result":3,"newSessionId":"z"})") +
                        Block("nope") + kStart + "\n" + R"({"status":"success","result":4})";
   SentinelParser whole(nullptr, 200);
   FeedAll(whole, stream, stream.size());

@@ -116,8 +116,11 @@ TEST_CASE("current_tasks.json is byte for byte the array's dump, awkward prompts
     Json all = Json::array();
     for (const auto& t : *TaskStore(*f.store).List()) {
       if (!is_main && t.group_folder != folder) continue;
-      all.push_back(Json{{"id", t.id}, {"groupFolder", t.group_folder}, {"prompt", t.prompt},
-                         {"schedule_type", ToString(t.schedule_type)}, {"schedule_value", t.schedule_value},
+      all.push_back(Json{{"id", t.id},
+                         {"groupFolder", t.group_folder},
+                         {"prompt", t.prompt},
+                         {"schedule_type", ToString(t.schedule_type)},
+                         {"schedule_value", t.schedule_value},
                          {"status", ToString(t.status)},
                          {"next_run", t.next_run ? Json(FormatIsoUtc(*t.next_run)) : Json(nullptr)}});
     }

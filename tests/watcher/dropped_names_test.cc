@@ -70,7 +70,8 @@ struct Fixture {
   bool TasksEmpty() { return fs::is_empty(layout.TasksDir(kGroup)) && fs::is_empty(layout.ClaimedDir(kGroup)); }
 };
 
-TEST_CASE("a job file whose name is not valid UTF-8 goes to errors with its name escaped and its bytes", "[ingest][names]") {
+TEST_CASE("a job file whose name is not valid UTF-8 goes to errors with its name escaped and its bytes",
+          "[ingest][names]") {
   Fixture f;
   f.Drop("\xFF.json");
   CHECK(f.Flush().empty());

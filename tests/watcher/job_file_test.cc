@@ -95,8 +95,9 @@ TEST_CASE("the extra fields NanoClaw writers add are ignored") {
 }
 
 TEST_CASE("null optional fields count as absent") {
-  RunRequest r = ParseRun(R"({"prompt":"p","id":null,"priority":null,"run_at":null,"timeout":null,)"
-                          R"("max_attempts":null,"context_mode":null,"target_group":null,"targetJid":null,"type":null})");
+  RunRequest r =
+      ParseRun(R"({"prompt":"p","id":null,"priority":null,"run_at":null,"timeout":null,)"
+               R"("max_attempts":null,"context_mode":null,"target_group":null,"targetJid":null,"type":null})");
   CHECK_FALSE(r.client_id);
   CHECK(r.priority == 0);
   CHECK_FALSE(r.timeout_ms);
@@ -390,8 +391,7 @@ TEST_CASE("a negative max_interruptions is rejected") {
 }
 
 TEST_CASE("max_interruptions above 100 or not an integer is rejected") {
-  CHECK(ErrorOf(WithPrompt(R"("max_interruptions":101)")) ==
-        R"(field "max_interruptions": must be between 0 and 100)");
+  CHECK(ErrorOf(WithPrompt(R"("max_interruptions":101)")) == R"(field "max_interruptions": must be between 0 and 100)");
   CHECK(ErrorOf(WithPrompt(R"("max_interruptions":"3")")) == R"(field "max_interruptions": expected an integer)");
 }
 
@@ -518,9 +518,8 @@ TEST_CASE("a zero, negative or unparseable interval is rejected") {
   CHECK(ErrorOf(Interval("0")) == R"(field "schedule_value": an interval must be positive)");
   CHECK(ErrorOf(Interval("-5")) == R"(field "schedule_value": an interval must be positive)");
   CHECK(ErrorOf(Interval(R"("0s")")) == R"(field "schedule_value": an interval must be positive)");
-  CHECK(ErrorOf(Interval(R"("soon")")) ==
-        R"(field "schedule_value": invalid interval "soon" )"
-        R"((milliseconds, or a number with ms, s, m, h or d, e.g. "30s"))");
+  CHECK(ErrorOf(Interval(R"("soon")")) == R"(field "schedule_value": invalid interval "soon" )"
+                                          R"((milliseconds, or a number with ms, s, m, h or d, e.g. "30s"))");
   CHECK(ErrorOf(Interval("1.5")) ==
         R"(field "schedule_value": expected an interval: integer milliseconds or a duration string)");
   CHECK(ErrorOf(Interval("18446744073709551615")) == R"(field "schedule_value": number out of range)");
@@ -715,9 +714,9 @@ std::string MessageErrorOf(std::string_view content) {
 }  // namespace
 
 TEST_CASE("a NanoClaw message file is parsed into chat jid and text") {
-  MessageCommand m = ParseMessage(
-      R"({"type":"message","chatJid":"120363@g.us","text":"Done: 3 files\n✅","groupFolder":"team",)"
-      R"("timestamp":"2026-11-27T08:45:57.123Z"})");
+  MessageCommand m =
+      ParseMessage(R"({"type":"message","chatJid":"120363@g.us","text":"Done: 3 files\n✅","groupFolder":"team",)"
+                   R"("timestamp":"2026-11-27T08:45:57.123Z"})");
   CHECK(m.chat_jid == "120363@g.us");
   CHECK(m.text == "Done: 3 files\n✅");
 }

@@ -66,7 +66,8 @@ struct Fixture {
 
   std::vector<Row> Messages() {
     std::vector<Row> out;
-    auto& q = StoreSql::Prepare(*store, "SELECT group_folder, chat_jid, text, delivery_state, error FROM messages ORDER BY id")
+    auto& q = StoreSql::Prepare(*store,
+                                "SELECT group_folder, chat_jid, text, delivery_state, error FROM messages ORDER BY id")
                   .Use();
     while (*q.Step()) out.push_back({q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.OptText(4)});
     return out;
@@ -218,8 +219,9 @@ TEST_CASE("an on_message hook that outlives its timeout is killed and the messag
 TEST_CASE("a message recorded before a crash is delivered at the next start, its file removed", "[messages]") {
   Fixture f;
   // The state a crash between COMMIT and delivery leaves behind.
-  REQUIRE(StoreSql::Prepare(*f.store, "INSERT INTO messages (group_folder, chat_jid, text, created_at) "
-                        "VALUES ('team', 'team@x', 'recorded', '2027-01-15T08:00:00.000Z')")
+  REQUIRE(StoreSql::Prepare(*f.store,
+                            "INSERT INTO messages (group_folder, chat_jid, text, created_at) "
+                            "VALUES ('team', 'team@x', 'recorded', '2027-01-15T08:00:00.000Z')")
               .Use()
               .Run()
               .ok());
@@ -230,8 +232,7 @@ TEST_CASE("a message recorded before a crash is delivered at the next start, its
   fs::create_directories(f.inbox->ClaimedDir("team"));
   WriteFile(f.inbox->ClaimedDir("team") / "tok1.a.json", "{}");
   // And one claimed but never committed: handled afresh.
-  WriteFile(f.inbox->ClaimedDir("team") / "tok2.b.json",
-            R"({"type":"message","chatJid":"team@x","text":"fresh"})");
+  WriteFile(f.inbox->ClaimedDir("team") / "tok2.b.json", R"({"type":"message","chatJid":"team@x","text":"fresh"})");
   REQUIRE(f.inbox->Reconcile().ok());
   REQUIRE(f.inbox->Flush().ok());
   f.Deliver();

@@ -46,10 +46,12 @@ struct Loop {
   }
   void Stop() {
     watcher->Close();
-    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&guard))) uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&guard)))
+      uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
   }
   void Run() {
-    uv_timer_start(&guard, [](uv_timer_t* t) { static_cast<Loop*>(t->data)->Stop(); }, 30'000, 0);
+    uv_timer_start(
+        &guard, [](uv_timer_t* t) { static_cast<Loop*>(t->data)->Stop(); }, 30'000, 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
   }
@@ -70,12 +72,13 @@ TEST_CASE("after an ingest pass that queued 256 jobs the watcher looks at tasks/
   Loop l;
   std::size_t queued = 0;
   // The safety rescan is an hour away: it cannot be what finds the file.
-  l.watcher = std::make_unique<Watcher>(&l.loop, layout, ingestor, std::vector<std::string>{"main"},
-                                        [&](std::vector<QueuedJob> jobs) {
-                                          queued += jobs.size();
-                                          if (queued >= 257) l.Stop();
-                                        },
-                                        3'600'000);
+  l.watcher = std::make_unique<Watcher>(
+      &l.loop, layout, ingestor, std::vector<std::string>{"main"},
+      [&](std::vector<QueuedJob> jobs) {
+        queued += jobs.size();
+        if (queued >= 257) l.Stop();
+      },
+      3'600'000);
   REQUIRE(l.watcher->Start().ok());
   // 256 drops before the loop runs, so their events arrive in one turn and
   // make one pass, written aside and renamed in as writers do.
@@ -108,8 +111,7 @@ TEST_CASE("a slow on_message hook does not hold up the ingest of tasks/ in the s
   auto tasks = layout.TasksDir("main");
   std::string script = "cat >/dev/null; cp '" + (r.dir / "stage" / "job.json").string() + "' '" +
                        (tasks / ".job.tmp").string() + "' && mv '" + (tasks / ".job.tmp").string() + "' '" +
-                       (tasks / "job.json").string() + "'; while [ ! -e '" + gate.string() +
-                       "' ]; do sleep 0.01; done";
+                       (tasks / "job.json").string() + "'; while [ ! -e '" + gate.string() + "' ]; do sleep 0.01; done";
 
   Loop l;
   std::vector<std::string> seen;  // what happened, in order
@@ -122,13 +124,14 @@ TEST_CASE("a slow on_message hook does not hold up the ingest of tasks/ in the s
     l.Stop();
   };
   MessageInbox inbox(&l.loop, *r.store, layout, mo, r.clock);
-  l.watcher = std::make_unique<Watcher>(&l.loop, layout, ingestor, std::vector<std::string>{"main"},
-                                        [&](std::vector<QueuedJob> jobs) {
-                                          if (jobs.empty()) return;
-                                          seen.push_back("job queued");
-                                          WriteFile(gate, "");
-                                        },
-                                        3'600'000, &inbox);
+  l.watcher = std::make_unique<Watcher>(
+      &l.loop, layout, ingestor, std::vector<std::string>{"main"},
+      [&](std::vector<QueuedJob> jobs) {
+        if (jobs.empty()) return;
+        seen.push_back("job queued");
+        WriteFile(gate, "");
+      },
+      3'600'000, &inbox);
   REQUIRE(l.watcher->Start().ok());
   WriteFile(layout.MessagesDir("main") / "m.json", R"({"type":"message","chatJid":"main@x","text":"slow"})");
   inbox.ScanAll();
