@@ -84,6 +84,9 @@ class Attempts {
   std::optional<Phase> PhaseOf(JobId job) const;
   std::size_t Count(Phase phase) const;
   std::size_t running() const { return executor_.active(); }
+  // Attempts whose start is recorded and whose agent has not ended yet:
+  // running, or about to start once the snapshots are written.
+  std::size_t InFlight() const { return Count(Phase::kWaitingSnapshots) + Count(Phase::kRunning); }
   // Nothing launched, running, being written or waiting to be recorded
   // (blocked result files do not count: a shutdown leaves them to the
   // next start).

@@ -659,9 +659,11 @@ class Daemon final : public watcher::CommandHandler {
     if (task_timer_) task_timer_->Close();
     uv_timer_stop(&wake_);
     uv_idle_stop(&pump_idle_);
-    if (runner_->active() > 0 && cfg_.shutdown_grace_ms > 0 && !opts_.once) {
+    // An attempt whose start is recorded counts as running, even while it
+    // waits for its snapshots: it starts and gets the grace like the others.
+    if (attempts_->InFlight() > 0 && cfg_.shutdown_grace_ms > 0 && !opts_.once) {
       spdlog::info("waiting up to {} ms for {} running job(s) to finish (signal again to stop them now)",
-                   cfg_.shutdown_grace_ms, runner_->active());
+                   cfg_.shutdown_grace_ms, attempts_->InFlight());
       uv_timer_start(
           &wake_, [](uv_timer_t* t) { Guard("shutdown grace", [&] { static_cast<Daemon*>(t->data)->StopRunning(); }); },
           static_cast<std::uint64_t>(cfg_.shutdown_grace_ms), 0);

@@ -21,13 +21,18 @@ struct Waiter {
   std::vector<std::unique_ptr<uv_fs_event_t>> watches;
   const std::function<bool()>* ready = nullptr;
   bool done = false;
+  bool running = false;  // inside the waiting uv_run
   std::uint64_t backoff = kFirstRecheckMs;
 
   void Check() {
     if (done) return;
     if ((*ready)()) {
       done = true;
-      uv_stop(&loop);
+      // Only a running loop may be stopped: a stop left pending makes the
+      // uv_run that closes the handles return at once, and the loop then
+      // cannot be closed (LeakSanitizer saw it when the answer arrived
+      // between the first look and arming the watches).
+      if (running) uv_stop(&loop);
     }
   }
 };
@@ -73,7 +78,9 @@ bool WaitUntilReady(const std::vector<std::filesystem::path>& dirs, const std::f
       uv_timer_start(
           &w.timeout, [](uv_timer_t* t) { uv_stop(t->loop); }, static_cast<std::uint64_t>(timeout_ms), 0);
     }
+    w.running = true;
     uv_run(&w.loop, UV_RUN_DEFAULT);
+    w.running = false;
   }
   for (auto& h : w.watches) uv_close(reinterpret_cast<uv_handle_t*>(h.get()), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&w.recheck), nullptr);

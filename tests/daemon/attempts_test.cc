@@ -246,6 +246,18 @@ TEST_CASE("the lifecycle is settled only when nothing waits, runs, is written or
   CHECK(h.attempts.Settled());
 }
 
+TEST_CASE("an attempt is in flight from its launch until its agent has ended") {
+  Harness h;
+  auto a = Harness::MakeAttempt(1);
+  CHECK(h.attempts.InFlight() == 0);
+  h.attempts.Launch({a});
+  CHECK(h.attempts.InFlight() == 1);  // waiting for the snapshots
+  h.SnapshotsWritten();
+  CHECK(h.attempts.InFlight() == 1);  // running
+  h.Exit(a, JobState::kSucceeded);
+  CHECK(h.attempts.InFlight() == 0);  // writing its result file
+}
+
 TEST_CASE("a blocked result file does not keep the lifecycle from settling") {
   Harness h;
   auto a = Harness::MakeAttempt(1);
