@@ -3,6 +3,7 @@
 // runtime for, what it writes to the agent, and what one attempt reports.
 #include "runner/runner.h"
 
+#include <signal.h>
 #include <uv.h>
 
 #include <catch2/catch.hpp>
@@ -29,6 +30,10 @@ struct RunnerFixture {
   std::unique_ptr<Runner> runner;
 
   explicit RunnerFixture(std::vector<std::string> agent, std::int64_t max_output = 1 << 20) {
+    // As the daemon does (daemon.cc, Setup): an agent that exits without
+    // reading its stdin makes the input's write fail with EPIPE, which must
+    // not kill the process that runs it.
+    ::signal(SIGPIPE, SIG_IGN);
     REQUIRE(layout.CreateCommon().ok());
     REQUIRE(layout.CreateGroup("team").ok());
     uv_loop_init(&loop);
