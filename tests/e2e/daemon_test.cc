@@ -841,6 +841,12 @@ TEST_CASE("a full disk stops ingest with a clear error and it resumes when space
                std::distance(fs::directory_iterator(claimed, ec), fs::directory_iterator()) == 5;
       },
       30'000);
+  // A full disk leaves no row to wait on (the daemon cannot write one), and
+  // the claim comes before the commit that fails, in the same turn. What
+  // the daemon offers for this case is its error, which this test is about:
+  // wait for it, so the space is not freed before a commit has failed.
+  bool refused = WaitUntil([&] { return ReadFile(r.scratch / "stderr").find("ingest failed") != std::string::npos; },
+                           30'000);
   std::string jobs_while_full = Count(r, "jobs");
   fs::remove(filler);
   bool resumed = WaitUntil(
@@ -856,6 +862,7 @@ TEST_CASE("a full disk stops ingest with a clear error and it resumes when space
   std::string log = ReadFile(r.scratch / "stderr");
   INFO(log);
   REQUIRE(stopped);
+  REQUIRE(refused);
   CHECK(log.find("full") != std::string::npos);
   CHECK(jobs_while_full == "0");
   REQUIRE(resumed);
