@@ -53,10 +53,7 @@ void Attempts::Launch(std::vector<runner::Attempt> attempts) {
 
 void Attempts::Exited(const Job& job, RunOutcome outcome) {
   EndCause cause = stopped_ ? EndCause::kShutdown : EndCause::kExited;
-  if (auto c = cancel_requested_.find(job.id); c != cancel_requested_.end()) {
-    cause = EndCause::kCancelled;
-    cancel_requested_.erase(c);
-  }
+  if (cancel_requested_.erase(job.id) > 0) cause = EndCause::kCancelled;
   AttemptVerdict v = DecideEnd(job, std::move(outcome), cause, clock_.NowMs(), jitter_());
   if (!v.final) {
     Conclude(job, std::move(v.outcome), false);
@@ -117,10 +114,10 @@ std::vector<Attempts::End> Attempts::TakeEnded() {
   return out;
 }
 
-bool Attempts::Cancel(JobId job, std::string detail) {
+bool Attempts::Cancel(JobId job) {
   auto p = phases_.find(job);
   if (p == phases_.end() || p->second != Phase::kRunning || !executor_.Stop(job)) return false;
-  cancel_requested_[job] = std::move(detail);
+  cancel_requested_.insert(job);
   return true;
 }
 

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,9 +69,9 @@ class Attempts {
   void Launch(std::vector<runner::Attempt> attempts);
   // The executor's report: the attempt's agent is gone.
   void Exited(const Job& job, RunOutcome outcome);
-  // Stops a running attempt that is then recorded cancelled with `detail`;
-  // false when the job has no running attempt.
-  bool Cancel(JobId job, std::string detail);
+  // Stops a running attempt that is then recorded cancelled; false when the
+  // job has no running attempt.
+  bool Cancel(JobId job);
   // The shutdown: stops every running attempt; they and any launched later
   // end as interruptions (requeued).
   void StopAll();
@@ -103,7 +104,7 @@ class Attempts {
   Hooks hooks_;
   std::function<double()> jitter_;
   std::map<JobId, Phase> phases_;
-  std::map<JobId, std::string> cancel_requested_;  // job → audit detail of the cancel
+  std::set<JobId> cancel_requested_;  // running attempts stopped because their job was cancelled
   std::vector<End> ended_;
   std::vector<std::pair<Job, RunOutcome>> blocked_;  // final, result file not written yet
   std::uint64_t blocked_retry_ms_ = 0;

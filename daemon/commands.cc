@@ -125,7 +125,7 @@ Result<std::string> ControlCommands::CancelJob(const Job& job, nlohmann::json de
     spdlog::info("job {} cancelled", job.id);
     return text::Dump(nlohmann::json{{"job", job.id}, {"action", "cancelled"}});
   }
-  if (job.state == JobState::kRunning && p_.attempts.Cancel(job.id, text::Dump(detail))) {
+  if (job.state == JobState::kRunning && p_.attempts.Cancel(job.id)) {
     spdlog::info("job {} cancelled while running: stopping it", job.id);
     return text::Dump(nlohmann::json{{"job", job.id}, {"action", "stopping"}});
   }

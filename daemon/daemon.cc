@@ -176,9 +176,9 @@ class Daemon final : public watcher::CommandHandler {
     std::vector<std::string> folders;
     for (const auto& g : groups_.all()) folders.push_back(g.folder);
     // The ingest pass is the turn's (Pump), not the watcher's own.
-    watcher_ = std::make_unique<watcher::Watcher>(
-        &loop_, layout_, *ingestor_, folders, [this](std::vector<QueuedJob> jobs) { OnIngested(jobs); }, 60'000,
-        inbox_.get(), [this] { SchedulePump(); });
+    watcher_ =
+        std::make_unique<watcher::Watcher>(&loop_, layout_, *ingestor_, folders, watcher::Watcher::JobsCallback(),
+                                           60'000, inbox_.get(), [this] { SchedulePump(); });
     if (Status s = watcher_->Start(); !s.ok()) return s;
     TaskTimer::Hooks hooks;
     hooks.changed = [this] { snapshots_dirty_ = true; };
@@ -421,7 +421,6 @@ class Daemon final : public watcher::CommandHandler {
   // The ingest and the starts each sit in a savepoint, so a file or a start
   // that cannot be recorded does not take the rest with it.
   void Pump() {
-    ServeRegisteredGroups();
     const bool ingest = !stopping_ && watcher_->TakePass();
     // Messages have a pass (and transaction) of their own, before the turn's.
     const Status messages = ingest ? watcher_->FlushMessages() : Status::Ok();
@@ -485,10 +484,10 @@ class Daemon final : public watcher::CommandHandler {
       if (s.ok() && staged.ok()) jobs = ingestor_->Settle();
       watcher_->PassDone(!s.ok() ? s : !staged.ok() ? staged : messages, jobs.size());
       OnIngested(jobs);
-      // One more turn, after the loop's timers: control files applied just
-      // now may have armed one (a resumed or new task due at once), and
-      // `--once` decides only when that turn finds nothing to do.
-      SchedulePump();
+      // `--once` decides on one more turn, after the loop's timers: control
+      // files applied just now may have armed one (a resumed or new task
+      // due at once). A running daemon needs no extra turn on the ingest path.
+      if (opts_.once) SchedulePump();
     }
     Spawn(std::move(attempts));
     if (stopping_) {

@@ -142,7 +142,7 @@ void Watcher::OnIdle(uv_idle_t* h) {
     self->PassDone(jobs.ok() ? messages : jobs.status(), jobs.ok() ? jobs->size() : 0);
     // Called even for an empty batch: the daemon's `--once` mode decides
     // whether it is done after every ingest pass.
-    if (jobs.ok()) self->on_jobs_(std::move(*jobs));
+    if (jobs.ok() && self->on_jobs_) self->on_jobs_(std::move(*jobs));
   });
 }
 

@@ -34,7 +34,8 @@ class Watcher {
   // ingest, just before it.
   //
   // Without `request_pass` the watcher runs each pass itself, in a
-  // transaction of its own, and hands the queued jobs to `on_jobs`. With it,
+  // transaction of its own, and hands the queued jobs to `on_jobs`. With it
+  // (`on_jobs` is then unused and may be empty),
   // the pass belongs to the owner of the loop turn's transaction (the
   // daemon): Kick() calls `request_pass`, and the owner runs TakePass(),
   // FlushMessages() before its BEGIN, Ingestor::Stage() inside it, then

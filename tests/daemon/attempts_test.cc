@@ -179,7 +179,7 @@ TEST_CASE("cancelling a running attempt stops it and records it cancelled when i
   auto a = Harness::MakeAttempt(1, 1, 5);
   h.attempts.Launch({a});
   h.SnapshotsWritten();
-  CHECK(h.attempts.Cancel(1, "{\"by\":\"test\"}"));
+  CHECK(h.attempts.Cancel(1));
   CHECK(h.executor.stop_requests == std::vector<JobId>{1});
   h.Exit(a, JobState::kFailed);  // killed: a failure, were it not cancelled
   REQUIRE(h.writes.size() == 1);
@@ -194,9 +194,9 @@ TEST_CASE("cancelling a running attempt stops it and records it cancelled when i
 TEST_CASE("an attempt still waiting for the snapshots cannot be cancelled as running") {
   Harness h;
   h.attempts.Launch({Harness::MakeAttempt(1)});
-  CHECK_FALSE(h.attempts.Cancel(1, "{}"));
+  CHECK_FALSE(h.attempts.Cancel(1));
   CHECK(h.executor.stop_requests.empty());
-  CHECK_FALSE(h.attempts.Cancel(99, "{}"));
+  CHECK_FALSE(h.attempts.Cancel(99));
 }
 
 TEST_CASE("the shutdown stops running attempts and they end as interruptions, requeued") {
