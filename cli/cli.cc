@@ -101,11 +101,18 @@ int Main(int argc, char** argv) {
   logs->add_option("--timeout", follow_timeout, "with --follow: give up after this long (exit 5)");
 
   JobId control_id = 0;
+  ControlOptions control;
+  bool no_wait = false;
+  auto add_control = [&](CLI::App* sub) {
+    add_common(sub, true);
+    sub->add_flag("--no-wait", no_wait, "drop the control file and exit, without waiting for the daemon's verdict");
+    sub->add_option("--timeout", control.timeout, "how long to wait for the verdict (default 30s; then exit 5)");
+  };
   auto* cancel = app.add_subcommand("cancel", "cancel a queued job, or stop a running one (graceful, then kill)");
-  add_common(cancel, true);
+  add_control(cancel);
   cancel->add_option("ID", control_id, "job id")->required();
   auto* retry = app.add_subcommand("retry", "requeue a failed or cancelled job with fresh attempts");
-  add_common(retry, true);
+  add_control(retry);
   retry->add_option("ID", control_id, "job id")->required();
 
   auto* tasks = app.add_subcommand("tasks", "list scheduled tasks with their next run");
@@ -113,7 +120,7 @@ int Main(int argc, char** argv) {
   tasks->add_option("--group", group, "only tasks of this group folder");
   auto* task = app.add_subcommand("task", "pause, resume or cancel a scheduled task");
   std::string task_action, task_id;
-  add_common(task, true);
+  add_control(task);
   task->add_option("ACTION", task_action, "pause | resume | cancel")
       ->required()
       ->check(CLI::IsMember({"pause", "resume", "cancel"}));
@@ -174,9 +181,10 @@ int Main(int argc, char** argv) {
   if (logs->parsed()) return CmdLogs(ctx, logs_opts);
   if (status->parsed()) return CmdStatus(ctx);
   if (tasks->parsed()) return CmdTasks(ctx, group);
-  if (task->parsed()) return CmdTaskControl(ctx, task_action, task_id);
-  if (cancel->parsed()) return CmdControl(ctx, "cancel_job", control_id);
-  if (retry->parsed()) return CmdControl(ctx, "retry_job", control_id);
+  control.wait = !no_wait;
+  if (task->parsed()) return CmdTaskControl(ctx, task_action, task_id, control);
+  if (cancel->parsed()) return CmdControl(ctx, "cancel_job", control_id, control);
+  if (retry->parsed()) return CmdControl(ctx, "retry_job", control_id, control);
   if (prune->parsed()) return CmdPrune(ctx, older_than, dry_run);
   if (check_config->parsed()) return CmdCheckConfig(ctx);
   if (doctor->parsed()) return CmdDoctor(ctx);

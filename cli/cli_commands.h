@@ -13,9 +13,16 @@ int CmdJobs(const Context& ctx, const std::string& state, const std::string& gro
 int CmdJob(const Context& ctx, JobId id);
 int CmdEvents(const Context& ctx, JobId id);
 int CmdStatus(const Context& ctx);
-int CmdControl(const Context& ctx, const std::string& type, JobId id);
 int CmdTasks(const Context& ctx, const std::string& group);
-int CmdTaskControl(const Context& ctx, const std::string& action, const std::string& id);
+
+// cli/cli_control.cc: cancel, retry and task pause|resume|cancel, which wait
+// for the daemon's verdict on their control file.
+struct ControlOptions {
+  bool wait = true;     // false: --no-wait, print the file dropped and exit 0
+  std::string timeout;  // how long to wait for the verdict ("30s"); empty: 30 s
+};
+int CmdControl(const Context& ctx, const std::string& type, JobId id, const ControlOptions& opts);
+int CmdTaskControl(const Context& ctx, const std::string& action, const std::string& id, const ControlOptions& opts);
 
 // cli/cli_logs.cc
 struct LogsOptions {

@@ -21,7 +21,8 @@ constexpr int kExitFailure = 1;    // runtime failure; `doctor`: a check failed
 constexpr int kExitUsage = 2;      // usage or configuration error
 constexpr int kExitNotFound = 3;   // the job (or attempt) named does not exist
 constexpr int kExitJobFailed = 4;  // the job waited for failed, was cancelled, or its file was rejected
-constexpr int kExitTimeout = 5;    // --wait / --follow gave up after its timeout
+constexpr int kExitTimeout = 5;    // --wait / --follow gave up after its timeout; a control command had no verdict
+constexpr int kExitRejected = 6;   // the daemon rejected a control command (the reason is printed)
 
 struct Context {
   std::string config_path = "dropq.yaml";

@@ -1,4 +1,4 @@
-// dropq jobs | job | events | status | cancel | retry | tasks | task.
+// dropq jobs | job | events | status | tasks.
 #include <date/tz.h>
 
 #include "cli/cli_commands.h"
@@ -169,32 +169,6 @@ int CmdStatus(const Context& ctx) {
   return kExitOk;
 }
 
-// cancel and retry go through the daemon's own front door: a control file in
-// the main group's tasks/ (main may act for any group), written atomically.
-// So the change is authorised, audited and applied by the one process that
-// owns the queue — now if it runs, at its next start otherwise.
-int CmdControl(const Context& ctx, const std::string& type, JobId id) {
-  Config cfg = LoadOrExit(ctx);
-  SystemClock clock;
-  auto store = OpenReaderOrExit(cfg, clock);
-  auto job = FindJob(*store, id);
-  if (!job) return kExitNotFound;
-  Layout layout(cfg.root);
-  auto path = layout.TasksDir(cfg.MainGroup().folder) /
-              ("dropq-" + type + "-" + std::to_string(id) + "-" + std::to_string(clock.NowMs()) + ".json");
-  nlohmann::json body = {{"type", type}, {"jobId", id}, {"createdBy", "dropq cli"}};
-  if (Status s = WriteFileAtomic(path, text::Dump(body) + "\n"); !s.ok()) {
-    std::cerr << "dropq: " << s.message() << "\n";
-    return kExitFailure;
-  }
-  if (ctx.json) {
-    std::cout << text::Dump(nlohmann::json{{"job", id}, {"file", path.string()}}) << "\n";
-  } else {
-    std::cout << "dropped " << path.string() << "\n";
-  }
-  return kExitOk;
-}
-
 int CmdTasks(const Context& ctx, const std::string& group) {
   Config cfg = LoadOrExit(ctx);
   SystemClock clock;
@@ -244,23 +218,6 @@ int CmdTasks(const Context& ctx, const std::string& group) {
                     When(ctx.style, now, t.last_run), Shorten(t.prompt, 30)});
   }
   PrintTable(std::cout, ctx.style, {"ID", "GROUP", "STATUS", "SCHEDULE", "NEXT RUN", "LAST RUN", "PROMPT"}, rows);
-  return kExitOk;
-}
-
-int CmdTaskControl(const Context& ctx, const std::string& action, const std::string& id) {
-  Config cfg = LoadOrExit(ctx);
-  SystemClock clock;
-  Layout layout(cfg.root);
-  auto path = layout.TasksDir(cfg.MainGroup().folder) /
-              ("dropq-" + action + "_task-" + std::to_string(clock.NowMs()) + ".json");
-  nlohmann::json body = {{"type", action + "_task"}, {"taskId", id}, {"createdBy", "dropq cli"}};
-  if (Status s = WriteFileAtomic(path, text::Dump(body) + "\n"); !s.ok()) {
-    std::cerr << "dropq: " << s.message() << "\n";
-    return kExitFailure;
-  }
-  std::cout << (ctx.json ? text::Dump(nlohmann::json{{"task", id}, {"file", path.string()}})
-                         : "dropped " + path.string())
-            << "\n";
   return kExitOk;
 }
 

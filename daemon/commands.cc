@@ -101,9 +101,9 @@ std::optional<Result<std::string>> ControlCommands::ApplyTaskCommand(const watch
   return p_.tasks.Cancel(*id);
 }
 
-// Cancelling is idempotent: a queued job is cancelled at once, a running
-// one is stopped (graceful, then kill) and recorded cancelled when it
-// ends, a finished one is left as it is.
+// A queued job is cancelled at once, a running one is stopped (graceful,
+// then kill) and recorded cancelled when it ends; a finished one is left as
+// it is and the file rejected with its state, so `dropq cancel` says so.
 Result<std::string> ControlCommands::CancelJob(const Job& job, nlohmann::json detail) {
   if (job.state == JobState::kQueued) {
     // As for an attempt's end (daemon/attempts.h): the result file before
@@ -129,7 +129,13 @@ Result<std::string> ControlCommands::CancelJob(const Job& job, nlohmann::json de
     spdlog::info("job {} cancelled while running: stopping it", job.id);
     return text::Dump(nlohmann::json{{"job", job.id}, {"action", "stopping"}});
   }
-  return text::Dump(nlohmann::json{{"job", job.id}, {"action", "none"}, {"state", ToString(job.state)}});
+  // Nothing to cancel: a verdict the command can show (docs/CLI.md).
+  if (job.state == JobState::kRunning) {
+    return Status::InvalidArgument("job " + std::to_string(job.id) +
+                                   " is starting or writing its result; cancel it again in a moment");
+  }
+  return Status::InvalidArgument("job " + std::to_string(job.id) + " has finished (" +
+                                 std::string(ToString(job.state)) + "); only queued or running jobs can be cancelled");
 }
 
 Result<std::string> ControlCommands::RetryJob(const Job& job, nlohmann::json detail) {

@@ -72,7 +72,7 @@ class Daemon final : public watcher::CommandHandler {
 
   Status Setup() {
     if (Status s = layout_.CreateCommon(); !s.ok()) return s;
-    if (Status s = lock_.Acquire((layout_.StoreDir() / "dropq.lock").string()); !s.ok()) return s;
+    if (Status s = lock_.Acquire(layout_.LockPath().string()); !s.ok()) return s;
     auto store = Store::Open(layout_.DatabasePath().string(), clock_);
     if (!store.ok()) return store.status();
     store_ = std::move(*store);

@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <string>
+#include <thread>
 
 namespace dropq::app {
 
@@ -17,7 +19,13 @@ InstanceLock::~InstanceLock() {
 Status InstanceLock::Acquire(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) return Status::IOError("cannot open " + path + ": " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  // IsHeld's shared lock lasts an instant: a few tries see past it.
+  int rc = ::flock(fd, LOCK_EX | LOCK_NB);
+  for (int i = 0; rc != 0 && errno == EWOULDBLOCK && i < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    rc = ::flock(fd, LOCK_EX | LOCK_NB);
+  }
+  if (rc != 0) {
     int e = errno;
     char buf[32] = {};
     ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
@@ -36,6 +44,14 @@ Status InstanceLock::Acquire(const std::string& path) {
   }
   fd_ = fd;
   return Status::Ok();
+}
+
+bool InstanceLock::IsHeld(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;  // no lock file: no daemon has run here
+  bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // releases the shared lock, if taken
+  return held;
 }
 
 }  // namespace dropq::app

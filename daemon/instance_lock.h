@@ -20,6 +20,12 @@ class InstanceLock {
   // Conflict (with the holder's pid) when another process holds it.
   Status Acquire(const std::string& path);
 
+  // Whether a daemon holds the lock at `path` now (the CLI's control
+  // commands ask before waiting for a verdict). It takes a shared lock for
+  // an instant when none does, so Acquire tries again for a moment before it
+  // calls a held lock a conflict.
+  static bool IsHeld(const std::string& path);
+
  private:
   int fd_ = -1;
 };

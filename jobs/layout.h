@@ -27,6 +27,8 @@ class Layout {
   std::filesystem::path ClaimedDir(const std::string& g) const { return root_ / "data" / "claimed" / g; }
   std::filesystem::path StoreDir() const { return root_ / "store"; }
   std::filesystem::path DatabasePath() const { return StoreDir() / "dropq.db"; }
+  // Held with flock(2) by the one daemon of this root (daemon/instance_lock.h).
+  std::filesystem::path LockPath() const { return StoreDir() / "dropq.lock"; }
 
   // Creates every directory of the layout for group `g` (idempotent).
   Status CreateGroup(const std::string& g) const;

@@ -640,6 +640,30 @@ Result<std::vector<JobEvent>> Store::ListEvents(std::optional<JobId> job) {
   return out;
 }
 
+Result<std::int64_t> Store::LastEventId() {
+  auto& q = Prepare("SELECT coalesce(max(id), 0) FROM job_events");
+  std::int64_t id = 0;
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { id = r.Int(0); }); !s.ok()) return s;
+  return id;
+}
+
+Result<std::optional<JobEvent>> Store::FindVerdict(const std::string& group, const std::string& file,
+                                                   std::int64_t after_id) {
+  auto& q = Prepare(
+                "SELECT id, job_id, group_folder, at, event, detail FROM job_events "
+                "WHERE id > ?1 AND event IN ('applied', 'rejected') AND group_folder = ?2 "
+                "AND json_extract(detail, '$.file') = ?3 ORDER BY id LIMIT 1")
+                .Bind(1, after_id)
+                .Bind(2, group)
+                .Bind(3, file);
+  std::optional<JobEvent> found;
+  Status s = ForEachRow(q, [&](const SqlStmt& r) {
+    found = JobEvent{r.Int(0), r.OptInt(1), r.OptText(2), r.Time(3), r.Text(4), r.OptText(5)};
+  });
+  if (!s.ok()) return s;
+  return found;
+}
+
 Result<std::vector<JobRun>> Store::ListRuns(JobId job) {
   auto& q = Prepare(
                 "SELECT id, job_id, attempt, runtime, container_name, started_at, finished_at, duration_ms, "

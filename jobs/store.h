@@ -204,6 +204,14 @@ class Store {
   Result<std::vector<QueuedJob>> ListQueuedRefs();
   Result<std::int64_t> CountQueued(const std::string& group);
   Result<std::vector<JobEvent>> ListEvents(std::optional<JobId> job);
+  // The id of the newest event (0 when there is none): a control command
+  // remembers it before dropping its file, then looks for its verdict only
+  // among newer events (FindVerdict), a search of the primary key.
+  Result<std::int64_t> LastEventId();
+  // A control file's verdict (docs/DESIGN.md, "One signal to wait on"): the
+  // `applied` or `rejected` event newer than `after_id` that names the file
+  // `file` dropped into `group`'s tasks/; nullopt while there is none.
+  Result<std::optional<JobEvent>> FindVerdict(const std::string& group, const std::string& file, std::int64_t after_id);
   Result<std::vector<JobRun>> ListRuns(JobId job);
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByState();
   Result<std::optional<std::string>> GetSession(const std::string& group);

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
+#include <utility>
 
 namespace dropq {
 namespace {
@@ -19,14 +21,15 @@ struct Waiter {
   uv_timer_t timeout;
   uv_timer_t recheck;
   std::vector<std::unique_ptr<uv_fs_event_t>> watches;
-  const std::function<bool()>* ready = nullptr;
+  // Asked with true when a watched folder changed, false from the timers.
+  const std::function<bool(bool)>* ready = nullptr;
   bool done = false;
   bool running = false;  // inside the waiting uv_run
   std::uint64_t backoff = kFirstRecheckMs;
 
-  void Check() {
+  void Check(bool from_event) {
     if (done) return;
-    if ((*ready)()) {
+    if ((*ready)(from_event)) {
       done = true;
       // Only a running loop may be stopped: a stop left pending makes the
       // uv_run that closes the handles return at once, and the loop then
@@ -37,11 +40,9 @@ struct Waiter {
   }
 };
 
-}  // namespace
-
-bool WaitUntilReady(const std::vector<std::filesystem::path>& dirs, const std::function<bool()>& ready,
-                    std::int64_t timeout_ms) {
-  if (ready()) return true;
+bool WaitUntil(const std::vector<std::filesystem::path>& dirs, const std::function<bool(bool)>& ready,
+               std::int64_t timeout_ms) {
+  if (ready(false)) return true;
   Waiter w;
   w.ready = &ready;
   uv_loop_init(&w.loop);
@@ -52,7 +53,7 @@ bool WaitUntilReady(const std::vector<std::filesystem::path>& dirs, const std::f
     int rc = uv_fs_event_start(
         h.get(),
         [](uv_fs_event_t* e, const char*, int, int) {
-          Guard("waiting for a file", [&] { static_cast<Waiter*>(e->loop->data)->Check(); });
+          Guard("waiting for a file", [&] { static_cast<Waiter*>(e->loop->data)->Check(true); });
         },
         d.c_str(), 0);
     // A directory that does not exist yet is covered by the recheck timer.
@@ -61,7 +62,7 @@ bool WaitUntilReady(const std::vector<std::filesystem::path>& dirs, const std::f
   }
   // The watches are armed: check once more so a change between the first
   // check and arming them is not missed.
-  w.Check();
+  w.Check(false);
   uv_timer_init(&w.loop, &w.recheck);
   uv_timer_init(&w.loop, &w.timeout);
   if (!w.done) {
@@ -69,7 +70,7 @@ bool WaitUntilReady(const std::vector<std::filesystem::path>& dirs, const std::f
         &w.recheck,
         [](uv_timer_t* t) {
           auto* self = static_cast<Waiter*>(t->loop->data);
-          Guard("waiting for a file", [&] { self->Check(); });
+          Guard("waiting for a file", [&] { self->Check(false); });
           self->backoff = std::min(self->backoff * 2, kMaxRecheckMs);
           uv_timer_start(t, t->timer_cb, self->backoff, 0);
         },
@@ -90,14 +91,45 @@ bool WaitUntilReady(const std::vector<std::filesystem::path>& dirs, const std::f
   return w.done;
 }
 
+// What a commit or a new file changes: each path's size and mtime.
+// Opening a read-only connection changes neither (as root, SQLite fchown()s
+// the -wal and -shm files at each open: an attribute event that a look
+// without this test would answer by opening again, for ever).
+using Signature = std::vector<std::pair<std::uintmax_t, std::filesystem::file_time_type>>;
+Signature Sign(const std::vector<std::filesystem::path>& paths) {
+  Signature sig;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    auto size = std::filesystem::is_regular_file(p, ec) ? std::filesystem::file_size(p, ec) : 0;
+    auto mtime = std::filesystem::last_write_time(p, ec);
+    sig.emplace_back(ec ? 0 : size, ec ? std::filesystem::file_time_type{} : mtime);
+  }
+  return sig;
+}
+
+}  // namespace
+
+bool WaitUntilReady(const std::vector<std::filesystem::path>& dirs, const std::function<bool()>& ready,
+                    std::int64_t timeout_ms) {
+  return WaitUntil(dirs, [&](bool) { return ready(); }, timeout_ms);
+}
+
 bool WaitForStore(const std::filesystem::path& db_path, const std::function<bool(Store* store)>& ready,
                   std::int64_t timeout_ms, const std::vector<std::filesystem::path>& also) {
   SystemClock clock;
   std::vector<std::filesystem::path> dirs{db_path.parent_path()};
   dirs.insert(dirs.end(), also.begin(), also.end());
-  return WaitUntilReady(
+  // A change event is looked into only when it changed something a look
+  // reads; the timers always look (the safety net stays whole).
+  std::vector<std::filesystem::path> signed_paths{db_path, db_path.string() + "-wal"};
+  signed_paths.insert(signed_paths.end(), also.begin(), also.end());
+  std::optional<Signature> last;
+  return WaitUntil(
       dirs,
-      [&] {
+      [&](bool from_event) {
+        Signature now = Sign(signed_paths);
+        if (from_event && last && now == *last) return false;
+        last = std::move(now);
         std::error_code ec;
         if (!std::filesystem::exists(db_path, ec)) return ready(nullptr);
         // A fresh connection for each look: a Store's cached statements may keep

@@ -22,22 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// A daemon running in the background for the length of a test.
-struct Daemon {
-  Root& r;
-  pid_t pid;
-  explicit Daemon(Root& root) : r(root), pid(Start(root)) {}
-  static pid_t Start(Root& root) {
-    // Its own output folder: Root::Dropq captures into root.scratch.
-    fs::create_directories(root.dir / "daemon");
-    return StartProcess({DROPQ_BINARY, "run", "--config", root.config.string()}, root.dir / "daemon");
-  }
-  ~Daemon() {
-    ::kill(pid, SIGTERM);
-    WaitProcess(pid, 30'000);
-  }
-};
-
 std::vector<std::string> Lines(const std::string& s) {
   std::vector<std::string> out;
   std::istringstream in(s);

@@ -5,6 +5,7 @@
 // results and query the database as the sqlite3 shell would, and wait on the
 // daemon's signal (docs/DESIGN.md, "One signal to wait on"): its rows in the
 // database, through jobs/wait.h as the CLI waits, never its log wording.
+#include <signal.h>
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
@@ -124,6 +125,22 @@ struct Root {
     sqlite3_finalize(st);
     sqlite3_close(db);
     return out;
+  }
+};
+
+// A daemon running in the background for the length of a test.
+struct Daemon {
+  Root& r;
+  pid_t pid;
+  explicit Daemon(Root& root) : r(root), pid(Start(root)) {}
+  static pid_t Start(Root& root) {
+    // Its own output folder: Root::Dropq captures into root.scratch.
+    fs::create_directories(root.dir / "daemon");
+    return StartProcess({DROPQ_BINARY, "run", "--config", root.config.string()}, root.dir / "daemon");
+  }
+  ~Daemon() {
+    ::kill(pid, SIGTERM);
+    WaitProcess(pid, 30'000);
   }
 };
 
