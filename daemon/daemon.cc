@@ -25,6 +25,8 @@
 #include "daemon/groups.h"
 #include "dashboard/dashboard.h"
 #include "daemon/instance_lock.h"
+#include "daemon/reload.h"
+#include "config/logging.h"
 #include "dashboard/live_metrics.h"
 #include "watcher/messages.h"
 #include "runner/snapshot_writer.h"
@@ -227,6 +229,20 @@ class Daemon final : public watcher::CommandHandler {
           },
           sig);
     }
+    uv_signal_init(&loop_, &sighup_);
+    sighup_.data = this;
+    uv_signal_start(
+        &sighup_,
+        [](uv_signal_t* h, int) {
+          auto* self = static_cast<Daemon*>(h->data);
+          Guard(
+              "reload", [&] { self->Reload(); },
+              [&](const std::string& why) {
+                if (self->store_->InTransaction()) self->store_->Rollback();
+                self->RefuseReload(why);
+              });
+        },
+        SIGHUP);
     // An agent that exits without reading its stdin must not kill us.
     ::signal(SIGPIPE, SIG_IGN);
 
@@ -644,6 +660,108 @@ class Daemon final : public watcher::CommandHandler {
     }
   }
 
+  // SIGHUP (docs/CONFIG.md, "Reload"): the config file read again and
+  // applied without dropping a queued or running job — groups added or
+  // removed, schedules, limits — or, when it does not load, refused with
+  // the reason while the running config stays. The durable part (group
+  // rows, config tasks, the `reloaded` event) is one transaction.
+  void Reload() {
+    if (stopping_) return;
+    spdlog::info("SIGHUP: reloading {}", cfg_.config_path);
+    Config loaded;
+    try {
+      loaded = LoadConfigFile(cfg_.config_path);
+    } catch (const std::exception& e) {
+      RefuseReload(std::string(e.what()));
+      return;
+    }
+    ReloadPlan plan = PlanReload(cfg_, std::move(loaded));
+    auto secrets = ReadSecrets(plan.next.secrets, plan.next.env_file);
+    if (!secrets.ok()) {
+      RefuseReload(secrets.status().message());
+      return;
+    }
+    if (!EffectiveLogLevel(plan.next.log_level)) {
+      RefuseReload("log_level \"" + plan.next.log_level + "\" is not a level");
+      return;
+    }
+    Status s = store_->Begin();
+    for (const auto& g : plan.next.groups) {
+      if (s.ok()) s = store_->UpsertGroup(g.folder, g.name, g.jid, g.is_main);
+    }
+    Result<std::vector<std::string>> removed_tasks = std::vector<std::string>();
+    if (s.ok()) {
+      removed_tasks = task_timer_->SyncConfig(plan.next);
+      if (!removed_tasks.ok()) s = removed_tasks.status();
+    }
+    nlohmann::json detail = {{"config", cfg_.config_path}, {"changed", plan.changed}};
+    if (!plan.restart_needed.empty()) detail["restart_needed"] = plan.restart_needed;
+    Groups::Changed gc;
+    if (s.ok()) {
+      // What the groups will be, for the event; applied after the commit.
+      Groups preview = groups_;
+      gc = preview.SetConfigured(plan.next.groups);
+      detail["groups_added"] = gc.added;
+      detail["groups_removed"] = gc.removed;
+      detail["tasks_removed"] = *removed_tasks;
+      s = store_->AppendEvent(std::nullopt, std::nullopt, "reloaded", text::Dump(detail));
+    }
+    if (s.ok()) s = store_->Commit();
+    if (!s.ok()) {
+      if (store_->InTransaction()) store_->Rollback();
+      RefuseReload(s.message());
+      return;
+    }
+
+    // Committed: the running daemon takes the new config.
+    cfg_ = std::move(plan.next);
+    secrets_ = std::move(*secrets);
+    if (std::string error; !SetUpLogging(cfg_.log_level, &error)) spdlog::error("reload: {}", error);
+    groups_.SetConfigured(cfg_.groups);
+    mounts_ = GroupMounts(cfg_.mount_allowlist, layout_.root().string());
+    for (const auto& g : groups_.all()) {
+      if (std::find(gc.added.begin(), gc.added.end(), g.folder) != gc.added.end()) {
+        if (Status d = PrepareGroupDirs(layout_, g.folder); !d.ok())
+          spdlog::error("group {}: {}", g.folder, d.message());
+      }
+      mounts_.Load(g);
+    }
+    ingestor_->SetGroups(groups_.identities());
+    inbox_->SetGroups(groups_.identities());
+    for (const auto& folder : gc.removed) watcher_->RemoveGroup(folder);
+    for (const auto& folder : gc.added) watcher_->AddGroup(folder);
+    dispatcher_.SetMaxConcurrent(static_cast<int>(cfg_.max_concurrent));
+    watcher::IngestOptions io;
+    io.max_file_bytes = cfg_.max_job_file;
+    io.default_max_attempts = cfg_.max_attempts;
+    io.default_max_interruptions = cfg_.max_interruptions;
+    io.max_queued_per_group = cfg_.max_queued_per_group;
+    ingestor_->SetLimits(io);
+    runner_->SetOptions({cfg_.agent, cfg_.max_output, cfg_.kill_grace_ms, cfg_.session_dir});
+    if (Status t = task_timer_->Reloaded(); !t.ok()) spdlog::error("reload: cannot re-read the tasks: {}", t.message());
+    for (const auto& id : *removed_tasks) spdlog::info("task {} removed: no longer in the config", id);
+    for (const auto& key : plan.restart_needed) {
+      spdlog::warn("reload: {} changed in the config; it takes effect at the next start", key);
+    }
+    spdlog::info("config reloaded: {} group(s) ({} added, {} removed), {} key(s) changed", groups_.all().size(),
+                 gc.added.size(), gc.removed.size(), plan.changed.size());
+    RequestSnapshots();
+    ingestor_->ScanAll();
+    inbox_->ScanAll();
+    watcher_->Kick();
+    SchedulePump();
+  }
+
+  // A config that does not load (or cannot be recorded) changes nothing:
+  // the reason is logged and audited (`reload_refused`).
+  void RefuseReload(const std::string& why) {
+    spdlog::error("reload refused, still running the config loaded before: {}", why);
+    nlohmann::json d = {{"config", cfg_.config_path}, {"reason", why}};
+    if (Status s = store_->AppendEvent(std::nullopt, std::nullopt, "reload_refused", text::Dump(d)); !s.ok()) {
+      spdlog::error("cannot record the refused reload: {}", s.message());
+    }
+  }
+
   // First signal: stop ingesting and starting, let running jobs finish for
   // up to shutdown_grace, then stop them (they are requeued for the next
   // start). A second signal stops them at once.
@@ -689,12 +807,12 @@ class Daemon final : public watcher::CommandHandler {
     if (publisher_) publisher_->Close();
     for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&pump_idle_),
                            reinterpret_cast<uv_handle_t*>(&result_retry_), reinterpret_cast<uv_handle_t*>(&sigint_),
-                           reinterpret_cast<uv_handle_t*>(&sigterm_)}) {
+                           reinterpret_cast<uv_handle_t*>(&sigterm_), reinterpret_cast<uv_handle_t*>(&sighup_)}) {
       uv_close(h, nullptr);
     }
   }
 
-  const Config& cfg_;
+  Config cfg_;  // its own copy: a reload replaces it (TaskTimer and the lambdas read it live)
   DaemonOptions opts_;
   SystemClock clock_;
   Layout layout_;
@@ -715,7 +833,7 @@ class Daemon final : public watcher::CommandHandler {
   std::unique_ptr<Attempts> attempts_;
   std::unique_ptr<ControlCommands> commands_;
   std::vector<std::string> registered_;  // groups registered during an ingest pass, served after it
-  uv_signal_t sigint_{}, sigterm_{};
+  uv_signal_t sigint_{}, sigterm_{}, sighup_{};
   bool stopping_ = false, closed_ = false;
   std::mt19937_64 rng_{std::random_device{}()};
   std::map<std::string, std::string> secrets_;

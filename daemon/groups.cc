@@ -1,5 +1,9 @@
 #include "daemon/groups.h"
 
+#include <algorithm>
+#include <iterator>
+#include <set>
+
 #include <simdjson.h>
 
 namespace dropq::app {
@@ -140,6 +144,26 @@ void Groups::Put(GroupConfig g) {
   }
   groups_.push_back(std::move(g));
   Rebuild();
+}
+
+Groups::Changed Groups::SetConfigured(std::vector<GroupConfig> configured) {
+  Changed c;
+  std::set<std::string> before, after;
+  for (const auto& g : groups_) before.insert(g.folder);
+  std::vector<GroupConfig> next = std::move(configured);
+  const std::size_t n = next.size();
+  for (std::size_t i = configured_; i < groups_.size(); ++i) {
+    bool clash = false;
+    for (std::size_t j = 0; j < n; ++j) clash = clash || LowerAscii(next[j].folder) == LowerAscii(groups_[i].folder);
+    if (!clash) next.push_back(std::move(groups_[i]));
+  }
+  groups_ = std::move(next);
+  configured_ = n;
+  Rebuild();
+  for (const auto& g : groups_) after.insert(g.folder);
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(c.added));
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(c.removed));
+  return c;
 }
 
 const GroupConfig* Groups::Find(const std::string& folder) const {

@@ -40,6 +40,13 @@ class Groups {
   Status CheckRegistrable(const std::string& folder) const;
   // Adds a registered group or replaces the one with its folder.
   void Put(GroupConfig g);
+  // A reloaded config's groups replace the config's (registered groups
+  // stay, unless the config now has their folder). Returns the folders
+  // that were not served before and those no longer served.
+  struct Changed {
+    std::vector<std::string> added, removed;
+  };
+  Changed SetConfigured(std::vector<GroupConfig> configured);
 
   const GroupConfig* Find(const std::string& folder) const;
   const std::vector<GroupConfig>& all() const { return groups_; }

@@ -42,23 +42,36 @@ Task FromConfig(const ScheduleConfig& s, const Config& cfg) {
 TaskTimer::TaskTimer(uv_loop_t* loop, Store& store, const Config& cfg, Hooks hooks)
     : loop_(loop), store_(store), cfg_(cfg), hooks_(std::move(hooks)), tasks_(store) {}
 
-Status TaskTimer::Start() {
+Result<std::vector<std::string>> TaskTimer::SyncConfig(const Config& cfg) {
   TimeMs now = store_.clock().NowMs();
   std::set<std::string> ids;
-  if (Status s = store_.Begin(); !s.ok()) return s;
-  for (const auto& sc : cfg_.schedules) {
-    auto t = ValidateTask(FromConfig(sc, cfg_), now, cfg_.timezone);
-    if (!t.ok()) {
-      store_.Rollback();
-      return Status::InvalidArgument("schedule " + sc.id + ": " + t.status().message());
-    }
-    if (auto up = tasks_.Upsert(*t); !up.ok()) {
-      store_.Rollback();
-      return up.status();
-    }
+  for (const auto& sc : cfg.schedules) {
+    auto t = ValidateTask(FromConfig(sc, cfg), now, cfg.timezone);
+    if (!t.ok()) return Status::InvalidArgument("schedule " + sc.id + ": " + t.status().message());
+    if (auto up = tasks_.Upsert(*t); !up.ok()) return up.status();
     ids.insert(sc.id);
   }
-  auto removed = tasks_.RemoveConfigTasksExcept(ids);
+  return tasks_.RemoveConfigTasksExcept(ids);
+}
+
+Status TaskTimer::LoadQueue() {
+  auto active = tasks_.ActiveWithNextRun();
+  if (!active.ok()) return active.status();
+  queue_ = TaskQueue();
+  for (const auto& t : *active) queue_.Update(t.id, t.next_run);
+  return Status::Ok();
+}
+
+Status TaskTimer::Reloaded() {
+  if (Status s = LoadQueue(); !s.ok()) return s;
+  if (hooks_.changed) hooks_.changed();
+  Arm();
+  return Status::Ok();
+}
+
+Status TaskTimer::Start() {
+  if (Status s = store_.Begin(); !s.ok()) return s;
+  auto removed = SyncConfig(cfg_);
   if (!removed.ok()) {
     store_.Rollback();
     return removed.status();
@@ -66,9 +79,7 @@ Status TaskTimer::Start() {
   if (Status s = store_.Commit(); !s.ok()) return s;
   for (const auto& id : *removed) spdlog::info("task {} removed: no longer in the config", id);
 
-  auto active = tasks_.ActiveWithNextRun();
-  if (!active.ok()) return active.status();
-  for (const auto& t : *active) queue_.Update(t.id, t.next_run);
+  if (Status s = LoadQueue(); !s.ok()) return s;
   CheckClockJump();  // sets the anchor
   uv_timer_init(loop_, &timer_);
   timer_.data = this;

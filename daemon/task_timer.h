@@ -37,6 +37,13 @@ class TaskTimer {
   Status Start();
   void Close();
 
+  // Reload (docs/CONFIG.md, "Reload"): upserts `cfg`'s schedules and removes
+  // the config tasks it no longer has, inside the caller's transaction;
+  // returns the ids removed. After the commit, Reloaded() re-reads the
+  // active tasks and re-arms the timer.
+  Result<std::vector<std::string>> SyncConfig(const Config& cfg);
+  Status Reloaded();
+
   // File commands. Each returns the audit detail or the reason to reject.
   Result<std::string> Schedule(const watcher::ScheduleTask& cmd, const std::string& group,
                                const std::optional<std::string>& chat_jid, const std::string& claim_token);
@@ -67,6 +74,7 @@ class TaskTimer {
 
  private:
   void Arm();
+  Status LoadQueue();
   // Notices a wall-clock step (NTP, suspend) against the loop's monotonic
   // clock and re-plans every active task (jobs/scheduler.h).
   void CheckClockJump();

@@ -48,6 +48,10 @@ class Dispatcher {
   // start one; nullopt when nothing waits on time.
   std::optional<TimeMs> NextWakeup() const;
 
+  // A reloaded config's limit (docs/CONFIG.md, "Reload"): running jobs keep
+  // their slots; starts wait until fewer than `n` run.
+  void SetMaxConcurrent(int n) { max_concurrent_ = n; }
+
   std::size_t queued() const { return by_id_.size(); }
   int running() const { return running_; }
   bool idle() const { return by_id_.empty() && running_ == 0; }

@@ -86,6 +86,10 @@ class Runner final : public AttemptExecutor {
   // Graceful stop of one job's attempt; false when it is not running.
   bool Stop(JobId id) override;
   std::size_t active() const override { return active_.size(); }
+  // A reloaded config's agent and limits: attempts started from now on use
+  // them; a running one keeps its output cap, and is stopped with the new
+  // kill_grace.
+  void SetOptions(RunnerOptions options) { options_ = std::move(options); }
 
  private:
   class Execution;

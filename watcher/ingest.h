@@ -72,6 +72,14 @@ class Ingestor {
 
   // The groups served changed (a group was registered while running).
   void SetGroups(std::vector<IngestGroup> groups) { folder_.SetGroups(std::move(groups)); }
+  // A reloaded config's limits for the files ingested from now on (groups
+  // and settle_ms are left as they are).
+  void SetLimits(const IngestOptions& o) {
+    options_.max_file_bytes = o.max_file_bytes;
+    options_.default_max_attempts = o.default_max_attempts;
+    options_.default_max_interruptions = o.default_max_interruptions;
+    options_.max_queued_per_group = o.max_queued_per_group;
+  }
 
   // The pipeline's tasks/ folder (the watcher adds names to it).
   DropFolder& folder() { return folder_; }

@@ -69,6 +69,21 @@ void Watcher::AddGroup(const std::string& group) {
   WatchGroup(group);
 }
 
+void Watcher::RemoveGroup(const std::string& group) {
+  if (closed_) return;  // Close() has closed every handle
+  groups_.erase(std::remove(groups_.begin(), groups_.end(), group), groups_.end());
+  for (auto it = dirs_.begin(); it != dirs_.end();) {
+    if ((*it)->group != group) {
+      ++it;
+      continue;
+    }
+    // The handle is freed by its close callback, after the loop is done with it.
+    Dir* dir = it->release();
+    it = dirs_.erase(it);
+    uv_close(reinterpret_cast<uv_handle_t*>(&dir->handle), [](uv_handle_t* h) { delete static_cast<Dir*>(h->data); });
+  }
+}
+
 void Watcher::Kick() {
   if (!started_ || closed_) return;
   pass_requested_ = true;

@@ -49,6 +49,9 @@ class Watcher {
   // Starts watching a group registered while running (no-op when watched).
   // Files already in its directories are found by the caller's scan.
   void AddGroup(const std::string& group);
+  // Stops watching a group's folders (a reload removed it); files already
+  // claimed are still ingested.
+  void RemoveGroup(const std::string& group);
   // Schedules an ingest pass on the next loop turn (used after a scan).
   void Kick();
   // The turn owner's side: whether a pass was asked for since the last
