@@ -144,12 +144,22 @@ struct Checkout {
         {"/bin/sh", "-c", "cd '" + dir.str() + "' && C='--config examples/dropq.yaml'; { " + command + "\n} 2>&1"},
         scratch, 60'000);
   }
-  pid_t StartDaemon() {
+  pid_t daemon = 0;
+  void StartDaemon() {
     fs::create_directories(dir / "daemon");
-    return StartProcess(
-        {"/bin/sh", "-c", "cd '" + dir.str() + "' && exec ./build/dropq run --config examples/dropq.yaml"},
-        dir / "daemon");
+    daemon =
+        StartProcess({"/bin/sh", "-c", "cd '" + dir.str() + "' && exec ./build/dropq run --config examples/dropq.yaml"},
+                     dir / "daemon");
   }
+  // SIGTERM and its exit code; 0 when no daemon runs.
+  int StopDaemon() {
+    if (daemon <= 0) return 0;
+    ::kill(daemon, SIGTERM);
+    int rc = WaitProcess(daemon, 30'000);
+    daemon = 0;
+    return rc;
+  }
+  ~Checkout() { StopDaemon(); }  // also when a REQUIRE left the test early
   // Nothing left to do: no file waiting in a tasks/, no job running or due.
   bool WaitIdle() {
     fs::path db = dir / "var/store/dropq.db";
@@ -183,17 +193,13 @@ TEST_CASE("the README's tour and command-line examples run and print what it sho
   auto examples = ReadExamples(fs::path(DROPQ_SOURCE_DIR) / "README.md");
   REQUIRE(examples.size() > 20);
   Checkout c;
-  pid_t daemon = c.StartDaemon();
+  c.StartDaemon();
   REQUIRE(WaitForStore(
       c.dir / "var/store/dropq.db", [&](Store* s) { return s && *s->LastEventId() > 0; }, 30'000));
   for (const auto& ex : examples) {
     // `run` is shown with the daemon stopped (one daemon per root).
-    if (daemon > 0 && ex.line.find("dropq run") != std::string::npos) {
-      ::kill(daemon, SIGTERM);
-      REQUIRE(WaitProcess(daemon, 30'000) == 0);
-      daemon = 0;
-    }
-    if (daemon > 0) REQUIRE(c.WaitIdle());
+    if (c.daemon > 0 && ex.line.find("dropq run") != std::string::npos) REQUIRE(c.StopDaemon() == 0);
+    if (c.daemon > 0) REQUIRE(c.WaitIdle());
     INFO(ex.section << ": " << ex.line);
     auto r = c.Sh(ex.line);
     INFO("stdout:\n" << r.out << "stderr:\n" << r.err);
@@ -214,10 +220,7 @@ TEST_CASE("the README's tour and command-line examples run and print what it sho
     INFO("README (masked):\n" << want << "actual (masked):\n" << got);
     CHECK(Matches(expected, actual));
   }
-  if (daemon > 0) {
-    ::kill(daemon, SIGTERM);
-    CHECK(WaitProcess(daemon, 30'000) == 0);
-  }
+  CHECK(c.StopDaemon() == 0);
 }
 
 }  // namespace
