@@ -173,6 +173,11 @@ struct Checkout {
               if (f.path().extension() == ".json") return false;
             }
           }
+          // A claimed file is out of tasks/ but not yet a job.
+          std::error_code ec;
+          for (const auto& g : fs::directory_iterator(dir / "var/data/claimed", ec)) {
+            if (!fs::is_empty(g.path(), ec)) return false;
+          }
           auto counts = store->CountByState();
           if (!counts.ok()) return false;
           for (const auto& [state, n] : *counts) {
