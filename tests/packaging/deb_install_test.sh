@@ -15,7 +15,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # 1. The package, from a build configured for /usr (what `make deb` does).
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$build" -j 2 --target dropq demo-agent dropq-man >/dev/null
+cmake --build "$build" -j 2 --target dropq demo-agent dropq-man dropq-changelog >/dev/null
 rm -f "$build"/dropq_*.deb
 (cd "$build" && cpack -G DEB >/dev/null)
 deb=$(ls "$build"/dropq_*.deb)
