@@ -81,6 +81,7 @@ install: deps
 deb: package-deps
 	@cmake -S . -B $(BUILD_DEB) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr -DBUILD_TESTING=OFF >/dev/null
 	@cmake --build $(BUILD_DEB) -j $(JOBS)
+	@rm -f $(BUILD_DEB)/dropq_*.deb
 	@cd $(BUILD_DEB) && cpack -G DEB
 	lintian $(BUILD_DEB)/dropq_*.deb
 
