@@ -12,11 +12,20 @@ CONFIG     ?= examples/dropq.yaml
 DEB_PACKAGES := cmake g++ make pkg-config \
   libuv1-dev libyaml-cpp-dev libsimdjson-dev libsqlite3-dev sqlite3 catch2 \
   nlohmann-json3-dev libspdlog-dev libcli11-dev libhowardhinnant-date-dev \
-  libssl-dev tzdata bubblewrap libcpp-httplib-dev
+  libssl-dev tzdata bubblewrap libcpp-httplib-dev libsystemd-dev help2man
+
+# `make deb` (and its test, tests/packaging/) needs these to build and check
+# the .deb.
+PACKAGE_PACKAGES := dpkg-dev fakeroot lintian
 
 # Only the tests need these: the dashboard's browser test runs Debian's
 # Chromium through playwright-core (npm).
-TEST_PACKAGES := chromium
+TEST_PACKAGES := chromium $(PACKAGE_PACKAGES)
+
+# `make install`: where, and an optional staging root.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BUILD_DEB  ?= build-deb
 
 # Only `make bench` needs the peers it is measured against.
 BENCH_PACKAGES := task-spooler nq
@@ -26,7 +35,7 @@ FUZZ_PACKAGES := clang libclang-rt-14-dev llvm
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps fuzz-deps test-deps configure build test test-asan test-portable fuzz fuzz-smoke chaos chaos-smoke run bench clean
+.PHONY: all deps install deb package-deps fuzz-deps test-deps configure build test test-asan test-portable fuzz fuzz-smoke chaos chaos-smoke run bench clean
 
 all: build
 
@@ -56,6 +65,25 @@ install-packages:
 	else \
 	  echo "not Debian: install libuv, yaml-cpp, simdjson, sqlite3, catch2 v2, nlohmann-json, spdlog, CLI11, date, openssl yourself"; \
 	fi
+
+package-deps: deps
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(PACKAGE_PACKAGES)"
+
+# The binary, the demo agent, the man page, the example config (sysconfdir:
+# /etc with PREFIX=/usr, else $(PREFIX)/etc) and the systemd unit
+# (docs/SERVICE.md). Uses its own build tree: paths are fixed at configure time.
+install: deps
+	@cmake -S . -B $(BUILD)-install -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build $(BUILD)-install -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)-install
+
+# The Debian package, $(BUILD_DEB)/dropq_<version>_<arch>.deb, checked with lintian.
+deb: package-deps
+	@cmake -S . -B $(BUILD_DEB) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build $(BUILD_DEB) -j $(JOBS)
+	@rm -f $(BUILD_DEB)/dropq_*.deb
+	@cd $(BUILD_DEB) && cpack -G DEB
+	lintian $(BUILD_DEB)/dropq_*.deb
 
 configure: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -142,6 +142,10 @@ int Main(int argc, char** argv) {
   auto* doctor = app.add_subcommand("doctor", "check runtime, sandboxing, directories, disk and database");
   add_common(doctor, true);
 
+  std::string init_dir;
+  auto* init = app.add_subcommand("init", "write a starter config DIR/dropq.yaml and create its root DIR/var");
+  init->add_option("DIR", init_dir, "the folder (created if missing)")->required();
+
   auto* cron = app.add_subcommand("cron", "check cron expressions");
   cron->require_subcommand(1);
   auto* cron_next = cron->add_subcommand("next", "print the next fire times of EXPR as ISO-8601 UTC instants");
@@ -161,6 +165,7 @@ int Main(int argc, char** argv) {
   }
 
   if (run->parsed()) return RunCommand(ctx, once);
+  if (init->parsed()) return CmdInit(init_dir);
   // Commands other than `run` log only warnings, on stderr, never on stdout
   // (which carries their output).
   // An invalid DROPQ_LOG_LEVEL is reported by `check-config`; here it only

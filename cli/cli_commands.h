@@ -52,4 +52,7 @@ int CmdPrune(const Context& ctx, const std::string& older_than, bool dry_run);
 int CmdCheckConfig(const Context& ctx);
 int CmdDoctor(const Context& ctx);
 
+// cli/cli_init.cc: a starter config DIR/dropq.yaml and its root DIR/var.
+int CmdInit(const std::string& dir);
+
 }  // namespace dropq::app
