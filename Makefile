@@ -16,7 +16,7 @@ DEB_PACKAGES := cmake g++ make pkg-config \
 
 # Only the tests need these: the dashboard's browser test runs Debian's
 # Chromium through playwright-core (npm).
-TEST_PACKAGES := chromium
+TEST_PACKAGES := chromium openssl
 
 # Only `make bench` needs the peers it is measured against.
 BENCH_PACKAGES := task-spooler nq
