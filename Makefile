@@ -20,7 +20,7 @@ PACKAGE_PACKAGES := dpkg-dev fakeroot lintian
 
 # Only the tests need these: the dashboard's browser test runs Debian's
 # Chromium through playwright-core (npm).
-TEST_PACKAGES := chromium $(PACKAGE_PACKAGES)
+TEST_PACKAGES := chromium openssl $(PACKAGE_PACKAGES)
 
 # `make install`: where, and an optional staging root.
 PREFIX     ?= /usr/local

@@ -1,5 +1,4 @@
 // dropq jobs | job | events | status | tasks.
-#include <date/tz.h>
 
 #include "cli/cli_commands.h"
 #include "base/atomic_file.h"
@@ -203,13 +202,7 @@ int CmdTasks(const Context& ctx, const std::string& group) {
     // Next run in the task's own zone, as the people who wrote it think of it.
     std::string next = "-";
     if (t.next_run) {
-      next = FormatIsoUtc(*t.next_run);
-      if (auto z = cron::LoadTimeZone(t.tz); z.ok() && *z != nullptr) {
-        using namespace std::chrono;
-        auto local = date::make_zoned(*z, sys_time<milliseconds>(milliseconds(*t.next_run)));
-        next = date::format("%F %H:%M:%S ", floor<seconds>(local.get_local_time())) + t.tz;
-      }
-      next += " (" + RelativeTime(now, *t.next_run) + ")";
+      next = cron::FormatInTaskZone(*t.next_run, t.tz) + " (" + RelativeTime(now, *t.next_run) + ")";
     }
     std::string status(ToString(t.status));
     rows.push_back({text::ForLog(t.id), t.group_folder,

@@ -274,20 +274,45 @@ void LoadSchedules(const YAML::Node& node, Config& c) {
   }
 }
 
-void LoadDashboard(const YAML::Node& node, DashboardConfig& d) {
+void LoadDashboard(const YAML::Node& node, DashboardConfig& d, const fs::path& base) {
   if (!node || node.IsNull()) return;
   if (!node.IsMap()) throw ConfigError("dashboard", "must be a mapping");
-  CheckKeys(node, "dashboard", {"listen", "allow_remote"});
+  CheckKeys(node, "dashboard", {"listen", "allow_remote", "tls_cert", "tls_key", "token_file"});
   if (auto n = node["allow_remote"]) d.allow_remote = Bool(n, "dashboard.allow_remote");
+  if (auto n = node["tls_cert"]) d.tls_cert = ResolvePath(n, "dashboard.tls_cert", base);
+  if (auto n = node["tls_key"]) d.tls_key = ResolvePath(n, "dashboard.tls_key", base);
+  if (auto n = node["token_file"]) d.token_file = ResolvePath(n, "dashboard.token_file", base);
+  // Beyond this machine the dashboard shows every prompt and output, so it
+  // must be encrypted and ask for a token (docs/SECURITY.md).
+  if (d.allow_remote) {
+    for (const auto& [key, value] : {std::pair<const char*, const std::string*>{"tls_cert", &d.tls_cert},
+                                     {"tls_key", &d.tls_key},
+                                     {"token_file", &d.token_file}}) {
+      if (value->empty()) {
+        throw ConfigError(std::string("dashboard.") + key,
+                          "required when dashboard.allow_remote is true (remote access needs TLS "
+                          "(tls_cert, tls_key) and a bearer token (token_file); see docs/DASHBOARD.md)");
+      }
+    }
+  }
+  // A certificate without its key (or the other way round) is a mistake, on
+  // loopback too: say which half is missing rather than serve plain HTTP.
+  if (!d.tls_cert.empty() && d.tls_key.empty()) {
+    throw ConfigError("dashboard.tls_key", "required with dashboard.tls_cert (the certificate's private key)");
+  }
+  if (!d.tls_key.empty() && d.tls_cert.empty()) {
+    throw ConfigError("dashboard.tls_cert", "required with dashboard.tls_key (the key's certificate)");
+  }
   if (!node["listen"]) return;
   d.listen = NonEmptyString(node["listen"], "dashboard.listen");
   auto addr = ParseListenAddress(d.listen);
   if (!addr.ok()) throw ConfigError("dashboard.listen", addr.status().message());
-  // The dashboard has no authentication: beyond this machine only when asked.
+  // Beyond this machine only when asked (and then with TLS and a token).
   if (!addr->loopback && !d.allow_remote) {
     throw ConfigError("dashboard.listen", "\"" + addr->host +
-                                              "\" is not a loopback address; the dashboard has no authentication, so "
-                                              "serving it beyond this machine needs dashboard.allow_remote: true");
+                                              "\" is not a loopback address; serving the dashboard beyond this "
+                                              "machine needs dashboard.allow_remote: true (with tls_cert, tls_key "
+                                              "and token_file)");
   }
   d.host = addr->host;
   d.port = addr->port;
@@ -435,7 +460,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
     if (auto z = cron::LoadTimeZone(c.timezone); !z.ok()) throw ConfigError("timezone", z.status().message());
   }
   LoadSchedules(get("schedules"), c);
-  LoadDashboard(get("dashboard"), c.dashboard);
+  LoadDashboard(get("dashboard"), c.dashboard, base);
   return c;
 }
 

@@ -87,12 +87,16 @@ struct ScheduleConfig {
 };
 
 // The read-only web dashboard and /metrics (docs/DASHBOARD.md). Off unless
-// `listen` is set; a non-loopback address needs allow_remote: true.
+// `listen` is set; a non-loopback address needs allow_remote: true, and
+// allow_remote needs all of tls_cert, tls_key and token_file.
 struct DashboardConfig {
   std::string listen;  // "" = off; "127.0.0.1:8080", "[::1]:8080", "localhost:0"
   std::string host;    // parsed from listen
   int port = 0;        // 0 = any free port (logged at start)
   bool allow_remote = false;
+  std::string tls_cert;    // PEM certificate (chain); "" = plain HTTP (loopback only)
+  std::string tls_key;     // PEM private key of tls_cert
+  std::string token_file;  // bearer token; "" = no token asked (loopback only)
 };
 
 struct Config {

@@ -290,13 +290,15 @@ class Daemon final : public watcher::CommandHandler {
       return f;
     });
     publisher_->Start(&loop_);
-    DashboardOptions o{cfg_.dashboard.host, cfg_.dashboard.port, !cfg_.dashboard.allow_remote,
-                       layout_.DatabasePath().string(), layout_.root().string()};
+    DashboardOptions o{
+        cfg_.dashboard.host,     cfg_.dashboard.port,     !cfg_.dashboard.allow_remote, layout_.DatabasePath().string(),
+        layout_.root().string(), cfg_.dashboard.tls_cert, cfg_.dashboard.tls_key,       cfg_.dashboard.token_file};
     dashboard_ = std::make_unique<Dashboard>(std::move(o), clock_, metrics_);
     if (Status s = dashboard_->Start(); !s.ok()) return s;
     const std::string& h = cfg_.dashboard.host;
-    spdlog::info("dashboard on http://{}:{}/ (metrics at /metrics)",
-                 h.find(':') != std::string::npos ? "[" + h + "]" : h, dashboard_->port());
+    spdlog::info("dashboard on {}://{}:{}/ (metrics at /metrics{})", dashboard_->scheme(),
+                 h.find(':') != std::string::npos ? "[" + h + "]" : h, dashboard_->port(),
+                 cfg_.dashboard.token_file.empty() ? "" : "; API and metrics need the bearer token");
     return Status::Ok();
   }
 
@@ -306,7 +308,8 @@ class Daemon final : public watcher::CommandHandler {
     for (const auto& g : groups_.all()) d["groups"].push_back(g.folder);
     if (dashboard_) {
       const std::string& h = cfg_.dashboard.host;
-      d["dashboard"] = "http://" + (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" +
+      d["dashboard"] = std::string(dashboard_->scheme()) + "://" +
+                       (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" +
                        std::to_string(dashboard_->port()) + "/";
     }
     return text::Dump(d);

@@ -2,11 +2,22 @@
 
 #include <httplib.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <sys/stat.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <charconv>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <spdlog/spdlog.h>
 
 #include "dashboard/dashboard_assets.h"
+#include "jobs/cron.h"
 #include "jobs/queries.h"
 #include "dashboard/metrics_text.h"
 #include "jobs/store.h"
@@ -80,6 +91,8 @@ json TaskJson(const Task& t) {
           {"tz", t.tz},
           {"status", std::string(ToString(t.status))},
           {"next_run", Time(t.next_run)},
+          // The task's own zone, as `dropq tasks` shows it (docs/CRON.md).
+          {"next_run_local", t.next_run ? json(cron::FormatInTaskZone(*t.next_run, t.tz)) : json(nullptr)},
           {"last_run", Time(t.last_run)},
           {"last_result", JsonText(t.last_result)}};
 }
@@ -108,6 +121,21 @@ bool IsLocalHostName(const std::string& name, const std::string& bound) {
          name == "[" + bound + "]";
 }
 
+// The page and what it loads: no data in them, and the page must load to ask
+// for the token. Everything else (API, /metrics, unknown paths) needs it.
+bool IsPublicPath(const std::string& path) {
+  return path == "/" || path == "/dashboard.js" || path == "/dashboard.css" || path == "/favicon.ico";
+}
+
+std::string Sha256(std::string_view s) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_Digest(s.data(), s.size(), md, &n, EVP_sha256(), nullptr) != 1) return {};
+  return std::string(reinterpret_cast<const char*>(md), n);
+}
+
+constexpr std::size_t kMinTokenBytes = 16;
+
 std::optional<std::int64_t> ParseInt(const std::string& s) {
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -118,11 +146,89 @@ std::optional<std::int64_t> ParseInt(const std::string& s) {
 }  // namespace
 
 Dashboard::Dashboard(DashboardOptions options, const Clock& clock, const LiveMetrics& live)
-    : options_(std::move(options)), clock_(clock), live_(live), server_(std::make_unique<httplib::Server>()) {}
+    : options_(std::move(options)), clock_(clock), live_(live) {}
 
 Dashboard::~Dashboard() { Stop(); }
 
+// The token file must not be readable or writable by others (group may read
+// it: an operator's group can share it); the token is its content without
+// surrounding white space, at least kMinTokenBytes long.
+Status Dashboard::LoadToken() {
+  const std::string& path = options_.token_file;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::IOError("dashboard.token_file " + path + ": cannot read it (" + std::strerror(errno) + ")");
+  }
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument("dashboard.token_file " + path + ": not a regular file");
+  if (st.st_mode & (S_IROTH | S_IWOTH)) {
+    return Status::InvalidArgument("dashboard.token_file " + path +
+                                   ": other users can read or write it; chmod 600 (or 640) it");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  if (!in) return Status::IOError("dashboard.token_file " + path + ": cannot read it");
+  std::string token = buf.str();
+  auto space = [](unsigned char c) { return std::isspace(c) != 0; };
+  while (!token.empty() && space(token.back())) token.pop_back();
+  std::size_t lead = 0;
+  while (lead < token.size() && space(token[lead])) ++lead;
+  token.erase(0, lead);
+  if (token.size() < kMinTokenBytes) {
+    return Status::InvalidArgument("dashboard.token_file " + path + ": the token must be at least " +
+                                   std::to_string(kMinTokenBytes) + " characters (openssl rand -hex 32)");
+  }
+  for (unsigned char c : token) {
+    if (c < 0x21 || c > 0x7e) {
+      return Status::InvalidArgument("dashboard.token_file " + path +
+                                     ": the token must be printable ASCII without spaces");
+    }
+  }
+  token_digest_ = Sha256(token);
+  OPENSSL_cleanse(token.data(), token.size());
+  if (token_digest_.empty()) return Status::IOError("dashboard: SHA-256 unavailable");
+  return Status::Ok();
+}
+
+// `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 6750).
+// Both sides are hashed first, so the compare is over equal lengths and takes
+// the same time wherever the first difference is.
+bool Dashboard::Authorized(const std::string& authorization) const {
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size()) return false;
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return false;
+  }
+  std::string_view given(authorization);
+  given.remove_prefix(kScheme.size());
+  while (!given.empty() && given.front() == ' ') given.remove_prefix(1);
+  const std::string digest = Sha256(given);
+  return digest.size() == token_digest_.size() &&
+         CRYPTO_memcmp(digest.data(), token_digest_.data(), digest.size()) == 0;
+}
+
 Status Dashboard::Start() {
+  if (!options_.token_file.empty()) {
+    if (Status s = LoadToken(); !s.ok()) return s;
+  }
+  if (!options_.tls_cert.empty()) {
+    for (const auto& [key, path] :
+         {std::pair<const char*, const std::string*>{"tls_cert", &options_.tls_cert}, {"tls_key", &options_.tls_key}}) {
+      if (!std::ifstream(*path))
+        return Status::IOError(std::string("dashboard.") + key + " " + *path + ": cannot read it");
+    }
+    auto ssl = std::make_unique<httplib::SSLServer>(options_.tls_cert.c_str(), options_.tls_key.c_str());
+    if (!ssl->is_valid()) {
+      return Status::InvalidArgument("dashboard: cannot use dashboard.tls_cert " + options_.tls_cert +
+                                     " with dashboard.tls_key " + options_.tls_key +
+                                     " (not PEM, or the key does not belong to the certificate)");
+    }
+    // cpp-httplib allows TLS 1.1; nothing older than 1.2 here.
+    SSL_CTX_set_min_proto_version(ssl->ssl_context(), TLS1_2_VERSION);
+    server_ = std::move(ssl);
+  } else {
+    server_ = std::make_unique<httplib::Server>();
+  }
   server_->new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
   server_->set_keep_alive_timeout(2);
   Routes();
@@ -141,14 +247,14 @@ Status Dashboard::Start() {
 }
 
 void Dashboard::Stop() {
-  if (!thread_.joinable()) return;
+  if (!thread_.joinable() || !server_) return;
   server_->stop();
   thread_.join();
 }
 
 void Dashboard::Routes() {
   auto& s = *server_;
-  // Read-only, no cookies, no authentication: on loopback, refuse a Host
+  // Read-only, no cookies; on loopback, refuse a Host
   // header that names another machine, so a web page that rebinds its own
   // name to 127.0.0.1 cannot read the dashboard through the user's browser.
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -156,6 +262,12 @@ void Dashboard::Routes() {
     res.set_header("Cache-Control", "no-store");
     if (options_.loopback && !IsLocalHostName(HostName(req.get_header_value("Host")), options_.host)) {
       SendError(res, 403, "this dashboard answers only to localhost names");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // With a token: every route but the page and its assets needs it.
+    if (!token_digest_.empty() && !IsPublicPath(req.path) && !Authorized(req.get_header_value("Authorization"))) {
+      res.set_header("WWW-Authenticate", "Bearer realm=\"dropq\"");
+      SendError(res, 401, "this dashboard needs its token: Authorization: Bearer <token>");
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;

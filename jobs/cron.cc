@@ -449,4 +449,16 @@ Result<const date::time_zone*> LoadTimeZone(std::string_view name) {
   }
 }
 
+std::string FormatInTaskZone(TimeMs t, std::string_view tz) {
+  auto z = LoadTimeZone(tz);
+  if (!z.ok() || *z == nullptr) return FormatIsoUtc(t);
+  using namespace std::chrono;
+  try {
+    auto local = date::make_zoned(*z, sys_time<milliseconds>(milliseconds(t)));
+    return date::format("%F %H:%M:%S ", floor<seconds>(local.get_local_time())) + std::string((*z)->name());
+  } catch (const std::exception&) {
+    return FormatIsoUtc(t);
+  }
+}
+
 }  // namespace dropq::cron

@@ -16,6 +16,7 @@
 #include <array>
 #include <bitset>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -68,5 +69,12 @@ std::vector<TimeMs> NextFires(const Schedule& s, const date::time_zone* tz, Time
 // (/etc/localtime; UTC when it is missing). Unknown names are InvalidArgument.
 // The pointer stays valid for the life of the process.
 Result<const date::time_zone*> LoadTimeZone(std::string_view name);
+
+// The one rule for showing a task's time (docs/CRON.md, "Showing a task's
+// times"), shared by `dropq tasks` and the dashboard: the wall clock of the
+// task's own zone, then the zone's name — "2026-12-05 09:00:00 Europe/Paris".
+// "" is the system's zone, named as the tz database names it. A zone this
+// machine does not know falls back to UTC ISO ("2026-12-05T08:00:00.000Z").
+std::string FormatInTaskZone(TimeMs t, std::string_view tz);
 
 }  // namespace dropq::cron

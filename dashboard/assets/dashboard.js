@@ -64,11 +64,31 @@ function table(node, head, rows, empty) {
   node.append(body);
 }
 
+// A dashboard with dashboard.token_file answers the API only with
+// `Authorization: Bearer <token>`. The token is asked for once and kept in
+// sessionStorage (this tab only, gone when it closes); a 401 asks again.
+const TOKEN_KEY = 'dropq.token';
+class Unauthorized extends Error {}
+
+function token() { return sessionStorage.getItem(TOKEN_KEY); }
+
 async function getJson(path) {
-  const res = await fetch(path, { cache: 'no-store' });
+  const t = token();
+  const res = await fetch(path, { cache: 'no-store', headers: t ? { Authorization: `Bearer ${t}` } : {} });
+  if (res.status === 401) throw new Unauthorized(t ? 'that token was refused; enter it again' : '');
   const body = await res.json();
   if (!res.ok) throw new Error(body.error || `${path}: HTTP ${res.status}`);
   return body;
+}
+
+function askForToken(reason) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  $('login-reason').textContent = reason;
+  $('login').hidden = false;
+  $('main').hidden = true;
+  $('status').textContent = 'needs its token';
+  $('status').className = 'error';
+  $('token').focus();
 }
 
 function renderSummary(o) {
@@ -155,7 +175,8 @@ function renderTasks(t) {
   const rows = t.tasks.map(k => el('tr', { testid: 'task-row', 'data-task': k.id },
     el('td', {}, k.id), el('td', {}, k.group), el('td', {}, `${k.schedule_type} ${k.schedule_value}`),
     el('td', {}, k.tz), el('td', {}, k.status),
-    el('td', { testid: 'next-run' }, k.next_run ? el('span', {}, when(k.next_run), ` (${k.next_run})`) : '–'),
+    // In the task's own zone, as `dropq tasks` shows it (docs/CRON.md).
+    el('td', { testid: 'next-run' }, k.next_run ? el('span', {}, when(k.next_run), ` (${k.next_run_local})`) : '–'),
     el('td', {}, when(k.last_run)), el('td', { class: 'prompt', title: k.prompt }, k.prompt)));
   table($('tasks'), ['task', 'group', 'schedule', 'tz', 'status', 'next run', 'last run', 'prompt'], rows,
     'no scheduled tasks');
@@ -219,7 +240,7 @@ function syncGroupFilter(groups) {
 
 let inFlight = false;
 async function refresh() {
-  if (inFlight) return;
+  if (inFlight || !$('login').hidden) return;
   inFlight = true;
   try {
     const id = openJobId();
@@ -239,6 +260,7 @@ async function refresh() {
     $('status').textContent = `updated ${new Date(now()).toISOString().slice(11, 19)} UTC`;
     $('status').className = '';
   } catch (e) {
+    if (e instanceof Unauthorized) return askForToken(e.message);
     $('status').textContent = `cannot reach the daemon's dashboard: ${e.message}`;
     $('status').className = 'error';
   } finally {
@@ -250,6 +272,14 @@ function $(id) { return document.getElementById(id); }
 
 document.addEventListener('DOMContentLoaded', () => {
   $('filters').addEventListener('change', refresh);
+  $('token-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, $('token').value.trim());
+    $('token').value = '';
+    $('login').hidden = true;
+    $('main').hidden = false;
+    refresh();
+  });
   $('detail-close').addEventListener('click', (ev) => { ev.preventDefault(); history.replaceState(null, '', location.pathname); refresh(); });
   window.addEventListener('hashchange', refresh);
   refresh();

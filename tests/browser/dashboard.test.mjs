@@ -71,7 +71,7 @@ try {
     '  - {folder: team, name: Team}',
     '  - {folder: other, name: Other}',
     'schedules:',
-    '  - {id: nightly-report, group: team, cron: "0 3 * * *", tz: UTC, prompt: echo nightly}',
+    '  - {id: nightly-report, group: team, cron: "0 3 * * *", tz: Europe/Paris, prompt: echo nightly}',
     ''].join('\n'));
   for (const g of ['main', 'team', 'other']) fs.mkdirSync(path.join(root, 'var/data/ipc', g, 'tasks'), { recursive: true });
   drop(root, 'main', 'hello.json', { prompt: 'echo hello from main' });
@@ -176,11 +176,11 @@ try {
     assert.match(await text('detail-runs'), /succeeded/);
   });
 
-  await check('scheduled tasks show their next run', async () => {
+  await check('scheduled tasks show their next run in their own zone, as dropq tasks does', async () => {
     const row = page.getByTestId('task-row');
     assert.equal(await row.count(), 1);
     assert.match(await row.textContent(), /nightly-report/);
-    assert.match(await row.getByTestId('next-run').textContent(), /^in .*\(\d{4}-\d\d-\d\dT03:00:00\.000Z\)$/);
+    assert.match(await row.getByTestId('next-run').textContent(), /^in .*\(\d{4}-\d\d-\d\d 03:00:00 Europe\/Paris\)$/);
   });
 
   await check('the page loaded nothing from elsewhere and logged no errors', async () => {

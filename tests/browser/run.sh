@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ctest's entry for the browser test: installs playwright-core from the
-# committed lock file when it is missing (npm ci), then runs the test.
+# committed lock file when it is missing (npm ci), then runs the test named
+# by its argument (default dashboard.test.mjs).
 set -euo pipefail
 cd "$(dirname "$0")"
 for tool in node npm "${CHROMIUM:-/usr/bin/chromium}"; do
@@ -9,4 +10,4 @@ done
 if [ ! -f node_modules/playwright-core/package.json ]; then
   npm ci --no-audit --no-fund
 fi
-exec node dashboard.test.mjs
+exec node "${1:-dashboard.test.mjs}"

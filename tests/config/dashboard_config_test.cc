@@ -1,4 +1,4 @@
-// dashboard.listen and dashboard.allow_remote (docs/CONFIG.md, docs/SECURITY.md).
+// dashboard.listen, allow_remote, tls_cert, tls_key and token_file (docs/CONFIG.md, docs/SECURITY.md).
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -45,10 +45,51 @@ TEST_CASE("dashboard.listen on a non-loopback address is refused unless allow_re
   CHECK(ErrorOf("dashboard: {listen: \"192.0.2.7:8080\", allow_remote: false}\n").key() == "dashboard.listen");
 }
 
-TEST_CASE("dashboard.allow_remote lets the dashboard listen on every address", "[dashboard][config]") {
-  Config c = Load("dashboard:\n  listen: 0.0.0.0:8080\n  allow_remote: true\n");
+const std::string kRemote =
+    "dashboard:\n  listen: 0.0.0.0:8080\n  allow_remote: true\n  tls_cert: tls/cert.pem\n"
+    "  tls_key: tls/key.pem\n  token_file: /etc/dropq/dashboard.token\n";
+
+std::string Without(const std::string& key) {
+  std::string s = kRemote;
+  auto at = s.find("  " + key + ":");
+  return s.erase(at, s.find('\n', at) + 1 - at);
+}
+
+TEST_CASE("dashboard.allow_remote with TLS and a token lets the dashboard listen on every address",
+          "[dashboard][config]") {
+  Config c = Load(kRemote);
   CHECK(c.dashboard.host == "0.0.0.0");
   CHECK(c.dashboard.allow_remote);
+}
+
+TEST_CASE("dashboard TLS and token paths resolve against the config file's directory", "[dashboard][config]") {
+  Config c = Load(kRemote);
+  CHECK(c.dashboard.tls_cert == "/srv/dropq/tls/cert.pem");
+  CHECK(c.dashboard.tls_key == "/srv/dropq/tls/key.pem");
+  CHECK(c.dashboard.token_file == "/etc/dropq/dashboard.token");
+}
+
+TEST_CASE("dashboard.allow_remote without a certificate, key or token file is refused naming the missing key",
+          "[dashboard][config][security]") {
+  for (const char* key : {"tls_cert", "tls_key", "token_file"}) {
+    INFO(key);
+    auto e = ErrorOf(Without(key));
+    CHECK(e.key() == std::string("dashboard.") + key);
+    CHECK_THAT(e.reason(), Catch::Contains("required when dashboard.allow_remote is true"));
+  }
+  CHECK(ErrorOf("dashboard:\n  listen: 0.0.0.0:8080\n  allow_remote: true\n").key() == "dashboard.tls_cert");
+}
+
+TEST_CASE("a dashboard certificate without its key, or a key without its certificate, is refused",
+          "[dashboard][config]") {
+  CHECK(ErrorOf("dashboard:\n  listen: 127.0.0.1:1\n  tls_cert: c.pem\n").key() == "dashboard.tls_key");
+  CHECK(ErrorOf("dashboard:\n  listen: 127.0.0.1:1\n  tls_key: k.pem\n").key() == "dashboard.tls_cert");
+}
+
+TEST_CASE("a loopback dashboard may use TLS and a token without allow_remote", "[dashboard][config]") {
+  Config c = Load("dashboard:\n  listen: 127.0.0.1:1\n  tls_cert: c.pem\n  tls_key: k.pem\n  token_file: t\n");
+  CHECK_FALSE(c.dashboard.allow_remote);
+  CHECK(c.dashboard.token_file == "/srv/dropq/t");
 }
 
 TEST_CASE("a dashboard.listen that is not HOST:PORT is refused with the shape it needs", "[dashboard][config]") {
@@ -63,7 +104,9 @@ TEST_CASE("a dashboard.listen that is not HOST:PORT is refused with the shape it
 }
 
 TEST_CASE("a dashboard host name other than localhost is refused rather than resolved", "[dashboard][config]") {
-  auto e = ErrorOf("dashboard:\n  listen: dashboard.example:8080\n  allow_remote: true\n");
+  auto e = ErrorOf(
+      "dashboard:\n  listen: dashboard.example:8080\n  allow_remote: true\n  tls_cert: c\n"
+      "  tls_key: k\n  token_file: t\n");
   CHECK(e.key() == "dashboard.listen");
   CHECK_THAT(e.reason(), Catch::Contains("IP address or localhost"));
 }

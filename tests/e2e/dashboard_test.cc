@@ -24,11 +24,12 @@ using nlohmann::json;
 // A daemon with dashboard.listen 127.0.0.1:0; the port it picked is read
 // from its `ready` event.
 struct DashboardDaemon {
-  Root r{"bwrap", "shutdown_grace: 0\ndashboard:\n  listen: 127.0.0.1:0\n"};
+  Root r;
   pid_t pid = -1;
   int port = 0;
 
-  DashboardDaemon() {
+  explicit DashboardDaemon(const std::string& extra = "")
+      : r("bwrap", "shutdown_grace: 0\ndashboard:\n  listen: 127.0.0.1:0\n" + extra) {
     pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
     // The daemon's `ready` event names where its dashboard listens.
     bool up = r.WaitReady(pid);
@@ -129,6 +130,19 @@ TEST_CASE("the dashboard API gives a job's events, output and run log", "[e2e][d
   REQUIRE(list["jobs"].size() == 1);
   CHECK(list["jobs"][0]["id"].dump() == id);
   CHECK(d.GetJson("/api/jobs?state=failed")["jobs"].empty());
+}
+
+TEST_CASE("the dashboard gives a task's next run in the task's own zone, as dropq tasks shows it", "[e2e][dashboard]") {
+  DashboardDaemon d("schedules:\n  - {id: paris, group: main, cron: \"0 9 * * *\", tz: Europe/Paris, prompt: echo}\n");
+  json tasks = d.GetJson("/api/tasks");
+  REQUIRE(tasks["tasks"].size() == 1);
+  const json& t = tasks["tasks"][0];
+  INFO(t.dump());
+  CHECK(
+      std::regex_match(t["next_run_local"].get<std::string>(), std::regex(R"(\d{4}-\d\d-\d\d 09:00:00 Europe/Paris)")));
+  // The same text `dropq tasks` prints in its NEXT RUN column.
+  auto cli = d.r.Dropq({"tasks"});
+  CHECK_THAT(cli.out, Catch::Contains(t["next_run_local"].get<std::string>()));
 }
 
 TEST_CASE("the dashboard answers an unknown job with 404 and a bad filter with 400 and the reason",

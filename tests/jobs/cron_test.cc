@@ -411,3 +411,17 @@ TEST_CASE("a daily job fires once on every local day of a year with DST changes"
     }
   }
 }
+
+// The one rule for showing a task's times (docs/CRON.md), used by `dropq
+// tasks` and the dashboard alike.
+TEST_CASE("a task's time is shown on the wall clock of the task's own zone, named") {
+  TimeMs t = *ParseIsoTime("2026-12-05T08:00:00Z");
+  CHECK(cron::FormatInTaskZone(t, "Europe/Paris") == "2026-12-05 09:00:00 Europe/Paris");
+  CHECK(cron::FormatInTaskZone(t, "America/New_York") == "2026-12-05 03:00:00 America/New_York");
+  CHECK(cron::FormatInTaskZone(t, "UTC") == "2026-12-05 08:00:00 UTC");
+}
+
+TEST_CASE("a task's time in a zone this machine does not know is shown in UTC") {
+  TimeMs t = *ParseIsoTime("2026-12-05T08:00:00Z");
+  CHECK(cron::FormatInTaskZone(t, "Mars/Olympus_Mons") == FormatIsoUtc(t));
+}
