@@ -50,7 +50,8 @@ int Main(int argc, char** argv) {
   ctx.style = StdoutStyle();
   if (const char* env = std::getenv("DROPQ_CONFIG")) ctx.config_path = env;
   auto add_common = [&](CLI::App* sub, bool json) {
-    sub->add_option("-c,--config", ctx.config_path, "config file (default: $DROPQ_CONFIG or ./dropq.yaml)");
+    sub->add_option("-c,--config", ctx.config_path,
+                    "config file (default: $DROPQ_CONFIG, else ./dropq.yaml, else /etc/dropq/dropq.yaml)");
     if (json) sub->add_flag("--json", ctx.json, "print JSON instead of a table");
   };
 

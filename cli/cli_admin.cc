@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -15,6 +16,7 @@
 #include "jobs/layout.h"
 #include "jobs/retention.h"
 #include "base/units.h"
+#include "runner/allowlist.h"
 #include "runner/runtime.h"
 #include "base/text.h"
 
@@ -184,6 +186,135 @@ Check DatabaseCheck(const Layout& layout, const Clock& clock) {
           path.string() + ": integrity ok, schema version " + (v.ok() ? std::to_string(*v) : std::string("?"))};
 }
 
+// Where a sandbox path comes from on the host: through the longest bwrap
+// ro_bind whose container path holds it, else the rootfs, else the host's
+// own (bwrap binds /usr, /bin, ... from the host).
+fs::path HostPathOf(const Config& cfg, const std::string& inside) {
+  const BindMount* best = nullptr;
+  for (const auto& b : cfg.bwrap.ro_binds) {
+    const bool under = inside == b.container || (inside.rfind(b.container + "/", 0) == 0) || b.container == "/";
+    if (under && (!best || b.container.size() > best->container.size())) best = &b;
+  }
+  if (best && inside == best->container) return best->host;
+  if (best) return fs::path(best->host) / fs::path(inside).lexically_relative(best->container);
+  if (cfg.runtime == "bwrap" && cfg.bwrap.rootfs) return fs::path(*cfg.bwrap.rootfs) / fs::path(inside).relative_path();
+  return inside;
+}
+
+// What check-config can check without running anything: each finding says
+// what to change. Docker, podman and container check their image at start.
+std::vector<Check> ConfigFindings(const Config& cfg) {
+  std::vector<Check> out;
+  std::error_code ec;
+  const bool host_agent = cfg.runtime == "bwrap" || cfg.runtime == "process";
+  if (host_agent && !cfg.agent.empty()) {
+    const std::string& a = cfg.agent.front();
+    std::vector<fs::path> candidates;
+    if (a.front() == '/') {
+      candidates.push_back(HostPathOf(cfg, a));
+    } else if (a.find('/') == std::string::npos) {
+      for (const char* dir : {"/usr/local/bin", "/usr/bin", "/bin"})
+        candidates.push_back(HostPathOf(cfg, std::string(dir) + "/" + a));
+    }
+    if (candidates.empty()) {
+      out.push_back(
+          {"agent", "warn",
+           "\"" + a +
+               "\" is relative: it resolves against the job's working directory at run time; give an absolute path"});
+    } else {
+      const fs::path* found = nullptr;
+      for (const auto& c : candidates) {
+        if (fs::is_regular_file(c, ec)) {
+          found = &c;
+          break;
+        }
+      }
+      if (!found) {
+        out.push_back(
+            {"agent", "fail",
+             "agent[0] \"" + a + "\": " + candidates.front().string() + " does not exist; fix `agent` in the config" +
+                 (cfg.runtime == "bwrap"
+                      ? std::string(" (a path inside the sandbox: bind the host file there with bwrap.ro_binds)")
+                      : std::string())});
+      } else if (::access(found->c_str(), X_OK) != 0) {
+        out.push_back({"agent", "fail", "agent[0] " + found->string() + " is not executable; chmod +x it"});
+      } else {
+        out.push_back({"agent", "ok", found->string()});
+      }
+    }
+  }
+  for (std::size_t i = 0; i < cfg.bwrap.ro_binds.size(); ++i) {
+    const auto& b = cfg.bwrap.ro_binds[i];
+    const std::string key = "bwrap.ro_binds[" + std::to_string(i) + "].host";
+    if (fs::exists(b.host, ec)) {
+      out.push_back({key, "ok", b.host});
+    } else {
+      out.push_back(
+          {key, "fail", b.host + " does not exist; fix " + key + " (relative paths are relative to the config file)"});
+    }
+  }
+  for (std::size_t gi = 0; gi < cfg.groups.size(); ++gi) {
+    const auto& g = cfg.groups[gi];
+    for (std::size_t i = 0; i < g.additional_mounts.size(); ++i) {
+      const std::string key =
+          "groups[" + std::to_string(gi) + "].containerConfig.additionalMounts[" + std::to_string(i) + "].hostPath";
+      const std::string host = runner::ExpandHome(g.additional_mounts[i].host_path);
+      if (fs::exists(host, ec)) {
+        out.push_back({key, "ok", host});
+      } else {
+        out.push_back({key, "fail", host + " does not exist; create it or fix " + key});
+      }
+    }
+  }
+  if (cfg.bwrap.rootfs && cfg.runtime == "bwrap") {
+    if (fs::is_directory(*cfg.bwrap.rootfs, ec)) {
+      out.push_back({"bwrap.rootfs", "ok", *cfg.bwrap.rootfs});
+    } else {
+      out.push_back({"bwrap.rootfs", "fail",
+                     *cfg.bwrap.rootfs + " is not a directory; fix bwrap.rootfs or remove it to use the host's /usr"});
+    }
+  }
+  {
+    // The root, or the nearest existing parent the daemon would create it in.
+    fs::path p = cfg.root;
+    while (!fs::exists(p, ec) && p.has_parent_path() && p != p.parent_path()) p = p.parent_path();
+    const bool writable = fs::is_directory(p, ec) && ::access(p.c_str(), W_OK | X_OK) == 0;
+    if (writable) {
+      out.push_back({"root", "ok", p == fs::path(cfg.root) ? cfg.root : cfg.root + " (created in " + p.string() + ")"});
+    } else {
+      out.push_back({"root", "fail",
+                     p.string() + " is not a writable directory, so " + cfg.root +
+                         " cannot be used; fix `root` or the permissions"});
+    }
+  }
+  {
+    bool mounts = false;
+    for (const auto& g : cfg.groups) mounts = mounts || !g.additional_mounts.empty();
+    auto allow = runner::MountAllowlist::Load(cfg.mount_allowlist);
+    if (allow.ok()) {
+      out.push_back({"mount_allowlist", "ok", cfg.mount_allowlist});
+    } else if (allow.status().code() == Status::Code::kNotFound && !mounts) {
+      out.push_back({"mount_allowlist", "ok", cfg.mount_allowlist + " absent (no group has additionalMounts)"});
+    } else {
+      out.push_back({"mount_allowlist", "fail",
+                     allow.status().message() + (mounts ? "; every additionalMounts entry would be refused" : "") +
+                         "; fix the file or `mount_allowlist`"});
+    }
+  }
+  {
+    // Loading already refused unknown zones; listed so the reader sees them.
+    std::set<std::string> zones;
+    if (!cfg.timezone.empty()) zones.insert(cfg.timezone);
+    for (const auto& t : cfg.schedules) {
+      if (t.tz) zones.insert(*t.tz);
+    }
+    std::string list;
+    for (const auto& z : zones) list += (list.empty() ? "" : ", ") + z;
+    out.push_back({"time zones", "ok", zones.empty() ? "the system's" : list});
+  }
+  return out;
+}
+
 }  // namespace
 
 int CmdPrune(const Context& ctx, const std::string& older_than, bool dry_run) {
@@ -255,16 +386,37 @@ int CmdCheckConfig(const Context& ctx) {
     return kExitUsage;
   }
   nlohmann::json j = ConfigJson(cfg);
+  const std::vector<Check> findings = ConfigFindings(cfg);
+  bool failed = false;
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& f : findings) {
+    failed = failed || f.status == "fail";
+    arr.push_back({{"check", f.name}, {"status", f.status}, {"detail", f.detail}});
+  }
   if (ctx.json) {
+    j["ok"] = !failed;
+    j["findings"] = arr;
     std::cout << text::Dump(j) << "\n";
-    return kExitOk;
+    return failed ? kExitFailure : kExitOk;
   }
   YAML::Emitter out;
   EmitYaml(out, j);
   std::cout << "# " << cfg.config_path << ": valid. The effective configuration (defaults filled in, paths "
             << "absolute, durations in ms):\n"
             << out.c_str() << "\n";
-  return kExitOk;
+  std::cout << "\n# checks (nothing was run):\n";
+  std::vector<std::vector<std::string>> rows;
+  const Style& st = ctx.style;
+  for (const auto& f : findings) {
+    rows.push_back({f.name,
+                    f.status == "ok"     ? st.Green(f.status)
+                    : f.status == "warn" ? st.Yellow(f.status)
+                                         : st.Red(f.status),
+                    f.detail});
+  }
+  PrintTable(std::cout, ctx.style, {"CHECK", "STATUS", "DETAIL"}, rows);
+  if (failed) std::cerr << "dropq: " << cfg.config_path << " loads, but a check failed (see above)\n";
+  return failed ? kExitFailure : kExitOk;
 }
 
 int CmdDoctor(const Context& ctx) {

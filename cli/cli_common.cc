@@ -1,6 +1,7 @@
 #include "cli/cli_common.h"
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "jobs/layout.h"
 
@@ -18,11 +19,29 @@ nlohmann::json OptNum(const std::optional<T>& v) {
 
 }  // namespace
 
+Result<std::string> FindConfig(const std::string& explicit_path, const std::vector<std::string>& candidates) {
+  if (!explicit_path.empty()) return explicit_path;
+  std::string tried;
+  for (const auto& c : candidates) {
+    std::error_code ec;
+    if (std::filesystem::exists(c, ec)) return c;
+    tried += "\n  " + std::filesystem::absolute(c, ec).lexically_normal().string();
+  }
+  return Status::NotFound("no config file found; looked for:" + tried +
+                          "\nname one with --config PATH or the DROPQ_CONFIG environment variable");
+}
+
 Config LoadOrExit(const Context& ctx) {
+  auto path = FindConfig(ctx.config_path, kConfigSearchPath);
+  if (!path.ok()) {
+    std::cerr << "dropq: " << path.status().message() << "\n";
+    std::exit(kExitUsage);
+  }
   try {
-    return LoadConfigFile(ctx.config_path);
+    return LoadConfigFile(*path);
   } catch (const ConfigError& e) {
-    std::cerr << "dropq: config error in " << ctx.config_path << ": " << e.what() << "\n";
+    // what() is "file:line:column: key: reason".
+    std::cerr << "dropq: config error: " << e.what() << "\n";
     std::exit(kExitUsage);
   } catch (const std::exception& e) {
     std::cerr << "dropq: " << e.what() << "\n";

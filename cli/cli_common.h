@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -25,10 +26,20 @@ constexpr int kExitTimeout = 5;    // --wait / --follow gave up after its timeou
 constexpr int kExitRejected = 6;   // the daemon rejected a control command (the reason is printed)
 
 struct Context {
-  std::string config_path = "dropq.yaml";
+  std::string config_path;  // --config or $DROPQ_CONFIG; empty: search kConfigSearchPath
   bool json = false;
   Style style;  // stdout's (colour only on a terminal)
 };
+
+// Where the CLI looks for a config when neither --config nor $DROPQ_CONFIG
+// names one (docs/CONFIG.md), in order.
+inline const std::vector<std::string> kConfigSearchPath = {"./dropq.yaml", "/etc/dropq/dropq.yaml"};
+
+// The config file to load: `explicit_path` when given (whether or not it
+// exists: loading then says why it cannot be read), else the first of
+// `candidates` that exists. None: an error naming every place tried and how
+// to point dropq elsewhere.
+Result<std::string> FindConfig(const std::string& explicit_path, const std::vector<std::string>& candidates);
 
 // Exits with kExitUsage and the config error on stderr.
 Config LoadOrExit(const Context& ctx);

@@ -29,6 +29,68 @@ std::string Join(const std::string& parent, const std::string& key) {
 
 std::string Index(const std::string& parent, std::size_t i) { return parent + "[" + std::to_string(i) + "]"; }
 
+// Levenshtein distance with adjacent transpositions (optimal string
+// alignment), for "did you mean" on unknown keys. Written here: it is a dozen
+// lines over strings of a few bytes, and no Debian C++ library offers it
+// without pulling in far more.
+std::size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The position of a key path such as "groups[1].containerConfig.timeout" in
+// the document: a mapping entry's key, a list item's start. A path that does
+// not exist (a required key left out) resolves to its nearest existing
+// parent; the last of duplicate keys wins, which is the one a "duplicate key"
+// error is about. Null mark when nothing matches.
+YAML::Mark MarkOf(const YAML::Node& root, const std::string& key_path) {
+  YAML::Mark found = YAML::Mark::null_mark();
+  YAML::Node node = root;
+  std::size_t i = 0;
+  while (i < key_path.size() && node && (node.IsMap() || node.IsSequence())) {
+    if (key_path[i] == '.' && ++i == key_path.size()) break;
+    if (key_path[i] == '[') {
+      const std::size_t close = key_path.find(']', i);
+      if (close == std::string::npos || !node.IsSequence()) break;
+      std::size_t index = 0;
+      auto [end, ec] = std::from_chars(key_path.data() + i + 1, key_path.data() + close, index);
+      if (ec != std::errc() || index >= node.size()) break;
+      node = node[index];
+      if (!node.Mark().is_null()) found = node.Mark();
+      i = close + 1;
+      continue;
+    }
+    std::size_t stop = key_path.find_first_of(".[", i);
+    if (stop == std::string::npos) stop = key_path.size();
+    const std::string name = key_path.substr(i, stop - i);
+    if (!node.IsMap()) break;
+    YAML::Node next;
+    bool matched = false;
+    for (const auto& kv : node) {
+      if (kv.first.IsScalar() && kv.first.Scalar() == name) {
+        if (!kv.first.Mark().is_null()) found = kv.first.Mark();
+        next = kv.second;
+        matched = true;
+      }
+    }
+    if (!matched) break;
+    node = next;
+    i = stop;
+  }
+  return found;
+}
+
 // Every mapping is checked against the keys it may hold, so a typo such as
 // `bwrap.netwrok` fails loudly instead of silently keeping a default. yaml-cpp
 // keeps duplicate keys (a lookup sees only the first), so those fail too.
@@ -38,7 +100,8 @@ void CheckKeys(const YAML::Node& map, const std::string& path, Keys allowed) {
     if (!kv.first.IsScalar()) throw ConfigError(Join(path, "(key)"), "keys must be strings");
     const std::string key = kv.first.Scalar();
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      throw ConfigError(Join(path, key), "unknown key");
+      const std::string near = ClosestKey(key, std::vector<std::string>(allowed.begin(), allowed.end()));
+      throw ConfigError(Join(path, key), near.empty() ? "unknown key" : "unknown key; did you mean `" + near + "`?");
     }
     if (!seen.insert(key).second) throw ConfigError(Join(path, key), "duplicate key");
   }
@@ -486,13 +549,28 @@ Config LoadConfigString(const std::string& yaml, const std::string& base_dir) {
   try {
     docs = YAML::LoadAll(yaml);
   } catch (const YAML::Exception& e) {
-    throw ConfigError("(yaml)", e.what());  // what() carries the line and column
+    // e.msg without yaml-cpp's "error at line N, column M" prefix: the
+    // location goes in front, in the same form as every other config error.
+    if (e.mark.is_null()) throw ConfigError("(yaml)", e.msg);
+    throw ConfigError("(yaml)", e.msg, e.mark.line + 1, e.mark.column + 1);
   }
   // A second document would be ignored silently by YAML::Load; refuse it.
-  if (docs.size() > 1) throw ConfigError("(yaml)", "expected one YAML document, found " + std::to_string(docs.size()));
+  if (docs.size() > 1) {
+    const YAML::Mark m = docs[1].Mark();
+    throw ConfigError("(yaml)", "expected one YAML document, found " + std::to_string(docs.size()),
+                      m.is_null() ? 0 : m.line + 1, m.is_null() ? 0 : m.column + 1);
+  }
   const fs::path base = fs::absolute(base_dir.empty() ? fs::path(".") : fs::path(base_dir)).lexically_normal();
+  const YAML::Node root = docs.empty() ? YAML::Node() : docs.front();
   try {
-    return LoadFromNode(docs.empty() ? YAML::Node() : docs.front(), base);
+    return LoadFromNode(root, base);
+  } catch (const ConfigError& e) {
+    // Every error names its key path; the location is looked up from it
+    // here, in one place, so each check need not carry its node's mark.
+    if (e.line() > 0) throw;
+    const YAML::Mark m = MarkOf(root, e.key());
+    if (m.is_null()) throw;
+    throw ConfigError(e.key(), e.reason(), m.line + 1, m.column + 1);
   } catch (const YAML::Exception& e) {
     // Not expected (every access is type-checked first), but never let a
     // yaml-cpp exception escape as something other than a ConfigError.
@@ -509,9 +587,26 @@ Config LoadConfigFile(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) throw std::runtime_error("cannot read config " + abs.string());
-  Config c = LoadConfigString(text.str(), abs.parent_path().string());
-  c.config_path = abs.string();
-  return c;
+  try {
+    Config c = LoadConfigString(text.str(), abs.parent_path().string());
+    c.config_path = abs.string();
+    return c;
+  } catch (const ConfigError& e) {
+    throw ConfigError(e.key(), e.reason(), e.line(), e.column(), abs.string());
+  }
+}
+
+std::string ClosestKey(const std::string& unknown, const std::vector<std::string>& known) {
+  std::string best;
+  std::size_t best_d = 3;  // only distances 1 and 2 are suggestions
+  for (const auto& k : known) {
+    std::size_t d = EditDistance(Lower(unknown), Lower(k));
+    if (d < best_d) {
+      best_d = d;
+      best = k;
+    }
+  }
+  return best;
 }
 
 bool IsValidGroupFolder(const std::string& folder) {

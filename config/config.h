@@ -21,16 +21,43 @@
 
 namespace dropq::app {
 
+// Where a config error is: `line` and `column` are 1-based (0: unknown, e.g.
+// a required key that is absent everywhere); `file` is set by LoadConfigFile.
+// what() is "key: reason" from LoadConfigString and
+// "file:line:column: key: reason" (docs/CONFIG.md) from LoadConfigFile.
 class ConfigError : public std::runtime_error {
  public:
-  ConfigError(const std::string& key, const std::string& reason)
-      : std::runtime_error(key + ": " + reason), key_(key), reason_(reason) {}
+  ConfigError(const std::string& key, const std::string& reason, int line = 0, int column = 0,
+              const std::string& file = "")
+      : std::runtime_error(Format(key, reason, line, column, file)),
+        key_(key),
+        reason_(reason),
+        line_(line),
+        column_(column),
+        file_(file) {}
   const std::string& key() const { return key_; }
   const std::string& reason() const { return reason_; }
+  int line() const { return line_; }
+  int column() const { return column_; }
+  const std::string& file() const { return file_; }
 
  private:
+  static std::string Format(const std::string& key, const std::string& reason, int line, int column,
+                            const std::string& file) {
+    std::string where;
+    if (!file.empty()) {
+      where = file;
+      if (line > 0) where += ":" + std::to_string(line) + ":" + std::to_string(column);
+      where += ": ";
+    }
+    // YAML syntax errors have no key: "file:3:5: illegal map value".
+    return where + (key == "(yaml)" && !file.empty() ? "" : key + ": ") + reason;
+  }
   std::string key_;
   std::string reason_;
+  int line_ = 0;
+  int column_ = 0;
+  std::string file_;
 };
 
 // One of a group's containerConfig.additionalMounts (NanoClaw's fields),
@@ -143,6 +170,10 @@ struct Config {
 Config LoadConfigFile(const std::string& path);
 // Same rules, from text; relative paths resolve against `base_dir`.
 Config LoadConfigString(const std::string& yaml, const std::string& base_dir);
+
+// The known key closest to `unknown` (edit distance <= 2, ties: the first in
+// `known`), for "did you mean" hints; empty when none is close.
+std::string ClosestKey(const std::string& unknown, const std::vector<std::string>& known);
 
 // NanoClaw's folder rule.
 bool IsValidGroupFolder(const std::string& folder);

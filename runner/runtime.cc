@@ -15,14 +15,29 @@ std::vector<std::string> BaseEnv() {
 
 // Runs a start-up probe to completion; its exit status (128 + signal when
 // a signal ended it). Bounded, so a wedged probe cannot hang start-up.
-Result<int> RunProbe(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+// `err`, when given, receives the probe's stderr (trailing newlines cut).
+Result<int> RunProbe(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                     std::string* err = nullptr) {
   process::RunOptions options;
   options.timeout_ms = 60'000;
   options.output_cap = 4096;
   auto r = process::Run(argv, env, options);
   if (!r.ok()) return Status::NotFound("cannot run " + argv[0] + ": " + r.status().message());
+  if (err) {
+    *err = r->err;
+    while (!err->empty() && (err->back() == '\n' || err->back() == '\r')) err->pop_back();
+  }
   if (r->exit.term_signal != 0) return 128 + r->exit.term_signal;
   return r->exit.exit_code;
+}
+
+// bwrap's own words for "this kernel or container refuses user namespaces".
+bool SaysNamespacesRefused(const std::string& err) {
+  for (const char* s : {"Operation not permitted", "No permissions to create new namespace",
+                        "Creating new namespace failed", "setting up uid map"}) {
+    if (err.find(s) != std::string::npos) return true;
+  }
+  return false;
 }
 
 bool IsSymlink(const char* p) {
@@ -87,12 +102,20 @@ class BwrapRuntime final : public Runtime {
     probe.workdir = "/";
     auto spec = Build(probe);
     spec.argv[0] = "/usr/bin/bwrap";
-    auto rc = RunProbe(spec.argv, spec.env);
-    if (!rc.ok() || *rc != 0) {
-      return Status::IOError(
-          "bubblewrap cannot create a sandbox here (user namespaces disabled? try "
-          "`sysctl kernel.unprivileged_userns_clone=1`), exit " +
-          (rc.ok() ? std::to_string(*rc) : rc.status().message()));
+    std::string err;
+    auto rc = RunProbe(spec.argv, spec.env, &err);
+    if (!rc.ok()) return Status::IOError("the bubblewrap probe sandbox did not start: " + rc.status().message());
+    if (*rc != 0) {
+      // bwrap's own message names what is wrong (a missing bind source, a
+      // bad rootfs); the namespace hint only when that is what it says.
+      std::string msg = "the probe sandbox (the argv a job gets, running /usr/bin/true) failed, exit " +
+                        std::to_string(*rc) + (err.empty() ? std::string() : ": " + err);
+      if (err.empty() || SaysNamespacesRefused(err)) {
+        msg +=
+            " — user namespaces may be disabled here; try `sysctl kernel.unprivileged_userns_clone=1` "
+            "(or run outside this container), or use runtime: process";
+      }
+      return Status::IOError(msg);
     }
     return Status::Ok();
   }

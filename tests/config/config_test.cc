@@ -329,11 +329,12 @@ TEST_CASE("A ro_binds entry needs both host and container") {
 TEST_CASE("An unknown top-level key is rejected by name") {
   ConfigError e = ErrorOf(kMinimal + "max_concurrency: 3\n");
   CHECK(e.key() == "max_concurrency");
-  CHECK(e.reason() == "unknown key");
+  CHECK(e.reason() == "unknown key; did you mean `max_concurrent`?");
 }
 
 TEST_CASE("An unknown key inside bwrap is rejected with its path") {
-  CHECK(std::string(ErrorOf(kMinimal + "bwrap:\n  netwrok: true\n").what()) == "bwrap.netwrok: unknown key");
+  CHECK(std::string(ErrorOf(kMinimal + "bwrap:\n  netwrok: true\n").what()) ==
+        "bwrap.netwrok: unknown key; did you mean `network`?");
 }
 
 TEST_CASE("An unknown key inside a ro_binds entry is rejected with its path") {
@@ -343,7 +344,7 @@ TEST_CASE("An unknown key inside a ro_binds entry is rejected with its path") {
 TEST_CASE("An unknown key inside a group is rejected with the group's index") {
   ConfigError e = ErrorOf(kAgent + "groups:\n  - {folder: main, main: true}\n  - {folder: b, folderx: c}\n");
   CHECK(e.key() == "groups[1].folderx");
-  CHECK(e.reason() == "unknown key");
+  CHECK(e.reason() == "unknown key; did you mean `folder`?");
 }
 
 TEST_CASE("A key given twice is rejected") {
@@ -430,10 +431,10 @@ TEST_CASE("groups must be a non-empty list") {
 TEST_CASE("A YAML syntax error is reported with its line") {
   ConfigError e = ErrorOf("agent: [a]\ngroups:\n  - {folder: main\n");
   CHECK(e.key() == "(yaml)");
-  CHECK_THAT(e.reason(), Catch::Contains("line"));
+  CHECK(e.line() > 0);
   ConfigError tab = ErrorOf("agent: [a]\nruntime: bwrap\n  bad: indent\n");
   CHECK(tab.key() == "(yaml)");
-  CHECK_THAT(tab.reason(), Catch::Contains("line 3"));
+  CHECK(tab.line() == 3);
 }
 
 TEST_CASE("An empty file is rejected for its first missing required key") {
