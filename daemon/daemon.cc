@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <signal.h>
+#include <time.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -41,6 +42,7 @@
 #include "watcher/watcher.h"
 #include "base/text.h"
 #include "base/guard.h"
+#include "base/service_notify.h"
 
 namespace dropq::app {
 
@@ -259,6 +261,7 @@ class Daemon final : public watcher::CommandHandler {
     watcher_->Kick();
     // The durable "ready and watching" (docs/DESIGN.md, "One signal to wait on").
     if (Status s = store_->AppendEvent(std::nullopt, std::nullopt, "ready", ReadyDetail()); !s.ok()) return s;
+    ServiceNotify("READY=1");  // systemd's Type=notify (docs/SERVICE.md)
     // On this thread: the first runs must see them.
     if (Status s = snapshots_->WriteNow(*store_, groups_.identities()); s.ok()) snapshots_dirty_ = false;
     SchedulePump();
@@ -668,8 +671,22 @@ class Daemon final : public watcher::CommandHandler {
   // removed, schedules, limits — or, when it does not load, refused with
   // the reason while the running config stays. The durable part (group
   // rows, config tasks, the `reloaded` event) is one transaction.
+  // Under systemd, `systemctl reload` waits for the READY=1 that ends the
+  // reload, applied or refused.
   void Reload() {
     if (stopping_) return;
+    ServiceNotify(("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(MonotonicUsec())).c_str());
+    ApplyReload();
+    ServiceNotify("READY=1");
+  }
+
+  static std::uint64_t MonotonicUsec() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000u + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000u;
+  }
+
+  void ApplyReload() {
     spdlog::info("SIGHUP: reloading {}", cfg_.config_path);
     Config loaded;
     try {
@@ -774,6 +791,7 @@ class Daemon final : public watcher::CommandHandler {
       return;
     }
     stopping_ = true;
+    ServiceNotify("STOPPING=1");
     watcher_->Close();
     inbox_->StopDelivering();  // the one in flight is recorded as it ends
     if (task_timer_) task_timer_->Close();

@@ -8,7 +8,9 @@ namespace {
 auto Tie(const BindMount& b) { return std::tie(b.host, b.container); }
 auto Tie(const BwrapConfig& b) { return std::tie(b.rootfs, b.network, b.extra_args); }
 auto Tie(const ContainerRuntimeConfig& c) { return std::tie(c.image, c.extra_args, c.binary); }
-auto Tie(const DashboardConfig& d) { return std::tie(d.listen, d.host, d.port, d.allow_remote); }
+auto Tie(const DashboardConfig& d) {
+  return std::tie(d.listen, d.host, d.port, d.allow_remote, d.tls_cert, d.tls_key, d.token_file);
+}
 auto Tie(const AdditionalMountConfig& m) { return std::tie(m.host_path, m.container_path, m.readonly); }
 auto Tie(const GroupConfig& g) { return std::tie(g.folder, g.name, g.jid, g.is_main, g.timeout_ms); }
 auto Tie(const ScheduleConfig& s) {

@@ -48,5 +48,16 @@ TEST_CASE("a reload plan notices a changed additional mount of a group", "[reloa
   CHECK(plan.changed == std::vector<std::string>{"groups"});
 }
 
+TEST_CASE("a reload plan keeps the running dashboard's token file and names the dashboard as needing a restart",
+          "[reload]") {
+  Config running = Load("");
+  running.dashboard.token_file = "/etc/dropq/token";
+  Config loaded = running;
+  loaded.dashboard.token_file = "/etc/dropq/new-token";
+  ReloadPlan plan = PlanReload(running, loaded);
+  CHECK(plan.restart_needed == std::vector<std::string>{"dashboard"});
+  CHECK(plan.next.dashboard.token_file == "/etc/dropq/token");
+}
+
 }  // namespace
 }  // namespace dropq::app
