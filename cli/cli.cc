@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -119,13 +120,27 @@ int Main(int argc, char** argv) {
   auto* tasks = app.add_subcommand("tasks", "list scheduled tasks with their next run");
   add_common(tasks, true);
   tasks->add_option("--group", group, "only tasks of this group folder");
-  auto* task = app.add_subcommand("task", "pause, resume or cancel a scheduled task");
+  auto* task = app.add_subcommand("task", "pause, resume, cancel or update a scheduled task");
   std::string task_action, task_id;
   add_control(task);
-  task->add_option("ACTION", task_action, "pause | resume | cancel")
+  task->add_option("ACTION", task_action, "pause | resume | cancel | update")
       ->required()
-      ->check(CLI::IsMember({"pause", "resume", "cancel"}));
+      ->check(CLI::IsMember({"pause", "resume", "cancel", "update"}));
   task->add_option("ID", task_id, "task id")->required();
+  TaskUpdateOptions task_update;
+  std::int64_t keep_runs = 0;
+  std::vector<CLI::Option*> update_only = {
+      task->add_option("--prompt", task_update.prompt, "update: the new prompt"),
+      task->add_option("--cron", task_update.cron, "update: a new cron schedule (next run recomputed from now)"),
+      task->add_option("--interval", task_update.interval, "update: a new interval schedule (30s, 5m, 1h)"),
+      task->add_option("--once", task_update.once, "update: a new once time (ISO-8601)"),
+      task->add_option("--tz", task_update.tz, "update: the IANA zone the schedule is read in"),
+      task->add_option("--context-mode", task_update.context_mode, "update: group | isolated"),
+      task->add_option("--overlap", task_update.overlap, "update: forbid | allow | replace"),
+      task->add_option("--catch-up", task_update.catch_up, "update: run_once | skip | run_all"),
+      task->add_option("--starting-deadline", task_update.starting_deadline, "update: skip a slot this late"),
+      task->add_option("--keep-runs", keep_runs, "update: task_runs rows kept"),
+  };
 
   auto* status = app.add_subcommand("status", "count jobs by state");
   add_common(status, true);
@@ -188,7 +203,19 @@ int Main(int argc, char** argv) {
   if (status->parsed()) return CmdStatus(ctx);
   if (tasks->parsed()) return CmdTasks(ctx, group);
   control.wait = !no_wait;
-  if (task->parsed()) return CmdTaskControl(ctx, task_action, task_id, control);
+  if (task->parsed() && task_action == "update") {
+    if (update_only.back()->count() > 0) task_update.keep_runs = keep_runs;
+    return CmdTaskUpdate(ctx, task_id, task_update, control);
+  }
+  if (task->parsed()) {
+    for (const CLI::Option* o : update_only) {
+      if (o->count() > 0) {
+        std::cerr << "dropq: task " << task_action << ": " << o->get_name() << " is only for task update\n";
+        return kExitUsage;
+      }
+    }
+    return CmdTaskControl(ctx, task_action, task_id, control);
+  }
   if (cancel->parsed()) return CmdControl(ctx, "cancel_job", control_id, control);
   if (retry->parsed()) return CmdControl(ctx, "retry_job", control_id, control);
   if (prune->parsed()) return CmdPrune(ctx, older_than, dry_run);

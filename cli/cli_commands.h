@@ -2,6 +2,7 @@
 // The CLI's commands, one function each (docs/CLI.md); cli/cli.cc parses the
 // command line and calls them. Each returns the process exit code.
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "cli/cli_common.h"
@@ -23,6 +24,21 @@ struct ControlOptions {
 };
 int CmdControl(const Context& ctx, const std::string& type, JobId id, const ControlOptions& opts);
 int CmdTaskControl(const Context& ctx, const std::string& action, const std::string& id, const ControlOptions& opts);
+// `task update ID`: what to change, as the update_task file's fields
+// (FILES.md); an empty string or an unset keep_runs is not given. The
+// daemon checks the values and rejects the file with the reason (exit 6).
+struct TaskUpdateOptions {
+  std::string prompt;
+  std::string cron, interval, once;  // at most one: the new schedule
+  std::string tz;
+  std::string context_mode;
+  std::string overlap;
+  std::string catch_up;
+  std::string starting_deadline;
+  std::optional<std::int64_t> keep_runs;
+};
+int CmdTaskUpdate(const Context& ctx, const std::string& id, const TaskUpdateOptions& update,
+                  const ControlOptions& opts);
 
 // cli/cli_logs.cc
 struct LogsOptions {

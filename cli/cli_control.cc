@@ -1,4 +1,4 @@
-// dropq cancel | retry | task pause|resume|cancel: control commands through
+// dropq cancel | retry | task pause|resume|cancel|update: control commands through
 // the daemon's own front door, with its verdict.
 //
 // The command is a control file in the main group's tasks/ (main may act for
@@ -32,6 +32,20 @@ std::string Describe(const nlohmann::json& result) {
   if (result.contains("task") && result["task"].is_string()) what = "task " + result["task"].get<std::string>();
   std::string action = result.value("action", std::string("applied"));
   if (action == "stopping") return what + ": stopping (graceful stop, then kill after kill_grace)";
+  if (action == "updated" && result.contains("changed") && result["changed"].is_array()) {
+    // "task digest updated (prompt, schedule_value); active, next run ..."
+    std::string changed;
+    for (const auto& f : result["changed"]) {
+      if (!changed.empty()) changed += ", ";
+      changed += f.is_string() ? f.get<std::string>() : text::Dump(f);
+    }
+    std::string line = what + " updated" + (changed.empty() ? " (nothing changed)" : " (" + changed + ")");
+    if (result.contains("status") && result["status"].is_string()) line += "; " + result["status"].get<std::string>();
+    if (result.contains("next_run") && result["next_run"].is_string()) {
+      line += ", next run " + result["next_run"].get<std::string>();
+    }
+    return line;
+  }
   return what.empty() ? action : what + " " + action;
 }
 
@@ -137,6 +151,48 @@ int CmdTaskControl(const Context& ctx, const std::string& action, const std::str
   nlohmann::json body = {{"type", type}, {"taskId", id}, {"createdBy", "dropq cli"}};
   // The task id is the group's text: it stays out of the file name.
   return DropAndWait(ctx, opts, cfg, ControlFileName(type, "task", clock.NowMs()), body, {{"task", id}});
+}
+
+int CmdTaskUpdate(const Context& ctx, const std::string& id, const TaskUpdateOptions& u, const ControlOptions& opts) {
+  nlohmann::json body = {{"type", "update_task"}, {"taskId", id}, {"createdBy", "dropq cli"}};
+  auto put = [&](const char* field, const std::string& value) {
+    if (!value.empty()) body[field] = value;
+  };
+  put("prompt", u.prompt);
+  int schedules = 0;
+  for (const auto& [type, value] :
+       {std::pair<const char*, const std::string&>{"cron", u.cron}, {"interval", u.interval}, {"once", u.once}}) {
+    if (value.empty()) continue;
+    ++schedules;
+    body["schedule_type"] = type;
+    body["schedule_value"] = value;
+  }
+  if (schedules > 1) {
+    std::cerr << "dropq: task update: give at most one of --cron, --interval, --once\n";
+    return kExitUsage;
+  }
+  put("tz", u.tz);
+  put("context_mode", u.context_mode);
+  put("overlap", u.overlap);
+  put("catch_up", u.catch_up);
+  put("starting_deadline", u.starting_deadline);
+  if (u.keep_runs) body["keep_runs"] = *u.keep_runs;
+  if (body.size() == 3) {
+    std::cerr << "dropq: task update: nothing to update (--prompt, --cron, --interval, --once, --tz, "
+                 "--context-mode, --overlap, --catch-up, --starting-deadline, --keep-runs)\n";
+    return kExitUsage;
+  }
+  Config cfg = LoadOrExit(ctx);
+  SystemClock clock;
+  {
+    auto store = OpenReaderOrExit(cfg, clock);
+    TaskStore tasks(*store);
+    if (!OrExit(tasks.Get(id))) {
+      std::cerr << "dropq: no task " << text::ForLog(id) << "\n";
+      return kExitNotFound;
+    }
+  }
+  return DropAndWait(ctx, opts, cfg, ControlFileName("update_task", "task", clock.NowMs()), body, {{"task", id}});
 }
 
 }  // namespace dropq::app

@@ -79,7 +79,7 @@ Result<std::string> ControlCommands::RefreshGroups(const watcher::IngestGroup& f
   return text::Dump(nlohmann::json{{"action", "refreshed"}, {"groups", p_.groups.all().size()}});
 }
 
-// schedule_task, pause_task, resume_task, cancel_task; nullopt for any
+// schedule_task, pause_task, resume_task, cancel_task, update_task; nullopt for any
 // other command.
 std::optional<Result<std::string>> ControlCommands::ApplyTaskCommand(const watcher::IngestGroup& from,
                                                                      const watcher::ClaimedFile& file,
@@ -93,9 +93,12 @@ std::optional<Result<std::string>> ControlCommands::ApplyTaskCommand(const watch
   if (const auto* c = std::get_if<watcher::PauseTask>(&cmd)) id = &c->task_id;
   if (const auto* c = std::get_if<watcher::ResumeTask>(&cmd)) id = &c->task_id;
   if (const auto* c = std::get_if<watcher::CancelTask>(&cmd)) id = &c->task_id;
+  const auto* update = std::get_if<watcher::UpdateTask>(&cmd);
+  if (update) id = &update->task_id;
   if (id == nullptr) return std::nullopt;
   auto allowed = watcher::Authorize(from, p_.groups.identities(), cmd, p_.tasks.OwnerOf(*id));
   if (!allowed.ok()) return Result<std::string>(allowed.status());
+  if (update) return p_.tasks.Update(*id, update->changes);
   if (std::holds_alternative<watcher::PauseTask>(cmd)) return p_.tasks.Pause(*id);
   if (std::holds_alternative<watcher::ResumeTask>(cmd)) return p_.tasks.Resume(*id);
   return p_.tasks.Cancel(*id);

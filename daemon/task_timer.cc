@@ -293,6 +293,34 @@ Result<std::string> TaskTimer::Cancel(const std::string& id) {
   return text::Dump(nlohmann::json{{"task", id}, {"action", "cancelled"}});
 }
 
+Result<std::string> TaskTimer::Update(const std::string& id, const TaskChanges& changes) {
+  auto t = tasks_.Get(id);
+  if (!t.ok()) return t.status();
+  if (!*t) return Status::InvalidArgument("no task \"" + id + "\"");
+  // The config is read again at every start and reload: a change made here
+  // would be undone there, so it is made there.
+  if ((*t)->source == TaskSource::kConfig) {
+    return Status::InvalidArgument("task \"" + id + "\" is defined in the config; change it there");
+  }
+  auto updated = ApplyTaskChanges(**t, changes, store_.clock().NowMs());
+  if (!updated.ok()) return Status::InvalidArgument(updated.status().message());
+  const Task& u = updated->task;
+  if (Status s = tasks_.Update(u); !s.ok()) return s;
+  if (u.status == TaskStatus::kActive) {
+    queue_.Update(u.id, u.next_run);
+  } else {
+    queue_.Remove(u.id);
+  }
+  Arm();
+  return text::Dump(
+      nlohmann::json{{"task", u.id},
+                     {"action", "updated"},
+                     {"group", u.group_folder},
+                     {"changed", updated->changed},
+                     {"status", ToString(u.status)},
+                     {"next_run", u.next_run ? nlohmann::json(FormatIsoUtc(*u.next_run)) : nlohmann::json(nullptr)}});
+}
+
 bool TaskTimer::IsTaskJob(JobId job) {
   auto t = tasks_.TaskForJob(job);
   return t.ok() && t->has_value();

@@ -50,6 +50,10 @@ class TaskTimer {
   Result<std::string> Pause(const std::string& id);
   Result<std::string> Resume(const std::string& id);
   Result<std::string> Cancel(const std::string& id);
+  // update_task: a file task's fields changed (jobs/tasks.h,
+  // ApplyTaskChanges), as of the store's clock; a config task is refused
+  // (it changes only in the config).
+  Result<std::string> Update(const std::string& id, const TaskChanges& changes);
   // The group owning a task, for authorisation; nullopt for an unknown id.
   std::optional<std::string> OwnerOf(const std::string& id);
 

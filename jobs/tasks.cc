@@ -79,6 +79,16 @@ bool HasOffset(std::string_view v) {
   return v.size() > 6 && (v[v.size() - 6] == '+' || v[v.size() - 6] == '-') && v[v.size() - 3] == ':';
 }
 
+// The policy fields' ranges, for a new task and an updated one alike.
+Status CheckPolicies(const Task& task) {
+  if (task.catch_up_max < 1) return Status::InvalidArgument("catch_up_max: must be at least 1");
+  if (task.keep_runs < 1) return Status::InvalidArgument("keep_runs: must be at least 1");
+  if (task.starting_deadline_ms && *task.starting_deadline_ms <= 0) {
+    return Status::InvalidArgument("starting_deadline: must be positive");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<TimeMs> ParseOnceTime(std::string_view value, std::string_view tz) {
@@ -147,12 +157,43 @@ Result<Task> ValidateTask(Task task, TimeMs now, std::string_view default_tz) {
       break;
     }
   }
-  if (task.catch_up_max < 1) return Status::InvalidArgument("catch_up_max: must be at least 1");
-  if (task.keep_runs < 1) return Status::InvalidArgument("keep_runs: must be at least 1");
-  if (task.starting_deadline_ms && *task.starting_deadline_ms <= 0) {
-    return Status::InvalidArgument("starting_deadline: must be positive");
-  }
+  if (Status s = CheckPolicies(task); !s.ok()) return s;
   return task;
+}
+
+Result<UpdatedTask> ApplyTaskChanges(Task task, const TaskChanges& c, TimeMs now) {
+  UpdatedTask out;
+  auto set = [&](auto& field, const auto& value, const char* name) {
+    if (value && !(field == *value)) {
+      field = *value;
+      out.changed.emplace_back(name);
+    }
+  };
+  set(task.prompt, c.prompt, "prompt");
+  set(task.schedule_type, c.schedule_type, "schedule_type");
+  set(task.schedule_value, c.schedule_value, "schedule_value");
+  set(task.tz, c.tz, "tz");
+  set(task.context_mode, c.context_mode, "context_mode");
+  set(task.overlap, c.overlap, "overlap");
+  set(task.catch_up, c.catch_up, "catch_up");
+  set(task.starting_deadline_ms, c.starting_deadline_ms, "starting_deadline");
+  set(task.keep_runs, c.keep_runs, "keep_runs");
+  for (const auto& f : out.changed) out.rescheduled |= f == "schedule_type" || f == "schedule_value" || f == "tz";
+  if (task.prompt.empty()) return Status::InvalidArgument("prompt: must not be empty");
+  if (out.rescheduled) {
+    // As a new task: the schedule is checked and its first slot taken from
+    // now, so a task never fires on a slot of the schedule it no longer has.
+    auto valid = ValidateTask(std::move(task), now);
+    if (!valid.ok()) return valid.status();
+    out.task = std::move(*valid);
+    if (out.task.status == TaskStatus::kCompleted) out.task.status = TaskStatus::kActive;
+    return out;
+  }
+  // The schedule is as it was: only what changed is checked (an unchanged
+  // schedule was valid when it was stored), and next_run stays.
+  if (Status s = CheckPolicies(task); !s.ok()) return s;
+  out.task = std::move(task);
+  return out;
 }
 
 // ---- persistence -------------------------------------------------------------
@@ -319,6 +360,27 @@ Status TaskStore::SetNextRun(const std::string& id, std::optional<TimeMs> next_r
                 .Bind(1, id)
                 .BindTime(2, next_run);
   return NotFoundIfNone(CountReturned(q), id);
+}
+
+Status TaskStore::Update(const Task& task) {
+  auto& q = store_.Prepare(
+      "UPDATE scheduled_tasks SET prompt=?2, schedule_type=?3, schedule_value=?4, tz=?5, context_mode=?6, "
+      "overlap=?7, catch_up=?8, starting_deadline_ms=?9, keep_runs=?10, next_run=?11, status=?12, updated_at=?13 "
+      "WHERE id=?1 RETURNING id");
+  q.Bind(1, task.id)
+      .Bind(2, task.prompt)
+      .Bind(3, ToString(task.schedule_type))
+      .Bind(4, task.schedule_value)
+      .Bind(5, task.tz)
+      .Bind(6, ToString(task.context_mode))
+      .Bind(7, ToString(task.overlap))
+      .Bind(8, ToString(task.catch_up))
+      .Bind(9, task.starting_deadline_ms)
+      .Bind(10, task.keep_runs)
+      .BindTime(11, task.next_run)
+      .Bind(12, ToString(task.status))
+      .BindTime(13, store_.clock().NowMs());
+  return NotFoundIfNone(CountReturned(q), task.id);
 }
 
 Result<std::vector<Task>> TaskStore::ActiveWithNextRun() {

@@ -103,6 +103,38 @@ Result<Task> ValidateTask(Task task, TimeMs now, std::string_view default_tz = "
 // occurrence — the same rules as cron, docs/CRON.md).
 Result<TimeMs> ParseOnceTime(std::string_view value, std::string_view tz);
 
+// What an `update_task` file changes (docs/FILES.md): each field set is
+// the new value, each unset one stays as it is. The task's id, group and
+// chat, its source and its history are not changeable this way.
+struct TaskChanges {
+  std::optional<std::string> prompt;
+  std::optional<ScheduleType> schedule_type;
+  std::optional<std::string> schedule_value;
+  std::optional<std::string> tz;
+  std::optional<ContextMode> context_mode;
+  std::optional<Overlap> overlap;
+  std::optional<CatchUp> catch_up;
+  std::optional<std::int64_t> starting_deadline_ms;
+  std::optional<std::int64_t> keep_runs;
+};
+
+struct UpdatedTask {
+  Task task;
+  // The fields whose value differs from before, by their file names
+  // ("prompt", "schedule_value", ...), in TaskChanges' order.
+  std::vector<std::string> changed;
+  // schedule_type, schedule_value or tz changed: next_run was recomputed.
+  bool rescheduled = false;
+};
+
+// `task` with `changes` applied, as of `now` (the injected clock). When the
+// schedule (type, value or tz) changed, the task is validated as a new one
+// would be and next_run is the first slot after `now` (a `once` time: that
+// time, due at once when it has passed); a completed task becomes active
+// again, a paused one stays paused. Otherwise next_run and status are kept.
+// Errors are ValidateTask's, naming the field.
+Result<UpdatedTask> ApplyTaskChanges(Task task, const TaskChanges& changes, TimeMs now);
+
 namespace sql {
 // A task's runs beyond the newest `keep`, except those whose job is still
 // queued or running. The job check is a primary-key lookup per candidate row
@@ -139,6 +171,10 @@ class TaskStore {
   Status Delete(const std::string& id);
   Status SetStatus(const std::string& id, TaskStatus status);
   Status SetNextRun(const std::string& id, std::optional<TimeMs> next_run);
+  // Rewrites a task's definition, next_run and status from `task` (an
+  // ApplyTaskChanges result); group, chat, source, created_at and its
+  // run history stay. NotFound when there is no task with that id.
+  Status Update(const Task& task);
   // Active tasks that have a next_run, by next_run: what the daemon loads
   // into its TaskQueue at start.
   Result<std::vector<Task>> ActiveWithNextRun();

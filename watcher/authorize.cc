@@ -87,7 +87,7 @@ Result<Decision> ResolveTarget(const GroupIdentity& from, std::span<const GroupI
   return For(from);
 }
 
-// pause/resume/cancel_task and cancel_job: `what` is `task "x"` or `job 7`.
+// pause/resume/cancel/update_task and cancel_job: `what` is `task "x"` or `job 7`.
 // To a non-main group another group's task looks exactly like a missing one.
 Result<Decision> ResolveOwned(const GroupIdentity& from, std::span<const GroupIdentity> groups,
                               const std::optional<std::string>& owner, const std::string& what, std::string_view verb,
@@ -143,6 +143,8 @@ Result<Decision> Authorize(const GroupIdentity& from, std::span<const GroupIdent
           return ResolveOwned(from, groups, owner, "task " + QuoteValue(c.task_id), "resume", "tasks");
         } else if constexpr (std::is_same_v<T, CancelTask>) {
           return ResolveOwned(from, groups, owner, "task " + QuoteValue(c.task_id), "cancel", "tasks");
+        } else if constexpr (std::is_same_v<T, UpdateTask>) {
+          return ResolveOwned(from, groups, owner, "task " + QuoteValue(c.task_id), "update", "tasks");
         } else if constexpr (std::is_same_v<T, CancelJob>) {
           return ResolveOwned(from, groups, owner, "job " + std::to_string(c.job_id), "cancel", "jobs");
         } else if constexpr (std::is_same_v<T, RetryJob>) {

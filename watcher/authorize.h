@@ -5,6 +5,7 @@
 //
 //   run, schedule_task          a group for itself; main for any group
 //   pause/resume/cancel_task    the task's group, or main
+//   update_task                 the task's group, or main
 //   cancel_job                  the job's group, or main
 //   register_group              main only
 //   refresh_groups              main only
@@ -48,7 +49,7 @@ struct Decision {
 
 // `from` sent `cmd`; `groups` are all configured and registered groups
 // (`from` among them). `owner` is consulted only by pause_task, resume_task,
-// cancel_task (the task's group) and cancel_job (the job's group): nullopt
+// cancel_task, update_task (the task's group) and cancel_job (the job's group): nullopt
 // means no such task or job. Errors are InvalidArgument with a reason for the
 // rejection's .error.json.
 Result<Decision> Authorize(const GroupIdentity& from, std::span<const GroupIdentity> groups, const JobCommand& cmd,

@@ -303,6 +303,12 @@ Status LoadObject(std::string_view content, std::string_view what, Document& doc
 }
 
 const Choices<ContextMode> kContextModes = {{"group", ContextMode::kGroup}, {"isolated", ContextMode::kIsolated}};
+const Choices<OverlapPolicy> kOverlaps = {
+    {"forbid", OverlapPolicy::kForbid}, {"allow", OverlapPolicy::kAllow}, {"replace", OverlapPolicy::kReplace}};
+const Choices<CatchUpPolicy> kCatchUps = {
+    {"run_once", CatchUpPolicy::kRunOnce}, {"skip", CatchUpPolicy::kSkip}, {"run_all", CatchUpPolicy::kRunAll}};
+const Choices<ScheduleType> kScheduleTypes = {
+    {"cron", ScheduleType::kCron}, {"interval", ScheduleType::kInterval}, {"once", ScheduleType::kOnce}};
 
 // `target_group` and `targetJid`, shared by run and schedule_task.
 Status Targets(const Fields& f, std::optional<std::string>& group, std::optional<std::string>& jid) {
@@ -366,12 +372,7 @@ Result<JobCommand> ParseScheduleTask(const Fields& f) {
   if (Status s = f.RequiredString("prompt", t.prompt); !s.ok()) return s;
 
   std::optional<ScheduleType> type;
-  if (Status s = f.Choice<ScheduleType>(
-          "schedule_type",
-          {{"cron", ScheduleType::kCron}, {"interval", ScheduleType::kInterval}, {"once", ScheduleType::kOnce}}, type);
-      !s.ok()) {
-    return s;
-  }
+  if (Status s = f.Choice<ScheduleType>("schedule_type", kScheduleTypes, type); !s.ok()) return s;
   if (!type) return Required("schedule_type");
   t.schedule_type = *type;
 
@@ -390,25 +391,60 @@ Result<JobCommand> ParseScheduleTask(const Fields& f) {
   if (Status s = f.Key("taskId", t.task_id); !s.ok()) return s;
   if (Status s = f.NonEmptyString("tz", t.tz); !s.ok()) return s;
 
-  if (Status s = f.Choice<OverlapPolicy>(
-          "overlap",
-          {{"forbid", OverlapPolicy::kForbid}, {"allow", OverlapPolicy::kAllow}, {"replace", OverlapPolicy::kReplace}},
-          t.overlap);
-      !s.ok()) {
-    return s;
-  }
-  if (Status s = f.Choice<CatchUpPolicy>(
-          "catch_up",
-          {{"run_once", CatchUpPolicy::kRunOnce}, {"skip", CatchUpPolicy::kSkip}, {"run_all", CatchUpPolicy::kRunAll}},
-          t.catch_up);
-      !s.ok()) {
-    return s;
-  }
+  if (Status s = f.Choice<OverlapPolicy>("overlap", kOverlaps, t.overlap); !s.ok()) return s;
+  if (Status s = f.Choice<CatchUpPolicy>("catch_up", kCatchUps, t.catch_up); !s.ok()) return s;
   if (Status s = f.Duration("starting_deadline", kMaxStartingDeadlineMs, "365 days", t.starting_deadline_ms); !s.ok()) {
     return s;
   }
   if (Status s = f.Int("keep_runs", 0, kMaxKeepRuns, t.keep_runs); !s.ok()) return s;
   return JobCommand(std::move(t));
+}
+
+Result<JobCommand> ParseUpdateTask(const Fields& f) {
+  UpdateTask u;
+  std::optional<std::string> id;
+  if (Status s = f.Key("taskId", id); !s.ok()) return s;
+  if (!id) return Required("taskId");
+  u.task_id = std::move(*id);
+  // A task stays in its group: ignoring these would leave the writer
+  // believing it had moved.
+  for (std::string_view field : {"target_group", "targetJid"}) {
+    if (f.Find(field)) return FieldError(field, "a task's group cannot be changed; cancel it and schedule it again");
+  }
+  TaskChanges& c = u.changes;
+  if (Status s = f.NonEmptyString("prompt", c.prompt); !s.ok()) return s;
+  if (Status s = f.Choice<ScheduleType>("schedule_type", kScheduleTypes, c.schedule_type); !s.ok()) return s;
+  if (const element* value = f.Find("schedule_value")) {
+    std::string text;
+    if (c.schedule_type == ScheduleType::kInterval) {
+      if (Status s = IntervalValue(*value, text); !s.ok()) return s;
+    } else if (value->type() == element_type::INT64 && !c.schedule_type) {
+      // The task's type is known only when applied: an integer is kept as
+      // its decimal string, and is a valid value only for an interval.
+      text = std::to_string(value->get_int64().value_unsafe());
+    } else if (Status s = f.RequiredString("schedule_value", text); !s.ok()) {
+      return s;
+    }
+    c.schedule_value = std::move(text);
+  } else if (c.schedule_type) {
+    return FieldError("schedule_value", "is required with schedule_type (a value means something only for its type)");
+  }
+  if (Status s = f.NonEmptyString("tz", c.tz); !s.ok()) return s;
+  if (Status s = f.Choice("context_mode", kContextModes, c.context_mode); !s.ok()) return s;
+  if (Status s = f.Choice<OverlapPolicy>("overlap", kOverlaps, c.overlap); !s.ok()) return s;
+  if (Status s = f.Choice<CatchUpPolicy>("catch_up", kCatchUps, c.catch_up); !s.ok()) return s;
+  if (Status s = f.Duration("starting_deadline", kMaxStartingDeadlineMs, "365 days", c.starting_deadline_ms); !s.ok()) {
+    return s;
+  }
+  if (Status s = f.Int("keep_runs", 0, kMaxKeepRuns, c.keep_runs); !s.ok()) return s;
+  if (!c.prompt && !c.schedule_value && !c.tz && !c.context_mode && !c.overlap && !c.catch_up &&
+      !c.starting_deadline_ms && !c.keep_runs) {
+    return Status::InvalidArgument(
+        "nothing to update: give at least one of \"prompt\", \"schedule_type\" with \"schedule_value\", "
+        "\"schedule_value\", \"tz\", \"context_mode\", \"overlap\", \"catch_up\", \"starting_deadline\", "
+        "\"keep_runs\"");
+  }
+  return JobCommand(std::move(u));
 }
 
 // pause_task, resume_task, cancel_task: only "taskId".
@@ -501,6 +537,7 @@ constexpr TypeEntry kTypes[] = {
     {"register_group", ParseRegisterGroup},
     {"refresh_groups", [](const Fields&) -> Result<JobCommand> { return JobCommand(RefreshGroups{}); }},
     {"retry_job", ParseJobRef<RetryJob>},
+    {"update_task", ParseUpdateTask},
 };
 static_assert(std::size(kTypes) == std::variant_size_v<JobCommand>);
 

@@ -65,6 +65,17 @@ struct CancelTask {
   std::string task_id;
 };
 
+// `update_task` (NanoClaw's, with dropq's task fields): changes a task.
+// `taskId` is required and at least one change; a field absent (or null)
+// keeps its value. `schedule_type` needs `schedule_value` with it (a value
+// means something only for its type); `schedule_value` alone keeps the type.
+// Checked when applied, as for schedule_task: the cron expression, the zone,
+// a `once` time, and which task it is.
+struct UpdateTask {
+  std::string task_id;
+  TaskChanges changes;
+};
+
 // `cancel_job`: "jobId" is an integer or a string of decimal digits.
 struct CancelJob {
   JobId job_id = 0;
@@ -92,7 +103,7 @@ struct RegisterGroup {
 struct RefreshGroups {};
 
 using JobCommand = std::variant<RunRequest, ScheduleTask, PauseTask, ResumeTask, CancelTask, CancelJob, RegisterGroup,
-                                RefreshGroups, RetryJob>;
+                                RefreshGroups, RetryJob, UpdateTask>;
 
 // The file's `type` for a command ("run", "schedule_task", ...), for logs
 // and audit rows.

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <vector>
@@ -65,6 +66,15 @@ struct TimerFixture {
     hooks.changed = [this] { ++changed; };
     timer = std::make_unique<TaskTimer>(&loop, *store, cfg, std::move(hooks));
     REQUIRE(timer->Start().ok());
+  }
+  // A task from a schedule_task file (a config task cannot be updated).
+  void ScheduleFile(const std::string& id, ScheduleType type, const std::string& value) {
+    watcher::ScheduleTask cmd;
+    cmd.task_id = id;
+    cmd.prompt = "report on " + id;
+    cmd.schedule_type = type;
+    cmd.schedule_value = value;
+    REQUIRE(timer->Schedule(cmd, "team", std::string("team"), "claim-" + id).ok());
   }
   std::string Query(const std::string& sql) {
     sqlite3* db = nullptr;
@@ -211,6 +221,111 @@ TEST_CASE("a once task fires once and is completed") {
   CHECK(f.enqueued.size() == 1);
   CHECK(f.Query("SELECT status FROM scheduled_tasks WHERE id='once'") == "completed\n");
   CHECK_FALSE(f.timer->next_wakeup());
+}
+
+// ---- update_task ----------------------------------------------------------------
+
+TEST_CASE("an updated schedule re-arms the timer at the next run counted from the update") {
+  TimerFixture f;
+  f.Start();
+  f.ScheduleFile("hourly", ScheduleType::kInterval, "1h");
+  f.clock.Advance(10 * 60'000);
+  TaskChanges c;
+  c.schedule_value = "15m";
+  auto r = f.timer->Update("hourly", c);
+  REQUIRE(r.ok());
+  CHECK(*f.timer->next_wakeup() == kStart + 25 * 60'000);
+  CHECK(f.Query("SELECT schedule_value FROM scheduled_tasks WHERE id='hourly'") == "15m\n");
+}
+
+TEST_CASE("an updated task fires on its new schedule and not on its old one") {
+  TimerFixture f;
+  f.Start();
+  f.ScheduleFile("hourly", ScheduleType::kInterval, "1h");
+  TaskChanges c;
+  c.schedule_value = "2h";
+  REQUIRE(f.timer->Update("hourly", c).ok());
+  f.clock.Advance(60 * 60'000);
+  f.timer->Tick();
+  CHECK(f.enqueued.empty());
+  f.clock.Advance(60 * 60'000);
+  f.timer->Tick();
+  CHECK(f.enqueued.size() == 1);
+}
+
+TEST_CASE("an update reports what changed, the status and the next run") {
+  TimerFixture f;
+  f.Start();
+  f.ScheduleFile("hourly", ScheduleType::kInterval, "1h");
+  TaskChanges c;
+  c.prompt = "other words";
+  c.schedule_value = "30m";
+  auto r = f.timer->Update("hourly", c);
+  REQUIRE(r.ok());
+  auto j = nlohmann::json::parse(*r);
+  CHECK(j["task"] == "hourly");
+  CHECK(j["action"] == "updated");
+  CHECK(j["changed"] == nlohmann::json::array({"prompt", "schedule_value"}));
+  CHECK(j["status"] == "active");
+  CHECK(j["next_run"] == FormatIsoUtc(kStart + 30 * 60'000));
+}
+
+TEST_CASE("a paused task given a new schedule stays paused and out of the timer") {
+  TimerFixture f;
+  f.Start();
+  f.ScheduleFile("hourly", ScheduleType::kInterval, "1h");
+  REQUIRE(f.timer->Pause("hourly").ok());
+  TaskChanges c;
+  c.schedule_value = "5m";
+  REQUIRE(f.timer->Update("hourly", c).ok());
+  CHECK_FALSE(f.timer->next_wakeup());
+  CHECK(f.Query("SELECT status FROM scheduled_tasks WHERE id='hourly'") == "paused\n");
+  REQUIRE(f.timer->Resume("hourly").ok());
+  CHECK(*f.timer->next_wakeup() == kStart + 5 * 60'000);
+}
+
+TEST_CASE("a completed once task given a new once time fires again at that time") {
+  TimerFixture f;
+  f.Start();
+  f.ScheduleFile("once", ScheduleType::kOnce, "2027-01-15T09:00:00Z");
+  f.clock.Advance(3'600'000);
+  f.timer->Tick();
+  REQUIRE(f.Query("SELECT status FROM scheduled_tasks WHERE id='once'") == "completed\n");
+  // Its first job is over, so the new slot is not skipped as an overlap.
+  REQUIRE(f.store->CancelQueued(f.enqueued[0].id, "{}").ok());
+  TaskChanges c;
+  c.schedule_value = "2027-01-15T10:00:00Z";
+  REQUIRE(f.timer->Update("once", c).ok());
+  CHECK(*f.timer->next_wakeup() == kStart + 2 * 3'600'000);
+  f.clock.Advance(3'600'000);
+  f.timer->Tick();
+  CHECK(f.enqueued.size() == 2);
+}
+
+TEST_CASE("a task defined in the config is not updated by a file") {
+  TimerFixture f;
+  f.Schedule("nightly", "cron", "0 3 * * *");
+  f.Start();
+  TaskChanges c;
+  c.prompt = "hijacked";
+  auto r = f.timer->Update("nightly", c);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message() == "task \"nightly\" is defined in the config; change it there");
+  CHECK(f.Query("SELECT prompt FROM scheduled_tasks WHERE id='nightly'") == "report on nightly\n");
+}
+
+TEST_CASE("an update with an invalid schedule changes nothing and says why") {
+  TimerFixture f;
+  f.Start();
+  f.ScheduleFile("hourly", ScheduleType::kInterval, "1h");
+  TaskChanges c;
+  c.schedule_type = ScheduleType::kCron;
+  c.schedule_value = "61 * * * *";
+  auto r = f.timer->Update("hourly", c);
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.status().message(), Catch::StartsWith("schedule_value: invalid cron expression"));
+  CHECK(f.Query("SELECT schedule_type, schedule_value FROM scheduled_tasks WHERE id='hourly'") == "interval|1h\n");
+  CHECK(*f.timer->next_wakeup() == kStart + 60 * 60'000);
 }
 
 }  // namespace dropq::app

@@ -1,4 +1,4 @@
-// cancel, retry and task pause|resume|cancel against a real root: the CLI
+// cancel, retry and task pause|resume|cancel|update against a real root: the CLI
 // drops a control file, waits for the daemon's verdict on it (an `applied` or
 // `rejected` event naming the file) and exits with its code (docs/CLI.md,
 // "Control commands").
@@ -120,6 +120,65 @@ TEST_CASE("task pause waits for the verdict and the task is paused", "[e2e][cont
   CHECK(out.exit_code == 0);
   CHECK_THAT(out.out, Catch::Contains("task nightly paused"));
   CHECK(r.Query("SELECT status FROM scheduled_tasks WHERE id='nightly'") == "paused");
+}
+
+// A task team scheduled by a file (a config task changes only in the config).
+void FileTask(Root& r, const std::string& id) {
+  r.Drop("team", "s.json",
+         {{"type", "schedule_task"},
+          {"taskId", id},
+          {"prompt", "echo old"},
+          {"schedule_type", "cron"},
+          {"schedule_value", "0 9 * * *"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  REQUIRE(r.Query("SELECT count(*) FROM scheduled_tasks WHERE id='" + id + "'") == "1");
+}
+
+TEST_CASE("task update waits for the verdict and the task has its new prompt and schedule", "[e2e][control]") {
+  Root r;
+  FileTask(r, "digest");
+  std::string before = r.Query("SELECT next_run FROM scheduled_tasks WHERE id='digest'");
+  Daemon d(r);
+  REQUIRE(r.WaitReady(d.pid));
+  auto out = r.Dropq({"task", "update", "digest", "--prompt", "echo new", "--cron", "30 18 * * *"});
+  INFO(out.out << out.err);
+  CHECK(out.exit_code == 0);
+  CHECK_THAT(out.out, Catch::Contains("task digest updated (prompt, schedule_value); active, next run "));
+  CHECK(r.Query("SELECT prompt || '|' || schedule_value FROM scheduled_tasks WHERE id='digest'") ==
+        "echo new|30 18 * * *");
+  CHECK(r.Query("SELECT next_run FROM scheduled_tasks WHERE id='digest'") != before);
+}
+
+TEST_CASE("task update of a task defined in the config exits 6 with the reason", "[e2e][control]") {
+  Root r("bwrap", "schedules:\n  - {id: nightly, group: team, cron: '0 3 * * *', prompt: echo night}\n");
+  REQUIRE(r.RunOnce().exit_code == 0);
+  Daemon d(r);
+  REQUIRE(r.WaitReady(d.pid));
+  auto out = r.Dropq({"task", "update", "nightly", "--prompt", "echo day", "--json"});
+  INFO(out.out << out.err);
+  CHECK(out.exit_code == 6);
+  auto j = json::parse(out.out);
+  CHECK(j["verdict"] == "rejected");
+  CHECK(j["reason"] == "task \"nightly\" is defined in the config; change it there");
+  CHECK(r.Query("SELECT prompt FROM scheduled_tasks WHERE id='nightly'") == "echo night");
+}
+
+TEST_CASE("task update with nothing to change is a usage error and drops nothing", "[e2e][control]") {
+  Root r;
+  FileTask(r, "digest");
+  auto out = r.Dropq({"task", "update", "digest"});
+  CHECK(out.exit_code == 2);
+  CHECK_THAT(out.err, Catch::Contains("nothing to update"));
+  CHECK(IsEmpty(r.Tasks("main")));
+}
+
+TEST_CASE("an update option on another task command is a usage error", "[e2e][control]") {
+  Root r;
+  FileTask(r, "digest");
+  auto out = r.Dropq({"task", "pause", "digest", "--prompt", "x"});
+  CHECK(out.exit_code == 2);
+  CHECK_THAT(out.err, Catch::Contains("--prompt is only for task update"));
+  CHECK(IsEmpty(r.Tasks("main")));
 }
 
 TEST_CASE("a task command naming no task exits 3 and drops nothing", "[e2e][control]") {

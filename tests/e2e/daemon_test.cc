@@ -548,6 +548,51 @@ TEST_CASE("a group may not pause another group's task", "[e2e][scheduler]") {
   CHECK(fs::exists(r.Errors() / "other-p.json.error.json"));
 }
 
+TEST_CASE("a group's update_task file changes its own task and the audit row names what changed",
+          "[e2e][scheduler]") {
+  Root r("process");
+  r.Drop("team", "s.json",
+         {{"type", "schedule_task"},
+          {"taskId", "mine"},
+          {"prompt", "p"},
+          {"schedule_type", "cron"},
+          {"schedule_value", "0 9 * * *"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  r.Drop("team", "u.json",
+         {{"type", "update_task"},
+          {"taskId", "mine"},
+          {"prompt", "q"},
+          {"schedule_type", "interval"},
+          {"schedule_value", "1h"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Query("SELECT prompt || '|' || schedule_type || '|' || schedule_value FROM scheduled_tasks "
+                "WHERE id='mine'") == "q|interval|1h");
+  auto applied = json::parse(r.Query(
+      "SELECT detail FROM job_events WHERE event='applied' AND group_folder='team' "
+      "AND json_extract(detail, '$.file')='u.json'"));
+  CHECK(applied["type"] == "update_task");
+  CHECK(applied["result"]["changed"] == json::array({"prompt", "schedule_type", "schedule_value"}));
+  CHECK(applied["result"]["status"] == "active");
+  CHECK(applied["result"]["next_run"].is_string());
+}
+
+TEST_CASE("a group may not update another group's task", "[e2e][scheduler]") {
+  Root r("process");
+  r.Drop("team", "s.json",
+         {{"type", "schedule_task"},
+          {"taskId", "mine"},
+          {"prompt", "p"},
+          {"schedule_type", "cron"},
+          {"schedule_value", "0 9 * * *"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  r.Drop("other", "u.json", {{"type", "update_task"}, {"taskId", "mine"}, {"prompt", "hijacked"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  CHECK(r.Query("SELECT prompt FROM scheduled_tasks WHERE id='mine'") == "p");
+  auto why = json::parse(ReadFile(r.Errors() / "other-u.json.error.json"));
+  CHECK(why["reason"] == "no task \"mine\" in group \"other\" (a group may update only its own tasks; the main group "
+                         "may update any)");
+}
+
 TEST_CASE("a config schedule with a bad expression fails start-up with exit code 2", "[e2e][scheduler]") {
   Root r("process", "schedules:\n  - {id: bad, group: team, cron: '61 * * * *', prompt: p}\n");
   auto out = r.RunOnce();

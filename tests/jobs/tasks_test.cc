@@ -472,6 +472,153 @@ TEST_CASE("a once task fired by one pass is not fired again while its job still 
   CHECK(f.tasks->Get("once")->value().status == TaskStatus::kCompleted);
 }
 
+// ---- update_task: ApplyTaskChanges and TaskStore::Update ----------------------
+
+// A stored-looking task: validated at `created`, next_run set from there.
+Task Existing(TimeMs created) {
+  auto v = ValidateTask(Draft("t"), created);
+  REQUIRE(v.ok());
+  return *v;
+}
+
+TEST_CASE("a changed cron schedule takes its next run from now, not from when the task was made") {
+  Task t = Existing(T("2026-01-10T10:00:00Z"));  // next run 2026-01-11T09:00Z
+  TaskChanges c;
+  c.schedule_value = "30 17 * * *";
+  auto u = ApplyTaskChanges(t, c, T("2026-02-01T12:00:00Z"));
+  REQUIRE(u.ok());
+  CHECK(u->rescheduled);
+  CHECK(u->changed == std::vector<std::string>{"schedule_value"});
+  CHECK(u->task.next_run == T("2026-02-01T17:30:00Z"));  // 17:30 GMT, today
+}
+
+TEST_CASE("a change of schedule type to interval makes the next run one interval after now") {
+  Task t = Existing(T("2026-01-10T10:00:00Z"));
+  TaskChanges c;
+  c.schedule_type = ScheduleType::kInterval;
+  c.schedule_value = "15m";
+  auto u = ApplyTaskChanges(t, c, T("2026-03-01T12:00:00Z"));
+  REQUIRE(u.ok());
+  CHECK(u->task.schedule_type == ScheduleType::kInterval);
+  CHECK(u->task.next_run == T("2026-03-01T12:15:00Z"));
+  CHECK(u->changed == std::vector<std::string>{"schedule_type", "schedule_value"});
+}
+
+TEST_CASE("a changed zone alone moves the next run to the same wall-clock time in the new zone") {
+  Task t = Existing(T("2026-01-10T10:00:00Z"));  // 0 9 * * * in London
+  TaskChanges c;
+  c.tz = "America/New_York";
+  auto u = ApplyTaskChanges(t, c, T("2026-01-10T10:00:00Z"));
+  REQUIRE(u.ok());
+  CHECK(u->rescheduled);
+  CHECK(u->task.next_run == T("2026-01-10T14:00:00Z"));  // 09:00 EST, today
+}
+
+TEST_CASE("a new prompt alone keeps the next run the task had") {
+  Task t = Existing(T("2026-01-10T10:00:00Z"));
+  TaskChanges c;
+  c.prompt = "summarise the weather";
+  auto u = ApplyTaskChanges(t, c, T("2026-01-10T11:00:00Z"));
+  REQUIRE(u.ok());
+  CHECK_FALSE(u->rescheduled);
+  CHECK(u->task.prompt == "summarise the weather");
+  CHECK(u->task.next_run == T("2026-01-11T09:00:00Z"));
+}
+
+TEST_CASE("a schedule given as it already is keeps the next run and lists nothing changed") {
+  Task t = Existing(T("2026-01-10T10:00:00Z"));
+  TaskChanges c;
+  c.schedule_type = ScheduleType::kCron;
+  c.schedule_value = "0 9 * * *";
+  auto u = ApplyTaskChanges(t, c, T("2026-01-12T10:00:00Z"));
+  REQUIRE(u.ok());
+  CHECK_FALSE(u->rescheduled);
+  CHECK(u->changed.empty());
+  CHECK(u->task.next_run == T("2026-01-11T09:00:00Z"));  // a missed slot, still to be caught up
+}
+
+TEST_CASE("a paused task given a new schedule stays paused with the new next run") {
+  Task t = Existing(T("2026-01-10T10:00:00Z"));
+  t.status = TaskStatus::kPaused;
+  TaskChanges c;
+  c.schedule_value = "0 18 * * *";
+  auto u = ApplyTaskChanges(t, c, T("2026-01-10T12:00:00Z"));
+  REQUIRE(u.ok());
+  CHECK(u->task.status == TaskStatus::kPaused);
+  CHECK(u->task.next_run == T("2026-01-10T18:00:00Z"));
+}
+
+TEST_CASE("a completed once task given a new once time is active again and due then") {
+  Task t = Draft("t");
+  t.schedule_type = ScheduleType::kOnce;
+  t.schedule_value = "2026-01-10T09:00:00Z";
+  auto v = ValidateTask(t, T("2026-01-01T00:00:00Z"));
+  REQUIRE(v.ok());
+  v->status = TaskStatus::kCompleted;
+  v->next_run = std::nullopt;
+  TaskChanges c;
+  c.schedule_value = "2026-02-01T09:00:00Z";
+  auto u = ApplyTaskChanges(*v, c, T("2026-01-20T00:00:00Z"));
+  REQUIRE(u.ok());
+  CHECK(u->task.status == TaskStatus::kActive);
+  CHECK(u->task.next_run == T("2026-02-01T09:00:00Z"));
+}
+
+TEST_CASE("a completed task given only a new prompt stays completed") {
+  Task t = Existing(T("2026-01-10T10:00:00Z"));
+  t.status = TaskStatus::kCompleted;
+  TaskChanges c;
+  c.prompt = "again?";
+  auto u = ApplyTaskChanges(t, c, T("2026-01-10T11:00:00Z"));
+  REQUIRE(u.ok());
+  CHECK(u->task.status == TaskStatus::kCompleted);
+}
+
+TEST_CASE("an update with an invalid new schedule is rejected naming the field") {
+  Task t = Existing(T("2026-01-10T10:00:00Z"));
+  TaskChanges c;
+  c.schedule_value = "61 9 * * *";
+  auto u = ApplyTaskChanges(t, c, T("2026-01-10T11:00:00Z"));
+  REQUIRE_FALSE(u.ok());
+  CHECK_THAT(u.status().message(), Catch::StartsWith("schedule_value: invalid cron expression"));
+}
+
+TEST_CASE("an update with keep_runs 0 is rejected as a new task would be") {
+  Task t = Existing(T("2026-01-10T10:00:00Z"));
+  TaskChanges c;
+  c.keep_runs = 0;
+  auto u = ApplyTaskChanges(t, c, T("2026-01-10T11:00:00Z"));
+  REQUIRE_FALSE(u.ok());
+  CHECK(u.status().message() == "keep_runs: must be at least 1");
+}
+
+TEST_CASE("updating a stored task rewrites its definition and keeps its group, source and creation time") {
+  Fixture f;
+  Task stored = f.Add(Draft("t", "team"));
+  f.clock.Advance(kMinute);
+  TaskChanges c;
+  c.prompt = "new words";
+  c.overlap = Overlap::kAllow;
+  c.starting_deadline_ms = 30'000;
+  auto u = ApplyTaskChanges(stored, c, f.clock.NowMs());
+  REQUIRE(u.ok());
+  REQUIRE(f.tasks->Update(u->task).ok());
+  Task g = f.tasks->Get("t")->value();
+  CHECK(g.prompt == "new words");
+  CHECK(g.overlap == Overlap::kAllow);
+  CHECK(g.starting_deadline_ms == 30'000);
+  CHECK(g.group_folder == "team");
+  CHECK(g.source == TaskSource::kFile);
+  CHECK(g.created_at == stored.created_at);
+  CHECK(g.updated_at == f.clock.NowMs());
+  CHECK(g.next_run == stored.next_run);
+}
+
+TEST_CASE("updating a task that is not stored is not found") {
+  Fixture f;
+  CHECK(f.tasks->Update(Existing(T("2026-01-10T10:00:00Z"))).code() == Status::Code::kNotFound);
+}
+
 TEST_CASE("the scheduler tables refuse values outside their documented sets") {
   Fixture f;
   f.Add(Draft("t"));

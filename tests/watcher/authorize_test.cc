@@ -170,11 +170,11 @@ TEST_CASE("schedule_task from main for a missing group is refused") {
   CHECK(Refusal(kMain, Schedule("nope")) == R"(target_group "nope" is not a configured group)");
 }
 
-// ---- pause_task / resume_task / cancel_task ---------------------------------------------
+// ---- pause_task / resume_task / cancel_task / update_task -----------------------------
 
 namespace {
 
-// The three task commands with their verbs, for table-driven cells.
+// The four task commands with their verbs, for table-driven cells.
 struct TaskCommand {
   std::string verb;
   JobCommand cmd;
@@ -183,32 +183,33 @@ const std::vector<TaskCommand> kTaskCommands = {
     {"pause", PauseTask{"t1"}},
     {"resume", ResumeTask{"t1"}},
     {"cancel", CancelTask{"t1"}},
+    {"update", UpdateTask{"t1", {}}},
 };
 
 }  // namespace
 
-TEST_CASE("main may pause, resume and cancel its own tasks") {
+TEST_CASE("main may pause, resume, cancel and update its own tasks") {
   for (const auto& [verb, cmd] : kTaskCommands) {
     INFO(verb);
     CHECK(AllowedFolder(kMain, cmd, "main") == "main");
   }
 }
 
-TEST_CASE("main may pause, resume and cancel another group's tasks") {
+TEST_CASE("main may pause, resume, cancel and update another group's tasks") {
   for (const auto& [verb, cmd] : kTaskCommands) {
     INFO(verb);
     CHECK(AllowedFolder(kMain, cmd, "team") == "team");
   }
 }
 
-TEST_CASE("a non-main group may pause, resume and cancel its own tasks") {
+TEST_CASE("a non-main group may pause, resume, cancel and update its own tasks") {
   for (const auto& [verb, cmd] : kTaskCommands) {
     INFO(verb);
     CHECK(AllowedFolder(kTeam, cmd, "team") == "team");
   }
 }
 
-TEST_CASE("a non-main group may not pause, resume or cancel another group's tasks") {
+TEST_CASE("a non-main group may not pause, resume, cancel or update another group's tasks") {
   for (const auto& [verb, cmd] : kTaskCommands) {
     INFO(verb);
     CHECK(Refusal(kTeam, cmd, "other") == "no task \"t1\" in group \"team\" (a group may " + verb +

@@ -25,6 +25,7 @@ using dropq::watcher::RegisterGroup;
 using dropq::watcher::ResumeTask;
 using dropq::watcher::ScheduleTask;
 using dropq::watcher::ScheduleType;
+using dropq::watcher::UpdateTask;
 
 // The command a valid file parses into; fails the test if it is another type.
 template <typename T>
@@ -180,6 +181,7 @@ TEST_CASE("each NanoClaw type is parsed into its own command, named by TypeName"
       {"cancel_job", R"({"type":"cancel_job","jobId":7})"},
       {"register_group", R"({"type":"register_group","jid":"j@g","name":"N","folder":"f"})"},
       {"refresh_groups", R"({"type":"refresh_groups"})"},
+      {"update_task", R"({"type":"update_task","taskId":"t","prompt":"p"})"},
   };
   for (const auto& [type, file] : files) {
     INFO(file);
@@ -579,7 +581,7 @@ TEST_CASE("pause, resume and cancel_task carry the taskId") {
 }
 
 TEST_CASE("a task command without a usable taskId is rejected naming the field") {
-  for (std::string type : {"pause_task", "resume_task", "cancel_task"}) {
+  for (std::string type : {"pause_task", "resume_task", "cancel_task", "update_task"}) {
     INFO(type);
     CHECK(ErrorOf(R"({"type":")" + type + R"("})") == R"(field "taskId" is required)");
     CHECK(ErrorOf(R"({"type":")" + type + R"(","taskId":null})") == R"(field "taskId" is required)");
@@ -588,6 +590,73 @@ TEST_CASE("a task command without a usable taskId is rejected naming the field")
     CHECK(ErrorOf(R"({"type":")" + type + R"(","taskId":["t"]})") ==
           R"(field "taskId": expected a string or an integer)");
   }
+}
+
+// ---- update_task --------------------------------------------------------------------
+
+TEST_CASE("update_task carries the taskId and only the fields the file gives") {
+  auto u = ParseAs<UpdateTask>(R"({"type":"update_task","taskId":"t","prompt":"new"})");
+  CHECK(u.task_id == "t");
+  CHECK(u.changes.prompt == "new");
+  CHECK_FALSE(u.changes.schedule_type);
+  CHECK_FALSE(u.changes.schedule_value);
+  CHECK_FALSE(u.changes.tz);
+  CHECK_FALSE(u.changes.keep_runs);
+}
+
+TEST_CASE("update_task reads dropq's task fields with schedule_task's rules") {
+  auto u = ParseAs<UpdateTask>(
+      R"({"type":"update_task","taskId":7,"schedule_type":"interval","schedule_value":3600000,"tz":"UTC",)"
+      R"("context_mode":"group","overlap":"replace","catch_up":"skip","starting_deadline":"5m","keep_runs":3})");
+  CHECK(u.task_id == "7");
+  CHECK(u.changes.schedule_type == ScheduleType::kInterval);
+  CHECK(u.changes.schedule_value == "3600000");
+  CHECK(u.changes.tz == "UTC");
+  CHECK(u.changes.context_mode == ContextMode::kGroup);
+  CHECK(u.changes.overlap == OverlapPolicy::kReplace);
+  CHECK(u.changes.catch_up == CatchUpPolicy::kSkip);
+  CHECK(u.changes.starting_deadline_ms == 300'000);
+  CHECK(u.changes.keep_runs == 3);
+}
+
+TEST_CASE("update_task takes a schedule_value alone, an integer kept as its digits for the task's own type") {
+  CHECK(ParseAs<UpdateTask>(R"({"type":"update_task","taskId":"t","schedule_value":"0 8 * * *"})")
+            .changes.schedule_value == "0 8 * * *");
+  CHECK(ParseAs<UpdateTask>(R"({"type":"update_task","taskId":"t","schedule_value":60000})").changes.schedule_value ==
+        "60000");
+}
+
+TEST_CASE("update_task refuses a schedule_type without its schedule_value") {
+  CHECK(ErrorOf(R"({"type":"update_task","taskId":"t","schedule_type":"cron"})") ==
+        R"(field "schedule_value": is required with schedule_type (a value means something only for its type))");
+}
+
+TEST_CASE("update_task with nothing to change is rejected saying what it may change") {
+  CHECK_THAT(ErrorOf(R"({"type":"update_task","taskId":"t","prompt":null})"),
+             Catch::StartsWith("nothing to update: give at least one of \"prompt\""));
+}
+
+TEST_CASE("update_task refuses to move a task to another group") {
+  CHECK(ErrorOf(R"({"type":"update_task","taskId":"t","prompt":"p","target_group":"other"})") ==
+        R"(field "target_group": a task's group cannot be changed; cancel it and schedule it again)");
+  CHECK_THAT(ErrorOf(R"({"type":"update_task","taskId":"t","prompt":"p","targetJid":"x@g"})"),
+             Catch::StartsWith(R"(field "targetJid": a task's group cannot be changed)"));
+}
+
+TEST_CASE("update_task refuses values of the wrong type or out of range, naming the field") {
+  CHECK(ErrorOf(R"({"type":"update_task","taskId":"t","prompt":""})") == R"(field "prompt": must not be empty)");
+  CHECK(ErrorOf(R"({"type":"update_task","taskId":"t","prompt":5})") == R"(field "prompt": expected a string)");
+  CHECK(ErrorOf(R"({"type":"update_task","taskId":"t","schedule_type":"cron","schedule_value":5})") ==
+        R"(field "schedule_value": expected a string)");
+  CHECK(ErrorOf(R"({"type":"update_task","taskId":"t","schedule_type":"interval","schedule_value":0})") ==
+        R"(field "schedule_value": an interval must be positive)");
+  CHECK(ErrorOf(R"({"type":"update_task","taskId":"t","schedule_value":true})") ==
+        R"(field "schedule_value": expected a string)");
+  CHECK_THAT(ErrorOf(R"({"type":"update_task","taskId":"t","overlap":"sometimes"})"),
+             Catch::StartsWith(R"(field "overlap": expected "forbid", "allow" or "replace")"));
+  CHECK(ErrorOf(R"({"type":"update_task","taskId":"t","keep_runs":-1})") ==
+        R"(field "keep_runs": must be between 0 and 1000000)");
+  CHECK(ErrorOf(R"({"type":"update_task","taskId":"t","tz":""})") == R"(field "tz": must not be empty)");
 }
 
 // ---- cancel_job -------------------------------------------------------------------
