@@ -77,5 +77,23 @@ TEST_CASE("with when failed a job that succeeds runs no hook", "[e2e][on_finish]
   CHECK(r.Query("SELECT count(*) FROM notifications") == "1");
 }
 
+TEST_CASE("cancelling a queued job delivers its cancelled result with when always", "[e2e][on_finish]") {
+  Root r;
+  fs::path hook = r.dir / "keep-hook";
+  WriteFile(hook, "#!/bin/sh\ncat > '" + (r.dir / "payload").string() + "'\n");
+  REQUIRE(::chmod(hook.c_str(), 0755) == 0);
+  WriteFile(r.config, ReadFile(r.config) + "on_finish: {command: ['" + hook.string() + "'], when: always}\n");
+  r.Drop("team", "later.json", {{"prompt", "echo later"}, {"run_at", "2999-01-01T00:00:00Z"}});
+  REQUIRE(r.RunOnce().exit_code == 0);
+  Daemon d(r);
+  REQUIRE(r.WaitReady(d.pid));
+  auto out = r.Dropq({"cancel", "1"});
+  INFO(out.out << out.err);
+  REQUIRE(out.exit_code == 0);
+  REQUIRE(r.WaitForRow("SELECT count(*) FROM job_events WHERE event='notified' AND job_id=1"));
+  CHECK(json::parse(ReadFile(r.dir / "payload"))["state"] == "cancelled");
+  CHECK(ReadFile(r.dir / "payload") == ReadFile(r.Results("team") / "later.json"));
+}
+
 }  // namespace
 }  // namespace dropq::testing
