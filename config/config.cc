@@ -247,9 +247,46 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// on_finish, global or a group's. null: none (a group's turns the global
+// one off for it).
+FinishHook LoadFinishHook(const YAML::Node& n, const std::string& at) {
+  FinishHook h;
+  if (n.IsNull()) return h;
+  if (!n.IsMap()) throw ConfigError(at, "must be a mapping with command or url (or null for none)");
+  CheckKeys(n, at, {"command", "url", "when", "timeout", "max_attempts"});
+  if (n["command"] && n["url"]) throw ConfigError(at + ".url", "set either command or url, not both");
+  if (const YAML::Node c = n["command"]) {
+    if (!c.IsSequence() || c.size() == 0) {
+      throw ConfigError(at + ".command", "must be a non-empty list of strings (an argv; no shell)");
+    }
+    h.command = StringList(c, at + ".command");
+    if (h.command.front().empty()) throw ConfigError(at + ".command[0]", "must be a non-empty string");
+  } else if (const YAML::Node u = n["url"]) {
+    h.url = NonEmptyString(u, at + ".url");
+    const std::size_t scheme = h.url.find("://");
+    const std::string prefix = scheme == std::string::npos ? "" : h.url.substr(0, scheme);
+    const std::size_t host_end = h.url.find_first_of("/?#", scheme == std::string::npos ? 0 : scheme + 3);
+    const bool has_host =
+        scheme != std::string::npos && (host_end == std::string::npos ? h.url.size() : host_end) > scheme + 3;
+    if ((prefix != "http" && prefix != "https") || !has_host) {
+      throw ConfigError(at + ".url", "must be an http:// or https:// URL with a host");
+    }
+  } else {
+    throw ConfigError(at, "needs command (an argv) or url");
+  }
+  if (auto w = n["when"]) {
+    const std::string when = String(w, at + ".when");
+    if (when != "failed" && when != "always") throw ConfigError(at + ".when", "must be failed or always");
+    h.failures_only = when == "failed";
+  }
+  if (auto t = n["timeout"]) h.timeout_ms = DurationMs(t, at + ".timeout", 1);
+  if (auto m = n["max_attempts"]) h.max_attempts = IntAtLeast(m, at + ".max_attempts", 1);
+  return h;
+}
+
 GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
   if (!node.IsMap()) throw ConfigError(at, "must be a mapping with at least folder");
-  CheckKeys(node, at, {"folder", "name", "jid", "main", "timeout", "containerConfig"});
+  CheckKeys(node, at, {"folder", "name", "jid", "main", "timeout", "containerConfig", "on_finish"});
   GroupConfig g;
   if (!node["folder"]) throw ConfigError(at + ".folder", "required");
   g.folder = String(node["folder"], at + ".folder");
@@ -263,6 +300,7 @@ GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
   if (auto n = node["jid"]) g.jid = NonEmptyString(n, at + ".jid");
   if (auto n = node["main"]) g.is_main = Bool(n, at + ".main");
   if (auto n = node["timeout"]) g.timeout_ms = DurationMs(n, at + ".timeout", 1);
+  if (auto n = node["on_finish"]) g.on_finish = LoadFinishHook(n, at + ".on_finish");
   // NanoClaw's per-group containerConfig: timeout and additionalMounts.
   if (const YAML::Node cc = node["containerConfig"]; cc && !cc.IsNull()) {
     const std::string cat = at + ".containerConfig";
@@ -439,6 +477,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
                "max_queued_per_group",
                "shutdown_grace",
                "on_message",
+               "on_finish",
                "dashboard"});
   }
   // An empty document has no keys: an undefined node, not a null value.
@@ -517,6 +556,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
     c.on_message = n.IsNull() ? std::vector<std::string>() : StringList(n, "on_message");
     if (!c.on_message.empty() && c.on_message.front().empty()) throw ConfigError("on_message[0]", "must be non-empty");
   }
+  if (auto n = get("on_finish")) c.on_finish = LoadFinishHook(n, "on_finish");
   LoadGroups(get("groups"), c);
   if (auto n = get("timezone")) {
     c.timezone = NonEmptyString(n, "timezone");
@@ -542,6 +582,11 @@ const GroupConfig& Config::MainGroup() const {
   }
   // Loading guarantees exactly one main group; only a hand-built Config lacks it.
   throw std::logic_error("config has no main group");
+}
+
+const FinishHook* Config::FinishHookFor(const GroupConfig* group) const {
+  const std::optional<FinishHook>& h = group && group->on_finish ? group->on_finish : on_finish;
+  return h && h->enabled() ? &*h : nullptr;
 }
 
 Config LoadConfigString(const std::string& yaml, const std::string& base_dir) {

@@ -68,6 +68,21 @@ struct AdditionalMountConfig {
   std::optional<bool> readonly;
 };
 
+// A completion hook (`on_finish`, docs/CONFIG.md): told when a job reaches
+// its final state (succeeded, failed for good, cancelled), with the job's
+// result file as the payload. Only ever from the config: it runs on the
+// host, so nothing a group writes can set one.
+struct FinishHook {
+  std::vector<std::string> command;  // an argv (no shell), the payload on stdin; or
+  std::string url;                   // http:// or https:// (certificate verified), the payload POSTed
+  bool failures_only = true;         // `when: failed` (the default); `when: always`: every final state
+  std::int64_t timeout_ms = 30'000;  // per try: then the command's group is killed, the request abandoned
+  std::int64_t max_attempts = 5;     // tries before it is given up (1 s, 2 s, 4 s, ... apart)
+  // False for `on_finish: null`, which turns a global hook off for a group.
+  bool enabled() const { return !command.empty() || !url.empty(); }
+  bool operator==(const FinishHook&) const = default;
+};
+
 struct GroupConfig {
   std::string folder;  // ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, not "global", unique ignoring case
   std::string name;    // defaults to folder
@@ -75,6 +90,7 @@ struct GroupConfig {
   bool is_main = false;                    // YAML key `main`
   std::optional<std::int64_t> timeout_ms;  // overrides the global timeout (`timeout` or containerConfig.timeout)
   std::vector<AdditionalMountConfig> additional_mounts;  // containerConfig.additionalMounts
+  std::optional<FinishHook> on_finish;                   // replaces the global one; nullopt: the global one
 };
 
 // docker / podman / Apple container: the image the agent runs in.
@@ -156,6 +172,8 @@ struct Config {
   // Delivery of messages agents write to messages/: an argv run with the
   // message JSON on stdin. Empty: a line in <root>/outbox/<group>.jsonl.
   std::vector<std::string> on_message;
+  // The completion hook of every group's jobs, unless a group sets its own.
+  std::optional<FinishHook> on_finish;
   std::vector<GroupConfig> groups;  // non-empty; exactly one is_main
   std::string timezone;             // IANA zone for schedules; "" = the system's
   std::vector<ScheduleConfig> schedules;
@@ -163,6 +181,10 @@ struct Config {
 
   const GroupConfig* FindGroup(const std::string& folder) const;
   const GroupConfig& MainGroup() const;
+  // The hook for a job of `group` (a group's own, else the global one), or
+  // null when there is none. `group` null: a group registered at run time,
+  // which has only the global one.
+  const FinishHook* FinishHookFor(const GroupConfig* group) const;
 };
 
 // Throws ConfigError for every invalid input, std::runtime_error only when the

@@ -118,8 +118,22 @@ Result<std::string> ControlCommands::CancelJob(const Job& job, nlohmann::json de
     if (auto path = runner::WriteResultFile(p_.layout, job, o); !path.ok()) {
       spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
     }
-    auto done = p_.store.CancelQueued(job.id, text::Dump(detail));
-    if (!done.ok()) return done.status();
+    // A savepoint: the cancel and its on_finish delivery commit together
+    // (in the caller's transaction, or on their own when there is none).
+    Status s = p_.store.Savepoint("cancel_job");
+    Result<bool> done = s.ok() ? p_.store.CancelQueued(job.id, text::Dump(detail)) : Result<bool>(s);
+    if (done.ok() && *done && hooks_.finished) {
+      Job final = job;
+      final.state = JobState::kCancelled;
+      if (Status f = hooks_.finished(final, o); !f.ok()) done = f;
+    }
+    if (done.ok()) s = p_.store.Release("cancel_job");
+    if (!done.ok() || !s.ok()) {
+      if (Status u = p_.store.RollbackTo("cancel_job"); !u.ok()) {
+        spdlog::error("cancel: cannot undo its savepoint: {}", u.message());
+      }
+      return done.ok() ? s : done.status();
+    }
     if (Status s = p_.tasks.JobFinished(job.id, JobState::kCancelled, std::nullopt, "cancelled", std::nullopt);
         !s.ok()) {
       spdlog::error("job {}: cannot record its task run: {}", job.id, s.message());

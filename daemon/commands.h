@@ -43,6 +43,9 @@ class ControlCommands {
     // A group was registered (committed): serve it. Called during the
     // ingest pass that applied the command; the daemon defers the work.
     std::function<void(const GroupConfig& group)> group_registered;
+    // A queued job was cancelled (its final state): in the transaction that
+    // records it, before its commit (the on_finish outbox row).
+    std::function<Status(const Job& job, const RunOutcome& outcome)> finished;
   };
 
   ControlCommands(Parts parts, Hooks hooks) : p_(parts), hooks_(std::move(hooks)) {}

@@ -19,6 +19,7 @@
 #include "daemon/attempts.h"
 #include "daemon/commands.h"
 #include "daemon/group_mounts.h"
+#include "daemon/notifier.h"
 #include "jobs/dispatcher.h"
 #include "jobs/layout.h"
 #include "jobs/retry.h"
@@ -128,6 +129,7 @@ class Daemon final : public watcher::CommandHandler {
         // Not a passing fault (a planted symlink, say): as in ResultWritten.
         spdlog::error("job {}: cannot write result: {}", job.id, path.status().message());
       }
+      if (Status n = QueueFinishNotice(*store_, cfg_, groups_.Find(job.group), job, o); !n.ok()) return n;
       TaskStore tasks(*store_);
       if (auto r = tasks.FinishRunForJob(job.id, TaskRunStatus::kFailed, std::nullopt, o.error, o.run.duration_ms);
           !r.ok()) {
@@ -163,6 +165,7 @@ class Daemon final : public watcher::CommandHandler {
     loop_.data = this;
     uv_idle_init(&loop_, &pump_idle_);
     pump_idle_.data = this;
+    StartNotifier();
     snapshots_ = std::make_unique<SnapshotWriter>(&loop_, layout_, *store_, layout_.DatabasePath().string(), clock_);
     runner::RunnerOptions ro{cfg_.agent, cfg_.max_output, cfg_.kill_grace_ms, cfg_.session_dir};
     runner_ = std::make_unique<runner::Runner>(
@@ -204,6 +207,11 @@ class Daemon final : public watcher::CommandHandler {
     ch.snapshots_changed = [this] { RequestSnapshots(); };
     ch.queue_changed = [this] { SchedulePump(); };
     ch.prepare_group = [this](const std::string& folder) { return PrepareGroupDirs(layout_, folder); };
+    ch.finished = [this](const Job& job, const RunOutcome& o) {
+      notices_queued_ = true;  // looked at after the commit (the pump's end)
+      SchedulePump();
+      return QueueFinishNotice(*store_, cfg_, groups_.Find(job.group), job, o);
+    };
     ch.group_registered = [this](const GroupConfig& g) {
       mounts_.Load(g);
       registered_.push_back(g.folder);
@@ -272,6 +280,28 @@ class Daemon final : public watcher::CommandHandler {
     malloc_trim(0);
 #endif
     return Status::Ok();
+  }
+
+  // on_finish deliveries (daemon/notifier.h): one timer at the next due
+  // try; the rows an earlier run left are tried at the first pump.
+  void StartNotifier() {
+    uv_timer_init(&loop_, &notify_timer_);
+    notify_timer_.data = this;
+    // In --once mode a later try must not keep the loop alive: it waits
+    // for the next start.
+    if (opts_.once) uv_unref(reinterpret_cast<uv_handle_t*>(&notify_timer_));
+    notice_sender_ = std::make_unique<PoolNoticeSender>(&loop_);
+    Notifier::Hooks h;
+    h.arm = [this](std::int64_t delay_ms) {
+      uv_timer_start(
+          &notify_timer_,
+          [](uv_timer_t* t) { Guard("on_finish timer", [&] { static_cast<Daemon*>(t->data)->notifier_->Kick(); }); },
+          static_cast<std::uint64_t>(std::max<std::int64_t>(0, delay_ms)), 0);
+    };
+    h.disarm = [this] { uv_timer_stop(&notify_timer_); };
+    h.settled = [this] { SchedulePump(); };  // `--once` looks again
+    notifier_ = std::make_unique<Notifier>(*store_, clock_, *notice_sender_, std::move(h));
+    notices_queued_ = true;
   }
 
   // The dashboard (docs/DASHBOARD.md), when dashboard.listen is set: its own
@@ -470,6 +500,9 @@ class Daemon final : public watcher::CommandHandler {
         if (s.ok() && e.final) {
           const RunOutcome& o = e.outcome;
           s = task_timer_->JobFinished(e.job.id, o.job_state, o.result, o.error, o.run.duration_ms);
+          // The on_finish delivery commits with the final state it reports.
+          if (s.ok()) s = QueueFinishNotice(*store_, cfg_, groups_.Find(e.job.group), e.job, o);
+          if (s.ok()) notices_queued_ = true;
         }
       }
       if (s.ok() && !stopping_) {
@@ -512,6 +545,11 @@ class Daemon final : public watcher::CommandHandler {
       if (opts_.once) SchedulePump();
     }
     Spawn(std::move(attempts));
+    if (notices_queued_) {
+      // Committed (or rolled back: then Kick finds nothing new).
+      notices_queued_ = false;
+      notifier_->Kick();
+    }
     if (stopping_) {
       MaybeFinishShutdown();
       return;
@@ -520,7 +558,8 @@ class Daemon final : public watcher::CommandHandler {
     // Not while another turn is due: a control file applied after this
     // turn's commit (retry, a resumed task) may have queued work for it.
     const bool turn_due = uv_is_active(reinterpret_cast<uv_handle_t*>(&pump_idle_));
-    if (opts_.once && !turn_due && attempts_->Settled() && !ingestor_->pending() && !inbox_->pending()) {
+    if (opts_.once && !turn_due && attempts_->Settled() && !ingestor_->pending() && !inbox_->pending() &&
+        !notifier_->busy()) {
       spdlog::info("--once: nothing left that is ready to run");
       Shutdown();
     }
@@ -794,6 +833,7 @@ class Daemon final : public watcher::CommandHandler {
     ServiceNotify("STOPPING=1");
     watcher_->Close();
     inbox_->StopDelivering();  // the one in flight is recorded as it ends
+    notifier_->Stop();         // likewise; the rows left wait for the next start
     if (task_timer_) task_timer_->Close();
     uv_timer_stop(&wake_);
     uv_idle_stop(&pump_idle_);
@@ -828,7 +868,8 @@ class Daemon final : public watcher::CommandHandler {
     if (publisher_) publisher_->Close();
     for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&pump_idle_),
                            reinterpret_cast<uv_handle_t*>(&result_retry_), reinterpret_cast<uv_handle_t*>(&sigint_),
-                           reinterpret_cast<uv_handle_t*>(&sigterm_), reinterpret_cast<uv_handle_t*>(&sighup_)}) {
+                           reinterpret_cast<uv_handle_t*>(&sigterm_), reinterpret_cast<uv_handle_t*>(&sighup_),
+                           reinterpret_cast<uv_handle_t*>(&notify_timer_)}) {
       uv_close(h, nullptr);
     }
   }
@@ -851,6 +892,10 @@ class Daemon final : public watcher::CommandHandler {
   uv_timer_t wake_{};
   uv_idle_t pump_idle_{};
   uv_timer_t result_retry_{};
+  uv_timer_t notify_timer_{};
+  std::unique_ptr<PoolNoticeSender> notice_sender_;
+  std::unique_ptr<Notifier> notifier_;
+  bool notices_queued_ = false;  // on_finish rows written: the pump's end looks at them
   std::unique_ptr<Attempts> attempts_;
   std::unique_ptr<ControlCommands> commands_;
   std::vector<std::string> registered_;  // groups registered during an ingest pass, served after it

@@ -463,12 +463,7 @@ void Runner::Finished(Execution* e, const Job& job, RunOutcome outcome) {
   Guard("attempt ended", [&] { done_(job, std::move(outcome)); });
 }
 
-Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const RunOutcome& o) {
-  std::string name = job.source_name.value_or("job-" + std::to_string(job.id) + ".json");
-  // The result goes back where the file came from: a job main enqueued for
-  // another group reports to main.
-  auto path = layout.ResultsDir(job.source_group.value_or(job.group)) / name;
-  if (Status s = Layout::CheckRealDir(path.parent_path()); !s.ok()) return s;
+std::string ResultJson(const Job& job, const RunOutcome& o) {
   nlohmann::json r = {
       {"jobId", job.id},
       {"group", job.group},
@@ -495,7 +490,16 @@ Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const 
   if (o.new_session_id) r["newSessionId"] = *o.new_session_id;
   r["outputs"] = nlohmann::json::array();
   for (const auto& out : o.outputs) r["outputs"].push_back(nlohmann::json::parse(out));
-  if (Status s = WriteFileAtomic(path, text::Dump(r, 2) + "\n"); !s.ok()) return s;
+  return text::Dump(r, 2) + "\n";
+}
+
+Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const RunOutcome& o) {
+  std::string name = job.source_name.value_or("job-" + std::to_string(job.id) + ".json");
+  // The result goes back where the file came from: a job main enqueued for
+  // another group reports to main.
+  auto path = layout.ResultsDir(job.source_group.value_or(job.group)) / name;
+  if (Status s = Layout::CheckRealDir(path.parent_path()); !s.ok()) return s;
+  if (Status s = WriteFileAtomic(path, ResultJson(job, o)); !s.ok()) return s;
   return path.string();
 }
 

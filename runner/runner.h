@@ -112,9 +112,13 @@ class Runner final : public AttemptExecutor {
 // "<redacted>" (for run logs).
 std::string ContainerInputJson(const Attempt& a, bool redact_secrets);
 
+// The result file's contents: job id, state, attempts, times, exit code, the
+// agent's parsed output and the error. The one builder: the result file and
+// the on_finish hook's payload (daemon/notifier.h) are both this text.
+std::string ResultJson(const Job& job, const RunOutcome& outcome);
+
 // Writes data/ipc/<source group>/results/<source name> (or job-<id>.json when the job
-// had no file) atomically: job id, state, attempts, times, exit code, the
-// agent's parsed output and the error. Returns the path written.
+// had no file) atomically, ResultJson's text. Returns the path written.
 Result<std::string> WriteResultFile(const Layout& layout, const Job& job, const RunOutcome& outcome);
 
 }  // namespace dropq::runner

@@ -84,33 +84,39 @@ std::string Tail(const std::string& s) {
   return text::Tail(t, 200);
 }
 
-// Runs the hook: argv (no shell), `input` on stdin, stdout discarded, the
-// last bytes of stderr kept for the error. A small environment — PATH, HOME,
-// LANG — so none of dropq's secrets reach it. Killed (its whole process
-// group) after timeout_ms.
-Status RunHook(const std::vector<std::string>& argv, const std::string& input, int timeout_ms) {
+}  // namespace
+
+// Runs a host hook: argv (no shell), `input` on stdin, the last bytes of
+// stdout and stderr kept (the stderr tail for the error). A small
+// environment — PATH, HOME, LANG — so none of dropq's secrets reach it.
+// Killed (its whole process group) after timeout_ms.
+Status RunHook(const std::string& what, const std::vector<std::string>& argv, const std::string& input,
+               std::int64_t timeout_ms, std::string* output) {
   static const std::string kPath = "/usr/local/bin:/usr/bin:/bin";
   std::vector<std::string> env = {"PATH=" + kPath, "LANG=C.UTF-8"};
   if (const char* home = std::getenv("HOME")) env.push_back(std::string("HOME=") + home);
   process::RunOptions options;
   options.input = input;
   options.timeout_ms = timeout_ms;
-  options.output_cap = 4096;  // stdout is not wanted; stderr's tail is quoted
+  options.output_cap = 4096;  // only the tails are quoted
   options.keep_tail = true;
   auto r = process::Run(argv, env, options);
   if (!r.ok()) {
     if (r.status().code() == Status::Code::kNotFound && argv[0].find('/') == std::string::npos) {
-      return Status::IOError("on_message: " + argv[0] + " not found in " + kPath);
+      return Status::IOError(what + ": " + argv[0] + " not found in " + kPath);
     }
-    return Status::IOError("on_message: cannot run " + argv[0] + ": " + r.status().message());
+    return Status::IOError(what + ": cannot run " + argv[0] + ": " + r.status().message());
   }
-  if (r->timed_out) return Status::IOError("on_message timed out after " + std::to_string(timeout_ms) + " ms");
+  if (output) *output = Tail(r->out + r->err);
+  if (r->timed_out) return Status::IOError(what + " timed out after " + std::to_string(timeout_ms) + " ms");
   if (r->exit.term_signal == 0 && r->exit.exit_code == 0) return Status::Ok();
-  std::string why = r->exit.term_signal == 0 ? "on_message exited with code " + std::to_string(r->exit.exit_code)
-                                             : "on_message killed by signal " + std::to_string(r->exit.term_signal);
+  std::string why = r->exit.term_signal == 0 ? what + " exited with code " + std::to_string(r->exit.exit_code)
+                                             : what + " killed by signal " + std::to_string(r->exit.term_signal);
   std::string tail = Tail(r->err);
   return Status::IOError(tail.empty() ? why : why + ": " + tail);
 }
+
+namespace {
 
 std::string MessageJson(const Message& m) {
   nlohmann::ordered_json j = {{"id", m.id},
@@ -277,7 +283,7 @@ void MessageInbox::DeliverOnPool(uv_work_t* req) {
       "delivering a message",
       [&] {
         w->outcome = w->hook.empty() ? AppendLine(w->outbox, w->delivery.message.to, w->json + "\n")
-                                     : RunHook(w->hook, w->json, w->timeout_ms);
+                                     : RunHook("on_message", w->hook, w->json, w->timeout_ms);
       },
       [&](const std::string& why) { w->outcome = Status::IOError(why); });
 }

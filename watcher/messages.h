@@ -50,6 +50,14 @@
 
 namespace dropq {
 
+// Runs a host hook (the on_message and on_finish commands): argv, never a
+// shell, with a small environment (PATH, HOME, LANG), `input` on stdin, its
+// process group killed after timeout_ms. Ok when it exits 0; otherwise an
+// error that names `what` and quotes the tail of its stderr. `output`, when
+// given, receives the tail of its stdout and stderr as text (base/text.h).
+Status RunHook(const std::string& what, const std::vector<std::string>& argv, const std::string& input,
+               std::int64_t timeout_ms, std::string* output = nullptr);
+
 struct MessageOptions {
   std::vector<watcher::GroupIdentity> groups;
   // The on_message hook: an argv (never a shell) run with the message JSON
