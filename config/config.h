@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "jobs/job.h"
+#include "jobs/rate_limit.h"
 
 namespace dropq::app {
 
@@ -75,6 +76,11 @@ struct GroupConfig {
   bool is_main = false;                    // YAML key `main`
   std::optional<std::int64_t> timeout_ms;  // overrides the global timeout (`timeout` or containerConfig.timeout)
   std::vector<AdditionalMountConfig> additional_mounts;  // containerConfig.additionalMounts
+  // `rate: 10/min` (docs/CONFIG.md, "Rate limits"): at most that many
+  // attempt starts in any window of the period. Unset: the top-level
+  // `rate`; `rate: none` (rate_unlimited) opts out of it.
+  std::optional<RateLimit> rate;
+  bool rate_unlimited = false;
 };
 
 // docker / podman / Apple container: the image the agent runs in.
@@ -156,6 +162,9 @@ struct Config {
   // Delivery of messages agents write to messages/: an argv run with the
   // message JSON on stdin. Empty: a line in <root>/outbox/<group>.jsonl.
   std::vector<std::string> on_message;
+  // The default rate limit of every group without a `rate` of its own,
+  // registered groups included; nullopt: none.
+  std::optional<RateLimit> rate;
   std::vector<GroupConfig> groups;  // non-empty; exactly one is_main
   std::string timezone;             // IANA zone for schedules; "" = the system's
   std::vector<ScheduleConfig> schedules;
@@ -163,6 +172,9 @@ struct Config {
 
   const GroupConfig* FindGroup(const std::string& folder) const;
   const GroupConfig& MainGroup() const;
+  // The limit that applies to `folder`: its own `rate`, else the top-level
+  // one (a group registered at run time has only that); nullopt: none.
+  std::optional<RateLimit> RateFor(const std::string& folder) const;
 };
 
 // Throws ConfigError for every invalid input, std::runtime_error only when the
