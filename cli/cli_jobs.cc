@@ -4,6 +4,8 @@
 #include "base/atomic_file.h"
 #include "jobs/cron.h"
 #include "jobs/layout.h"
+#include "jobs/queries.h"
+#include "jobs/rate_limit.h"
 #include "jobs/tasks.h"
 #include "base/text.h"
 
@@ -146,15 +148,45 @@ int CmdEvents(const Context& ctx, JobId id) {
   return kExitOk;
 }
 
+// Each group's rate limit (docs/CONFIG.md, "Rate limits") as the config
+// sets it, the configured groups first and then the registered ones (which
+// have the top-level `rate` only), with its window counted from the
+// database as the daemon counts it.
+static std::vector<GroupRate> RateStates(const Config& cfg, Store& store, TimeMs now) {
+  std::vector<std::pair<std::string, RateLimit>> limits;
+  for (const auto& g : cfg.groups) {
+    if (auto r = cfg.RateFor(g.folder)) limits.emplace_back(g.folder, *r);
+  }
+  if (cfg.rate) {
+    for (const auto& g : OrExit(store.ListRegisteredGroups())) {
+      if (!cfg.FindGroup(g.folder)) limits.emplace_back(g.folder, *cfg.rate);
+    }
+  }
+  return OrExit(LoadRateStates(store, limits, now));
+}
+
 int CmdStatus(const Context& ctx) {
   Config cfg = LoadOrExit(ctx);
   SystemClock clock;
   auto store = OpenReaderOrExit(cfg, clock);
   auto counts = OrExit(store->CountByState());
+  const TimeMs now = clock.NowMs();
+  auto rates = RateStates(cfg, *store, now);
   nlohmann::json by_state = nlohmann::json::object();
   for (const char* s : {"queued", "running", "succeeded", "failed", "cancelled"}) by_state[s] = 0;
   for (const auto& [s, n] : counts) by_state[s] = n;
   nlohmann::json out = {{"root", cfg.root}, {"runtime", cfg.runtime}, {"jobs", by_state}};
+  out["rate_limits"] = nlohmann::json::array();
+  for (const auto& r : rates) {
+    out["rate_limits"].push_back(
+        {{"group", r.group},
+         {"limit", FormatRateLimit(r.limit)},
+         {"max", r.limit.max},
+         {"period_ms", r.limit.period_ms},
+         {"starts_in_window", r.state.starts_in_window},
+         {"limited", r.state.limited()},
+         {"next_start_at", r.state.next_start_at ? nlohmann::json(FormatIsoUtc(*r.state.next_start_at)) : nlohmann::json()}});
+  }
   if (ctx.json) {
     std::cout << text::Dump(out) << "\n";
     return kExitOk;
@@ -165,6 +197,19 @@ int CmdStatus(const Context& ctx) {
     rows.push_back({ctx.style.State(s), std::to_string(by_state[s].get<std::int64_t>())});
   }
   PrintTable(std::cout, ctx.style, {"STATE", "JOBS"}, rows);
+  if (!rates.empty()) {
+    std::cout << "\nrate limits:\n";
+    rows.clear();
+    for (const auto& r : rates) {
+      std::string next = r.state.next_start_at
+                             ? ctx.style.Yellow(FormatIsoUtc(*r.state.next_start_at) + " (" +
+                                                RelativeTime(now, *r.state.next_start_at) + ")")
+                             : "now";
+      rows.push_back({r.group, FormatRateLimit(r.limit),
+                      std::to_string(r.state.starts_in_window) + "/" + std::to_string(r.limit.max), next});
+    }
+    PrintTable(std::cout, ctx.style, {"GROUP", "RATE", "STARTS IN WINDOW", "NEXT START"}, rows);
+  }
   return kExitOk;
 }
 

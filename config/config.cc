@@ -284,9 +284,17 @@ FinishHook LoadFinishHook(const YAML::Node& n, const std::string& at) {
   return h;
 }
 
+RateLimit Rate(const YAML::Node& node, const std::string& key) {
+  std::string why = "must be <count>/<period>, e.g. 10/min";
+  if (node.IsScalar()) {
+    if (auto r = ParseRateLimit(node.Scalar(), &why)) return *r;
+  }
+  throw ConfigError(key, why);
+}
+
 GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
   if (!node.IsMap()) throw ConfigError(at, "must be a mapping with at least folder");
-  CheckKeys(node, at, {"folder", "name", "jid", "main", "timeout", "containerConfig", "on_finish"});
+  CheckKeys(node, at, {"folder", "name", "jid", "main", "timeout", "rate", "containerConfig", "on_finish"});
   GroupConfig g;
   if (!node["folder"]) throw ConfigError(at + ".folder", "required");
   g.folder = String(node["folder"], at + ".folder");
@@ -301,6 +309,14 @@ GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
   if (auto n = node["main"]) g.is_main = Bool(n, at + ".main");
   if (auto n = node["timeout"]) g.timeout_ms = DurationMs(n, at + ".timeout", 1);
   if (auto n = node["on_finish"]) g.on_finish = LoadFinishHook(n, at + ".on_finish");
+  if (auto n = node["rate"]) {
+    // `none` lifts the top-level default for this group.
+    if (n.IsScalar() && n.Scalar() == "none") {
+      g.rate_unlimited = true;
+    } else {
+      g.rate = Rate(n, at + ".rate");
+    }
+  }
   // NanoClaw's per-group containerConfig: timeout and additionalMounts.
   if (const YAML::Node cc = node["containerConfig"]; cc && !cc.IsNull()) {
     const std::string cat = at + ".containerConfig";
@@ -475,6 +491,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
                "timezone",
                "schedules",
                "max_queued_per_group",
+               "rate",
                "shutdown_grace",
                "on_message",
                "on_finish",
@@ -517,6 +534,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
   if (auto n = get("max_attempts")) c.max_attempts = IntAtLeast(n, "max_attempts", 1);
   if (auto n = get("max_interruptions")) c.max_interruptions = IntAtLeast(n, "max_interruptions", 0);
   if (auto n = get("max_queued_per_group")) c.max_queued_per_group = IntAtLeast(n, "max_queued_per_group", 1);
+  if (auto n = get("rate")) c.rate = Rate(n, "rate");
   if (auto n = get("shutdown_grace")) c.shutdown_grace_ms = DurationMs(n, "shutdown_grace", 0);
   if (auto n = get("session_dir")) c.session_dir = ContainerPath(n, "session_dir");
   if (auto n = get("log_level")) {
@@ -574,6 +592,14 @@ const GroupConfig* Config::FindGroup(const std::string& folder) const {
     if (g.folder == folder) return &g;
   }
   return nullptr;
+}
+
+std::optional<RateLimit> Config::RateFor(const std::string& folder) const {
+  if (const GroupConfig* g = FindGroup(folder)) {
+    if (g->rate_unlimited) return std::nullopt;
+    if (g->rate) return g->rate;
+  }
+  return rate;
 }
 
 const GroupConfig& Config::MainGroup() const {

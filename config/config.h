@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "jobs/job.h"
+#include "jobs/rate_limit.h"
 
 namespace dropq::app {
 
@@ -91,6 +92,11 @@ struct GroupConfig {
   std::optional<std::int64_t> timeout_ms;  // overrides the global timeout (`timeout` or containerConfig.timeout)
   std::vector<AdditionalMountConfig> additional_mounts;  // containerConfig.additionalMounts
   std::optional<FinishHook> on_finish;                   // replaces the global one; nullopt: the global one
+  // `rate: 10/min` (docs/CONFIG.md, "Rate limits"): at most that many
+  // attempt starts in any window of the period. Unset: the top-level
+  // `rate`; `rate: none` (rate_unlimited) opts out of it.
+  std::optional<RateLimit> rate;
+  bool rate_unlimited = false;
 };
 
 // docker / podman / Apple container: the image the agent runs in.
@@ -174,6 +180,9 @@ struct Config {
   std::vector<std::string> on_message;
   // The completion hook of every group's jobs, unless a group sets its own.
   std::optional<FinishHook> on_finish;
+  // The default rate limit of every group without a `rate` of its own,
+  // registered groups included; nullopt: none.
+  std::optional<RateLimit> rate;
   std::vector<GroupConfig> groups;  // non-empty; exactly one is_main
   std::string timezone;             // IANA zone for schedules; "" = the system's
   std::vector<ScheduleConfig> schedules;
@@ -185,6 +194,9 @@ struct Config {
   // null when there is none. `group` null: a group registered at run time,
   // which has only the global one.
   const FinishHook* FinishHookFor(const GroupConfig* group) const;
+  // The limit that applies to `folder`: its own `rate`, else the top-level
+  // one (a group registered at run time has only that); nullopt: none.
+  std::optional<RateLimit> RateFor(const std::string& folder) const;
 };
 
 // Throws ConfigError for every invalid input, std::runtime_error only when the

@@ -160,6 +160,7 @@ class Daemon final : public watcher::CommandHandler {
     std::size_t queued_count = queued->size();
     for (auto& q : *queued) dispatcher_.Add(std::move(q));
     if (opts_.observer) opts_.observer->JobsQueued(queued_count);
+    if (Status s = ApplyRateLimits(); !s.ok()) return s;
 
     uv_loop_init(&loop_);
     loop_.data = this;
@@ -320,6 +321,7 @@ class Daemon final : public watcher::CommandHandler {
       f.scheduler_lag_ms = task_timer_->last_lag_ms();
       f.started_at = started;
       f.published_at = clock_.NowMs();
+      f.rate_limits = rate_limits_;
       return f;
     });
     publisher_->Start(&loop_);
@@ -523,7 +525,7 @@ class Daemon final : public watcher::CommandHandler {
         std::set<JobId> gone;
         for (const auto& j : ingested) gone.insert(j.id);
         for (const auto& a : attempts) {
-          dispatcher_.Finished(a.job.group);
+          dispatcher_.Unstarted(a.job.group);
           if (!gone.count(a.job.id)) dispatcher_.Add({a.job.id, a.job.group, a.job.priority, clock_.NowMs()});
         }
         for (const auto& j : ingested) dispatcher_.Remove(j.id);
@@ -579,7 +581,7 @@ class Daemon final : public watcher::CommandHandler {
     }
     spdlog::error("cannot start jobs: {}; they stay queued", s.message());
     for (const auto& q : start) {
-      dispatcher_.Finished(q.group);
+      dispatcher_.Unstarted(q.group);
       dispatcher_.Add(q);
     }
     attempts.clear();
@@ -627,6 +629,38 @@ class Daemon final : public watcher::CommandHandler {
     return s;
   }
 
+  // Rate limits (docs/CONFIG.md, "Rate limits"): each group's limit from
+  // the config into the dispatcher. A group whose limit is new or changed
+  // gets its window back from the attempts the database holds, so neither a
+  // restart nor a reload resets it: one indexed read of the starts in the
+  // longest changed period. Called at start-up, after a reload and when a
+  // registered group is first served.
+  Status ApplyRateLimits() {
+    std::set<std::string> changed;
+    TimeMs longest = 0;
+    std::set<std::string> served;
+    for (const auto& g : groups_.all()) {
+      served.insert(g.folder);
+      auto limit = cfg_.RateFor(g.folder);
+      if (dispatcher_.SetRateLimit(g.folder, limit) && limit) {
+        changed.insert(g.folder);
+        longest = std::max(longest, limit->period_ms);
+      }
+    }
+    for (const auto& [folder, limit] : dispatcher_.RateLimits()) {
+      if (!served.count(folder)) dispatcher_.SetRateLimit(folder, std::nullopt);  // a group removed
+    }
+    if (!changed.empty()) {
+      auto starts = store_->StartsSince(clock_.NowMs() - longest);
+      if (!starts.ok()) return starts.status();
+      for (const auto& st : *starts) {
+        if (changed.count(st.group)) dispatcher_.RecordStart(st.group, st.started_at);
+      }
+    }
+    rate_limits_ = std::make_shared<const std::vector<std::pair<std::string, RateLimit>>>(dispatcher_.RateLimits());
+    return Status::Ok();
+  }
+
   void ArmWake() {
     auto next = dispatcher_.NextWakeup();
     if (!next) {
@@ -657,6 +691,7 @@ class Daemon final : public watcher::CommandHandler {
     ingestor_->SetGroups(groups_.identities());
     inbox_->SetGroups(groups_.identities());
     for (const auto& folder : groups) watcher_->AddGroup(folder);
+    if (Status r = ApplyRateLimits(); !r.ok()) spdlog::error("cannot read the rate windows' history: {}", r.message());
     ingestor_->ScanAll();
     inbox_->ScanAll();
     watcher_->Kick();
@@ -790,6 +825,9 @@ class Daemon final : public watcher::CommandHandler {
     for (const auto& folder : gc.removed) watcher_->RemoveGroup(folder);
     for (const auto& folder : gc.added) watcher_->AddGroup(folder);
     dispatcher_.SetMaxConcurrent(static_cast<int>(cfg_.max_concurrent));
+    if (Status r = ApplyRateLimits(); !r.ok()) {
+      spdlog::error("reload: cannot read the rate windows' history: {}", r.message());
+    }
     watcher::IngestOptions io;
     io.max_file_bytes = cfg_.max_job_file;
     io.default_max_attempts = cfg_.max_attempts;
@@ -879,6 +917,9 @@ class Daemon final : public watcher::CommandHandler {
   SystemClock clock_;
   Layout layout_;
   Dispatcher dispatcher_;
+  // The dispatcher's rate limits as published to the dashboard: replaced
+  // only when they change, so publishing each turn copies a pointer.
+  std::shared_ptr<const std::vector<std::pair<std::string, RateLimit>>> rate_limits_;
   Groups groups_;  // the config's and the registered groups
   std::unique_ptr<Store> store_;
   std::string instance_id_;  // this root's (Store::InstanceId); labels its containers

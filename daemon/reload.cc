@@ -12,7 +12,9 @@ auto Tie(const DashboardConfig& d) {
   return std::tie(d.listen, d.host, d.port, d.allow_remote, d.tls_cert, d.tls_key, d.token_file);
 }
 auto Tie(const AdditionalMountConfig& m) { return std::tie(m.host_path, m.container_path, m.readonly); }
-auto Tie(const GroupConfig& g) { return std::tie(g.folder, g.name, g.jid, g.is_main, g.timeout_ms, g.on_finish); }
+auto Tie(const GroupConfig& g) {
+  return std::tie(g.folder, g.name, g.jid, g.is_main, g.timeout_ms, g.on_finish, g.rate, g.rate_unlimited);
+}
 auto Tie(const ScheduleConfig& s) {
   return std::tie(s.id, s.group, s.prompt, s.schedule_type, s.schedule_value, s.tz, s.context_mode, s.overlap,
                   s.catch_up, s.catch_up_max, s.starting_deadline_ms, s.keep_runs);
@@ -80,6 +82,7 @@ ReloadPlan PlanReload(const Config& running, Config loaded) {
   note("secrets", &Config::secrets);
   note("env_file", &Config::env_file);
   note("on_finish", &Config::on_finish);
+  note("rate", &Config::rate);
   note("groups", &Config::groups);
   note("timezone", &Config::timezone);
   note("schedules", &Config::schedules);

@@ -331,6 +331,22 @@ void Dashboard::Routes() {
           o["ready"] = json::object();
           for (const auto& [g, n] : *ready) o["ready"][g] = n;
           LiveFigures l = live_.Snapshot();
+          // Rate limits (docs/CONFIG.md, "Rate limits"): the daemon's limits,
+          // their windows counted from the database as `status` does.
+          o["rate_limits"] = json::object();
+          if (l.rate_limits) {
+            auto rates = LoadRateStates(q.store(), *l.rate_limits, clock_.NowMs());
+            if (!rates.ok()) return SendError(res, 500, rates.status().message());
+            for (const auto& r : *rates) {
+              o["rate_limits"][r.group] = {
+                  {"limit", FormatRateLimit(r.limit)},
+                  {"max", r.limit.max},
+                  {"period_ms", r.limit.period_ms},
+                  {"starts_in_window", r.state.starts_in_window},
+                  {"limited", r.state.limited()},
+                  {"next_start_at", r.state.next_start_at ? json(FormatIsoUtc(*r.state.next_start_at)) : json()}};
+            }
+          }
           o["live"] = {{"containers_running", l.containers_running},
                        {"ingest_rejected", l.ingest_rejected},
                        {"scheduler_lag_ms", Opt(l.scheduler_lag_ms)},
@@ -426,6 +442,15 @@ void Dashboard::Routes() {
           m.durations = *durations;
           m.ready = std::move(*ready);
           m.live = live_.Snapshot();
+          if (m.live.rate_limits) {
+            auto rates = LoadRateStates(q.store(), *m.live.rate_limits, clock_.NowMs());
+            if (!rates.ok()) {
+              res.status = 500;
+              res.set_content("# error: " + rates.status().message() + "\n", "text/plain; charset=utf-8");
+              return;
+            }
+            m.rates = std::move(*rates);
+          }
           res.set_content(RenderPrometheus(m), "text/plain; version=0.0.4; charset=utf-8");
         }));
 

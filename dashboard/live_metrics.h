@@ -5,11 +5,16 @@
 // is held only for that copy, so neither side ever waits on the other's work:
 // the loop never blocks on a slow HTTP client.
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/guard.h"
+#include "jobs/rate_limit.h"
 
 namespace dropq::app {
 
@@ -22,6 +27,9 @@ struct LiveFigures {
   std::optional<std::int64_t> scheduler_lag_ms;  // how late the last firing was against its slot
   TimeMs started_at = 0;                         // when the daemon started
   TimeMs published_at = 0;                       // when the loop last published (0: never)
+  // The rate limit of each group that has one, as the dispatcher applies it
+  // (the windows are counted from the database, as `status` does).
+  std::shared_ptr<const std::vector<std::pair<std::string, RateLimit>>> rate_limits;
 };
 
 class LiveMetrics {

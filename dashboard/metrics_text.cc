@@ -115,6 +115,34 @@ std::string RenderPrometheus(const MetricsSnapshot& m) {
   w.Family("dropq_queue_depth", "gauge", "Queued jobs whose run_at has come (ready to start), by group.");
   for (const auto& g : groups) w.Sample("dropq_queue_depth", {{"group", g}}, ready[g]);
 
+  if (!m.rates.empty()) {
+    w.Family("dropq_group_rate_limit", "gauge", "Attempt starts a group's rate limit allows per period.");
+    for (const auto& r : m.rates) w.Sample("dropq_group_rate_limit", {{"group", r.group}}, r.limit.max);
+    w.Family("dropq_group_rate_period_seconds", "gauge", "The period of a group's rate limit.");
+    for (const auto& r : m.rates) {
+      w.Sample("dropq_group_rate_period_seconds", {{"group", r.group}},
+               Num(static_cast<double>(r.limit.period_ms) / 1000.0));
+    }
+    w.Family("dropq_group_rate_starts_in_window", "gauge",
+             "Attempts a rate-limited group started within the last period (retries included).");
+    for (const auto& r : m.rates) {
+      w.Sample("dropq_group_rate_starts_in_window", {{"group", r.group}}, r.state.starts_in_window);
+    }
+    w.Family("dropq_group_rate_limited", "gauge",
+             "1 while a group's rate window is full: its next start waits for the window to open.");
+    for (const auto& r : m.rates) {
+      w.Sample("dropq_group_rate_limited", {{"group", r.group}}, std::int64_t{r.state.limited() ? 1 : 0});
+    }
+    w.Family("dropq_group_rate_next_start_timestamp_seconds", "gauge",
+             "When a rate-limited group may start again, in seconds since the Unix epoch (only while limited).");
+    for (const auto& r : m.rates) {
+      if (r.state.next_start_at) {
+        w.Sample("dropq_group_rate_next_start_timestamp_seconds", {{"group", r.group}},
+                 Num(static_cast<double>(*r.state.next_start_at) / 1000.0));
+      }
+    }
+  }
+
   const auto& l = m.live;
   w.Family("dropq_containers_running", "gauge", "Sandboxes or containers running an attempt now.");
   w.Sample("dropq_containers_running", {}, l.containers_running);

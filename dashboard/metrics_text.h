@@ -18,6 +18,7 @@ struct MetricsSnapshot {
   std::vector<RunCount> runs;
   DurationHistogram durations;
   std::vector<std::pair<std::string, std::int64_t>> ready;  // queue depth by group
+  std::vector<GroupRate> rates;  // groups with a rate limit (docs/CONFIG.md, "Rate limits")
   LiveFigures live;
 };
 

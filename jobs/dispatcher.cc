@@ -1,5 +1,7 @@
 #include "jobs/dispatcher.h"
 
+#include <algorithm>
+
 namespace dropq {
 
 void Dispatcher::Add(const QueuedJob& job) {
@@ -44,6 +46,9 @@ std::vector<QueuedJob> Dispatcher::TakeStartable() {
       auto& [name, g] = *start;
       ++start;
       if (g.busy) continue;
+      // A full window passes the group over, as a busy one: it takes no
+      // slot, and the others are served meanwhile (NextWakeup says when).
+      if (g.rate && !g.rate->Allows(now)) continue;
       const QueuedJob* head = ReadyHead(g, now);
       if (!head) continue;
       QueuedJob job = *head;
@@ -51,6 +56,8 @@ std::vector<QueuedJob> Dispatcher::TakeStartable() {
       by_id_.erase(job.id);
       group_of_.erase(job.id);
       g.busy = true;
+      if (g.rate) g.rate->Record(now);
+      g.last_start = now;
       ++running_;
       last_served_ = name;
       out.push_back(std::move(job));
@@ -67,16 +74,58 @@ void Dispatcher::Finished(const std::string& group) {
   --running_;
 }
 
+void Dispatcher::Unstarted(const std::string& group) {
+  auto it = groups_.find(group);
+  if (it != groups_.end() && it->second.busy && it->second.rate) it->second.rate->Unrecord(it->second.last_start);
+  Finished(group);
+}
+
 std::optional<TimeMs> Dispatcher::NextWakeup() const {
   TimeMs now = clock_.NowMs();
   std::optional<TimeMs> best;
   for (const auto& [name, g] : groups_) {
     if (g.busy) continue;  // its Finished() will trigger the next pass anyway
+    if (g.jobs.empty()) continue;
+    // A full rate window holds every job of the group until it opens.
+    const TimeMs open = g.rate ? g.rate->NextAllowed(now).value_or(0) : 0;
     for (const auto& [key, job] : g.jobs) {
-      if (job.run_at > now && (!best || job.run_at < *best)) best = job.run_at;
+      const TimeMs at = std::max(job.run_at, open);
+      if (at > now && (!best || at < *best)) best = at;
     }
   }
   return best;
+}
+
+bool Dispatcher::SetRateLimit(const std::string& group, std::optional<RateLimit> limit) {
+  auto it = groups_.find(group);
+  if (!limit) {
+    if (it == groups_.end() || !it->second.rate) return false;
+    it->second.rate.reset();
+    return true;
+  }
+  GroupQueue& g = it == groups_.end() ? groups_[group] : it->second;
+  if (g.rate && g.rate->limit() == *limit) return false;
+  g.rate.emplace(*limit);
+  return true;
+}
+
+void Dispatcher::RecordStart(const std::string& group, TimeMs at) {
+  auto it = groups_.find(group);
+  if (it != groups_.end() && it->second.rate) it->second.rate->Record(at);
+}
+
+std::optional<RateState> Dispatcher::RateOf(const std::string& group) const {
+  auto it = groups_.find(group);
+  if (it == groups_.end() || !it->second.rate) return std::nullopt;
+  return it->second.rate->StateAt(clock_.NowMs());
+}
+
+std::vector<std::pair<std::string, RateLimit>> Dispatcher::RateLimits() const {
+  std::vector<std::pair<std::string, RateLimit>> out;
+  for (const auto& [name, g] : groups_) {
+    if (g.rate) out.emplace_back(name, g.rate->limit());
+  }
+  return out;
 }
 
 }  // namespace dropq

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "jobs/layout.h"
 #include "base/text.h"
@@ -221,6 +222,23 @@ Result<GroupActivity> LoadGroupActivity(Store& store, const std::string& folder)
   s = ForEachRow(j, [&](const SqlStmt& r) { info.last_activity = r.Text(0); });
   if (!s.ok()) return s;
   return info;
+}
+
+Result<std::vector<GroupRate>> LoadRateStates(Store& store, const std::vector<std::pair<std::string, RateLimit>>& limits,
+                                              TimeMs now) {
+  std::vector<GroupRate> out;
+  if (limits.empty()) return out;
+  TimeMs longest = 0;
+  for (const auto& [group, limit] : limits) longest = std::max(longest, limit.period_ms);
+  auto starts = store.StartsSince(now - longest);
+  if (!starts.ok()) return starts.status();
+  std::map<std::string, std::vector<TimeMs>> by_group;
+  for (const auto& st : *starts) by_group[st.group].push_back(st.started_at);
+  for (const auto& [group, limit] : limits) {
+    auto it = by_group.find(group);
+    out.push_back({group, limit, RateStateOf(limit, it == by_group.end() ? std::vector<TimeMs>() : it->second, now)});
+  }
+  return out;
 }
 
 }  // namespace dropq::app

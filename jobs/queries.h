@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "jobs/rate_limit.h"
 #include "jobs/store.h"
 #include "jobs/tasks.h"
 
@@ -99,6 +100,7 @@ class DashboardQueries {
   Result<std::vector<std::pair<std::string, std::int64_t>>> ReadyByGroup();
 
   const Clock& clock() const { return clock_; }
+  Store& store() { return store_; }
 
  private:
   void ReadLog(JobDetail& d);
@@ -108,6 +110,19 @@ class DashboardQueries {
   std::string root_;
   TaskStore tasks_;
 };
+
+// A group's rate limit and its window now (docs/CONFIG.md, "Rate limits"),
+// as `status`, the dashboard and /metrics show it.
+struct GroupRate {
+  std::string group;
+  RateLimit limit;
+  RateState state;
+};
+// The window of each group in `limits` at `now`, counted from the attempts'
+// start times in the database, as the daemon rebuilds it after a restart:
+// one indexed read of the starts in the longest period. In `limits` order.
+Result<std::vector<GroupRate>> LoadRateStates(Store& store, const std::vector<std::pair<std::string, RateLimit>>& limits,
+                                              TimeMs now);
 
 // A group's display name (its folder when it has none) and when its newest
 // job was made, for main's available_groups.json (runner/snapshots.cc).

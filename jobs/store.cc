@@ -605,6 +605,14 @@ Result<std::vector<QueuedJob>> Store::ListQueuedRefs() {
   return out;
 }
 
+Result<std::vector<Store::AttemptStart>> Store::StartsSince(TimeMs since) {
+  auto& q = Prepare(sql::kStartsSince);
+  q.BindTime(1, since);
+  std::vector<AttemptStart> out;
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.push_back({r.Text(0), r.Time(1)}); }); !s.ok()) return s;
+  return out;
+}
+
 Result<std::vector<std::string>> Store::QueryPlan(const std::string& query) {
   sqlite3_stmt* st = nullptr;
   std::string text = "EXPLAIN QUERY PLAN " + query;

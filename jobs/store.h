@@ -96,6 +96,11 @@ namespace sql {
 inline constexpr char kListQueuedRefs[] = "SELECT id, group_folder, priority, run_at FROM jobs WHERE state='queued'";
 inline constexpr char kCountQueued[] = "SELECT count(*) FROM jobs WHERE state='queued' AND group_folder=?1";
 inline constexpr char kHasClaim[] = "SELECT 1 FROM jobs WHERE source_claim=?1";
+// Every attempt started at or after ?1, with its group, oldest first: what
+// rate-limit windows are rebuilt from (migration 007 indexes started_at).
+inline constexpr char kStartsSince[] =
+    "SELECT j.group_folder, r.started_at FROM job_runs r JOIN jobs j ON j.id = r.job_id "
+    "WHERE r.started_at >= ?1 ORDER BY r.started_at";
 }  // namespace sql
 
 namespace app {
@@ -214,6 +219,14 @@ class Store {
   Result<std::optional<JobEvent>> FindVerdict(const std::string& group, const std::string& file, std::int64_t after_id);
   Result<std::vector<JobRun>> ListRuns(JobId job);
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByState();
+  // (group, started_at) of every attempt started at or after `since`, oldest
+  // first, retries and interrupted attempts included: the history a group's
+  // rate window is rebuilt from (docs/CONFIG.md, "Rate limits").
+  struct AttemptStart {
+    std::string group;
+    TimeMs started_at = 0;
+  };
+  Result<std::vector<AttemptStart>> StartsSince(TimeMs since);
   Result<std::optional<std::string>> GetSession(const std::string& group);
   Result<std::int64_t> SchemaVersion();
   // SQLite's PRAGMA integrity_check: "ok", or its first complaint.

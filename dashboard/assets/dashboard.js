@@ -104,19 +104,29 @@ function renderSummary(o) {
     card('scheduler lag', lag === null ? '–' : duration(lag), 'scheduler-lag'));
 }
 
+// A group's rate limit (docs/CONFIG.md, "Rate limits"): the limit, the
+// starts in its window, and while the window is full when the next may start.
+function rateCell(r) {
+  if (!r) return '–';
+  const text = `${r.limit} · ${r.starts_in_window}/${r.max} in window`;
+  if (!r.limited) return text;
+  return el('span', { class: 'rate-limited' }, `${text} · next `, when(r.next_start_at));
+}
+
 function renderCounts(o, groupsSeen) {
   const by = {};
   for (const c of o.counts) (by[c.group] ||= {})[c.state] = c.count;
+  const rates = o.rate_limits || {};
   const rows = [];
   for (const g of groupsSeen) {
     const counts = by[g] || {};
     const total = STATES.reduce((n, s) => n + (counts[s] || 0), 0);
     rows.push(el('tr', { testid: `counts-row-${g}` }, el('td', {}, g),
       ...STATES.map(s => el('td', { class: 'num', testid: `count-${g}-${s}` }, counts[s] || 0)),
-      el('td', { class: 'num' }, total)));
+      el('td', { class: 'num' }, total), el('td', { testid: `rate-${g}` }, rateCell(rates[g]))));
   }
-  table($('counts'), ['group', ...STATES.map(s => ({ label: s, num: true })), { label: 'total', num: true }], rows,
-    'no groups');
+  table($('counts'), ['group', ...STATES.map(s => ({ label: s, num: true })), { label: 'total', num: true }, 'rate'],
+    rows, 'no groups');
 }
 
 function renderRunning(o) {

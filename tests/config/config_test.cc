@@ -509,3 +509,37 @@ TEST_CASE("LoadConfigFile rejects an invalid file with a ConfigError") {
   dropq::testing::WriteFile(dir / "dropq.yaml", "");
   CHECK_THROWS_AS(LoadConfigFile((dir / "dropq.yaml").string()), ConfigError);
 }
+
+TEST_CASE("a group's rate limits its starts per period") {
+  Config c = Load(kAgent + "groups:\n  - folder: main\n    main: true\n    rate: 10/min\n");
+  REQUIRE(c.groups[0].rate.has_value());
+  CHECK(*c.groups[0].rate == dropq::RateLimit{10, 60'000});
+  CHECK(c.RateFor("main") == std::optional<dropq::RateLimit>(dropq::RateLimit{10, 60'000}));
+}
+
+TEST_CASE("no rate anywhere means no rate limit") {
+  Config c = Load(kMinimal);
+  CHECK_FALSE(c.rate.has_value());
+  CHECK_FALSE(c.RateFor("main").has_value());
+}
+
+TEST_CASE("the top-level rate applies to every group without its own, registered ones included") {
+  Config c = Load(kMinimal + "rate: 5/30s\n");
+  CHECK(c.RateFor("main") == std::optional<dropq::RateLimit>(dropq::RateLimit{5, 30'000}));
+  CHECK(c.RateFor("registered-later") == std::optional<dropq::RateLimit>(dropq::RateLimit{5, 30'000}));
+}
+
+TEST_CASE("a group's own rate wins over the top-level one, and rate none lifts it") {
+  Config c = Load(kAgent + "rate: 1/h\ngroups:\n  - folder: main\n    main: true\n    rate: 3/min\n"
+                           "  - folder: free\n    rate: none\n");
+  CHECK(c.RateFor("main") == std::optional<dropq::RateLimit>(dropq::RateLimit{3, 60'000}));
+  CHECK_FALSE(c.RateFor("free").has_value());
+}
+
+TEST_CASE("an unreadable rate names the group's key and what a rate looks like") {
+  ConfigError e = ErrorOf(kAgent + "groups:\n  - folder: main\n    main: true\n    rate: 10 per minute\n");
+  CHECK(e.key() == "groups[0].rate");
+  CHECK(e.reason().find("<count>/<period>") != std::string::npos);
+  CHECK(ErrorKey(kMinimal + "rate: 0/min\n") == "rate");
+  CHECK(ErrorKey(kMinimal + "rate: 5/60\n") == "rate");
+}

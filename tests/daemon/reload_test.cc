@@ -33,6 +33,15 @@ TEST_CASE("a reload plan applies changed limits and groups and lists them", "[re
   CHECK(plan.next.groups.size() == 2);
 }
 
+TEST_CASE("a reload plan applies a changed rate limit, top-level or a group's", "[reload]") {
+  ReloadPlan plan = PlanReload(Load("", "  - {folder: team, rate: 2/min}\n"),
+                               Load("rate: 1/s\n", "  - {folder: team, rate: 4/min}\n"));
+  CHECK(plan.restart_needed.empty());
+  CHECK(plan.changed == std::vector<std::string>{"rate", "groups"});
+  CHECK(plan.next.RateFor("team") == std::optional<RateLimit>(RateLimit{4, 60'000}));
+  CHECK(plan.next.RateFor("main") == std::optional<RateLimit>(RateLimit{1, 1'000}));
+}
+
 TEST_CASE("a reload plan of an unchanged config changes nothing", "[reload]") {
   ReloadPlan plan = PlanReload(Load("timeout: 5m\n"), Load("timeout: 5m\n"));
   CHECK(plan.restart_needed.empty());

@@ -90,6 +90,25 @@ TEST_CASE("scheduler lag is absent before the first firing and in seconds after 
   CHECK(ParsePrometheus(RenderPrometheus(m)).Value("dropq_scheduler_lag_seconds") == 1.25);
 }
 
+TEST_CASE("a rate-limited group reports its limit, its starts in the window and whether it waits", "[metrics]") {
+  MetricsSnapshot m = Sample();
+  m.rates = {{"team", {2, 60'000}, {2, 1'800'000'030'000}}, {"main", {10, 3'600'000}, {3, std::nullopt}}};
+  auto p = ParsePrometheus(RenderPrometheus(m));
+  CHECK(p.types.at("dropq_group_rate_limited") == "gauge");
+  CHECK(p.Value("dropq_group_rate_limit", {{"group", "team"}}) == 2);
+  CHECK(p.Value("dropq_group_rate_period_seconds", {{"group", "main"}}) == 3600);
+  CHECK(p.Value("dropq_group_rate_starts_in_window", {{"group", "main"}}) == 3);
+  CHECK(p.Value("dropq_group_rate_limited", {{"group", "team"}}) == 1);
+  CHECK(p.Value("dropq_group_rate_limited", {{"group", "main"}}) == 0);
+  CHECK(p.Value("dropq_group_rate_next_start_timestamp_seconds", {{"group", "team"}}) == 1'800'000'030.0);
+  CHECK_FALSE(p.Value("dropq_group_rate_next_start_timestamp_seconds", {{"group", "main"}}).has_value());
+}
+
+TEST_CASE("without rate limits no rate series is reported", "[metrics]") {
+  auto p = ParsePrometheus(RenderPrometheus(Sample()));
+  CHECK(p.types.count("dropq_group_rate_limited") == 0);
+}
+
 TEST_CASE("metric label values with quotes, backslashes and newlines are escaped", "[metrics]") {
   MetricsSnapshot m;
   m.jobs = {{"we\"ird\\gr\noup", "queued", 1}};

@@ -108,5 +108,162 @@ TEST_CASE("the dispatcher is idle only with nothing queued and nothing running",
   CHECK(d.idle());
 }
 
+
+// Rate limits (docs/CONFIG.md, "Rate limits"). Each case runs one group's
+// jobs to completion at once, so only the limit holds starts back.
+std::vector<JobId> RunAllStartable(Dispatcher& d) {
+  std::vector<JobId> out;
+  for (auto s = d.TakeStartable(); !s.empty(); s = d.TakeStartable()) {
+    for (const auto& j : s) {
+      out.push_back(j.id);
+      d.Finished(j.group);
+    }
+  }
+  return out;
+}
+
+TEST_CASE("a rate-limited group starts no more than its limit within the period", "[dispatcher][rate]") {
+  ManualClock clock(1'000'000);
+  Dispatcher d(clock, 5);
+  d.SetRateLimit("a", RateLimit{2, 60'000});
+  for (JobId i = 1; i <= 3; ++i) d.Add({i, "a", 0, 0});
+  CHECK(RunAllStartable(d) == std::vector<JobId>{1, 2});
+  CHECK(d.queued() == 1);
+}
+
+TEST_CASE("a job held by the rate limit starts when the oldest start leaves the window", "[dispatcher][rate]") {
+  ManualClock clock(1'000'000);
+  Dispatcher d(clock, 5);
+  d.SetRateLimit("a", RateLimit{2, 60'000});
+  d.Add({1, "a", 0, 0});
+  RunAllStartable(d);
+  clock.Advance(10'000);
+  d.Add({2, "a", 0, 0});
+  d.Add({3, "a", 0, 0});
+  RunAllStartable(d);
+  clock.Advance(49'999);
+  CHECK(d.TakeStartable().empty());
+  clock.Advance(1);
+  CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{3});
+}
+
+TEST_CASE("the wake-up time is when a full rate window lets the next start through", "[dispatcher][rate]") {
+  ManualClock clock(1'000'000);
+  Dispatcher d(clock, 5);
+  d.SetRateLimit("a", RateLimit{1, 30'000});
+  d.Add({1, "a", 0, 0});
+  d.Add({2, "a", 0, 0});
+  RunAllStartable(d);
+  REQUIRE(d.NextWakeup().has_value());
+  CHECK(*d.NextWakeup() == 1'030'000);
+}
+
+TEST_CASE("a full rate window with nothing queued asks for no wake-up", "[dispatcher][rate]") {
+  ManualClock clock(1'000'000);
+  Dispatcher d(clock, 5);
+  d.SetRateLimit("a", RateLimit{1, 30'000});
+  d.Add({1, "a", 0, 0});
+  RunAllStartable(d);
+  CHECK_FALSE(d.NextWakeup().has_value());
+}
+
+TEST_CASE("a job whose run_at is after the window opens wakes the loop at its run_at", "[dispatcher][rate]") {
+  ManualClock clock(1'000'000);
+  Dispatcher d(clock, 5);
+  d.SetRateLimit("a", RateLimit{1, 30'000});
+  d.Add({1, "a", 0, 0});
+  RunAllStartable(d);
+  d.Add({2, "a", 0, 1'090'000});
+  REQUIRE(d.NextWakeup().has_value());
+  CHECK(*d.NextWakeup() == 1'090'000);
+}
+
+TEST_CASE("a rate-limited group does not hold back other groups", "[dispatcher][rate]") {
+  ManualClock clock(1'000'000);
+  Dispatcher d(clock, 1);
+  d.SetRateLimit("limited", RateLimit{1, 60'000});
+  d.Add({1, "limited", 0, 0});
+  d.Add({2, "limited", 0, 0});
+  d.Add({3, "other", 0, 0});
+  d.Add({4, "other", 0, 0});
+  CHECK(RunAllStartable(d) == std::vector<JobId>{1, 3, 4});
+}
+
+TEST_CASE("retries count against the rate limit like first attempts", "[dispatcher][rate]") {
+  ManualClock clock(1'000'000);
+  Dispatcher d(clock, 5);
+  d.SetRateLimit("a", RateLimit{2, 60'000});
+  d.Add({1, "a", 0, 0});
+  RunAllStartable(d);
+  d.Add({1, "a", 0, clock.NowMs()});  // its retry, due at once
+  RunAllStartable(d);
+  d.Add({2, "a", 0, 0});
+  CHECK(d.TakeStartable().empty());
+}
+
+TEST_CASE("starts recorded from history fill the window as starts taken here do", "[dispatcher][rate]") {
+  ManualClock clock(1'000'000);
+  Dispatcher d(clock, 5);
+  d.SetRateLimit("a", RateLimit{2, 60'000});
+  d.RecordStart("a", 950'000);
+  d.RecordStart("a", 990'000);
+  d.Add({1, "a", 0, 0});
+  CHECK(d.TakeStartable().empty());
+  REQUIRE(d.NextWakeup().has_value());
+  CHECK(*d.NextWakeup() == 1'010'000);
+}
+
+TEST_CASE("a start that could not be recorded leaves the rate window as it was", "[dispatcher][rate]") {
+  ManualClock clock(1'000'000);
+  Dispatcher d(clock, 5);
+  d.SetRateLimit("a", RateLimit{1, 60'000});
+  d.Add({1, "a", 0, 0});
+  auto s = d.TakeStartable();
+  REQUIRE(s.size() == 1);
+  d.Unstarted("a");
+  d.Add(s[0]);
+  CHECK(d.RateOf("a")->starts_in_window == 0);
+  CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{1});
+}
+
+TEST_CASE("the rate state counts the starts in the window and says when the next may start", "[dispatcher][rate]") {
+  ManualClock clock(1'000'000);
+  Dispatcher d(clock, 5);
+  d.SetRateLimit("a", RateLimit{2, 60'000});
+  d.RecordStart("a", 930'000);  // out of the window already
+  d.RecordStart("a", 970'000);
+  auto half = d.RateOf("a");
+  REQUIRE(half.has_value());
+  CHECK(half->starts_in_window == 1);
+  CHECK_FALSE(half->limited());
+  d.RecordStart("a", 980'000);
+  auto full = d.RateOf("a");
+  CHECK(full->starts_in_window == 2);
+  CHECK(full->next_start_at == std::optional<TimeMs>(1'030'000));
+}
+
+TEST_CASE("a changed rate limit starts an empty window and an unchanged one keeps it", "[dispatcher][rate]") {
+  ManualClock clock(1'000'000);
+  Dispatcher d(clock, 5);
+  CHECK(d.SetRateLimit("a", RateLimit{1, 60'000}));
+  d.RecordStart("a", 990'000);
+  CHECK_FALSE(d.SetRateLimit("a", RateLimit{1, 60'000}));
+  CHECK(d.RateOf("a")->starts_in_window == 1);
+  CHECK(d.SetRateLimit("a", RateLimit{5, 60'000}));
+  CHECK(d.RateOf("a")->starts_in_window == 0);
+}
+
+TEST_CASE("removing a group's rate limit lets its held jobs start", "[dispatcher][rate]") {
+  ManualClock clock(1'000'000);
+  Dispatcher d(clock, 5);
+  d.SetRateLimit("a", RateLimit{1, 60'000});
+  d.Add({1, "a", 0, 0});
+  d.Add({2, "a", 0, 0});
+  RunAllStartable(d);
+  CHECK(d.SetRateLimit("a", std::nullopt));
+  CHECK_FALSE(d.RateOf("a").has_value());
+  CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{2});
+}
+
 }  // namespace
 }  // namespace dropq

@@ -520,6 +520,30 @@ std::string Plan(Store& store, const char* query) {
   return out;
 }
 
+TEST_CASE("the starts of a rate window are every attempt started since, with its group, oldest first", "[store]") {
+  Fixture f;
+  JobId a = f.Insert("main", Req("a"), "t1");
+  JobId b = f.Insert("team", Req("b"), "t2");
+  REQUIRE(f.store->StartAttempt(a, "process", "c1").ok());
+  f.clock.Advance(1'000);
+  const TimeMs since = f.clock.NowMs();
+  REQUIRE(f.store->StartAttempt(b, "process", "c2").ok());
+  f.clock.Advance(1'000);
+  auto starts = f.store->StartsSince(since);
+  REQUIRE(starts.ok());
+  REQUIRE(starts->size() == 1);
+  CHECK((*starts)[0].group == "team");
+  CHECK((*starts)[0].started_at == since);
+}
+
+TEST_CASE("reading the starts of a rate window searches the start-time index", "[store][scale]") {
+  Fixture f;
+  std::string plan = Plan(*f.store, sql::kStartsSince);
+  INFO(plan);
+  CHECK(plan.find("SEARCH r USING INDEX job_runs_started (started_at>?)") != std::string::npos);
+  CHECK(plan.find("SCAN") == std::string::npos);
+}
+
 TEST_CASE("loading the queue at start searches the state index instead of scanning jobs", "[store][scale]") {
   Fixture f;
   std::string plan = Plan(*f.store, sql::kListQueuedRefs);
