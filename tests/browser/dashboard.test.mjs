@@ -12,29 +12,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { checks, requireEnv, stopDaemon, waitFor } from './harness.mjs';
 
-const bin = process.env.DROPQ_BINARY;
-const agent = process.env.DROPQ_TEST_AGENT;
-const screenshot = process.env.DROPQ_SCREENSHOT;
+const env = requireEnv('DROPQ_BINARY', 'DROPQ_TEST_AGENT', 'DROPQ_SCREENSHOT');
+const bin = env.DROPQ_BINARY;
+const agent = env.DROPQ_TEST_AGENT;
+const screenshot = env.DROPQ_SCREENSHOT;
 const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
-for (const [k, v] of Object.entries({ DROPQ_BINARY: bin, DROPQ_TEST_AGENT: agent, DROPQ_SCREENSHOT: screenshot })) {
-  if (!v) throw new Error(`${k} is not set`);
-}
 
 const XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> & "quotes"';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// Waits for a real daemon's effects (not a timing assertion): polls `check`
-// until it returns a truthy value or `ms` passes.
-async function waitFor(what, check, ms = 60000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check().catch(() => null);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 function drop(root, group, name, body) {
   const dir = path.join(root, 'var/data/ipc', group, 'tasks');
@@ -46,12 +32,7 @@ function drop(root, group, name, body) {
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'dropq-browser-'));
 let daemon;
 let browser;
-let passed = 0;
-const check = async (name, fn) => {
-  await fn();
-  passed += 1;
-  console.log(`ok - ${name}`);
-};
+const { check, passed } = checks();
 
 try {
   fs.writeFileSync(path.join(root, 'dropq.yaml'), [
@@ -191,17 +172,14 @@ try {
   fs.mkdirSync(path.dirname(screenshot), { recursive: true });
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(`screenshot: ${screenshot}`);
-  console.log(`${passed} passed, 0 failed`);
+  console.log(`${passed()} passed, 0 failed`);
 } catch (e) {
   console.error(e);
   try { console.error(fs.readFileSync(path.join(root, 'daemon.log'), 'utf8').slice(-4000)); } catch {}
-  console.log(`${passed} passed, 1 failed`);
+  console.log(`${passed()} passed, 1 failed`);
   process.exitCode = 1;
 } finally {
   if (browser) await browser.close();
-  if (daemon) {
-    daemon.kill('SIGTERM');
-    await new Promise((r) => (daemon.exitCode !== null ? r() : daemon.on('exit', r)));
-  }
+  if (daemon) await stopDaemon(daemon);
   fs.rmSync(root, { recursive: true, force: true });
 }
