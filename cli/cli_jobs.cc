@@ -185,7 +185,8 @@ int CmdStatus(const Context& ctx) {
          {"period_ms", r.limit.period_ms},
          {"starts_in_window", r.state.starts_in_window},
          {"limited", r.state.limited()},
-         {"next_start_at", r.state.next_start_at ? nlohmann::json(FormatIsoUtc(*r.state.next_start_at)) : nlohmann::json()}});
+         {"next_start_at",
+          r.state.next_start_at ? nlohmann::json(FormatIsoUtc(*r.state.next_start_at)) : nlohmann::json()}});
   }
   if (ctx.json) {
     std::cout << text::Dump(out) << "\n";
@@ -201,10 +202,9 @@ int CmdStatus(const Context& ctx) {
     std::cout << "\nrate limits:\n";
     rows.clear();
     for (const auto& r : rates) {
-      std::string next = r.state.next_start_at
-                             ? ctx.style.Yellow(FormatIsoUtc(*r.state.next_start_at) + " (" +
-                                                RelativeTime(now, *r.state.next_start_at) + ")")
-                             : "now";
+      std::string next = r.state.next_start_at ? ctx.style.Yellow(FormatIsoUtc(*r.state.next_start_at) + " (" +
+                                                                  RelativeTime(now, *r.state.next_start_at) + ")")
+                                               : "now";
       rows.push_back({r.group, FormatRateLimit(r.limit),
                       std::to_string(r.state.starts_in_window) + "/" + std::to_string(r.limit.max), next});
     }

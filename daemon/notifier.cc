@@ -36,12 +36,6 @@ Status QueueFinishNotice(Store& store, const Config& cfg, const GroupConfig* gro
 
 namespace {
 
-std::string Trimmed(const std::string& s) {
-  std::string_view t = s;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.remove_suffix(1);
-  return text::Tail(t, 200);
-}
-
 // POSTs the payload. The URL was checked by the config (http or https, a
 // host); what follows the host is the request's path and query.
 Status Post(const std::string& url, const std::string& payload, std::int64_t timeout_ms, std::string* output) {
@@ -60,10 +54,10 @@ Status Post(const std::string& url, const std::string& payload, std::int64_t tim
   client.set_write_timeout(sec, usec);
   auto res = client.Post(path, payload, "application/json");
   if (!res) return Status::IOError("on_finish: POST " + base + ": " + httplib::to_string(res.error()));
-  if (output) *output = Trimmed(res->body);
+  std::string body = HookOutputTail(res->body);
+  if (output) *output = body;
   if (res->status < 200 || res->status > 299) {
     std::string why = "on_finish: " + base + " answered " + std::to_string(res->status);
-    std::string body = Trimmed(res->body);
     return Status::IOError(body.empty() ? why : why + ": " + body);
   }
   return Status::Ok();

@@ -78,13 +78,12 @@ Status AppendLine(const fs::path& dir, const std::string& folder, const std::str
   return Status::Ok();
 }
 
-std::string Tail(const std::string& s) {
-  std::string_view t = s;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.remove_suffix(1);
-  return text::Tail(t, 200);
-}
-
 }  // namespace
+
+std::string HookOutputTail(std::string_view bytes) {
+  while (!bytes.empty() && (bytes.back() == '\n' || bytes.back() == '\r')) bytes.remove_suffix(1);
+  return text::ForLog(text::Tail(bytes, 200));
+}
 
 // Runs a host hook: argv (no shell), `input` on stdin, the last bytes of
 // stdout and stderr kept (the stderr tail for the error). A small
@@ -107,12 +106,12 @@ Status RunHook(const std::string& what, const std::vector<std::string>& argv, co
     }
     return Status::IOError(what + ": cannot run " + argv[0] + ": " + r.status().message());
   }
-  if (output) *output = Tail(r->out + r->err);
+  if (output) *output = HookOutputTail(r->out + r->err);
   if (r->timed_out) return Status::IOError(what + " timed out after " + std::to_string(timeout_ms) + " ms");
   if (r->exit.term_signal == 0 && r->exit.exit_code == 0) return Status::Ok();
   std::string why = r->exit.term_signal == 0 ? what + " exited with code " + std::to_string(r->exit.exit_code)
                                              : what + " killed by signal " + std::to_string(r->exit.term_signal);
-  std::string tail = Tail(r->err);
+  std::string tail = HookOutputTail(r->err);
   return Status::IOError(tail.empty() ? why : why + ": " + tail);
 }
 

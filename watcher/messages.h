@@ -36,6 +36,7 @@
 #include <deque>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
@@ -57,6 +58,11 @@ namespace dropq {
 // given, receives the tail of its stdout and stderr as text (base/text.h).
 Status RunHook(const std::string& what, const std::vector<std::string>& argv, const std::string& input,
                std::int64_t timeout_ms, std::string* output = nullptr);
+
+// What a hook printed (or an on_finish URL answered), as it is quoted in
+// errors, events and logs: the last 200 bytes, trailing newlines dropped,
+// as one log line (text::ForLog), so a hook cannot forge log lines.
+std::string HookOutputTail(std::string_view bytes);
 
 struct MessageOptions {
   std::vector<watcher::GroupIdentity> groups;

@@ -307,6 +307,13 @@ TEST_CASE("a command target that exits non-zero fails with its code and the tail
   CHECK(s.message() == "on_finish exited with code 4: nope");
 }
 
+TEST_CASE("a command target's stderr is quoted as one line, its control characters escaped", "[notifier][process]") {
+  // A newline and a terminal escape: neither may start a log line or
+  // drive the terminal of whoever reads the log or the event.
+  Status s = DeliverNow(CommandNotice({"/bin/sh", "-c", "printf 'first\\nsecond\\033[31m\\n' >&2; exit 1"}), nullptr);
+  CHECK(s.message() == "on_finish exited with code 1: first\\nsecond\\x1b[31m");
+}
+
 TEST_CASE("a command target over its time limit is killed and the try failed", "[notifier][process]") {
   Status s = DeliverNow(CommandNotice({"/bin/sh", "-c", "exec sleep 30"}, 200), nullptr);
   CHECK(s.message() == "on_finish timed out after 200 ms");
