@@ -33,16 +33,8 @@ struct DashboardDaemon {
     pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
     // The daemon's `ready` event names where its dashboard listens.
     bool up = r.WaitReady(pid);
-    if (up) {
-      std::smatch m;
-      const std::string url = r.Query(
-          "SELECT json_extract(detail, '$.dashboard') FROM job_events WHERE event='ready' "
-          "AND json_extract(detail, '$.pid')=" +
-          std::to_string(pid));
-      const std::regex re(R"(^http://127\.0\.0\.1:([0-9]+)/$)");
-      up = std::regex_search(url, m, re);
-      if (up) port = std::stoi(m[1]);
-    }
+    if (up) port = r.DashboardPort(pid, "http");
+    up = up && port > 0;
     INFO(ReadFile(r.scratch / "stderr"));
     REQUIRE(up);
   }

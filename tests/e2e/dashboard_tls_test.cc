@@ -8,7 +8,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <regex>
 #include <string>
 
 #include "tests/e2e/e2e_root.h"
@@ -50,16 +49,8 @@ struct TlsDaemon {
     WriteToken(keys / "token", kToken, fs::perms::owner_read | fs::perms::owner_write);
     pid = StartProcess({DROPQ_BINARY, "run", "--config", r.config.string()}, r.scratch);
     bool up = r.WaitReady(pid);
-    if (up) {
-      std::smatch m;
-      const std::string url = r.Query(
-          "SELECT json_extract(detail, '$.dashboard') FROM job_events WHERE event='ready' "
-          "AND json_extract(detail, '$.pid')=" +
-          std::to_string(pid));
-      const std::regex re(R"(^https://127\.0\.0\.1:([0-9]+)/$)");
-      up = std::regex_search(url, m, re);
-      if (up) port = std::stoi(m[1]);
-    }
+    if (up) port = r.DashboardPort(pid, "https");
+    up = up && port > 0;
     INFO(ReadFile(r.scratch / "stderr"));
     REQUIRE(up);
   }

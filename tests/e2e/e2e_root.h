@@ -99,6 +99,19 @@ struct Root {
         "SELECT count(*) FROM job_events WHERE event='ready' AND json_extract(detail, '$.pid')=" + std::to_string(pid),
         timeout_ms);
   }
+  // The port of the dashboard the daemon with this pid serves, read from
+  // its `ready` event (`<scheme>://127.0.0.1:<port>/`); 0 when it names none.
+  int DashboardPort(pid_t pid, const std::string& scheme) const {
+    const std::string url = Query(
+        "SELECT json_extract(detail, '$.dashboard') FROM job_events WHERE event='ready' "
+        "AND json_extract(detail, '$.pid')=" +
+        std::to_string(pid));
+    const std::string prefix = scheme + "://127.0.0.1:";
+    if (url.rfind(prefix, 0) != 0 || url.back() != '/') return 0;
+    const std::string digits = url.substr(prefix.size(), url.size() - prefix.size() - 1);
+    if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos) return 0;
+    return std::stoi(digits);
+  }
   // Job `id` has started an attempt (its `started` event).
   bool WaitStarted(std::int64_t id, int timeout_ms = 30'000) const {
     return WaitForRow("SELECT count(*) FROM job_events WHERE event='started' AND job_id=" + std::to_string(id),
