@@ -73,6 +73,11 @@ int Main(int argc, char** argv) {
   enqueue->add_option("--timeout", enq.timeout, "the job's timeout (30s, 5m; default: the config's)");
   enqueue->add_option("--max-attempts", enq.max_attempts, "attempts before the job fails (default: the config's)")
       ->check(CLI::Range(1, 100));
+  enqueue->add_option("--after", enq.after, "run after this job (a job id, or a client id); repeatable");
+  enqueue->add_option("--after-policy", enq.after_policy, "what --after jobs must do: succeeded (default) or finished")
+      ->check(CLI::IsMember({"succeeded", "finished"}));
+  enqueue->add_option("--unique-key", enq.unique_key, "no new job while one with this key is active or recent");
+  enqueue->add_option("--unique-for", enq.unique_for, "with --unique-key: how long a job counts as recent (1h)");
   enqueue->add_flag("--wait", enq.wait, "wait for the result and print it");
   enqueue->add_option("--wait-timeout", enq.wait_timeout, "with --wait: give up after this long (exit 5)");
 

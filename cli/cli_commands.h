@@ -58,6 +58,12 @@ struct EnqueueOptions {
   std::string client_id;          // the file's `id` (dedupe); empty: none
   std::string timeout;            // the job's timeout ("30s"); empty: the config's
   std::int64_t max_attempts = 0;  // 0: the config's
+  // Dependencies and unique jobs (docs/FILES.md): `after` entries of digits
+  // only are job ids, the others client ids.
+  std::vector<std::string> after;
+  std::string after_policy;  // succeeded | finished; empty: the default
+  std::string unique_key;
+  std::string unique_for;  // a duration; empty: none
   bool wait = false;
   std::string wait_timeout;  // a duration; empty: wait as long as it takes
 };

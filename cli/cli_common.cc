@@ -85,6 +85,8 @@ nlohmann::json JobJson(const Job& j) {
       {"started_at", OptTime(j.started_at)},
       {"finished_at", OptTime(j.finished_at)},
       {"error", OptJson(j.error)},
+      {"after_policy", j.after_policy ? nlohmann::json(ToString(*j.after_policy)) : nlohmann::json()},
+      {"unique_key", OptJson(j.unique_key)},
   };
   r["result"] = j.result ? ParseOrString(*j.result) : nlohmann::json();
   return r;

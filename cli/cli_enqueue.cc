@@ -63,7 +63,7 @@ std::optional<Job> FinishedEarlierJob(Store& store, const std::string& group, co
   if (!job.ok() || !*job) return std::nullopt;
   const Job& j = **job;
   if (j.source_name == our_name) return std::nullopt;  // ours: its result file will come
-  if (j.state == JobState::kQueued || j.state == JobState::kRunning) return std::nullopt;
+  if (!IsFinal(j.state)) return std::nullopt;
   return j;
 }
 
@@ -97,6 +97,23 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
     body["timeout"] = o.timeout;
   }
   if (o.max_attempts > 0) body["max_attempts"] = o.max_attempts;
+  if (!o.after.empty()) {
+    nlohmann::json after = nlohmann::json::array();
+    for (const auto& a : o.after) {
+      const bool job_id = !a.empty() && a.size() <= 18 && a.find_first_not_of("0123456789") == std::string::npos;
+      after.push_back(job_id ? nlohmann::json(std::stoll(a)) : nlohmann::json(a));
+    }
+    body["after"] = after;
+  }
+  if (!o.after_policy.empty()) body["after_policy"] = o.after_policy;
+  if (!o.unique_key.empty()) body["unique_key"] = o.unique_key;
+  if (!o.unique_for.empty()) {
+    if (!ParseDurationMs(o.unique_for)) {
+      std::cerr << "dropq: --unique-for: invalid duration \"" << o.unique_for << "\" (e.g. 30s, 5m)\n";
+      return kExitUsage;
+    }
+    body["unique_for"] = o.unique_for;
+  }
   std::int64_t wait_ms = 0;
   if (!o.wait_timeout.empty()) {
     auto d = ParseDurationMs(o.wait_timeout);
@@ -133,8 +150,18 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
   std::optional<Job> earlier;
   auto look = [&](Store* store) {
     if (auto r = ReadJson(result_path)) {
-      result = std::move(r);
-      return true;
+      // Our file repeated an earlier job (its id or unique key: FILES.md,
+      // "Unique jobs"): that job's end is the answer.
+      const nlohmann::json& dup = r->value("duplicateOf", nlohmann::json());
+      if (r->value("state", std::string()) != "duplicate" || !dup.is_object()) {
+        result = std::move(r);
+        return true;
+      }
+      if (store) {
+        auto job = store->GetJob(dup.value("jobId", JobId{0}));
+        if (job.ok() && *job && IsFinal((*job)->state)) earlier = **job;
+      }
+      return earlier.has_value();
     }
     if (auto e = FindRejection(layout.ErrorsDir(), o.group, name)) {
       if (auto j = ReadJson(*e)) {
@@ -169,7 +196,8 @@ int CmdEnqueue(const Context& ctx, const EnqueueOptions& o) {
                        nlohmann::json{{"group", o.group}, {"file", path.string()}, {"duplicate_of", JobJson(*earlier)}})
                 << "\n";
     } else {
-      std::cout << "--id " << o.client_id << " is job " << earlier->id << ", which " << ctx.style.State(st) << "\n";
+      std::cout << (o.client_id.empty() ? std::string("it repeats") : "--id " + o.client_id + " is") << " job "
+                << earlier->id << ", which " << ctx.style.State(st) << "\n";
       if (earlier->result) std::cout << text::Dump(ParseOrString(*earlier->result), 2) << "\n";
     }
     return earlier->state == JobState::kSucceeded ? kExitOk : kExitJobFailed;

@@ -84,7 +84,18 @@ int CmdJob(const Context& ctx, JobId id) {
   if (!job) return kExitNotFound;
   auto runs = OrExit(store->ListRuns(id));
   auto events = OrExit(store->ListEvents(id));
+  auto after = OrExit(deps::DependenciesOf(*store, id));
+  auto waited_by = OrExit(deps::DependentsOf(*store, id));
   nlohmann::json j = JobJson(*job);
+  auto links_json = [](const std::vector<deps::Link>& links) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& l : links) {
+      out.push_back({{"id", l.id}, {"group", l.group}, {"client_id", l.client_id ? nlohmann::json(*l.client_id) : nlohmann::json()}, {"state", ToString(l.state)}});
+    }
+    return out;
+  };
+  j["after"] = links_json(after);
+  j["waited_by"] = links_json(waited_by);
   j["runs"] = nlohmann::json::array();
   for (const auto& r : runs) j["runs"].push_back(RunJson(r));
   j["events"] = nlohmann::json::array();
@@ -115,6 +126,19 @@ int CmdJob(const Context& ctx, JobId id) {
         job->started_at ? FormatIsoUtc(*job->started_at) + " (" + RelativeTime(now, *job->started_at) + ")" : "-");
   field("finished",
         job->finished_at ? FormatIsoUtc(*job->finished_at) + " (" + RelativeTime(now, *job->finished_at) + ")" : "-");
+  // "3 succeeded, 4 running": each job at the other end and its state.
+  auto links = [&](const std::vector<deps::Link>& ls) {
+    std::string out;
+    for (const auto& l : ls) {
+      if (!out.empty()) out += ", ";
+      out += std::to_string(l.id) + (l.group != job->group ? " (" + l.group + ")" : "") + " " +
+             st.State(std::string(ToString(l.state)));
+    }
+    return out;
+  };
+  if (job->after_policy) field("after", links(after) + " (must " + (*job->after_policy == AfterPolicy::kFinished ? "finish" : "succeed") + ")");
+  if (!waited_by.empty()) field("waited_by", links(waited_by));
+  if (job->unique_key) field("unique_key", text::ForLog(*job->unique_key));
   if (job->error) field("error", st.Red(text::ForLog(*job->error)));
   field("prompt", text::ForTerminal(job->prompt));
   field("result", text::Dump(j["result"]));
@@ -173,7 +197,7 @@ int CmdStatus(const Context& ctx) {
   const TimeMs now = clock.NowMs();
   auto rates = RateStates(cfg, *store, now);
   nlohmann::json by_state = nlohmann::json::object();
-  for (const char* s : {"queued", "running", "succeeded", "failed", "cancelled"}) by_state[s] = 0;
+  for (const char* s : {"waiting", "queued", "running", "succeeded", "failed", "cancelled"}) by_state[s] = 0;
   for (const auto& [s, n] : counts) by_state[s] = n;
   nlohmann::json out = {{"root", cfg.root}, {"runtime", cfg.runtime}, {"jobs", by_state}};
   out["rate_limits"] = nlohmann::json::array();
@@ -194,7 +218,7 @@ int CmdStatus(const Context& ctx) {
   }
   std::cout << "root: " << cfg.root << "\nruntime: " << cfg.runtime << "\n";
   std::vector<std::vector<std::string>> rows;
-  for (const char* s : {"queued", "running", "succeeded", "failed", "cancelled"}) {
+  for (const char* s : {"waiting", "queued", "running", "succeeded", "failed", "cancelled"}) {
     rows.push_back({ctx.style.State(s), std::to_string(by_state[s].get<std::int64_t>())});
   }
   PrintTable(std::cout, ctx.style, {"STATE", "JOBS"}, rows);

@@ -24,7 +24,7 @@ std::string ReadWhole(const std::string& path, bool* ok) {
   return s.str();
 }
 
-bool Finished(JobState s) { return s != JobState::kQueued && s != JobState::kRunning; }
+bool Finished(JobState s) { return IsFinal(s); }
 
 class LogPrinter {
  public:

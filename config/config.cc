@@ -341,7 +341,7 @@ void LoadSchedules(const YAML::Node& node, Config& c) {
     if (!n.IsMap()) throw ConfigError(at, "must be a mapping with id, group, prompt and one of cron, interval, once");
     CheckKeys(n, at,
               {"id", "group", "prompt", "cron", "interval", "once", "tz", "context_mode", "overlap", "catch_up",
-               "catch_up_max", "starting_deadline", "keep_runs"});
+               "catch_up_max", "starting_deadline", "keep_runs", "unique_key", "unique_for"});
     ScheduleConfig s;
     for (const char* k : {"id", "group", "prompt"}) {
       if (!n[k]) throw ConfigError(at + "." + k, "required");
@@ -387,6 +387,11 @@ void LoadSchedules(const YAML::Node& node, Config& c) {
     if (auto v = n["catch_up_max"]) s.catch_up_max = IntAtLeast(v, at + ".catch_up_max", 1);
     if (auto v = n["starting_deadline"]) s.starting_deadline_ms = DurationMs(v, at + ".starting_deadline", 1);
     if (auto v = n["keep_runs"]) s.keep_runs = IntAtLeast(v, at + ".keep_runs", 0);
+    if (auto v = n["unique_key"]) s.unique_key = NonEmptyString(v, at + ".unique_key");
+    if (auto v = n["unique_for"]) {
+      if (!s.unique_key) throw ConfigError(at + ".unique_for", "needs unique_key");
+      s.unique_for_ms = DurationMs(v, at + ".unique_for", 1);
+    }
     c.schedules.push_back(std::move(s));
   }
 }

@@ -133,6 +133,8 @@ struct ScheduleConfig {
   std::optional<std::int64_t> catch_up_max;
   std::optional<std::int64_t> starting_deadline_ms;
   std::optional<std::int64_t> keep_runs;
+  std::optional<std::string> unique_key;  // docs/FILES.md, "Unique jobs"
+  std::optional<std::int64_t> unique_for_ms;
 };
 
 // The read-only web dashboard and /metrics (docs/DASHBOARD.md). Off unless

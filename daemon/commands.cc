@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/text.h"
+#include "jobs/dependencies.h"
 #include "runner/runner.h"
 #include "watcher/authorize.h"
 
@@ -108,7 +109,7 @@ std::optional<Result<std::string>> ControlCommands::ApplyTaskCommand(const watch
 // then kill) and recorded cancelled when it ends; a finished one is left as
 // it is and the file rejected with its state, so `dropq cancel` says so.
 Result<std::string> ControlCommands::CancelJob(const Job& job, nlohmann::json detail) {
-  if (job.state == JobState::kQueued) {
+  if (job.state == JobState::kQueued || job.state == JobState::kWaiting) {
     // As for an attempt's end (daemon/attempts.h): the result file before
     // the commit that makes the job final.
     RunOutcome o;
@@ -127,6 +128,12 @@ Result<std::string> ControlCommands::CancelJob(const Job& job, nlohmann::json de
       final.state = JobState::kCancelled;
       if (Status f = hooks_.finished(final, o); !f.ok()) done = f;
     }
+    // The jobs waiting on it are decided in the same savepoint.
+    std::vector<QueuedJob> released;
+    if (done.ok() && *done) {
+      if (Status d = p_.deps.Ended(job.id, released); !d.ok()) done = d;
+    }
+    if (!released.empty()) hooks_.queue_changed();
     if (done.ok()) s = p_.store.Release("cancel_job");
     if (!done.ok() || !s.ok()) {
       if (Status u = p_.store.RollbackTo("cancel_job"); !u.ok()) {
@@ -155,12 +162,31 @@ Result<std::string> ControlCommands::CancelJob(const Job& job, nlohmann::json de
                                  std::string(ToString(job.state)) + "); only queued or running jobs can be cancelled");
 }
 
+// A job with dependencies goes back to waiting for them (or to the queue when
+// they have all ended as it needs); one whose dependency failed or was
+// cancelled is refused, naming it: retry that one first (docs/FILES.md).
 Result<std::string> ControlCommands::RetryJob(const Job& job, nlohmann::json detail) {
-  auto done = p_.store.Requeue(job.id, text::Dump(detail));
+  bool waiting = false;
+  if (job.after_policy && (job.state == JobState::kFailed || job.state == JobState::kCancelled)) {
+    auto v = deps::Evaluate(p_.store, job.id);
+    if (!v.ok()) return v.status();
+    if (v->kind == deps::Verdict::Kind::kCancel) {
+      return Status::InvalidArgument("job " + std::to_string(job.id) + " runs after job " +
+                                     std::to_string(v->blocker) + ", which " +
+                                     (v->blocker_state == JobState::kFailed ? "failed" : "was cancelled") +
+                                     "; retry that one first");
+    }
+    waiting = v->kind == deps::Verdict::Kind::kWait;
+  }
+  auto done = p_.store.Requeue(job.id, text::Dump(detail), waiting);
   if (!done.ok()) return done.status();
   if (!*done) {
     return Status::InvalidArgument("job " + std::to_string(job.id) + " is " + std::string(ToString(job.state)) +
                                    "; only failed or cancelled jobs can be retried");
+  }
+  if (waiting) {
+    spdlog::info("job {} requeued with fresh attempts; waiting for its dependencies", job.id);
+    return text::Dump(nlohmann::json{{"job", job.id}, {"action", "requeued"}, {"state", "waiting"}});
   }
   p_.dispatcher.Add({job.id, job.group, job.priority, p_.clock.NowMs()});
   hooks_.queue_changed();

@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/status.h"
 #include "daemon/attempts.h"
+#include "daemon/dependencies.h"
 #include "daemon/groups.h"
 #include "daemon/task_timer.h"
 #include "jobs/dispatcher.h"
@@ -34,6 +35,7 @@ class ControlCommands {
     TaskTimer& tasks;
     Attempts& attempts;
     SnapshotWriter& snapshots;
+    Dependencies& deps;
   };
   struct Hooks {
     std::function<void()> snapshots_changed;  // tasks or groups changed: rewrite the snapshots

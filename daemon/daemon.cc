@@ -18,6 +18,8 @@
 
 #include "daemon/attempts.h"
 #include "daemon/commands.h"
+#include "daemon/dependencies.h"
+#include "jobs/dependencies.h"
 #include "daemon/group_mounts.h"
 #include "daemon/notifier.h"
 #include "jobs/dispatcher.h"
@@ -159,6 +161,14 @@ class Daemon final : public watcher::CommandHandler {
     if (!queued.ok()) return queued.status();
     std::size_t queued_count = queued->size();
     for (auto& q : *queued) dispatcher_.Add(std::move(q));
+    deps_ = std::make_unique<Dependencies>(*store_, layout_, dispatcher_, [this](const Job& job, const RunOutcome& o) {
+      notices_queued_ = true;  // looked at after the commit (the pump's end)
+      return QueueFinishNotice(*store_, cfg_, groups_.Find(job.group), job, o);
+    });
+    // Waiting jobs whose dependencies ended while no dropq ran them to a
+    // decision (a crash between an end and its commit, a job recovery
+    // failed just now): decided before anything runs.
+    if (Status s = SettleWaiting(queued_count); !s.ok()) return s;
     if (opts_.observer) opts_.observer->JobsQueued(queued_count);
     if (Status s = ApplyRateLimits(); !s.ok()) return s;
 
@@ -218,7 +228,8 @@ class Daemon final : public watcher::CommandHandler {
       registered_.push_back(g.folder);
     };
     commands_ = std::make_unique<ControlCommands>(
-        ControlCommands::Parts{*store_, layout_, clock_, groups_, dispatcher_, *task_timer_, *attempts_, *snapshots_},
+        ControlCommands::Parts{*store_, layout_, clock_, groups_, dispatcher_, *task_timer_, *attempts_, *snapshots_,
+                               *deps_},
         std::move(ch));
     if (Status s = task_timer_->Start(); !s.ok()) return s;
 
@@ -360,6 +371,25 @@ class Daemon final : public watcher::CommandHandler {
     snapshots_dirty_ = false;
   }
 
+  // Start-up: every waiting job is decided once, in one transaction.
+  Status SettleWaiting(std::size_t& queued_count) {
+    auto waiting = deps::ListWaiting(*store_);
+    if (!waiting.ok()) return waiting.status();
+    if (waiting->empty()) return Status::Ok();
+    std::vector<QueuedJob> released;
+    Status s = store_->Begin();
+    if (s.ok()) s = deps_->Settle(*waiting, released);
+    if (s.ok()) s = store_->Commit();
+    if (!s.ok()) {
+      store_->Rollback();
+      for (const auto& j : released) dispatcher_.Remove(j.id);
+      return Status::IOError("cannot decide the jobs waiting for others: " + s.message());
+    }
+    queued_count += released.size();
+    spdlog::info("{} job(s) wait for others; {} released at start", waiting->size(), released.size());
+    return Status::Ok();
+  }
+
   // After the turn that ingested `jobs` committed (they are in the
   // dispatcher already, and those that could start have).
   void OnIngested(const std::vector<QueuedJob>& jobs) {
@@ -488,12 +518,15 @@ class Daemon final : public watcher::CommandHandler {
     }
     Status s, staged;
     std::vector<QueuedJob> ingested;  // in the dispatcher while the turn is open
+    std::vector<QueuedJob> released;  // waiting jobs queued by this turn: the same
     if (open) {
       s = store_->Begin();
       if (s.ok() && ingest) {
         staged = ingestor_->Stage();
         ingested = ingestor_->staged();
         for (const auto& j : ingested) dispatcher_.Add(j);
+        // New jobs whose dependencies have all ended already.
+        if (staged.ok()) s = deps_->Settle(ingestor_->staged_waiting(), released);
       }
       if (s.ok()) s = AppendOutputs();
       for (const auto& e : ended) {
@@ -505,6 +538,8 @@ class Daemon final : public watcher::CommandHandler {
           // The on_finish delivery commits with the final state it reports.
           if (s.ok()) s = QueueFinishNotice(*store_, cfg_, groups_.Find(e.job.group), e.job, o);
           if (s.ok()) notices_queued_ = true;
+          // The jobs waiting on it: released, cancelled, or still waiting.
+          if (s.ok()) s = deps_->Ended(e.job.id, released);
         }
       }
       if (s.ok() && !stopping_) {
@@ -529,6 +564,7 @@ class Daemon final : public watcher::CommandHandler {
           if (!gone.count(a.job.id)) dispatcher_.Add({a.job.id, a.job.group, a.job.priority, clock_.NowMs()});
         }
         for (const auto& j : ingested) dispatcher_.Remove(j.id);
+        for (const auto& j : released) dispatcher_.Remove(j.id);
         if (ingest) ingestor_->Abandon();
         attempts.clear();
       }
@@ -938,6 +974,7 @@ class Daemon final : public watcher::CommandHandler {
   std::unique_ptr<Notifier> notifier_;
   bool notices_queued_ = false;  // on_finish rows written: the pump's end looks at them
   std::unique_ptr<Attempts> attempts_;
+  std::unique_ptr<Dependencies> deps_;
   std::unique_ptr<ControlCommands> commands_;
   std::vector<std::string> registered_;  // groups registered during an ingest pass, served after it
   uv_signal_t sigint_{}, sigterm_{}, sighup_{};

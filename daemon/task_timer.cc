@@ -33,6 +33,8 @@ Task FromConfig(const ScheduleConfig& s, const Config& cfg) {
   if (s.catch_up_max) t.catch_up_max = *s.catch_up_max;
   t.starting_deadline_ms = s.starting_deadline_ms;
   if (s.keep_runs) t.keep_runs = *s.keep_runs;
+  t.unique_key = s.unique_key;
+  t.unique_for_ms = s.unique_for_ms;
   t.source = TaskSource::kConfig;
   return t;
 }
@@ -200,8 +202,19 @@ Status TaskTimer::FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fir
     req.context_mode = t.context_mode;
     // A claim per slot: source_claim is unique, so a slot never makes two jobs.
     JobSource src{t.group_folder, "task-" + t.id, "", "task:" + t.id + ":" + std::to_string(slot)};
+    req.unique_key = t.unique_key;
+    req.unique_for_ms = t.unique_for_ms;
     auto ins = store_.InsertJob(t.group_folder, req, src, cfg_.max_attempts, cfg_.max_interruptions);
     if (!ins.ok()) return fail(ins.status());
+    if (ins->duplicate) {
+      // The task's unique key: an earlier job with it is active or recent.
+      std::string why = "duplicate of job " + std::to_string(ins->id) + " (" + std::string(ToString(ins->state)) +
+                        ", unique_key \"" + t.unique_key.value_or("") + "\")";
+      if (auto r = tasks_.RecordRun(t.id, slot, std::nullopt, TaskRunStatus::kSkipped, why); !r.ok()) {
+        return fail(r.status());
+      }
+      continue;
+    }
     if (auto r = tasks_.RecordRun(t.id, slot, ins->id, TaskRunStatus::kQueued); !r.ok()) return fail(r.status());
     mine.push_back({ins->id, t.group_folder, 0, now});
   }
@@ -255,6 +268,8 @@ Result<std::string> TaskTimer::Schedule(const watcher::ScheduleTask& cmd, const 
   if (cmd.catch_up) t.catch_up = *cmd.catch_up;
   t.starting_deadline_ms = cmd.starting_deadline_ms;
   if (cmd.keep_runs) t.keep_runs = *cmd.keep_runs;
+  t.unique_key = cmd.unique_key;
+  t.unique_for_ms = cmd.unique_for_ms;
   t.source = TaskSource::kFile;
   auto valid = ValidateTask(t, store_.clock().NowMs(), cfg_.timezone);
   if (!valid.ok()) return Status::InvalidArgument(valid.status().message());

@@ -64,6 +64,15 @@ json JobJson(const Job& j) {
   return o;
 }
 
+// The jobs at the other end of a job's dependencies.
+json LinksJson(const std::vector<deps::Link>& links) {
+  json out = json::array();
+  for (const auto& l : links) {
+    out.push_back({{"id", l.id}, {"group", l.group}, {"client_id", Opt(l.client_id)}, {"state", ToString(l.state)}});
+  }
+  return out;
+}
+
 json RunJson(const JobRun& r) {
   return {{"attempt", r.attempt},
           {"runtime", r.runtime},
@@ -388,6 +397,10 @@ void Dashboard::Routes() {
           const JobDetail& jd = **d;
           json o = JobJson(jd.job);
           o["result"] = JsonText(jd.job.result);
+          o["after_policy"] = jd.job.after_policy ? json(ToString(*jd.job.after_policy)) : json(nullptr);
+          o["unique_key"] = Opt(jd.job.unique_key);
+          o["after"] = LinksJson(jd.after);
+          o["waited_by"] = LinksJson(jd.waited_by);
           o["runs"] = json::array();
           for (const auto& r : jd.runs) o["runs"].push_back(RunJson(r));
           o["events"] = json::array();

@@ -7,7 +7,7 @@
 namespace dropq::app {
 namespace {
 
-constexpr const char* kJobStates[] = {"queued", "running", "succeeded", "failed", "cancelled"};
+constexpr const char* kJobStates[] = {"waiting", "queued", "running", "succeeded", "failed", "cancelled"};
 // job_runs.status values that end an attempt (running is not a finished run).
 constexpr const char* kRunStatuses[] = {"succeeded", "failed", "timed_out", "lost", "cancelled"};
 // The attempts that count as failures: the job's own doing, or a lost one.

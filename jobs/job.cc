@@ -4,6 +4,8 @@ namespace dropq {
 
 std::string_view ToString(JobState s) {
   switch (s) {
+    case JobState::kWaiting:
+      return "waiting";
     case JobState::kQueued:
       return "queued";
     case JobState::kRunning:
@@ -19,13 +21,15 @@ std::string_view ToString(JobState s) {
 }
 
 std::optional<JobState> ParseJobState(std::string_view s) {
-  for (JobState st :
-       {JobState::kQueued, JobState::kRunning, JobState::kSucceeded, JobState::kFailed, JobState::kCancelled}) {
+  for (JobState st : {JobState::kWaiting, JobState::kQueued, JobState::kRunning, JobState::kSucceeded,
+                      JobState::kFailed, JobState::kCancelled}) {
     if (ToString(st) == s) return st;
   }
   return std::nullopt;
 }
 
 std::string_view ToString(ContextMode m) { return m == ContextMode::kGroup ? "group" : "isolated"; }
+
+std::string_view ToString(AfterPolicy p) { return p == AfterPolicy::kFinished ? "finished" : "succeeded"; }
 
 }  // namespace dropq

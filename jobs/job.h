@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/clock.h"
 
@@ -14,12 +15,34 @@ using JobId = std::int64_t;
 // The default of the config's `max_interruptions` (and of the column).
 inline constexpr std::int64_t kDefaultMaxInterruptions = 3;
 
-enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
+// `waiting`: the job names jobs it runs after (RunRequest::after) and they
+// have not all ended yet; it is not in the dispatcher's queue until they do.
+enum class JobState { kWaiting, kQueued, kRunning, kSucceeded, kFailed, kCancelled };
+// True for succeeded, failed and cancelled: the job will not run again
+// unless retried.
+inline bool IsFinal(JobState s) {
+  return s == JobState::kSucceeded || s == JobState::kFailed || s == JobState::kCancelled;
+}
 std::string_view ToString(JobState s);
 std::optional<JobState> ParseJobState(std::string_view s);
 
 enum class ContextMode { kIsolated, kGroup };
 std::string_view ToString(ContextMode m);
+
+// What a job's dependencies must do before it runs: succeed (the default;
+// one that fails or is cancelled cancels the job), or just end.
+enum class AfterPolicy { kSucceeded, kFinished };
+std::string_view ToString(AfterPolicy p);
+
+// One entry of a job file's `after`, as written: an integer is a job id; a
+// string is a client `id` of the job's group, or (main only) `<group>:<id>`.
+// Resolved to job ids when the file is ingested (watcher/ingest.h).
+struct AfterRef {
+  std::optional<JobId> job_id;
+  std::string client_id;
+  // The entry as it reads in the file, for messages.
+  std::string text;
+};
 
 // A validated `run` command, as parsed from a dropped file. The group is never
 // a field of the file: it is the directory the file was dropped in (or, for
@@ -35,6 +58,14 @@ struct RunRequest {
   ContextMode context_mode = ContextMode::kIsolated;
   std::optional<std::string> target_group;  // folder, or a jid resolved by the caller
   std::optional<std::string> target_jid;
+  // Dependencies (docs/FILES.md, "Dependencies"): empty for none.
+  std::vector<AfterRef> after;
+  AfterPolicy after_policy = AfterPolicy::kSucceeded;
+  // Unique jobs (docs/FILES.md, "Unique jobs"): no new job while an earlier
+  // one of the group with this key is waiting, queued or running, or was
+  // created less than unique_for_ms ago.
+  std::optional<std::string> unique_key;
+  std::optional<std::int64_t> unique_for_ms;
 };
 
 // Where a job came from: the dropped file's name, its content hash and the
@@ -73,6 +104,9 @@ struct Job {
   std::optional<TimeMs> finished_at;
   std::optional<std::string> result;  // JSON text of the agent's final output
   std::optional<std::string> error;
+  // Set when the job waits for (or waited for) other jobs (job_deps).
+  std::optional<AfterPolicy> after_policy;
+  std::optional<std::string> unique_key;
 
   // The attempts that count against max_attempts.
   std::int64_t CountedAttempts() const { return attempts - interruptions; }

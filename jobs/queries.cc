@@ -88,6 +88,12 @@ Result<std::optional<JobDetail>> DashboardQueries::Detail(JobId id) {
   if (!*job) return std::optional<JobDetail>();
   JobDetail d;
   d.job = **job;
+  auto after = deps::DependenciesOf(store_, id);
+  if (!after.ok()) return after.status();
+  d.after = std::move(*after);
+  auto waited_by = deps::DependentsOf(store_, id);
+  if (!waited_by.ok()) return waited_by.status();
+  d.waited_by = std::move(*waited_by);
   auto runs = store_.ListRuns(id);
   if (!runs.ok()) return runs.status();
   d.runs = std::move(*runs);

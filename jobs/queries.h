@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "jobs/rate_limit.h"
+#include "jobs/dependencies.h"
 #include "jobs/store.h"
 #include "jobs/tasks.h"
 
@@ -44,6 +45,10 @@ struct RunningJob {
 
 struct JobDetail {
   Job job;
+  // What it waits (or waited) for, and what waits (or waited) for it
+  // (docs/FILES.md, "Dependencies").
+  std::vector<deps::Link> after;
+  std::vector<deps::Link> waited_by;
   std::vector<JobRun> runs;
   std::vector<JobEvent> events;
   // The newest attempt's run log (its last kMaxLogBytes), when there is one

@@ -3,11 +3,15 @@
 namespace dropq {
 namespace {
 
-// The jobs a prune may remove: finished, and ended before the cutoff (?1).
-// Keep in step with the job_events_no_delete trigger (004_retention.sql).
-#define DROPQ_PRUNABLE                                                     \
-  "SELECT id FROM jobs WHERE state IN ('succeeded','failed','cancelled') " \
-  "AND coalesce(finished_at, created_at) < ?1"
+// The jobs a prune may remove: finished, ended before the cutoff (?1), and
+// named by no waiting job (a dependency that ended stays while something
+// still waits on it, docs/FILES.md "Dependencies"). Keep in step with the
+// job_events_no_delete trigger (004_retention.sql), which is looser.
+#define DROPQ_PRUNABLE                                                       \
+  "SELECT id FROM jobs j WHERE state IN ('succeeded','failed','cancelled') " \
+  "AND coalesce(finished_at, created_at) < ?1 "                              \
+  "AND NOT EXISTS (SELECT 1 FROM job_deps d JOIN jobs w ON w.id = d.job_id " \
+  "WHERE d.dep_id = j.id AND w.state = 'waiting')"
 
 // Runs a DELETE ... RETURNING 1 and counts the rows it removed.
 Result<std::int64_t> CountedDelete(SqlStmt& st) {

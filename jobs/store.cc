@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/text.h"
+#include "jobs/dependencies.h"
 #include "schema/migrations.h"
 
 namespace dropq {
@@ -19,7 +20,7 @@ constexpr int kBusyTimeoutMs = 5000;
 constexpr const char* kJobColumns =
     "id, group_folder, type, client_id, state, prompt, priority, run_at, timeout_ms, context_mode, attempts, "
     "max_attempts, source_name, source_hash, created_at, started_at, finished_at, result, error, source_group, "
-    "interruptions, max_interruptions";
+    "interruptions, max_interruptions, after_policy, unique_key";
 
 }  // namespace
 
@@ -164,13 +165,30 @@ Status Store::Migrate() {
   }
   for (auto i = *v; i < known; ++i) {
     const auto& m = all[static_cast<std::size_t>(i)];
-    std::string sql =
-        "BEGIN IMMEDIATE;\n" + std::string(m.sql) + "\nPRAGMA user_version=" + std::to_string(i + 1) + ";\nCOMMIT;";
-    if (Status s = Exec(sql.c_str()); !s.ok()) {
-      (void)Exec("ROLLBACK");  // best effort: the migration's own failure is what we report
-      return Status::IOError("migration " + std::string(m.name) + " failed: " + s.message());
-    }
+    // Foreign keys off while a migration runs (a table rebuilt the way
+    // SQLite documents it, 009, must not cascade its DROP), checked before
+    // its COMMIT; the pragma is a no-op inside a transaction, so it is set
+    // around it.
+    std::string sql = "PRAGMA foreign_keys=OFF;\nBEGIN IMMEDIATE;\n" + std::string(m.sql) +
+                      "\nPRAGMA user_version=" + std::to_string(i + 1) + ";\n";
+    Status s = Exec(sql.c_str());
+    if (s.ok()) s = CheckForeignKeys();
+    if (s.ok()) s = Exec("COMMIT");
+    if (!s.ok()) (void)Exec("ROLLBACK");  // best effort: the migration's own failure is what we report
+    if (Status on = Exec("PRAGMA foreign_keys=ON"); s.ok() && !on.ok()) s = on;
+    if (!s.ok()) return Status::IOError("migration " + std::string(m.name) + " failed: " + s.message());
   }
+  return Status::Ok();
+}
+
+Status Store::CheckForeignKeys() {
+  auto& q = Prepare("PRAGMA foreign_key_check");
+  std::string problem;
+  Status s = ForEachRow(q, [&](const SqlStmt& r) {
+    if (problem.empty()) problem = "a row of " + r.Text(0) + " points at a missing row of " + r.Text(2);
+  });
+  if (!s.ok()) return s;
+  if (!problem.empty()) return Status::Corruption(problem);
   return Status::Ok();
 }
 
@@ -287,21 +305,53 @@ Result<std::string> Store::IntegrityCheck() {
 }
 
 Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequest& req, const JobSource& src,
-                                         std::int64_t default_max_attempts, std::int64_t default_max_interruptions) {
-  if (req.client_id) {
-    auto found = FindByClientId(group, *req.client_id);
-    if (!found.ok()) return found.status();
-    if (const std::optional<JobId>& existing = *found) {
-      nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}, {"client_id", *req.client_id}};
-      if (Status s = AppendEvent(*existing, group, "duplicate", text::Dump(d)); !s.ok()) return s;
-      return Inserted{*existing, true};
-    }
-  }
+                                         std::int64_t default_max_attempts, std::int64_t default_max_interruptions,
+                                         const std::vector<JobId>& after) {
   TimeMs now = clock_.NowMs();
+  // An earlier job this file repeats: by client id (forever), or by unique
+  // key (while it is active, or created within the file's window).
+  std::optional<std::pair<JobId, JobState>> earlier;
+  const char* by = nullptr;
+  if (req.client_id) {
+    auto& q = Prepare("SELECT id, state FROM jobs WHERE group_folder=?1 AND client_id=?2");
+    q.Bind(1, group).Bind(2, *req.client_id);
+    Status s = ForEachRow(q, [&](const SqlStmt& r) {
+      earlier = {r.Int(0), ParseJobState(r.Text(1)).value_or(JobState::kFailed)};
+    });
+    if (!s.ok()) return s;
+    if (earlier) by = "id";
+  }
+  if (!earlier && req.unique_key) {
+    auto& q = Prepare(
+        "SELECT id, state FROM jobs WHERE group_folder=?1 AND unique_key=?2 "
+        "AND (state IN ('waiting','queued','running') OR (?3 IS NOT NULL AND created_at >= ?3)) "
+        "ORDER BY id DESC LIMIT 1");
+    q.Bind(1, group).Bind(2, *req.unique_key);
+    if (req.unique_for_ms) {
+      q.BindTime(3, now - *req.unique_for_ms);
+    } else {
+      q.Bind(3, std::optional<std::string>());
+    }
+    Status s = ForEachRow(q, [&](const SqlStmt& r) {
+      earlier = {r.Int(0), ParseJobState(r.Text(1)).value_or(JobState::kFailed)};
+    });
+    if (!s.ok()) return s;
+    if (earlier) by = "unique_key";
+  }
+  if (earlier) {
+    nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}, {"by", by}};
+    if (req.client_id) d["client_id"] = *req.client_id;
+    if (req.unique_key) d["unique_key"] = *req.unique_key;
+    if (!src.group.empty() && src.group != group) d["from_group"] = src.group;
+    if (Status s = AppendEvent(earlier->first, group, "duplicate", text::Dump(d)); !s.ok()) return s;
+    return Inserted{earlier->first, true, earlier->second, by};
+  }
+  const JobState state = after.empty() ? JobState::kQueued : JobState::kWaiting;
   auto& ins = Prepare(
       "INSERT INTO jobs(group_folder, type, client_id, state, prompt, priority, run_at, timeout_ms, context_mode, "
-      "max_attempts, source_name, source_hash, source_claim, created_at, source_group, max_interruptions) "
-      "VALUES(?1, 'run', ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+      "max_attempts, source_name, source_hash, source_claim, created_at, source_group, max_interruptions, "
+      "after_policy, unique_key) "
+      "VALUES(?1, 'run', ?2, ?15, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?16, ?17)");
   ins.Bind(1, group)
       .Bind(2, req.client_id)
       .Bind(3, req.prompt)
@@ -315,13 +365,24 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
       .Bind(11, src.claim)
       .BindTime(12, now)
       .Bind(13, src.group.empty() ? group : src.group)
-      .Bind(14, req.max_interruptions.value_or(default_max_interruptions));
+      .Bind(14, req.max_interruptions.value_or(default_max_interruptions))
+      .Bind(15, ToString(state))
+      .Bind(16, after.empty() ? std::optional<std::string>() : std::string(ToString(req.after_policy)))
+      .Bind(17, req.unique_key);
   if (Status s = ins.Run(); !s.ok()) return s;
   JobId id = sqlite3_last_insert_rowid(db_);
   nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}};
   if (!src.group.empty() && src.group != group) d["from_group"] = src.group;
+  if (!after.empty()) {
+    d["after"] = after;
+    d["after_policy"] = ToString(req.after_policy);
+  }
+  if (req.unique_key) d["unique_key"] = *req.unique_key;
   if (Status s = AppendEvent(id, group, "received", text::Dump(d)); !s.ok()) return s;
-  return Inserted{id, false};
+  if (!after.empty()) {
+    if (Status s = deps::AddEdges(*this, id, after); !s.ok()) return s;
+  }
+  return Inserted{id, false, state, nullptr};
 }
 
 Result<bool> Store::HasClaim(const std::string& claim) {
@@ -424,14 +485,32 @@ Result<bool> Store::TransitionWithEvent(const char* update_sql, JobId id, const 
   return true;
 }
 
-Result<bool> Store::CancelQueued(JobId id, const std::string& detail_json) {
-  return TransitionWithEvent(
-      "UPDATE jobs SET state='cancelled', finished_at=?2, error='cancelled' "
-      "WHERE id=?1 AND state='queued' RETURNING group_folder",
-      id, "cancelled", detail_json);
+Result<bool> Store::CancelQueued(JobId id, const std::string& detail_json, const std::string& error) {
+  auto& up = Prepare(
+                 "UPDATE jobs SET state='cancelled', finished_at=?2, error=?3 "
+                 "WHERE id=?1 AND state IN ('queued','waiting') RETURNING group_folder")
+                 .Bind(1, id)
+                 .BindTime(2, clock_.NowMs())
+                 .Bind(3, error);
+  auto row = up.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return false;
+  std::string group = up.Text(0);
+  // Finish the RETURNING statement before the next write.
+  if (auto done = up.Step(); !done.ok()) return done.status();
+  if (Status s = AppendEvent(id, group, "cancelled", detail_json); !s.ok()) return s;
+  return true;
 }
 
-Result<bool> Store::Requeue(JobId id, const std::string& detail_json) {
+Result<bool> Store::Requeue(JobId id, const std::string& detail_json, bool waiting) {
+  if (waiting) {
+    return TransitionWithEvent(
+        "UPDATE jobs SET state='waiting', max_attempts=attempts-interruptions+max_attempts, "
+        "max_interruptions=interruptions+max_interruptions, run_at=?2, "
+        "started_at=NULL, finished_at=NULL, error=NULL, result=NULL "
+        "WHERE id=?1 AND state IN ('failed','cancelled') RETURNING group_folder",
+        id, "retried", detail_json);
+  }
   return TransitionWithEvent(
       "UPDATE jobs SET state='queued', max_attempts=attempts-interruptions+max_attempts, "
       "max_interruptions=interruptions+max_interruptions, run_at=?2, "
@@ -558,6 +637,8 @@ Job ReadJob(const S& q) {
   j.source_group = q.OptText(19);
   j.interruptions = q.Int(20);
   j.max_interruptions = q.Int(21);
+  if (auto p = q.OptText(22)) j.after_policy = *p == "finished" ? AfterPolicy::kFinished : AfterPolicy::kSucceeded;
+  j.unique_key = q.OptText(23);
   return j;
 }
 

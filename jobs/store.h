@@ -94,7 +94,9 @@ struct RunOutcome {
 // that pin their query plans.
 namespace sql {
 inline constexpr char kListQueuedRefs[] = "SELECT id, group_folder, priority, run_at FROM jobs WHERE state='queued'";
-inline constexpr char kCountQueued[] = "SELECT count(*) FROM jobs WHERE state='queued' AND group_folder=?1";
+// Waiting jobs count too: max_queued_per_group bounds both.
+inline constexpr char kCountQueued[] =
+    "SELECT count(*) FROM jobs WHERE state IN ('queued','waiting') AND group_folder=?1";
 inline constexpr char kHasClaim[] = "SELECT 1 FROM jobs WHERE source_claim=?1";
 // Every attempt started at or after ?1, with its group, oldest first: what
 // rate-limit windows are rebuilt from (migration 007 indexes started_at).
@@ -148,19 +150,25 @@ class Store {
   // Every group registered at run time, by folder.
   Result<std::vector<RegisteredGroup>> ListRegisteredGroups();
 
-  // Records a new queued job and its `received` event. When the group already
-  // has a job with the request's client id, nothing is inserted: a
-  // `duplicate` event is appended to that job and its id returned with
-  // duplicate = true.
+  // Records a new job and its `received` event: `queued`, or `waiting` with
+  // one job_deps row per id of `after` (ids that exist; the ingest resolved
+  // them). When the group already has a job with the request's client id,
+  // or an active or recent one with its unique_key (docs/FILES.md, "Unique
+  // jobs"), nothing is inserted: a `duplicate` event is appended to that job
+  // and its id and state returned with duplicate = true and `by` "id" or
+  // "unique_key".
   struct Inserted {
     JobId id = 0;
     bool duplicate = false;
+    JobState state = JobState::kQueued;
+    const char* by = nullptr;
   };
   // The request's max_attempts and max_interruptions, else these defaults
   // (the config's), are stored with the job.
   Result<Inserted> InsertJob(const std::string& group, const RunRequest& req, const JobSource& src,
                              std::int64_t default_max_attempts,
-                             std::int64_t default_max_interruptions = kDefaultMaxInterruptions);
+                             std::int64_t default_max_interruptions = kDefaultMaxInterruptions,
+                             const std::vector<JobId>& after = {});
   // True when a job was already recorded from this claim token (start-up
   // reconciliation of data/claimed/).
   Result<bool> HasClaim(const std::string& claim);
@@ -179,14 +187,17 @@ class Store {
   // outcome says so.
   Status FinishAttempt(const Job& job, const RunOutcome& outcome);
 
-  // queued → cancelled, with a `cancelled` event; false when the job was not
-  // queued (nothing changed).
-  Result<bool> CancelQueued(JobId id, const std::string& detail_json);
+  // queued or waiting → cancelled, with a `cancelled` event; false when the
+  // job was in another state (nothing changed).
+  // `error` is stored as the job's error (what its result file says).
+  Result<bool> CancelQueued(JobId id, const std::string& detail_json, const std::string& error = "cancelled");
   // failed | cancelled → queued now with max_attempts more counted attempts
   // and max_interruptions more interruptions (attempt numbers keep counting,
   // so every job_runs row stays), with a `retried` event; false when the job
   // was in another state (nothing changed).
-  Result<bool> Requeue(JobId id, const std::string& detail_json);
+  // `waiting`: back to waiting for its dependencies instead (a job with
+  // dependencies that have not all ended).
+  Result<bool> Requeue(JobId id, const std::string& detail_json, bool waiting = false);
 
   // Start-up recovery: attempts still `running` belong to a dropq that died.
   // Each becomes `lost` with a `recovered` event and counts as one of its
@@ -260,6 +271,8 @@ class Store {
   Store(sqlite3* db, const Clock& clock);
 
   Status Migrate();
+  // PRAGMA foreign_key_check: the first row that points nowhere, as an error.
+  Status CheckForeignKeys();
   Result<std::vector<JobId>> RecoverInterruptedLocked(const BeforeFail& before_fail);
   Result<bool> TransitionWithEvent(const char* update_sql, JobId id, const char* event, const std::string& detail_json);
   Status Err(const char* what) const;

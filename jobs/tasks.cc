@@ -203,7 +203,7 @@ namespace {
 constexpr const char* kTaskColumns =
     "id, group_folder, chat_jid, prompt, schedule_type, schedule_value, tz, context_mode, next_run, last_run, "
     "last_result, status, overlap, catch_up, catch_up_max, starting_deadline_ms, keep_runs, source, created_at, "
-    "updated_at";
+    "updated_at, unique_key, unique_for_ms";
 
 Task ReadTask(const SqlStmt& q) {
   Task t;
@@ -228,6 +228,8 @@ Task ReadTask(const SqlStmt& q) {
   t.source = ParseTaskSource(q.Text(17)).value_or(TaskSource::kFile);
   t.created_at = q.Time(18);
   t.updated_at = q.Time(19);
+  t.unique_key = q.OptText(20);
+  t.unique_for_ms = q.OptInt(21);
   return t;
 }
 
@@ -273,14 +275,15 @@ Result<Task> TaskStore::Upsert(const Task& task) {
   auto& q = store_.Prepare(
       "INSERT INTO scheduled_tasks(id, group_folder, chat_jid, prompt, schedule_type, schedule_value, tz, "
       "context_mode, next_run, last_run, last_result, status, overlap, catch_up, catch_up_max, "
-      "starting_deadline_ms, keep_runs, source, created_at, updated_at) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19) "
+      "starting_deadline_ms, keep_runs, source, created_at, updated_at, unique_key, unique_for_ms) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19, ?20, ?21) "
       "ON CONFLICT(id) DO UPDATE SET "
       "group_folder=excluded.group_folder, chat_jid=excluded.chat_jid, prompt=excluded.prompt, "
       "schedule_type=excluded.schedule_type, schedule_value=excluded.schedule_value, tz=excluded.tz, "
       "context_mode=excluded.context_mode, overlap=excluded.overlap, catch_up=excluded.catch_up, "
       "catch_up_max=excluded.catch_up_max, starting_deadline_ms=excluded.starting_deadline_ms, "
-      "keep_runs=excluded.keep_runs, updated_at=excluded.updated_at, "
+      "keep_runs=excluded.keep_runs, updated_at=excluded.updated_at, unique_key=excluded.unique_key, "
+      "unique_for_ms=excluded.unique_for_ms, "
       "next_run=CASE WHEN " DROPQ_SCHEDULE_CHANGED
       " THEN excluded.next_run ELSE next_run END, "
       "status=CASE WHEN " DROPQ_SCHEDULE_CHANGED
@@ -290,7 +293,8 @@ Result<Task> TaskStore::Upsert(const Task& task) {
       " "
       "OR context_mode IS NOT excluded.context_mode OR overlap IS NOT excluded.overlap "
       "OR catch_up IS NOT excluded.catch_up OR catch_up_max IS NOT excluded.catch_up_max "
-      "OR starting_deadline_ms IS NOT excluded.starting_deadline_ms OR keep_runs IS NOT excluded.keep_runs");
+      "OR starting_deadline_ms IS NOT excluded.starting_deadline_ms OR keep_runs IS NOT excluded.keep_runs "
+      "OR unique_key IS NOT excluded.unique_key OR unique_for_ms IS NOT excluded.unique_for_ms");
 #undef DROPQ_SCHEDULE_CHANGED
   q.Bind(1, task.id)
       .Bind(2, task.group_folder)
@@ -310,7 +314,9 @@ Result<Task> TaskStore::Upsert(const Task& task) {
       .Bind(16, task.starting_deadline_ms)
       .Bind(17, task.keep_runs)
       .Bind(18, ToString(task.source))
-      .BindTime(19, now);
+      .BindTime(19, now)
+      .Bind(20, task.unique_key)
+      .Bind(21, task.unique_for_ms);
   if (Status s = q.Run(); !s.ok()) return s;
   auto stored = Get(task.id);
   if (!stored.ok()) return stored.status();

@@ -68,6 +68,10 @@ struct Task {
   std::int64_t catch_up_max = 10;                    // run_all fires at most this many missed slots
   std::optional<std::int64_t> starting_deadline_ms;  // a slot older than this is skipped
   std::int64_t keep_runs = 100;                      // task_runs rows kept per task
+  // Given to every job the task enqueues (docs/FILES.md, "Unique jobs"): a
+  // firing whose job would repeat an active or recent one is skipped.
+  std::optional<std::string> unique_key;
+  std::optional<std::int64_t> unique_for_ms;
   TaskSource source = TaskSource::kFile;
   TimeMs created_at = 0;
   TimeMs updated_at = 0;

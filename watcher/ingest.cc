@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/atomic_file.h"
+#include "watcher/after.h"
 #include "watcher/job_file.h"
 #include "base/guard.h"
 #include "base/text.h"
@@ -200,17 +201,43 @@ Status Ingestor::StageBatch() {
     }
   }
 
-  st.duplicate.assign(st.accepted.size(), false);
   if (Status s = store_.Savepoint("ingest"); !s.ok()) return fail(s);
   savepoint_ = true;
-  for (std::size_t i = 0; i < st.accepted.size(); ++i) {
+  // Dependencies are resolved over the whole pass first (watcher/after.h):
+  // a file may name another of the same pass, listed before or after it.
+  std::vector<AfterItem> items;
+  items.reserve(st.accepted.size());
+  for (const auto& a : st.accepted) items.push_back({a.target, folder_.FindGroup(a.file->group)->is_main, &a.req});
+  auto plan = PlanAfter(store_, folder_.groups(), items);
+  if (!plan.ok()) return fail(plan.status());
+  std::vector<Inserted> inserted(st.accepted.size());
+  for (std::size_t i : plan->order) {
     auto& a = st.accepted[i];
+    std::vector<JobId> after;
+    for (const auto& d : plan->deps[i]) {
+      const auto* id = std::get_if<JobId>(&d);
+      after.push_back(id ? *id : inserted[std::get<std::size_t>(d)].id);
+    }
     auto ins = store_.InsertJob(a.target, a.req, {a.file->group, a.file->name, a.sha256, a.file->token},
-                                options_.default_max_attempts, options_.default_max_interruptions);
+                                options_.default_max_attempts, options_.default_max_interruptions, after);
     if (!ins.ok()) return fail(ins.status());
-    st.duplicate[i] = ins->duplicate;
-    if (!ins->duplicate) st.queued.push_back({ins->id, a.target, a.req.priority, a.req.run_at.value_or(now)});
+    inserted[i] = {ins->id, ins->duplicate, ins->state, ins->by};
+    if (ins->duplicate) continue;
+    if (ins->state == JobState::kWaiting) {
+      st.waiting.push_back(ins->id);
+    } else {
+      st.queued.push_back({ins->id, a.target, a.req.priority, a.req.run_at.value_or(now)});
+    }
   }
+  // Refused files leave `accepted` (highest index first, so the others keep
+  // theirs) for the rejections.
+  std::sort(plan->rejected.begin(), plan->rejected.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+  for (const auto& [i, why] : plan->rejected) {
+    st.rejected.push_back({*st.accepted[i].file, why});
+    st.accepted.erase(st.accepted.begin() + static_cast<std::ptrdiff_t>(i));
+    inserted.erase(inserted.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  st.inserted = std::move(inserted);
   for (const auto& r : st.rejected) {
     if (Status s = folder_.AuditRejection(store_, r); !s.ok()) return fail(s);
   }
@@ -229,6 +256,20 @@ const std::vector<QueuedJob>& Ingestor::staged() const {
   return staged_ ? staged_->queued : none;
 }
 
+void Ingestor::WriteDuplicateResult(const Accepted& a, const Inserted& ins) {
+  nlohmann::json r = {{"jobId", nullptr},
+                      {"group", a.target},
+                      {"file", text::ForLog(a.file->name)},
+                      {"state", "duplicate"},
+                      {"duplicateOf", {{"jobId", ins.id}, {"state", ToString(ins.state)}, {"by", ins.by}}}};
+  if (a.req.client_id) r["id"] = *a.req.client_id;
+  if (a.req.unique_key) r["uniqueKey"] = *a.req.unique_key;
+  auto path = layout_.ResultsDir(a.file->group) / a.file->name;
+  Status s = Layout::CheckRealDir(path.parent_path());
+  if (s.ok()) s = WriteFileAtomic(path, text::Dump(r, 2) + "\n");
+  if (!s.ok()) spdlog::error("{}/{}: cannot write its result file: {}", a.file->group, a.file->name, s.message());
+}
+
 void Ingestor::Abandon() {
   if (!staged_) return;
   Staged st = std::move(*staged_);
@@ -240,15 +281,17 @@ std::vector<QueuedJob> Ingestor::Settle() {
   if (!staged_) return {};
   Staged st = std::move(*staged_);
   staged_.reset();
-  // Only now, with the jobs durable, do the files go.
+  // Only now, with the jobs durable, do the files go; a duplicate's result
+  // file first, so a crash in between finds the file and says it again.
   for (std::size_t i = 0; i < st.accepted.size(); ++i) {
+    if (st.inserted[i].duplicate) WriteDuplicateResult(st.accepted[i], st.inserted[i]);
     if (::unlink(st.accepted[i].file->path.c_str()) != 0) {
       spdlog::warn("cannot remove {}: {}", st.accepted[i].file->path.string(), std::strerror(errno));
     }
-    if (st.duplicate[i]) {
+    if (st.inserted[i].duplicate) {
       ++stats_.duplicates;
-      spdlog::info("{}/{}: duplicate of an earlier job (same id), not queued again", st.accepted[i].file->group,
-                   st.accepted[i].file->name);
+      spdlog::info("{}/{}: duplicate of job {} (same {}), not queued again", st.accepted[i].file->group,
+                   st.accepted[i].file->name, st.inserted[i].id, st.inserted[i].by);
     } else {
       ++stats_.accepted;
     }

@@ -106,6 +106,9 @@ class Ingestor {
   // queued jobs; when the commit failed, Abandon() gives the files back.
   Status Stage();
   const std::vector<QueuedJob>& staged() const;
+  // The staged jobs that wait for others (not in `staged()`): the daemon
+  // settles them in the same transaction (daemon/dependencies.h).
+  std::vector<JobId> staged_waiting() const { return staged_ ? staged_->waiting : std::vector<JobId>(); }
   std::vector<QueuedJob> Settle();
   void Abandon();
   // Stage, commit and settle in a transaction of its own (tests, tools).
@@ -125,6 +128,16 @@ class Ingestor {
     RunRequest req;
     std::string sha256;
   };
+  // What became of an accepted file: its job, or the earlier job it repeats.
+  struct Inserted {
+    JobId id = 0;
+    bool duplicate = false;
+    JobState state = JobState::kQueued;
+    const char* by = nullptr;  // a duplicate: "id" or "unique_key"
+  };
+  // The result file of a file that made no job (docs/FILES.md, "Unique
+  // jobs"): named after it, saying which job it repeats.
+  void WriteDuplicateResult(const Accepted& a, const Inserted& ins);
   Status StageBatch();
   void UndoSavepoint();
   void Examine(const ClaimedFile& f, TimeMs now, std::vector<Accepted>& accepted, std::vector<Rejection>& rejected,
@@ -150,10 +163,11 @@ class Ingestor {
     std::vector<ClaimedFile> batch;
     std::vector<Rejection> bad_names;
     std::vector<Accepted> accepted;  // point into batch
-    std::vector<bool> duplicate;
+    std::vector<Inserted> inserted;  // per accepted file
     std::vector<Rejection> rejected;
     std::vector<std::pair<const ClaimedFile*, JobCommand>> controls;
     std::vector<QueuedJob> queued;
+    std::vector<JobId> waiting;  // new jobs that wait for others
   };
   std::optional<Staged> staged_;
   bool savepoint_ = false;  // the ingest savepoint is open

@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/units.h"
@@ -33,6 +34,9 @@ constexpr std::int64_t kMaxKeepRuns = 1'000'000;
 constexpr std::int64_t kMaxAttempts = 100;
 constexpr std::int64_t kMaxInterruptions = 100;
 constexpr std::size_t kMaxIdChars = 200;
+// A job waits for at most this many others: enough for any fan-in a person
+// writes by hand, small enough that resolving them stays cheap.
+constexpr std::size_t kMaxAfter = 100;
 // Values echoed in messages are cut short: a message must stay readable even
 // when the offending value is megabytes long.
 constexpr std::size_t kQuoteLimit = 64;
@@ -190,6 +194,47 @@ class Fields {
     return Status::Ok();
   }
 
+  // `after`: one job reference or an array of them (at most kMaxAfter): an
+  // integer job id, or a client id string (1 to 200 characters). Repeats
+  // are kept once.
+  Status After(std::string_view name, std::vector<AfterRef>& out) const {
+    const element* e = Find(name);
+    if (!e) return Status::Ok();
+    auto one = [&](const element& v) -> Status {
+      AfterRef ref;
+      if (v.type() == element_type::INT64) {
+        std::int64_t id = v.get_int64().value_unsafe();
+        if (id <= 0) return FieldError(name, "a job id must be positive");
+        ref.job_id = id;
+        ref.text = std::to_string(id);
+      } else if (v.is_string()) {
+        std::string_view text = v.get_string().value_unsafe();
+        if (text.find('\0') != std::string_view::npos) return FieldError(name, "must not contain NUL characters");
+        std::size_t n = Utf8Length(text);
+        if (n < 1 || n > kMaxIdChars) return FieldError(name, "an id must be 1 to 200 characters long");
+        ref.client_id = std::string(text);
+        ref.text = Quote(text);
+      } else if (v.type() == element_type::UINT64) {
+        return FieldError(name, "number out of range");
+      } else {
+        return FieldError(name, "expected a job id (integer), an id (string), or an array of them");
+      }
+      for (const auto& have : out) {
+        if (have.job_id == ref.job_id && have.client_id == ref.client_id) return Status::Ok();
+      }
+      out.push_back(std::move(ref));
+      return Status::Ok();
+    };
+    simdjson::dom::array arr;
+    if (e->get_array().get(arr) != simdjson::SUCCESS) return one(*e);
+    if (arr.size() == 0) return FieldError(name, "must name at least one job");
+    if (arr.size() > kMaxAfter) return FieldError(name, "at most " + std::to_string(kMaxAfter) + " jobs");
+    for (element v : arr) {
+      if (Status s = one(v); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
   // Integer milliseconds or a string with a unit; > 0 and <= max_ms
   // (`max_text` says max_ms to a person).
   Status Duration(std::string_view name, std::int64_t max_ms, std::string_view max_text,
@@ -302,6 +347,8 @@ Status LoadObject(std::string_view content, std::string_view what, Document& doc
   return doc.fields.Load(obj);
 }
 
+const Choices<AfterPolicy> kAfterPolicies = {{"succeeded", AfterPolicy::kSucceeded},
+                                             {"finished", AfterPolicy::kFinished}};
 const Choices<ContextMode> kContextModes = {{"group", ContextMode::kGroup}, {"isolated", ContextMode::kIsolated}};
 const Choices<OverlapPolicy> kOverlaps = {
     {"forbid", OverlapPolicy::kForbid}, {"allow", OverlapPolicy::kAllow}, {"replace", OverlapPolicy::kReplace}};
@@ -314,6 +361,14 @@ const Choices<ScheduleType> kScheduleTypes = {
 Status Targets(const Fields& f, std::optional<std::string>& group, std::optional<std::string>& jid) {
   if (Status s = f.NonEmptyString("target_group", group); !s.ok()) return s;
   return f.NonEmptyString("targetJid", jid);
+}
+
+// `unique_key` and `unique_for`, shared by run and schedule_task.
+Status UniqueFields(const Fields& f, std::optional<std::string>& key, std::optional<std::int64_t>& for_ms) {
+  if (Status s = f.Key("unique_key", key); !s.ok()) return s;
+  if (Status s = f.Duration("unique_for", kMaxStartingDeadlineMs, "365 days", for_ms); !s.ok()) return s;
+  if (for_ms && !key) return FieldError("unique_for", "needs \"unique_key\"");
+  return Status::Ok();
 }
 
 Result<JobCommand> ParseRun(const Fields& f) {
@@ -343,6 +398,15 @@ Result<JobCommand> ParseRun(const Fields& f) {
   if (mode) req.context_mode = *mode;
 
   if (Status s = Targets(f, req.target_group, req.target_jid); !s.ok()) return s;
+
+  if (Status s = f.After("after", req.after); !s.ok()) return s;
+  std::optional<AfterPolicy> policy;
+  if (Status s = f.Choice("after_policy", kAfterPolicies, policy); !s.ok()) return s;
+  if (policy) {
+    if (req.after.empty()) return FieldError("after_policy", "needs \"after\"");
+    req.after_policy = *policy;
+  }
+  if (Status s = UniqueFields(f, req.unique_key, req.unique_for_ms); !s.ok()) return s;
   return JobCommand(std::move(req));
 }
 
@@ -397,6 +461,7 @@ Result<JobCommand> ParseScheduleTask(const Fields& f) {
     return s;
   }
   if (Status s = f.Int("keep_runs", 0, kMaxKeepRuns, t.keep_runs); !s.ok()) return s;
+  if (Status s = UniqueFields(f, t.unique_key, t.unique_for_ms); !s.ok()) return s;
   return JobCommand(std::move(t));
 }
 

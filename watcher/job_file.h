@@ -51,6 +51,9 @@ struct ScheduleTask {
   std::optional<CatchUpPolicy> catch_up;
   std::optional<std::int64_t> starting_deadline_ms;
   std::optional<std::int64_t> keep_runs;
+  // Given to each job the task enqueues (docs/FILES.md, "Unique jobs").
+  std::optional<std::string> unique_key;
+  std::optional<std::int64_t> unique_for_ms;
 };
 
 // `pause_task`, `resume_task`, `cancel_task`: one struct per type so a

@@ -4,7 +4,7 @@
 // markup, so nothing a job file says can run in this page.
 'use strict';
 
-const STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+const STATES = ['waiting', 'queued', 'running', 'succeeded', 'failed', 'cancelled'];
 const REFRESH_MS = 2000;
 let clockOffset = 0;  // server time - browser time, so relative times use the server's clock
 
@@ -207,6 +207,15 @@ function renderDetail(j) {
   if (j.started_at) field('started', el('span', {}, when(j.started_at), ` (${j.started_at})`));
   if (j.finished_at) field('finished', el('span', {}, when(j.finished_at), ` (${j.finished_at})`));
   if (j.duration_ms !== null) field('duration', duration(j.duration_ms));
+  // Dependencies (docs/FILES.md): each job at the other end, a link to it.
+  const links = ls => el('span', {}, ...ls.flatMap((l, i) => [i ? ', ' : '',
+    el('a', { href: `#job=${l.id}` }, `#${l.id}`), ' ', stateBadge(l.state)]));
+  if (j.after && j.after.length) {
+    field('after', el('span', { testid: 'detail-after' }, links(j.after),
+      ` (must ${j.after_policy === 'finished' ? 'finish' : 'succeed'})`));
+  }
+  if (j.waited_by && j.waited_by.length) field('waited by', el('span', { testid: 'detail-waited-by' }, links(j.waited_by)));
+  if (j.unique_key) field('unique key', j.unique_key);
   if (j.error) field('error', j.error);
   const runs = el('table', { testid: 'detail-runs' });
   table(runs, [{ label: 'attempt', num: true }, 'status', 'runtime', 'container', 'started',

@@ -192,7 +192,15 @@ struct PlannedJob {
   std::string name;  // file name, unique across groups: matches jobs.source_name
   std::string id;    // client id, unique: matches jobs.client_id and result.echo
   int sleep_ms = 0;
+  // The workflow mix (docs/FILES.md, "Dependencies", "Unique jobs"): a job
+  // that waits for an earlier job of its group (by its client id), and a
+  // file that repeats an earlier job's unique key and must make no job.
+  std::optional<std::size_t> after;   // index of the planned job it waits for
+  std::optional<std::size_t> dup_of;  // index of the planned job it repeats
 };
+
+// Every planned job's key: each job has its own, a duplicate borrows one.
+std::string UniqueKeyOf(const PlannedJob& j) { return "key-" + j.id; }
 
 struct PlannedKill {
   // An early kill strikes `after_start_ms` after the daemon (re)started, where
@@ -222,12 +230,28 @@ Plan MakePlan(const Options& o) {
     p.groups.push_back(name);
   }
   std::uniform_int_distribution<std::size_t> group(0, p.groups.size() - 1);
-  std::uniform_int_distribution<int> sleep(0, kMaxSleepMs);
+  std::uniform_int_distribution<int> sleep(0, kMaxSleepMs), mix(0, 15);
+  std::map<std::string, std::vector<std::size_t>> jobs_of;  // group -> planned jobs (not duplicates)
   for (int i = 0; i < o.jobs; ++i) {
     char name[32], id[48];
     std::snprintf(name, sizeof name, "job-%06d.json", i);
     std::snprintf(id, sizeof id, "chaos-%llu-%06d", static_cast<unsigned long long>(o.seed), i);
-    p.jobs.push_back({p.groups[group(rng)], name, id, sleep(rng)});
+    PlannedJob j{p.groups[group(rng)], name, id, sleep(rng), std::nullopt, std::nullopt};
+    // One file in eight waits for one of the last few jobs of its group,
+    // one in sixteen repeats one's unique key. Both name jobs dropped
+    // before them: a dependency must exist (or arrive in the same pass).
+    const auto& earlier = jobs_of[j.group];
+    const int roll = mix(rng);
+    if (!earlier.empty() && roll < 3) {
+      std::uniform_int_distribution<std::size_t> pick(earlier.size() > 8 ? earlier.size() - 8 : 0, earlier.size() - 1);
+      if (roll < 2) {
+        j.after = earlier[pick(rng)];
+      } else {
+        j.dup_of = earlier[pick(rng)];
+      }
+    }
+    if (!j.dup_of) jobs_of[j.group].push_back(p.jobs.size());
+    p.jobs.push_back(std::move(j));
   }
   // A third of the kills are early (the first kill is always late: a start
   // with nothing to recover is not much of a test). The late ones fall one
@@ -395,8 +419,12 @@ class Dropper {
       if (stop_) break;
       const PlannedJob& j = plan_.jobs[i];
       const fs::path dir = ipc_ / j.group / "tasks";
-      const json body = {
-          {"type", "run"}, {"prompt", "sleep " + std::to_string(j.sleep_ms) + "; echo " + j.id}, {"id", j.id}};
+      json body = {{"type", "run"},
+                   {"prompt", "sleep " + std::to_string(j.sleep_ms) + "; echo " + j.id},
+                   {"id", j.id},
+                   {"unique_key", UniqueKeyOf(j.dup_of ? plan_.jobs[*j.dup_of] : j)},
+                   {"unique_for", "1h"}};
+      if (j.after) body["after"] = plan_.jobs[*j.after].id;
       const fs::path tmp = dir / (j.name + ".tmp");
       std::error_code ec;
       {
@@ -491,6 +519,7 @@ struct Snapshot {
   std::vector<DbJob> jobs;
   std::vector<DbEvent> events;
   std::vector<DbRun> runs;
+  std::set<std::pair<std::int64_t, std::int64_t>> deps;  // (job, the job it waits for)
 };
 
 std::optional<Snapshot> ReadDb(const fs::path& path, std::string* err) {
@@ -514,7 +543,10 @@ std::optional<Snapshot> ReadDb(const fs::path& path, std::string* err) {
                      [&](sqlite3_stmt* st) {
                        s.runs.push_back({sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), Text(st, 2),
                                          ParseIsoMs(Text(st, 3)), ParseIsoMs(Text(st, 4))});
-                     });
+                     }) &&
+            db.Query("SELECT job_id, dep_id FROM job_deps", [&](sqlite3_stmt* st) {
+              s.deps.insert({sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1)});
+            });
   if (!ok) {
     *err = db.error();
     return std::nullopt;
@@ -590,13 +622,15 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
                    const std::vector<KillRecord>& kills) {
   Findings f;
   const fs::path ipc = root / "data/ipc";
-  std::vector<const PlannedJob*> files;
-  for (std::size_t i = 0; i < dropped; ++i) files.push_back(&plan.jobs[i]);
+  std::vector<const PlannedJob*> files;       // dropped files that must each make a job
+  std::vector<const PlannedJob*> duplicates;  // dropped files that must make none
+  for (std::size_t i = 0; i < dropped; ++i) (plan.jobs[i].dup_of ? duplicates : files).push_back(&plan.jobs[i]);
 
   // 1. Every dropped file produced exactly one job; no job from nowhere.
   std::map<std::string, std::vector<const DbJob*>> by_name;
   for (const auto& j : db.jobs) by_name[j.source_name].push_back(&j);
   std::map<std::string, const DbJob*> job_of;  // file name -> its one job
+  std::map<std::string, std::int64_t> repeats;  // duplicate file -> the job it must name (-1: none)
   {
     Check c{"files -> jobs", "", {}};
     std::size_t missing = 0, doubled = 0, mismatched = 0, unexpected = 0;
@@ -629,19 +663,42 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
         c.problems.push_back("job " + std::to_string(j.id) + " (" + j.source_name + ") matches no dropped file");
       }
     }
-    // With unique ids, a `duplicate` event means a file was ingested twice and
-    // only the client-id index kept it from becoming a second job.
+    // A file repeating a unique key makes no job, only a `duplicate` event on
+    // the job it repeats (two when a kill fell between its commit and its
+    // removal). With unique ids, any other `duplicate` event means a file was
+    // ingested twice and only the client-id index kept it from becoming a
+    // second job.
+    for (const auto* d : duplicates) {
+      const PlannedJob& original = plan.jobs[*d->dup_of];
+      auto it = job_of.find(original.name);
+      repeats[d->name] = it == job_of.end() ? -1 : it->second->id;
+    }
     std::size_t dup_events = 0;
+    std::set<std::string> repeated;
     for (const auto& e : db.events) {
-      if (e.event == "duplicate") {
-        ++dup_events;
-        c.problems.push_back("job " + std::to_string(e.job.value_or(0)) +
-                             ": file ingested twice, caught only by "
-                             "the client-id dedupe: " +
-                             e.detail);
+      if (e.event != "duplicate") continue;
+      ++dup_events;
+      const json d = json::parse(e.detail, nullptr, false);
+      const std::string file = d.is_object() && d.contains("file") && d["file"].is_string() ? d["file"].get<std::string>() : "";
+      auto r = repeats.find(file);
+      if (r != repeats.end() && e.job == r->second && d.value("by", "") == "unique_key") {
+        repeated.insert(file);
+        continue;
+      }
+      c.problems.push_back("job " + std::to_string(e.job.value_or(0)) +
+                           ": file ingested twice, caught only by the dedupe: " + e.detail);
+    }
+    for (const auto* d : duplicates) {
+      if (by_name.count(d->name)) {
+        ++doubled;
+        c.problems.push_back(d->group + "/" + d->name + ": repeats a unique key, yet made a job");
+      } else if (!repeated.count(d->name)) {
+        ++missing;
+        c.problems.push_back(d->group + "/" + d->name + ": repeats a unique key, but no `duplicate` event says so");
       }
     }
-    c.summary = std::to_string(files.size()) + " files, " + std::to_string(db.jobs.size()) + " jobs; missing " +
+    c.summary = std::to_string(files.size()) + " files (+" + std::to_string(duplicates.size()) + " duplicates), " +
+                std::to_string(db.jobs.size()) + " jobs; missing " +
                 std::to_string(missing) + ", doubled " + std::to_string(doubled) + ", mismatched " +
                 std::to_string(mismatched) + ", unexpected " + std::to_string(unexpected) + ", duplicate events " +
                 std::to_string(dup_events);
@@ -670,6 +727,7 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
     std::size_t good = 0, missing = 0, wrong = 0, extra = 0, temps = 0;
     std::map<std::string, std::set<std::string>> expected;  // group -> names
     for (const auto* p : files) expected[p->group].insert(p->name);
+    for (const auto* p : duplicates) expected[p->group].insert(p->name);
     for (const auto& g : plan.groups) {
       const fs::path dir = ipc / g / "results";
       std::set<std::string> seen;
@@ -691,9 +749,14 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
         // is a mismatch rather than an exception.
         auto field = [](const json& o, const char* key) { return o.is_object() && o.contains(key) ? o[key] : json(); };
         std::string why;
+        auto repeat = repeats.find(name);
         if (!r.is_object())
           why = "not a JSON object (half-written?)";
-        else if (!j)
+        else if (repeat != repeats.end()) {
+          if (field(r, "state") != "duplicate" || field(field(r, "duplicateOf"), "jobId") != json(repeat->second) ||
+              field(r, "file") != name)
+            why = "not a duplicate of job " + std::to_string(repeat->second) + ": " + r.dump();
+        } else if (!j)
           why = "no job to match";
         else if (field(r, "jobId") != json(j->id))
           why = "jobId " + field(r, "jobId").dump() + ", job is " + std::to_string(j->id);
@@ -784,10 +847,16 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
     std::size_t complete = 0;
     for (const auto& j : db.jobs) {
       const std::string who = "job " + std::to_string(j.id) + " (" + j.group + "/" + j.source_name + "): ";
-      const auto& ev = events_of[j.id];
+      auto ev = events_of[j.id];
       std::string bad;
       std::int64_t running = 0, started = 0;  // the attempt in flight (0: none), attempts started
       std::set<std::int64_t> recovered;
+      const PlannedJob* planned_job = nullptr;
+      for (const auto* p : files) {
+        if (p->name == j.source_name) planned_job = p;
+      }
+      const bool waits = planned_job && planned_job->after;
+      int released = 0;
       for (std::size_t i = 0; i < ev.size() && bad.empty(); ++i) {
         const DbEvent& e = *ev[i];
         const std::int64_t a = Attempt(e.detail);
@@ -802,6 +871,11 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
           else if (a != started + 1)
             bad = "attempt " + std::to_string(a) + " started after " + std::to_string(started) + " attempt(s)";
           running = started = a;
+        } else if (e.event == "released") {
+          // A job with `after` is queued once, before its first attempt.
+          if (!waits || started != 0 || ++released > 1) bad = "unexpected `released` " + e.detail;
+        } else if (e.event == "duplicate") {
+          // A repeat of its unique key (judged in "files -> jobs").
         } else if (e.event == "output") {
           // A block the agent printed, recorded as it streamed: only inside
           // the attempt that printed it.
@@ -818,6 +892,8 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
           bad = "unexpected event `" + e.event + "` (not one docs/SCHEMA.md lists for a job) " + e.detail;
         }
       }
+      if (bad.empty() && waits && released != 1) bad = "waited for a job, but was never `released`";
+      while (!ev.empty() && ev.back()->event == "duplicate") ev.pop_back();
       if (bad.empty() && (ev.empty() || ev.back()->event != "succeeded")) {
         bad = "story ends with `" + (ev.empty() ? std::string("nothing") : ev.back()->event) + "`, not `succeeded`";
       }
@@ -872,6 +948,38 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
     f.notes.push_back(std::to_string(reconciled) +
                       " claimed file(s) found already committed at a restart and removed "
                       "(`reconciled`): the commit-then-unlink window was hit and held");
+  }
+
+  // 5b. Each dependency held: the edge is recorded, and the job's first
+  //     attempt started only after the job it waited for had succeeded.
+  {
+    Check c{"dependencies", "", {}};
+    std::map<std::int64_t, std::vector<const DbRun*>> runs_of;
+    for (const auto& r : db.runs) runs_of[r.job].push_back(&r);
+    std::size_t held = 0, waited = 0;
+    for (const auto* p : files) {
+      if (!p->after) continue;
+      ++waited;
+      auto j = job_of.find(p->name);
+      auto dep = job_of.find(plan.jobs[*p->after].name);
+      if (j == job_of.end() || dep == job_of.end()) continue;  // reported by "files -> jobs"
+      const std::string who = "job " + std::to_string(j->second->id) + " (" + p->name + ") after job " +
+                              std::to_string(dep->second->id) + ": ";
+      const auto& mine = runs_of[j->second->id];
+      const auto& theirs = runs_of[dep->second->id];
+      if (!db.deps.count({j->second->id, dep->second->id})) {
+        c.problems.push_back(who + "no job_deps row");
+      } else if (mine.empty() || theirs.empty() || theirs.back()->status != "succeeded") {
+        c.problems.push_back(who + "missing runs (reported by the checks above)");
+      } else if (mine.front()->started < theirs.back()->finished) {
+        c.problems.push_back(who + "started " + std::to_string(theirs.back()->finished - mine.front()->started) +
+                             " ms before it ended");
+      } else {
+        ++held;
+      }
+    }
+    c.summary = std::to_string(held) + "/" + std::to_string(waited) + " waits held";
+    f.checks.push_back(std::move(c));
   }
 
   // 6. Lost runs match the kills: each lost run was in flight at a kill (it
@@ -1030,10 +1138,12 @@ class Session {
     // SIGTERM before that kills it outright, which would blame the stop) and
     // to finish its start-up recovery and scan.
     if (daemon_.uptime() < std::chrono::seconds(2)) return false;
-    if (!dropper_.finished() || counts_.first != counts_.second ||
-        counts_.first < static_cast<std::int64_t>(dropper_.dropped())) {
-      return false;
-    }
+    // Files repeating a unique key make no job.
+    const std::size_t dropped = dropper_.dropped();
+    const auto jobs = static_cast<std::int64_t>(std::count_if(
+        plan_.jobs.begin(), plan_.jobs.begin() + static_cast<std::ptrdiff_t>(dropped),
+        [](const PlannedJob& j) { return !j.dup_of; }));
+    if (!dropper_.finished() || counts_.first != counts_.second || counts_.first < jobs) return false;
     for (const auto& g : plan_.groups) {
       if (CountEntries(root_ / "data/ipc" / g / "tasks") + CountEntries(root_ / "data/claimed" / g) > 0) return false;
     }

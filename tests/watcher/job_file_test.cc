@@ -821,3 +821,44 @@ TEST_CASE("a message file gets the same JSON checks as a job file") {
   CHECK(MessageErrorOf(R"({"type":"message","chatJid":"j","text":"a\u0000b"})") ==
         R"(field "text": must not contain NUL characters)");
 }
+
+// ---- dependencies and unique keys -------------------------------------------
+
+TEST_CASE("after takes job ids and client ids, one or many, each kept once") {
+  RunRequest r = ParseRun(WithPrompt(R"("after":[3,"build","build",3,"main:x"])"));
+  REQUIRE(r.after.size() == 3);
+  CHECK(r.after[0].job_id == std::optional<dropq::JobId>(3));
+  CHECK(r.after[1].client_id == "build");
+  CHECK(r.after[2].client_id == "main:x");
+  CHECK(r.after_policy == dropq::AfterPolicy::kSucceeded);
+  CHECK(ParseRun(WithPrompt(R"("after":"build")")).after.size() == 1);
+  CHECK(ParseRun(WithPrompt(R"("after":7,"after_policy":"finished")")).after_policy ==
+        dropq::AfterPolicy::kFinished);
+}
+
+TEST_CASE("after refuses what names no job") {
+  CHECK(ErrorOf(WithPrompt(R"("after":[])")) == "field \"after\": must name at least one job");
+  CHECK(ErrorOf(WithPrompt(R"("after":0)")) == "field \"after\": a job id must be positive");
+  CHECK(ErrorOf(WithPrompt(R"("after":"")")) == "field \"after\": an id must be 1 to 200 characters long");
+  CHECK(ErrorOf(WithPrompt(R"("after":[{"id":1}])")) ==
+        "field \"after\": expected a job id (integer), an id (string), or an array of them");
+  CHECK(ErrorOf(WithPrompt(R"("after_policy":"finished")")) == "field \"after_policy\": needs \"after\"");
+  CHECK(ErrorOf(WithPrompt(R"("after":1,"after_policy":"ok")")) ==
+        "field \"after_policy\": expected \"succeeded\" or \"finished\", got \"ok\"");
+}
+
+TEST_CASE("after names at most 100 jobs") {
+  std::string many = "[";
+  for (int i = 1; i <= 101; ++i) many += (i > 1 ? "," : "") + std::to_string(i);
+  CHECK(ErrorOf(WithPrompt(R"("after":)" + many + "]")) == "field \"after\": at most 100 jobs");
+}
+
+TEST_CASE("unique_key and unique_for are read from run and schedule_task files") {
+  RunRequest r = ParseRun(WithPrompt(R"("unique_key":"nightly","unique_for":"10m")"));
+  CHECK(r.unique_key == std::optional<std::string>("nightly"));
+  CHECK(r.unique_for_ms == std::optional<std::int64_t>(600'000));
+  auto t = ParseAs<ScheduleTask>(
+      R"({"type":"schedule_task","prompt":"p","schedule_type":"interval","schedule_value":"1h","unique_key":7})");
+  CHECK(t.unique_key == std::optional<std::string>("7"));
+  CHECK(ErrorOf(WithPrompt(R"("unique_for":"1h")")) == "field \"unique_for\": needs \"unique_key\"");
+}
