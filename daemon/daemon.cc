@@ -394,7 +394,7 @@ class Daemon final : public watcher::CommandHandler {
     // The group may run its next job; the end is recorded by the next pump
     // (at once while stopping).
     h.ended = [this](const EndedAttempt& e) {
-      dispatcher_.Finished(e.job.group);
+      dispatcher_.Finished(e.job.id);
       if (stopping_) {
         Pump();
       } else {
@@ -525,7 +525,7 @@ class Daemon final : public watcher::CommandHandler {
         std::set<JobId> gone;
         for (const auto& j : ingested) gone.insert(j.id);
         for (const auto& a : attempts) {
-          dispatcher_.Unstarted(a.job.group);
+          dispatcher_.Unstarted(a.job.id);
           if (!gone.count(a.job.id)) dispatcher_.Add({a.job.id, a.job.group, a.job.priority, clock_.NowMs()});
         }
         for (const auto& j : ingested) dispatcher_.Remove(j.id);
@@ -581,7 +581,7 @@ class Daemon final : public watcher::CommandHandler {
     }
     spdlog::error("cannot start jobs: {}; they stay queued", s.message());
     for (const auto& q : start) {
-      dispatcher_.Unstarted(q.group);
+      dispatcher_.Unstarted(q.id);
       dispatcher_.Add(q);
     }
     attempts.clear();
@@ -597,7 +597,7 @@ class Daemon final : public watcher::CommandHandler {
         break;
       }
       auto run =
-          store_->StartAttempt(q.id, std::string(runtime_->name()), runner::ContainerName(q.group, clock_.NowMs()));
+          store_->StartAttempt(q.id, std::string(runtime_->name()), container_names_.Next(q.group, clock_.NowMs()));
       if (!run.ok()) {
         s = run.status();
         break;
@@ -924,6 +924,7 @@ class Daemon final : public watcher::CommandHandler {
   std::unique_ptr<Store> store_;
   std::string instance_id_;  // this root's (Store::InstanceId); labels its containers
   std::unique_ptr<runner::Runtime> runtime_;
+  runner::ContainerNames container_names_;  // unique per attempt, even several of a group in one ms
   std::unique_ptr<watcher::Ingestor> ingestor_;
   uv_loop_t loop_{};
   std::unique_ptr<runner::Runner> runner_;
