@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <time.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -49,13 +50,37 @@ namespace dropq::app {
 
 namespace {
 
+// Each running attempt holds four descriptors (its three pipes and a pidfd,
+// base/process.h), more while it starts and writes its log. With a cluster
+// runtime max_concurrent can be in the hundreds, past the usual soft limit
+// of 1024: raise the soft limit towards the hard one as far as the limit
+// needs (no further, so agents keep the usual limit otherwise), and say so
+// when even the hard limit is short. At start-up and after a reload.
+void EnsureDescriptorsFor(std::int64_t max_concurrent) {
+  const rlim_t want = 256 + 8 * static_cast<rlim_t>(max_concurrent);
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= want) return;
+  const rlim_t before = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? want : std::min(want, lim.rlim_max);
+  if (lim.rlim_cur > before && ::setrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    spdlog::info("open file limit raised from {} to {} for max_concurrent {}", before, lim.rlim_cur, max_concurrent);
+  } else {
+    lim.rlim_cur = before;
+  }
+  if (lim.rlim_cur < want) {
+    spdlog::warn("max_concurrent {} wants about {} open files, but the limit is {} (hard limit {}); raise it "
+                 "(systemd: LimitNOFILE=) or attempts may fail to start",
+                 max_concurrent, want, lim.rlim_cur, lim.rlim_max);
+  }
+}
+
 class Daemon final : public watcher::CommandHandler {
  public:
   Daemon(const Config& cfg, const DaemonOptions& opts)
       : cfg_(cfg),
         opts_(opts),
         layout_(cfg.root),
-        dispatcher_(clock_, static_cast<int>(cfg.max_concurrent)),
+        dispatcher_(clock_, static_cast<int>(cfg.max_concurrent), static_cast<int>(cfg.max_concurrent_per_group)),
         groups_(cfg.groups) {}
 
   int Run() {
@@ -77,6 +102,7 @@ class Daemon final : public watcher::CommandHandler {
 
   Status Setup() {
     if (Status s = layout_.CreateCommon(); !s.ok()) return s;
+    EnsureDescriptorsFor(cfg_.max_concurrent);
     if (Status s = lock_.Acquire(layout_.LockPath().string()); !s.ok()) return s;
     auto store = Store::Open(layout_.DatabasePath().string(), clock_);
     if (!store.ok()) return store.status();
@@ -160,6 +186,7 @@ class Daemon final : public watcher::CommandHandler {
     std::size_t queued_count = queued->size();
     for (auto& q : *queued) dispatcher_.Add(std::move(q));
     if (opts_.observer) opts_.observer->JobsQueued(queued_count);
+    ApplyGroupConcurrency();
     if (Status s = ApplyRateLimits(); !s.ok()) return s;
 
     uv_loop_init(&loop_);
@@ -661,6 +688,18 @@ class Daemon final : public watcher::CommandHandler {
     return Status::Ok();
   }
 
+  // max_concurrent_per_group (docs/CONFIG.md): the default, which groups
+  // registered at run time get too, and each configured group's own.
+  // Called at start-up and after a reload; a lowered limit lets the running
+  // jobs finish and holds the next starts until fewer run.
+  void ApplyGroupConcurrency() {
+    std::map<std::string, int> own;
+    for (const auto& g : cfg_.groups) {
+      if (g.max_concurrent_per_group) own[g.folder] = static_cast<int>(*g.max_concurrent_per_group);
+    }
+    dispatcher_.SetMaxPerGroup(static_cast<int>(cfg_.max_concurrent_per_group), own);
+  }
+
   void ArmWake() {
     auto next = dispatcher_.NextWakeup();
     if (!next) {
@@ -824,7 +863,9 @@ class Daemon final : public watcher::CommandHandler {
     inbox_->SetGroups(groups_.identities());
     for (const auto& folder : gc.removed) watcher_->RemoveGroup(folder);
     for (const auto& folder : gc.added) watcher_->AddGroup(folder);
+    EnsureDescriptorsFor(cfg_.max_concurrent);
     dispatcher_.SetMaxConcurrent(static_cast<int>(cfg_.max_concurrent));
+    ApplyGroupConcurrency();
     if (Status r = ApplyRateLimits(); !r.ok()) {
       spdlog::error("reload: cannot read the rate windows' history: {}", r.message());
     }

@@ -1,0 +1,140 @@
+// max_concurrent_per_group against the real binary (docs/CONFIG.md,
+// "Parallel jobs of one group"): a group allowed four runs four at once and
+// never a fifth, concurrent jobs of a group each get the session stored at
+// their start and the last to end sets it, and a reload raises the limit.
+// Agents hold until the test creates their release file (the test agent's
+// `await`); every check reads the database.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <string>
+
+#include "tests/e2e/e2e_root.h"
+
+namespace dropq::testing {
+namespace {
+
+using nlohmann::json;
+
+// A root whose group `wide` may run `per_group` jobs at once, within a
+// global max_concurrent of 10 (the process runtime: agents see the test's
+// release files at their host paths).
+struct WideRoot : Root {
+  explicit WideRoot(int per_group)
+      : Root("process", "", "  - {folder: wide, name: Wide, max_concurrent_per_group: " + std::to_string(per_group) + "}\n") {
+    SetGlobal("max_concurrent: 10\n");
+    fs::create_directories(release);
+  }
+  // Replaces the root's max_concurrent line (Root writes 2).
+  void SetGlobal(const std::string& line) {
+    std::string cfg = ReadFile(config);
+    const std::string two = "max_concurrent: 2\n";
+    auto at = cfg.find(two);
+    REQUIRE(at != std::string::npos);
+    WriteFile(config, cfg.replace(at, two.size(), line));
+  }
+  // A job of `wide` that runs `before` (a script, may be empty) and then
+  // holds until Release(name).
+  void DropHeld(const std::string& name, const std::string& before = "", const json& extra = json::object()) {
+    json body = {{"prompt", before + "await " + (release / name).string()}};
+    body.update(extra);
+    Drop("wide", name, body);
+  }
+  void Release(const std::string& name) { WriteFile(release / name, ""); }
+  std::string Count(const std::string& state) const {
+    return Query("SELECT count(*) FROM jobs WHERE group_folder='wide' AND state='" + state + "'");
+  }
+  // The most attempts of `wide` that were running at one instant, from the
+  // audit trail: for each start, the attempts begun by then and not ended.
+  std::string MostAtOnce() const {
+    return Query(
+        "SELECT max((SELECT count(*) FROM job_runs r2 JOIN jobs j2 ON j2.id=r2.job_id "
+        "WHERE j2.group_folder='wide' AND r2.started_at <= r1.started_at "
+        "AND (r2.finished_at IS NULL OR r2.finished_at > r1.started_at))) "
+        "FROM job_runs r1 JOIN jobs j1 ON j1.id=r1.job_id WHERE j1.group_folder='wide'");
+  }
+  fs::path release = dir / "release";
+};
+
+TEST_CASE("a group allowed four at once runs four of its jobs together and never a fifth",
+          "[e2e][per_group]") {
+  WideRoot r(4);
+  Daemon d(r);
+  REQUIRE(r.WaitReady(d.pid));
+  const std::vector<std::string> names = {"j1.json", "j2.json", "j3.json", "j4.json", "j5.json", "j6.json"};
+  for (const auto& n : names) r.DropHeld(n);
+  REQUIRE(r.WaitForRow("SELECT count(*) = 6 FROM jobs WHERE group_folder='wide'"));
+  REQUIRE(r.WaitForRow("SELECT count(*) = 4 FROM jobs WHERE group_folder='wide' AND state='running'"));
+  CHECK(r.Count("queued") == "2");
+
+  // One ends: the fifth job takes its place, and still only four run.
+  const std::string first = r.Query("SELECT source_name FROM jobs WHERE group_folder='wide' AND state='running' LIMIT 1");
+  REQUIRE_FALSE(first.empty());
+  r.Release(first);
+  REQUIRE(r.WaitForRow("SELECT count(*) = 1 FROM jobs WHERE group_folder='wide' AND state='succeeded'"));
+  REQUIRE(r.WaitForRow("SELECT count(*) = 4 FROM jobs WHERE group_folder='wide' AND state='running'"));
+  CHECK(r.Count("queued") == "1");
+
+  for (const auto& n : names) r.Release(n);
+  REQUIRE(r.WaitForRow("SELECT count(*) = 6 FROM jobs WHERE group_folder='wide' AND state='succeeded'"));
+  CHECK(r.MostAtOnce() == "4");
+  // Every attempt has its own container name, though several started together.
+  CHECK(r.Query("SELECT count(DISTINCT container_name) FROM job_runs") == "6");
+}
+
+TEST_CASE("jobs of a group running at once each start from the stored session and the last to end sets it",
+          "[e2e][per_group]") {
+  WideRoot r(4);
+  Daemon d(r);
+  REQUIRE(r.WaitReady(d.pid));
+  const json group_context = {{"context_mode", "group"}};
+  // The group's session before: the one job `first` returns ("test-<id>").
+  r.Drop("wide", "first.json", {{"prompt", "echo first"}, {"context_mode", "group"}});
+  REQUIRE(r.WaitForRow("SELECT count(*) FROM jobs WHERE source_name='first.json' AND state='succeeded'"));
+  const std::string first_id = r.Query("SELECT id FROM jobs WHERE source_name='first.json'");
+  REQUIRE(r.Query("SELECT session_id FROM sessions WHERE group_folder='wide'") == "test-" + first_id);
+
+  r.DropHeld("early.json", "input; ", group_context);
+  r.DropHeld("late.json", "input; ", group_context);
+  REQUIRE(r.WaitForRow("SELECT count(*) = 2 FROM jobs WHERE group_folder='wide' AND state='running'"));
+  // `late` ends last although it may have started first.
+  r.Release("early.json");
+  REQUIRE(r.WaitForRow("SELECT count(*) FROM jobs WHERE source_name='early.json' AND state='succeeded'"));
+  r.Release("late.json");
+  REQUIRE(r.WaitForRow("SELECT count(*) FROM jobs WHERE source_name='late.json' AND state='succeeded'"));
+
+  for (const char* n : {"early.json", "late.json"}) {
+    CHECK(r.Query(std::string("SELECT json_extract(result, '$.input.sessionId') FROM jobs WHERE source_name='") + n +
+                  "'") == "test-" + first_id);
+  }
+  const std::string late_id = r.Query("SELECT id FROM jobs WHERE source_name='late.json'");
+  CHECK(r.Query("SELECT session_id FROM sessions WHERE group_folder='wide'") == "test-" + late_id);
+}
+
+TEST_CASE("a reload that raises a group's limit starts its held jobs", "[e2e][per_group][reload]") {
+  WideRoot r(1);
+  Daemon d(r);
+  REQUIRE(r.WaitReady(d.pid));
+  for (const char* n : {"a.json", "b.json", "c.json"}) r.DropHeld(n);
+  REQUIRE(r.WaitForRow("SELECT count(*) = 3 FROM jobs WHERE group_folder='wide'"));
+  REQUIRE(r.WaitForRow("SELECT count(*) = 1 FROM jobs WHERE group_folder='wide' AND state='running'"));
+  CHECK(r.Count("queued") == "2");
+
+  std::string cfg = ReadFile(r.config);
+  const std::string one = "max_concurrent_per_group: 1}";
+  auto at = cfg.find(one);
+  REQUIRE(at != std::string::npos);
+  WriteFile(r.config, cfg.replace(at, one.size(), "max_concurrent_per_group: 3}"));
+  REQUIRE(::kill(d.pid, SIGHUP) == 0);
+  REQUIRE(r.WaitForRow("SELECT count(*) = 3 FROM jobs WHERE group_folder='wide' AND state='running'"));
+  CHECK(r.Query("SELECT json_extract(detail, '$.changed') FROM job_events WHERE event='reloaded'") == "[\"groups\"]");
+
+  for (const char* n : {"a.json", "b.json", "c.json"}) r.Release(n);
+  REQUIRE(r.WaitForRow("SELECT count(*) = 3 FROM jobs WHERE group_folder='wide' AND state='succeeded'"));
+}
+
+}  // namespace
+}  // namespace dropq::testing
