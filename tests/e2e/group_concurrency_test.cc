@@ -1,15 +1,20 @@
 // max_concurrent_per_group against the real binary (docs/CONFIG.md,
 // "Parallel jobs of one group"): a group allowed four runs four at once and
 // never a fifth, concurrent jobs of a group each get the session stored at
-// their start and the last to end sets it, and a reload raises the limit.
+// their start and the last to end sets it, cancelling one stops only that
+// one, a reload raises the limit, and a large max_concurrent raises the
+// daemon's open-file limit.
 // Agents hold until the test creates their release file (the test agent's
 // `await`); every check reads the database.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include <set>
+#include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "tests/e2e/e2e_root.h"
@@ -20,12 +25,12 @@ namespace {
 using nlohmann::json;
 
 // A root whose group `wide` may run `per_group` jobs at once, within a
-// global max_concurrent of 10 (the process runtime: agents see the test's
-// release files at their host paths).
+// global max_concurrent of `global` (the process runtime: agents see the
+// test's release files at their host paths).
 struct WideRoot : Root {
-  explicit WideRoot(int per_group)
+  explicit WideRoot(int per_group, int global = 10)
       : Root("process", "", "  - {folder: wide, name: Wide, max_concurrent_per_group: " + std::to_string(per_group) + "}\n") {
-    SetGlobal("max_concurrent: 10\n");
+    SetGlobal("max_concurrent: " + std::to_string(global) + "\n");
     fs::create_directories(release);
   }
   // Replaces the root's max_concurrent line (Root writes 2).
@@ -134,6 +139,56 @@ TEST_CASE("a reload that raises a group's limit starts its held jobs", "[e2e][pe
 
   for (const char* n : {"a.json", "b.json", "c.json"}) r.Release(n);
   REQUIRE(r.WaitForRow("SELECT count(*) = 3 FROM jobs WHERE group_folder='wide' AND state='succeeded'"));
+}
+
+TEST_CASE("cancelling one of a group's running jobs stops only that one", "[e2e][per_group][control]") {
+  WideRoot r(3);
+  Daemon d(r);
+  REQUIRE(r.WaitReady(d.pid));
+  for (const char* n : {"a.json", "b.json", "c.json"}) r.DropHeld(n);
+  REQUIRE(r.WaitForRow("SELECT count(*) = 3 FROM jobs WHERE group_folder='wide' AND state='running'"));
+  const std::string b = r.Query("SELECT id FROM jobs WHERE source_name='b.json'");
+  auto out = r.Dropq({"cancel", b});
+  INFO(out.out << out.err);
+  REQUIRE(out.exit_code == 0);
+  // The verdict for a running job is `stopping`; its end is the row.
+  REQUIRE(r.WaitForRow("SELECT count(*) FROM jobs WHERE id=" + b + " AND state='cancelled'"));
+  CHECK(r.Count("running") == "2");
+
+  for (const char* n : {"a.json", "c.json"}) r.Release(n);
+  REQUIRE(r.WaitForRow("SELECT count(*) = 2 FROM jobs WHERE group_folder='wide' AND state='succeeded'"));
+}
+
+// The soft "Max open files" of process `pid`, as the kernel reports it.
+std::string SoftOpenFiles(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/limits");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Max open files", 0) == 0) {
+      std::istringstream fields(line.substr(std::string("Max open files").size()));
+      std::string soft;
+      fields >> soft;
+      return soft;
+    }
+  }
+  return "";
+}
+
+TEST_CASE("a daemon whose max_concurrent needs more open files than its soft limit raises it",
+          "[e2e][per_group]") {
+  WideRoot r(1, 100);
+  rlimit before{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &before) == 0);
+  REQUIRE(before.rlim_max >= 300);
+  // The daemon inherits a soft limit of 300; max_concurrent 100 wants
+  // 256 + 8 per slot = 1056 (daemon/daemon.cc), as far as the hard limit allows.
+  rlimit low = before;
+  low.rlim_cur = 300;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  Daemon d(r);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &before) == 0);
+  REQUIRE(r.WaitReady(d.pid));
+  const rlim_t expected = before.rlim_max == RLIM_INFINITY ? 1056 : std::min<rlim_t>(1056, before.rlim_max);
+  CHECK(SoftOpenFiles(d.pid) == std::to_string(expected));
 }
 
 }  // namespace
