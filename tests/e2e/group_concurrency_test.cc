@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/e2e/e2e_root.h"
 
@@ -49,6 +50,18 @@ struct WideRoot : Root {
     Drop("wide", name, body);
   }
   void Release(const std::string& name) { WriteFile(release / name, ""); }
+  // True once exactly `n` jobs of `wide` are in `state` (or, with no
+  // state, exist at all).
+  bool WaitFor(int n, const std::string& state = "") const {
+    return WaitForRow("SELECT count(*) = " + std::to_string(n) + " FROM jobs WHERE group_folder='wide'" +
+                      (state.empty() ? "" : " AND state='" + state + "'"));
+  }
+  // Drops a held job for each name and waits until all are jobs and
+  // `running` of them run.
+  bool DropHeldAndWait(const std::vector<std::string>& names, int running) {
+    for (const auto& n : names) DropHeld(n);
+    return WaitFor(static_cast<int>(names.size())) && WaitFor(running, "running");
+  }
   std::string Count(const std::string& state) const {
     return Query("SELECT count(*) FROM jobs WHERE group_folder='wide' AND state='" + state + "'");
   }
@@ -70,21 +83,19 @@ TEST_CASE("a group allowed four at once runs four of its jobs together and never
   Daemon d(r);
   REQUIRE(r.WaitReady(d.pid));
   const std::vector<std::string> names = {"j1.json", "j2.json", "j3.json", "j4.json", "j5.json", "j6.json"};
-  for (const auto& n : names) r.DropHeld(n);
-  REQUIRE(r.WaitForRow("SELECT count(*) = 6 FROM jobs WHERE group_folder='wide'"));
-  REQUIRE(r.WaitForRow("SELECT count(*) = 4 FROM jobs WHERE group_folder='wide' AND state='running'"));
+  REQUIRE(r.DropHeldAndWait(names, 4));
   CHECK(r.Count("queued") == "2");
 
   // One ends: the fifth job takes its place, and still only four run.
   const std::string first = r.Query("SELECT source_name FROM jobs WHERE group_folder='wide' AND state='running' LIMIT 1");
   REQUIRE_FALSE(first.empty());
   r.Release(first);
-  REQUIRE(r.WaitForRow("SELECT count(*) = 1 FROM jobs WHERE group_folder='wide' AND state='succeeded'"));
-  REQUIRE(r.WaitForRow("SELECT count(*) = 4 FROM jobs WHERE group_folder='wide' AND state='running'"));
+  REQUIRE(r.WaitFor(1, "succeeded"));
+  REQUIRE(r.WaitFor(4, "running"));
   CHECK(r.Count("queued") == "1");
 
   for (const auto& n : names) r.Release(n);
-  REQUIRE(r.WaitForRow("SELECT count(*) = 6 FROM jobs WHERE group_folder='wide' AND state='succeeded'"));
+  REQUIRE(r.WaitFor(6, "succeeded"));
   CHECK(r.MostAtOnce() == "4");
   // Every attempt has its own container name, though several started together.
   CHECK(r.Query("SELECT count(DISTINCT container_name) FROM job_runs") == "6");
@@ -104,7 +115,7 @@ TEST_CASE("jobs of a group running at once each start from the stored session an
 
   r.DropHeld("early.json", "input; ", group_context);
   r.DropHeld("late.json", "input; ", group_context);
-  REQUIRE(r.WaitForRow("SELECT count(*) = 2 FROM jobs WHERE group_folder='wide' AND state='running'"));
+  REQUIRE(r.WaitFor(2, "running"));
   // `late` ends last although it may have started first.
   r.Release("early.json");
   REQUIRE(r.WaitForRow("SELECT count(*) FROM jobs WHERE source_name='early.json' AND state='succeeded'"));
@@ -123,9 +134,7 @@ TEST_CASE("a reload that raises a group's limit starts its held jobs", "[e2e][pe
   WideRoot r(1);
   Daemon d(r);
   REQUIRE(r.WaitReady(d.pid));
-  for (const char* n : {"a.json", "b.json", "c.json"}) r.DropHeld(n);
-  REQUIRE(r.WaitForRow("SELECT count(*) = 3 FROM jobs WHERE group_folder='wide'"));
-  REQUIRE(r.WaitForRow("SELECT count(*) = 1 FROM jobs WHERE group_folder='wide' AND state='running'"));
+  REQUIRE(r.DropHeldAndWait({"a.json", "b.json", "c.json"}, 1));
   CHECK(r.Count("queued") == "2");
 
   std::string cfg = ReadFile(r.config);
@@ -134,19 +143,18 @@ TEST_CASE("a reload that raises a group's limit starts its held jobs", "[e2e][pe
   REQUIRE(at != std::string::npos);
   WriteFile(r.config, cfg.replace(at, one.size(), "max_concurrent_per_group: 3}"));
   REQUIRE(::kill(d.pid, SIGHUP) == 0);
-  REQUIRE(r.WaitForRow("SELECT count(*) = 3 FROM jobs WHERE group_folder='wide' AND state='running'"));
+  REQUIRE(r.WaitFor(3, "running"));
   CHECK(r.Query("SELECT json_extract(detail, '$.changed') FROM job_events WHERE event='reloaded'") == "[\"groups\"]");
 
   for (const char* n : {"a.json", "b.json", "c.json"}) r.Release(n);
-  REQUIRE(r.WaitForRow("SELECT count(*) = 3 FROM jobs WHERE group_folder='wide' AND state='succeeded'"));
+  REQUIRE(r.WaitFor(3, "succeeded"));
 }
 
 TEST_CASE("cancelling one of a group's running jobs stops only that one", "[e2e][per_group][control]") {
   WideRoot r(3);
   Daemon d(r);
   REQUIRE(r.WaitReady(d.pid));
-  for (const char* n : {"a.json", "b.json", "c.json"}) r.DropHeld(n);
-  REQUIRE(r.WaitForRow("SELECT count(*) = 3 FROM jobs WHERE group_folder='wide' AND state='running'"));
+  REQUIRE(r.DropHeldAndWait({"a.json", "b.json", "c.json"}, 3));
   const std::string b = r.Query("SELECT id FROM jobs WHERE source_name='b.json'");
   auto out = r.Dropq({"cancel", b});
   INFO(out.out << out.err);
@@ -156,7 +164,7 @@ TEST_CASE("cancelling one of a group's running jobs stops only that one", "[e2e]
   CHECK(r.Count("running") == "2");
 
   for (const char* n : {"a.json", "c.json"}) r.Release(n);
-  REQUIRE(r.WaitForRow("SELECT count(*) = 2 FROM jobs WHERE group_folder='wide' AND state='succeeded'"));
+  REQUIRE(r.WaitFor(2, "succeeded"));
 }
 
 // The soft "Max open files" of process `pid`, as the kernel reports it.
