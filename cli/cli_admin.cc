@@ -58,6 +58,7 @@ nlohmann::json ConfigJson(const Config& c) {
                       {"jid", g.jid ? nlohmann::json(*g.jid) : nlohmann::json()},
                       {"main", g.is_main},
                       {"timeout_ms", g.timeout_ms ? nlohmann::json(*g.timeout_ms) : nlohmann::json()},
+                      {"max_concurrent_per_group", c.MaxConcurrentPerGroupFor(g.folder)},
                       {"additional_mounts", mounts}});
   }
   nlohmann::json ro_binds = nlohmann::json::array();
@@ -86,6 +87,7 @@ nlohmann::json ConfigJson(const Config& c) {
           {"runtime", c.runtime},
           {"agent", c.agent},
           {"max_concurrent", c.max_concurrent},
+          {"max_concurrent_per_group", c.max_concurrent_per_group},
           {"timeout_ms", c.timeout_ms},
           {"kill_grace_ms", c.kill_grace_ms},
           {"shutdown_grace_ms", c.shutdown_grace_ms},

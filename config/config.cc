@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -122,14 +123,25 @@ std::string NonEmptyString(const YAML::Node& node, const std::string& key) {
   return s;
 }
 
-std::int64_t IntAtLeast(const YAML::Node& node, const std::string& key, std::int64_t min) {
-  const std::string reason = "must be an integer >= " + std::to_string(min);
+std::int64_t IntBetween(const YAML::Node& node, const std::string& key, std::int64_t min, std::int64_t max,
+                        const std::string& reason) {
   if (!node.IsScalar()) throw ConfigError(key, reason);
   const std::string& s = node.Scalar();
   std::int64_t value = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc() || end != s.data() + s.size() || value < min) throw ConfigError(key, reason);
+  if (ec != std::errc() || end != s.data() + s.size() || value < min || value > max) throw ConfigError(key, reason);
   return value;
+}
+
+std::int64_t IntAtLeast(const YAML::Node& node, const std::string& key, std::int64_t min) {
+  return IntBetween(node, key, min, std::numeric_limits<std::int64_t>::max(),
+                    "must be an integer >= " + std::to_string(min));
+}
+
+// max_concurrent and max_concurrent_per_group: 1..kMaxConcurrentLimit.
+std::int64_t Concurrency(const YAML::Node& node, const std::string& key) {
+  return IntBetween(node, key, 1, kMaxConcurrentLimit,
+                    "must be an integer from 1 to " + std::to_string(kMaxConcurrentLimit));
 }
 
 // YAML 1.2 core booleans only: yaml-cpp would also take yes/no/on/off, which
@@ -294,7 +306,9 @@ RateLimit Rate(const YAML::Node& node, const std::string& key) {
 
 GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
   if (!node.IsMap()) throw ConfigError(at, "must be a mapping with at least folder");
-  CheckKeys(node, at, {"folder", "name", "jid", "main", "timeout", "rate", "containerConfig", "on_finish"});
+  CheckKeys(node, at,
+            {"folder", "name", "jid", "main", "timeout", "rate", "max_concurrent_per_group", "containerConfig",
+             "on_finish"});
   GroupConfig g;
   if (!node["folder"]) throw ConfigError(at + ".folder", "required");
   g.folder = String(node["folder"], at + ".folder");
@@ -309,6 +323,9 @@ GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
   if (auto n = node["main"]) g.is_main = Bool(n, at + ".main");
   if (auto n = node["timeout"]) g.timeout_ms = DurationMs(n, at + ".timeout", 1);
   if (auto n = node["on_finish"]) g.on_finish = LoadFinishHook(n, at + ".on_finish");
+  if (auto n = node["max_concurrent_per_group"]) {
+    g.max_concurrent_per_group = Concurrency(n, at + ".max_concurrent_per_group");
+  }
   if (auto n = node["rate"]) {
     // `none` lifts the top-level default for this group.
     if (n.IsScalar() && n.Scalar() == "none") {
@@ -477,6 +494,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
                "runtime",
                "agent",
                "max_concurrent",
+               "max_concurrent_per_group",
                "timeout",
                "kill_grace",
                "max_output",
@@ -531,7 +549,10 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
     }
   }
   c.root = get("root") ? ResolvePath(get("root"), "root", base) : (base / "var").lexically_normal().string();
-  if (auto n = get("max_concurrent")) c.max_concurrent = IntAtLeast(n, "max_concurrent", 1);
+  if (auto n = get("max_concurrent")) c.max_concurrent = Concurrency(n, "max_concurrent");
+  if (auto n = get("max_concurrent_per_group")) {
+    c.max_concurrent_per_group = Concurrency(n, "max_concurrent_per_group");
+  }
   if (auto n = get("timeout")) c.timeout_ms = DurationMs(n, "timeout", 1);
   if (auto n = get("kill_grace")) c.kill_grace_ms = DurationMs(n, "kill_grace", 0);
   if (auto n = get("max_output")) c.max_output = SizeBytes(n, "max_output", 1024);
@@ -605,6 +626,11 @@ std::optional<RateLimit> Config::RateFor(const std::string& folder) const {
     if (g->rate) return g->rate;
   }
   return rate;
+}
+
+std::int64_t Config::MaxConcurrentPerGroupFor(const std::string& folder) const {
+  const GroupConfig* g = FindGroup(folder);
+  return g && g->max_concurrent_per_group ? *g->max_concurrent_per_group : max_concurrent_per_group;
 }
 
 const GroupConfig& Config::MainGroup() const {

@@ -84,6 +84,11 @@ struct FinishHook {
   bool operator==(const FinishHook&) const = default;
 };
 
+// The largest max_concurrent and max_concurrent_per_group: jobs in flight
+// on a cluster runtime may be hundreds; each running attempt holds a child
+// process and its pipes on this host, so a limit beyond this is a typo.
+inline constexpr std::int64_t kMaxConcurrentLimit = 100'000;
+
 struct GroupConfig {
   std::string folder;  // ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, not "global", unique ignoring case
   std::string name;    // defaults to folder
@@ -97,6 +102,9 @@ struct GroupConfig {
   // `rate`; `rate: none` (rate_unlimited) opts out of it.
   std::optional<RateLimit> rate;
   bool rate_unlimited = false;
+  // How many of its jobs may run at once; unset: the top-level
+  // max_concurrent_per_group (docs/CONFIG.md, "Parallel jobs of one group").
+  std::optional<std::int64_t> max_concurrent_per_group;
 };
 
 // docker / podman / Apple container: the image the agent runs in.
@@ -158,7 +166,10 @@ struct Config {
   // docker, podman and container may leave it out (empty): the image's
   // entrypoint runs the agent.
   std::vector<std::string> agent;
-  std::int64_t max_concurrent = 5;      // >= 1
+  std::int64_t max_concurrent = 5;      // 1..kMaxConcurrentLimit
+  // Jobs of one group running at once, unless the group sets its own;
+  // 1..kMaxConcurrentLimit. 1: NanoClaw's one container per group.
+  std::int64_t max_concurrent_per_group = 1;
   std::int64_t timeout_ms = 300'000;    // > 0
   std::int64_t kill_grace_ms = 15'000;  // SIGTERM → SIGKILL; >= 0
   std::int64_t max_output = 10 << 20;   // bytes captured per stream; >= 1024
@@ -199,6 +210,9 @@ struct Config {
   // The limit that applies to `folder`: its own `rate`, else the top-level
   // one (a group registered at run time has only that); nullopt: none.
   std::optional<RateLimit> RateFor(const std::string& folder) const;
+  // How many jobs of `folder` may run at once: its own
+  // max_concurrent_per_group, else the top-level one.
+  std::int64_t MaxConcurrentPerGroupFor(const std::string& folder) const;
 };
 
 // Throws ConfigError for every invalid input, std::runtime_error only when the

@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <time.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -51,13 +52,37 @@ namespace dropq::app {
 
 namespace {
 
+// Each running attempt holds four descriptors (its three pipes and a pidfd,
+// base/process.h), more while it starts and writes its log. With a cluster
+// runtime max_concurrent can be in the hundreds, past the usual soft limit
+// of 1024: raise the soft limit towards the hard one as far as the limit
+// needs (no further, so agents keep the usual limit otherwise), and say so
+// when even the hard limit is short. At start-up and after a reload.
+void EnsureDescriptorsFor(std::int64_t max_concurrent) {
+  const rlim_t want = 256 + 8 * static_cast<rlim_t>(max_concurrent);
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= want) return;
+  const rlim_t before = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? want : std::min(want, lim.rlim_max);
+  if (lim.rlim_cur > before && ::setrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    spdlog::info("open file limit raised from {} to {} for max_concurrent {}", before, lim.rlim_cur, max_concurrent);
+  } else {
+    lim.rlim_cur = before;
+  }
+  if (lim.rlim_cur < want) {
+    spdlog::warn("max_concurrent {} wants about {} open files, but the limit is {} (hard limit {}); raise it "
+                 "(systemd: LimitNOFILE=) or attempts may fail to start",
+                 max_concurrent, want, lim.rlim_cur, lim.rlim_max);
+  }
+}
+
 class Daemon final : public watcher::CommandHandler {
  public:
   Daemon(const Config& cfg, const DaemonOptions& opts)
       : cfg_(cfg),
         opts_(opts),
         layout_(cfg.root),
-        dispatcher_(clock_, static_cast<int>(cfg.max_concurrent)),
+        dispatcher_(clock_, static_cast<int>(cfg.max_concurrent), static_cast<int>(cfg.max_concurrent_per_group)),
         groups_(cfg.groups) {}
 
   int Run() {
@@ -79,6 +104,7 @@ class Daemon final : public watcher::CommandHandler {
 
   Status Setup() {
     if (Status s = layout_.CreateCommon(); !s.ok()) return s;
+    EnsureDescriptorsFor(cfg_.max_concurrent);
     if (Status s = lock_.Acquire(layout_.LockPath().string()); !s.ok()) return s;
     auto store = Store::Open(layout_.DatabasePath().string(), clock_);
     if (!store.ok()) return store.status();
@@ -170,6 +196,7 @@ class Daemon final : public watcher::CommandHandler {
     // failed just now): decided before anything runs.
     if (Status s = SettleWaiting(queued_count); !s.ok()) return s;
     if (opts_.observer) opts_.observer->JobsQueued(queued_count);
+    ApplyGroupConcurrency();
     if (Status s = ApplyRateLimits(); !s.ok()) return s;
 
     uv_loop_init(&loop_);
@@ -424,7 +451,7 @@ class Daemon final : public watcher::CommandHandler {
     // The group may run its next job; the end is recorded by the next pump
     // (at once while stopping).
     h.ended = [this](const EndedAttempt& e) {
-      dispatcher_.Finished(e.job.group);
+      dispatcher_.Finished(e.job.id);
       if (stopping_) {
         Pump();
       } else {
@@ -560,7 +587,7 @@ class Daemon final : public watcher::CommandHandler {
         std::set<JobId> gone;
         for (const auto& j : ingested) gone.insert(j.id);
         for (const auto& a : attempts) {
-          dispatcher_.Unstarted(a.job.group);
+          dispatcher_.Unstarted(a.job.id);
           if (!gone.count(a.job.id)) dispatcher_.Add({a.job.id, a.job.group, a.job.priority, clock_.NowMs()});
         }
         for (const auto& j : ingested) dispatcher_.Remove(j.id);
@@ -617,7 +644,7 @@ class Daemon final : public watcher::CommandHandler {
     }
     spdlog::error("cannot start jobs: {}; they stay queued", s.message());
     for (const auto& q : start) {
-      dispatcher_.Unstarted(q.group);
+      dispatcher_.Unstarted(q.id);
       dispatcher_.Add(q);
     }
     attempts.clear();
@@ -633,7 +660,7 @@ class Daemon final : public watcher::CommandHandler {
         break;
       }
       auto run =
-          store_->StartAttempt(q.id, std::string(runtime_->name()), runner::ContainerName(q.group, clock_.NowMs()));
+          store_->StartAttempt(q.id, std::string(runtime_->name()), container_names_.Next(q.group, clock_.NowMs()));
       if (!run.ok()) {
         s = run.status();
         break;
@@ -695,6 +722,18 @@ class Daemon final : public watcher::CommandHandler {
     }
     rate_limits_ = std::make_shared<const std::vector<std::pair<std::string, RateLimit>>>(dispatcher_.RateLimits());
     return Status::Ok();
+  }
+
+  // max_concurrent_per_group (docs/CONFIG.md): the default, which groups
+  // registered at run time get too, and each configured group's own.
+  // Called at start-up and after a reload; a lowered limit lets the running
+  // jobs finish and holds the next starts until fewer run.
+  void ApplyGroupConcurrency() {
+    std::map<std::string, int> own;
+    for (const auto& g : cfg_.groups) {
+      if (g.max_concurrent_per_group) own[g.folder] = static_cast<int>(*g.max_concurrent_per_group);
+    }
+    dispatcher_.SetMaxPerGroup(static_cast<int>(cfg_.max_concurrent_per_group), own);
   }
 
   void ArmWake() {
@@ -860,7 +899,9 @@ class Daemon final : public watcher::CommandHandler {
     inbox_->SetGroups(groups_.identities());
     for (const auto& folder : gc.removed) watcher_->RemoveGroup(folder);
     for (const auto& folder : gc.added) watcher_->AddGroup(folder);
+    EnsureDescriptorsFor(cfg_.max_concurrent);
     dispatcher_.SetMaxConcurrent(static_cast<int>(cfg_.max_concurrent));
+    ApplyGroupConcurrency();
     if (Status r = ApplyRateLimits(); !r.ok()) {
       spdlog::error("reload: cannot read the rate windows' history: {}", r.message());
     }
@@ -960,6 +1001,7 @@ class Daemon final : public watcher::CommandHandler {
   std::unique_ptr<Store> store_;
   std::string instance_id_;  // this root's (Store::InstanceId); labels its containers
   std::unique_ptr<runner::Runtime> runtime_;
+  runner::ContainerNames container_names_;  // unique per attempt, even several of a group in one ms
   std::unique_ptr<watcher::Ingestor> ingestor_;
   uv_loop_t loop_{};
   std::unique_ptr<runner::Runner> runner_;

@@ -13,7 +13,8 @@ auto Tie(const DashboardConfig& d) {
 }
 auto Tie(const AdditionalMountConfig& m) { return std::tie(m.host_path, m.container_path, m.readonly); }
 auto Tie(const GroupConfig& g) {
-  return std::tie(g.folder, g.name, g.jid, g.is_main, g.timeout_ms, g.on_finish, g.rate, g.rate_unlimited);
+  return std::tie(g.folder, g.name, g.jid, g.is_main, g.timeout_ms, g.on_finish, g.rate, g.rate_unlimited,
+                  g.max_concurrent_per_group);
 }
 auto Tie(const ScheduleConfig& s) {
   return std::tie(s.id, s.group, s.prompt, s.schedule_type, s.schedule_value, s.tz, s.context_mode, s.overlap,
@@ -68,6 +69,7 @@ ReloadPlan PlanReload(const Config& running, Config loaded) {
   };
   note("agent", &Config::agent);
   note("max_concurrent", &Config::max_concurrent);
+  note("max_concurrent_per_group", &Config::max_concurrent_per_group);
   note("timeout", &Config::timeout_ms);
   note("kill_grace", &Config::kill_grace_ms);
   note("max_output", &Config::max_output);

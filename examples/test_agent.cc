@@ -26,6 +26,10 @@
 //   input            result.input = stdin object, secrets replaced by their key names
 //   env NAME         result.env[NAME] = value or null
 //   idle MS          print the final block now, sleep MS, then exit
+//   read PATH        result.reads[] += {path, ok, content: its first 4 KiB}
+//   await PATH       wait until PATH exists (inotify on its directory, which
+//                    must exist), so a test holds agents running and
+//                    releases each by creating its file
 //   spew SEED BYTES  BYTES hostile bytes on stdout and as many on stderr,
 //                    interleaved in random pieces (raw binary, invalid UTF-8,
 //                    UTF-8 split mid-character, control characters, terminal
@@ -39,6 +43,7 @@
 // messages never quote the raw input.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -130,10 +135,12 @@ struct Command {
 const std::set<std::string> kVerbs = {"echo",      "sleep",       "exit",        "flood",      "stderr",
                                       "nomarkers", "blocks",      "malformed",   "fail",       "probe",
                                       "write",     "ignore-term", "child-sleep", "input",      "env",
-                                      "idle",      "read",        "raw-stdout",  "raw-stderr", "spew"};
+                                      "idle",      "read",        "raw-stdout",  "raw-stderr", "spew",
+                                      "await"};
 const std::set<std::string> kNumeric = {"sleep", "exit", "flood", "stderr", "blocks", "child-sleep", "idle"};
 const std::set<std::string> kNoArgs = {"nomarkers", "malformed", "ignore-term", "input"};
-const std::set<std::string> kNeedArg = {"probe", "write", "env", "read", "raw-stdout", "raw-stderr", "spew"};
+const std::set<std::string> kNeedArg = {"probe",      "write",      "env",  "read",
+                                        "raw-stdout", "raw-stderr", "spew", "await"};
 
 std::vector<Command> ParseScript(const std::string& prompt) {
   std::vector<Command> script;
@@ -359,6 +366,24 @@ json RedactedInput(json in) {
   return in;
 }
 
+// `await PATH`: returns once PATH exists. The watch is set before the first
+// look, so a file created in between is not missed.
+void Await(const std::string& path) {
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const int fd = inotify_init1(IN_CLOEXEC);
+  if (fd < 0) Fail(std::string("await: inotify_init1: ") + std::strerror(errno));
+  if (inotify_add_watch(fd, dir.c_str(), IN_CREATE | IN_MOVED_TO) < 0) {
+    Fail("await: cannot watch the directory: " + std::string(std::strerror(errno)));
+  }
+  struct stat st {};
+  while (stat(path.c_str(), &st) != 0) {
+    char buf[4096];
+    if (read(fd, buf, sizeof buf) < 0 && errno != EINTR) Fail(std::string("await: read: ") + std::strerror(errno));
+  }
+  close(fd);
+}
+
 }  // namespace
 
 int main() {
@@ -397,6 +422,8 @@ int main() {
       result["echo"] = c.args;
     } else if (c.verb == "sleep") {
       SleepMs(c.number);
+    } else if (c.verb == "await") {
+      Await(c.args);
     } else if (c.verb == "exit") {
       std::fflush(nullptr);
       _exit(static_cast<int>(c.number));  // "immediately": no final block, no destructors

@@ -33,20 +33,22 @@ const QueuedJob* Dispatcher::ReadyHead(const GroupQueue& g, TimeMs now) const {
 
 std::vector<QueuedJob> Dispatcher::TakeStartable() {
   std::vector<QueuedJob> out;
-  if (running_ >= max_concurrent_ || groups_.empty()) return out;
+  if (AtCapacity() || groups_.empty()) return out;
   TimeMs now = clock_.NowMs();
   // Round-robin: visit groups in name order starting after the one served
-  // last, wrapping around; each pass gives every free group at most one job.
+  // last, wrapping around; each pass gives every group with room at most
+  // one job, so a group that may run several takes its second only after
+  // every other ready group has had its first.
   bool progressed = true;
-  while (running_ < max_concurrent_ && progressed) {
+  while (!AtCapacity() && progressed) {
     progressed = false;
     auto start = groups_.upper_bound(last_served_);
-    for (std::size_t n = 0; n < groups_.size() && running_ < max_concurrent_; ++n) {
+    for (std::size_t n = 0; n < groups_.size() && !AtCapacity(); ++n) {
       if (start == groups_.end()) start = groups_.begin();
       auto& [name, g] = *start;
       ++start;
-      if (g.busy) continue;
-      // A full window passes the group over, as a busy one: it takes no
+      if (Full(g)) continue;
+      // A full window passes the group over, as a full group: it takes no
       // slot, and the others are served meanwhile (NextWakeup says when).
       if (g.rate && !g.rate->Allows(now)) continue;
       const QueuedJob* head = ReadyHead(g, now);
@@ -55,10 +57,9 @@ std::vector<QueuedJob> Dispatcher::TakeStartable() {
       g.jobs.erase(KeyOf(job));
       by_id_.erase(job.id);
       group_of_.erase(job.id);
-      g.busy = true;
+      ++g.running;
       if (g.rate) g.rate->Record(now);
-      g.last_start = now;
-      ++running_;
+      running_[job.id] = {name, now};
       last_served_ = name;
       out.push_back(std::move(job));
       progressed = true;
@@ -67,24 +68,43 @@ std::vector<QueuedJob> Dispatcher::TakeStartable() {
   return out;
 }
 
-void Dispatcher::Finished(const std::string& group) {
-  auto it = groups_.find(group);
-  if (it == groups_.end() || !it->second.busy) return;
-  it->second.busy = false;
-  --running_;
+void Dispatcher::Finished(JobId id) {
+  auto r = running_.find(id);
+  if (r == running_.end()) return;
+  auto g = groups_.find(r->second.group);
+  if (g != groups_.end() && g->second.running > 0) --g->second.running;
+  running_.erase(r);
 }
 
-void Dispatcher::Unstarted(const std::string& group) {
+void Dispatcher::Unstarted(JobId id) {
+  auto r = running_.find(id);
+  if (r == running_.end()) return;
+  auto g = groups_.find(r->second.group);
+  if (g != groups_.end() && g->second.rate) g->second.rate->Unrecord(r->second.started);
+  Finished(id);
+}
+
+void Dispatcher::SetMaxPerGroup(int default_n, const std::map<std::string, int>& own) {
+  max_per_group_ = default_n;
+  for (auto& [name, g] : groups_) g.max_running.reset();
+  for (const auto& [name, n] : own) groups_[name].max_running = n;
+}
+
+int Dispatcher::MaxPerGroupOf(const std::string& group) const {
   auto it = groups_.find(group);
-  if (it != groups_.end() && it->second.busy && it->second.rate) it->second.rate->Unrecord(it->second.last_start);
-  Finished(group);
+  return it == groups_.end() ? max_per_group_ : it->second.max_running.value_or(max_per_group_);
+}
+
+int Dispatcher::RunningIn(const std::string& group) const {
+  auto it = groups_.find(group);
+  return it == groups_.end() ? 0 : it->second.running;
 }
 
 std::optional<TimeMs> Dispatcher::NextWakeup() const {
   TimeMs now = clock_.NowMs();
   std::optional<TimeMs> best;
   for (const auto& [name, g] : groups_) {
-    if (g.busy) continue;  // its Finished() will trigger the next pass anyway
+    if (Full(g)) continue;  // its Finished() will trigger the next pass anyway
     if (g.jobs.empty()) continue;
     // A full rate window holds every job of the group until it opens.
     const TimeMs open = g.rate ? g.rate->NextAllowed(now).value_or(0) : 0;

@@ -1,18 +1,21 @@
 #pragma once
 // Which queued job runs next (docs/DESIGN.md, "Dispatch").
 //
-// Rules: at most `max_concurrent` jobs run at once and at most one per group
-// (a group's jobs share its workspace and session, so they are serialised).
-// Within a group: higher priority first, then earlier run_at, then arrival
-// (id). Across groups: round-robin, starting after the group served last, so
-// one busy group cannot starve another. A job whose run_at is in the future
+// Rules: at most `max_concurrent` jobs run at once, and at most
+// `max_concurrent_per_group` of one group (default 1: a group's jobs share
+// its workspace and session, so by default they are serialised; a group
+// may have its own limit). Within a group: higher priority first, then
+// earlier run_at, then arrival (id). Across groups: round-robin, starting
+// after the group served last, each pass giving every group with room at
+// most one job, so one busy group cannot starve another even when it may
+// run many at once. A job whose run_at is in the future
 // is not ready; NextWakeup() says when the earliest one becomes ready so the
 // loop arms one timer instead of polling.
 //
 // Rate limits (docs/CONFIG.md, "Rate limits"): a group with one starts at
 // most `max` attempts in any `period` (jobs/rate_limit.h). Each start the
 // dispatcher hands out is counted, retries included; a group whose window
-// is full is passed over like a busy one, so it holds no slot and blocks no
+// is full is passed over like a full group, so it holds no slot and blocks no
 // other group, and its jobs stay queued. NextWakeup() includes the instant
 // its window lets the next start through. After a restart the daemon feeds
 // the attempts' start times back (RecordStart), so a restart does not reset
@@ -44,7 +47,8 @@ struct QueuedJob {
 
 class Dispatcher {
  public:
-  Dispatcher(const Clock& clock, int max_concurrent) : clock_(clock), max_concurrent_(max_concurrent) {}
+  Dispatcher(const Clock& clock, int max_concurrent, int max_per_group = 1)
+      : clock_(clock), max_concurrent_(max_concurrent), max_per_group_(max_per_group) {}
 
   // A job became queued (ingested, recovered or requeued for a retry).
   void Add(const QueuedJob& job);
@@ -52,14 +56,16 @@ class Dispatcher {
   bool Remove(JobId id);
   // Marks the next startable jobs running and returns them, in start order.
   std::vector<QueuedJob> TakeStartable();
-  // The running job of `group` ended; its slot and the group are free again.
-  void Finished(const std::string& group);
-  // The start TakeStartable just gave `group` could not be recorded (the
-  // turn's transaction failed): as Finished, and its rate window forgets
-  // the start. The caller Adds the job back when it still exists.
-  void Unstarted(const std::string& group);
-  // The earliest future instant at which a queued job whose group is not
-  // busy becomes startable: its run_at, or its group's rate window opening,
+  // The running job `id` ended; its slot, and its place in its group, are
+  // free again. A job TakeStartable did not start (or already finished) is
+  // ignored, so a stray call never frees another job's slot.
+  void Finished(JobId id);
+  // The start TakeStartable gave job `id` could not be recorded (the turn's
+  // transaction failed): as Finished, and its group's rate window forgets
+  // that start. The caller Adds the job back when it still exists.
+  void Unstarted(JobId id);
+  // The earliest future instant at which a queued job whose group has room
+  // becomes startable: its run_at, or its group's rate window opening,
   // whichever is later; nullopt when nothing waits on time.
   std::optional<TimeMs> NextWakeup() const;
 
@@ -78,10 +84,19 @@ class Dispatcher {
   // A reloaded config's limit (docs/CONFIG.md, "Reload"): running jobs keep
   // their slots; starts wait until fewer than `n` run.
   void SetMaxConcurrent(int n) { max_concurrent_ = n; }
+  // How many jobs of one group may run at once (`max_concurrent_per_group`,
+  // docs/CONFIG.md): `default_n` for every group not in `own`, which gives
+  // groups their own; replaces every earlier setting. Lowered, running jobs
+  // keep their slots, as with SetMaxConcurrent.
+  void SetMaxPerGroup(int default_n, const std::map<std::string, int>& own = {});
+  // The limit that applies to `group` now.
+  int MaxPerGroupOf(const std::string& group) const;
 
   std::size_t queued() const { return by_id_.size(); }
-  int running() const { return running_; }
-  bool idle() const { return by_id_.empty() && running_ == 0; }
+  int running() const { return static_cast<int>(running_.size()); }
+  // Jobs of `group` running now.
+  int RunningIn(const std::string& group) const;
+  bool idle() const { return by_id_.empty() && running_.empty(); }
 
  private:
   // Order within a group: priority desc, run_at asc, id asc.
@@ -90,16 +105,25 @@ class Dispatcher {
 
   struct GroupQueue {
     std::map<Key, QueuedJob> jobs;
-    bool busy = false;
+    int running = 0;                 // its jobs TakeStartable started that have not finished
+    std::optional<int> max_running;  // its own max_concurrent_per_group; nullopt: the default
     std::optional<RateWindow> rate;  // set when the group has a limit
-    TimeMs last_start = 0;           // when TakeStartable last started one of its jobs
+  };
+  // A running job: its group, and when TakeStartable started it (for
+  // Unstarted to take back exactly that start from the rate window).
+  struct Running {
+    std::string group;
+    TimeMs started = 0;
   };
   // The best job of `g` that is ready now, if any.
   const QueuedJob* ReadyHead(const GroupQueue& g, TimeMs now) const;
+  bool Full(const GroupQueue& g) const { return g.running >= g.max_running.value_or(max_per_group_); }
+  bool AtCapacity() const { return static_cast<int>(running_.size()) >= max_concurrent_; }
 
   const Clock& clock_;
   int max_concurrent_;
-  int running_ = 0;
+  int max_per_group_;
+  std::map<JobId, Running> running_;
   std::map<std::string, GroupQueue> groups_;
   std::map<JobId, Key> by_id_;
   std::map<JobId, std::string> group_of_;

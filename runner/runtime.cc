@@ -180,4 +180,14 @@ std::string ContainerName(const std::string& group, std::int64_t now_ms) {
   return "dropq-" + safe + "-" + std::to_string(now_ms);
 }
 
+std::string ContainerNames::Next(const std::string& group, std::int64_t now_ms) {
+  if (now_ms != ms_) {
+    ms_ = now_ms;
+    given_.clear();
+  }
+  std::string name = ContainerName(group, now_ms);
+  const int n = ++given_[name];
+  return n == 1 ? name : name + "-" + std::to_string(n);
+}
+
 }  // namespace dropq::runner

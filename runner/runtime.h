@@ -17,6 +17,7 @@
 // stopped by SIGTERM to the attempt's process group, SIGKILL after the grace
 // period. Daemon-backed runtimes (docker, podman, Apple container) name a
 // stop command instead (StopArgv/KillArgv).
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,7 +29,7 @@
 namespace dropq::runner {
 
 struct SandboxSpec {
-  std::string container_name;  // dropq-<group>-<ms>
+  std::string container_name;  // dropq-<group>-<ms>[-<n>] (ContainerNames)
   std::vector<Mount> mounts;
   std::vector<std::string> agent;  // argv inside the sandbox
   std::string workdir = "/workspace/group";
@@ -77,5 +78,19 @@ std::unique_ptr<Runtime> MakeProcessRuntime(std::vector<Mount> binds);
 
 // "dropq-<group with [^A-Za-z0-9-] → '-'>-<ms>".
 std::string ContainerName(const std::string& group, std::int64_t now_ms);
+
+// The names of the attempts one daemon starts, unique even when a group
+// (max_concurrent_per_group > 1), or two groups whose folders differ only
+// in characters ContainerName replaces, start several in one millisecond:
+// the first is ContainerName's, the later ones of that millisecond get
+// "-2", "-3", ... appended. Remembers only the current millisecond's names.
+class ContainerNames {
+ public:
+  std::string Next(const std::string& group, std::int64_t now_ms);
+
+ private:
+  std::int64_t ms_ = -1;
+  std::map<std::string, int> given_;  // names given in ms_, and how often
+};
 
 }  // namespace dropq::runner

@@ -81,6 +81,7 @@ struct Options {
   std::string workdir;  // empty: a fresh mkdtemp dir, removed after a pass
   int max_seconds = 600;
   std::string runtime = "process";
+  int per_group = 1;  // max_concurrent_per_group
   bool keep = false;
 };
 
@@ -88,7 +89,8 @@ struct Options {
   std::fprintf(stderr,
                "dropq-chaos: %s\n"
                "usage: dropq-chaos --dropq PATH --agent PATH [--jobs 2000] [--groups 10] [--kills 10]\n"
-               "                   [--seed N] [--workdir DIR] [--max-seconds 600] [--runtime process|bwrap] [--keep]\n",
+               "                   [--seed N] [--workdir DIR] [--max-seconds 600] [--runtime process|bwrap]\n"
+               "                   [--per-group 1] [--keep]\n",
                why.c_str());
   std::exit(2);
 }
@@ -130,6 +132,8 @@ Options ParseArgs(int argc, char** argv) {
       o.max_seconds = static_cast<int>(number(a, v, 10, 86'400));
     else if (a == "--runtime")
       o.runtime = v;
+    else if (a == "--per-group")
+      o.per_group = static_cast<int>(number(a, v, 1, kMaxConcurrent));
     else
       Usage("unknown option " + a);
   }
@@ -286,6 +290,7 @@ std::string Config(const Options& o, const Plan& p, const fs::path& root) {
     c << "agent: [" << q(o.agent) << "]\n";
   }
   c << "max_concurrent: " << kMaxConcurrent << "\n"
+    << "max_concurrent_per_group: " << o.per_group << "\n"
     << "max_interruptions: " << o.kills + 1 << "\n"
     << "timeout: 30s\n"
     << "kill_grace: 1s\n"
@@ -1256,8 +1261,9 @@ int Main(const Options& o) {
   // The dropper may write before the first daemon creates the tree.
   for (const auto& g : plan.groups) fs::create_directories(work / "root/data/ipc" / g / "tasks");
 
-  std::printf("dropq-chaos: seed %llu, %d jobs across %d groups, %d kills, runtime %s, at most %d s\n",
-              static_cast<unsigned long long>(o.seed), o.jobs, o.groups, o.kills, o.runtime.c_str(), o.max_seconds);
+  std::printf("dropq-chaos: seed %llu, %d jobs across %d groups (%d at once each), %d kills, runtime %s, at most %d s\n",
+              static_cast<unsigned long long>(o.seed), o.jobs, o.groups, o.per_group, o.kills, o.runtime.c_str(),
+              o.max_seconds);
   std::printf("  workdir %s (dropq.yaml, daemon.log, root/)\n", work.c_str());
   const int rc = Session(o, plan, work).Run();
   if (rc == 0 && own_workdir && !o.keep) {

@@ -72,7 +72,7 @@ TEST_CASE("A config error from a file reads path:line:column: key: reason") {
     LoadConfigFile((dir / "dropq.yaml").string());
     FAIL("expected a ConfigError");
   } catch (const ConfigError& e) {
-    CHECK(std::string(e.what()) == (dir / "dropq.yaml").string() + ":5:1: max_concurrent: must be an integer >= 1");
+    CHECK(std::string(e.what()) == (dir / "dropq.yaml").string() + ":5:1: max_concurrent: must be an integer from 1 to 100000");
   }
 }
 

@@ -148,10 +148,57 @@ TEST_CASE("max_job_file of zero or not a size is rejected") {
   CHECK(ErrorKey(kMinimal + "max_job_file: " + bad + "\n") == "max_job_file");
 }
 
-TEST_CASE("max_concurrent must be an integer of at least one") {
-  auto bad = GENERATE(as<std::string>{}, "0", "-3", "1.5", "abc", "0x10", "[]", "''", "5s");
+TEST_CASE("max_concurrent must be an integer from one to 100000") {
+  auto bad = GENERATE(as<std::string>{}, "0", "-3", "1.5", "abc", "0x10", "[]", "''", "5s", "100001");
   ConfigError e = ErrorOf(kMinimal + "max_concurrent: " + bad + "\n");
-  CHECK(std::string(e.what()) == "max_concurrent: must be an integer >= 1");
+  CHECK(std::string(e.what()) == "max_concurrent: must be an integer from 1 to 100000");
+}
+
+// max_concurrent_per_group (docs/CONFIG.md, "Parallel jobs of one group").
+
+TEST_CASE("without max_concurrent_per_group every group runs one job at a time") {
+  Config c = Load(kMinimal);
+  CHECK(c.max_concurrent_per_group == 1);
+  CHECK_FALSE(c.groups[0].max_concurrent_per_group);
+  CHECK(c.MaxConcurrentPerGroupFor("main") == 1);
+}
+
+TEST_CASE("the top-level max_concurrent_per_group applies to every group without its own") {
+  Config c = Load(kMinimal + "max_concurrent_per_group: 4\n");
+  CHECK(c.MaxConcurrentPerGroupFor("main") == 4);
+  // A group registered at run time is not in the config: the default too.
+  CHECK(c.MaxConcurrentPerGroupFor("registered-later") == 4);
+}
+
+TEST_CASE("a group's own max_concurrent_per_group beats the top-level one") {
+  Config c = Load(kAgent +
+                  "max_concurrent_per_group: 2\n"
+                  "groups:\n"
+                  "  - {folder: main, main: true}\n"
+                  "  - {folder: batch, max_concurrent_per_group: 8}\n"
+                  "  - {folder: serial, max_concurrent_per_group: 1}\n");
+  CHECK(c.MaxConcurrentPerGroupFor("main") == 2);
+  CHECK(c.MaxConcurrentPerGroupFor("batch") == 8);
+  CHECK(c.MaxConcurrentPerGroupFor("serial") == 1);
+}
+
+TEST_CASE("max_concurrent in the hundreds, as a cluster runtime needs, loads") {
+  Config c = Load(kMinimal + "max_concurrent: 500\nmax_concurrent_per_group: 500\n");
+  CHECK(c.max_concurrent == 500);
+  CHECK(c.max_concurrent_per_group == 500);
+  CHECK(Load(kMinimal + "max_concurrent: 100000\n").max_concurrent == 100'000);
+}
+
+TEST_CASE("max_concurrent_per_group must be an integer from one to 100000") {
+  auto bad = GENERATE(as<std::string>{}, "0", "-1", "2.5", "many", "100001", "[]");
+  CHECK(std::string(ErrorOf(kMinimal + "max_concurrent_per_group: " + bad + "\n").what()) ==
+        "max_concurrent_per_group: must be an integer from 1 to 100000");
+}
+
+TEST_CASE("a group's bad max_concurrent_per_group is rejected naming the group") {
+  ConfigError e = ErrorOf(kAgent + "groups:\n  - {folder: main, main: true, max_concurrent_per_group: 0}\n");
+  CHECK(e.key() == "groups[0].max_concurrent_per_group");
+  CHECK(e.reason() == "must be an integer from 1 to 100000");
 }
 
 TEST_CASE("max_attempts must be an integer of at least one") {

@@ -42,6 +42,15 @@ TEST_CASE("a reload plan applies a changed rate limit, top-level or a group's", 
   CHECK(plan.next.RateFor("main") == std::optional<RateLimit>(RateLimit{1, 1'000}));
 }
 
+TEST_CASE("a reload plan applies a changed max_concurrent_per_group, top-level or a group's", "[reload]") {
+  ReloadPlan plan = PlanReload(Load("", "  - {folder: team}\n"),
+                               Load("max_concurrent_per_group: 2\n", "  - {folder: team, max_concurrent_per_group: 6}\n"));
+  CHECK(plan.restart_needed.empty());
+  CHECK(plan.changed == std::vector<std::string>{"max_concurrent_per_group", "groups"});
+  CHECK(plan.next.MaxConcurrentPerGroupFor("team") == 6);
+  CHECK(plan.next.MaxConcurrentPerGroupFor("main") == 2);
+}
+
 TEST_CASE("a reload plan of an unchanged config changes nothing", "[reload]") {
   ReloadPlan plan = PlanReload(Load("timeout: 5m\n"), Load("timeout: 5m\n"));
   CHECK(plan.restart_needed.empty());

@@ -11,14 +11,14 @@ std::vector<JobId> Ids(const std::vector<QueuedJob>& jobs) {
   return out;
 }
 
-TEST_CASE("a group runs one job at a time even with free slots", "[dispatcher]") {
+TEST_CASE("by default a group runs one job at a time even with free slots", "[dispatcher]") {
   ManualClock clock(1000);
   Dispatcher d(clock, 5);
   d.Add({1, "a", 0, 0});
   d.Add({2, "a", 0, 0});
   CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{1});
   CHECK(d.TakeStartable().empty());
-  d.Finished("a");
+  d.Finished(1);
   CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{2});
 }
 
@@ -29,7 +29,7 @@ TEST_CASE("no more jobs run than max_concurrent", "[dispatcher]") {
   CHECK(d.TakeStartable().size() == 2);
   CHECK(d.running() == 2);
   CHECK(d.TakeStartable().empty());
-  d.Finished("g1");
+  d.Finished(1);
   CHECK(d.TakeStartable().size() == 1);
 }
 
@@ -45,7 +45,7 @@ TEST_CASE("within a group higher priority runs first, then earlier run_at, then 
     auto s = d.TakeStartable();
     REQUIRE(s.size() == 1);
     order.push_back(s[0].id);
-    d.Finished("a");
+    d.Finished(s[0].id);
   }
   CHECK(order == std::vector<JobId>{3, 2, 4, 1});
 }
@@ -61,7 +61,7 @@ TEST_CASE("groups take turns so a busy group cannot starve another", "[dispatche
     auto s = d.TakeStartable();
     REQUIRE(s.size() == 1);
     served.push_back(s[0].group);
-    d.Finished(s[0].group);
+    d.Finished(s[0].id);
   }
   CHECK(served == std::vector<std::string>{"busy", "other", "quiet", "busy"});
 }
@@ -104,7 +104,7 @@ TEST_CASE("the dispatcher is idle only with nothing queued and nothing running",
   CHECK_FALSE(d.idle());
   d.TakeStartable();
   CHECK_FALSE(d.idle());
-  d.Finished("a");
+  d.Finished(1);
   CHECK(d.idle());
 }
 
@@ -116,7 +116,7 @@ std::vector<JobId> RunAllStartable(Dispatcher& d) {
   for (auto s = d.TakeStartable(); !s.empty(); s = d.TakeStartable()) {
     for (const auto& j : s) {
       out.push_back(j.id);
-      d.Finished(j.group);
+      d.Finished(j.id);
     }
   }
   return out;
@@ -220,7 +220,7 @@ TEST_CASE("a start that could not be recorded leaves the rate window as it was",
   d.Add({1, "a", 0, 0});
   auto s = d.TakeStartable();
   REQUIRE(s.size() == 1);
-  d.Unstarted("a");
+  d.Unstarted(1);
   d.Add(s[0]);
   CHECK(d.RateOf("a")->starts_in_window == 0);
   CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{1});
@@ -263,6 +263,113 @@ TEST_CASE("removing a group's rate limit lets its held jobs start", "[dispatcher
   CHECK(d.SetRateLimit("a", std::nullopt));
   CHECK_FALSE(d.RateOf("a").has_value());
   CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{2});
+}
+
+// max_concurrent_per_group (docs/CONFIG.md, "Parallel jobs of one group").
+
+TEST_CASE("a group allowed three at once starts three of its jobs and the fourth when one ends",
+          "[dispatcher][per_group]") {
+  ManualClock clock(1000);
+  Dispatcher d(clock, 10, 3);
+  for (JobId i = 1; i <= 5; ++i) d.Add({i, "a", 0, 0});
+  CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{1, 2, 3});
+  CHECK(d.RunningIn("a") == 3);
+  CHECK(d.TakeStartable().empty());
+  d.Finished(2);
+  CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{4});
+  CHECK(d.RunningIn("a") == 3);
+}
+
+TEST_CASE("a group's own limit beats the default for that group only", "[dispatcher][per_group]") {
+  ManualClock clock(1000);
+  Dispatcher d(clock, 10);
+  d.SetMaxPerGroup(1, {{"wide", 3}});
+  for (JobId i = 1; i <= 4; ++i) d.Add({i, "wide", 0, 0});
+  for (JobId i = 11; i <= 14; ++i) d.Add({i, "narrow", 0, 0});
+  auto started = d.TakeStartable();
+  CHECK(started.size() == 4);
+  CHECK(d.RunningIn("wide") == 3);
+  CHECK(d.RunningIn("narrow") == 1);
+  CHECK(d.MaxPerGroupOf("wide") == 3);
+  CHECK(d.MaxPerGroupOf("narrow") == 1);
+}
+
+TEST_CASE("groups that may each run several share a binding global limit in turns", "[dispatcher][per_group]") {
+  ManualClock clock(1000);
+  Dispatcher d(clock, 4, 4);
+  for (JobId i = 1; i <= 6; ++i) d.Add({i, "a", 0, 0});
+  for (JobId i = 11; i <= 16; ++i) d.Add({i, "b", 0, 0});
+  for (JobId i = 21; i <= 26; ++i) d.Add({i, "c", 0, 0});
+  std::vector<std::string> served;
+  for (const auto& j : d.TakeStartable()) served.push_back(j.group);
+  CHECK(served == std::vector<std::string>{"a", "b", "c", "a"});
+  // A freed slot goes to the next group in turn, not back to the one that
+  // already holds two.
+  d.Finished(11);
+  auto next = d.TakeStartable();
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].group == "b");
+  CHECK(d.running() == 4);
+}
+
+TEST_CASE("the order within a group holds when several of its jobs start at once", "[dispatcher][per_group]") {
+  ManualClock clock(1000);
+  Dispatcher d(clock, 10, 2);
+  d.Add({1, "a", 0, 0});
+  d.Add({2, "a", 5, 0});
+  d.Add({3, "a", 9, 0});
+  CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{3, 2});
+}
+
+TEST_CASE("a lowered per-group limit lets running jobs finish and holds new starts", "[dispatcher][per_group]") {
+  ManualClock clock(1000);
+  Dispatcher d(clock, 10, 3);
+  for (JobId i = 1; i <= 5; ++i) d.Add({i, "a", 0, 0});
+  REQUIRE(d.TakeStartable().size() == 3);
+  d.SetMaxPerGroup(1);
+  d.Finished(1);
+  CHECK(d.TakeStartable().empty());
+  d.Finished(2);
+  CHECK(d.TakeStartable().empty());
+  d.Finished(3);
+  CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{4});
+}
+
+TEST_CASE("a setting without a group's own limit returns it to the default", "[dispatcher][per_group]") {
+  ManualClock clock(1000);
+  Dispatcher d(clock, 10);
+  d.SetMaxPerGroup(1, {{"a", 3}});
+  d.SetMaxPerGroup(2);
+  CHECK(d.MaxPerGroupOf("a") == 2);
+}
+
+TEST_CASE("an end reported twice or for an unknown job frees no other job's slot", "[dispatcher][per_group]") {
+  ManualClock clock(1000);
+  Dispatcher d(clock, 10, 2);
+  for (JobId i = 1; i <= 3; ++i) d.Add({i, "a", 0, 0});
+  REQUIRE(d.TakeStartable().size() == 2);
+  d.Finished(1);
+  d.Finished(1);
+  d.Finished(99);
+  CHECK(d.RunningIn("a") == 1);
+  CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{3});
+  CHECK(d.TakeStartable().empty());
+}
+
+TEST_CASE("a start taken back removes that start from the rate window, not the group's latest",
+          "[dispatcher][per_group][rate]") {
+  ManualClock clock(1'000'000);
+  Dispatcher d(clock, 10, 3);
+  d.SetRateLimit("a", RateLimit{3, 60'000});
+  d.Add({1, "a", 0, 0});
+  REQUIRE(Ids(d.TakeStartable()) == std::vector<JobId>{1});
+  clock.Advance(10);
+  d.Add({2, "a", 0, 0});
+  REQUIRE(Ids(d.TakeStartable()) == std::vector<JobId>{2});
+  d.Unstarted(1);
+  // Job 1's start (1,000,000) has left the window; job 2's (1,000,010) has not.
+  clock.Set(1'060'005);
+  CHECK(d.RateOf("a")->starts_in_window == 1);
 }
 
 }  // namespace
