@@ -155,6 +155,11 @@ Status Ingestor::StageBatch() {
     st.batch.push_back(std::move(it->file));
     it = settling_.erase(it);
   }
+  // One order whatever order the events or the directory listing gave:
+  // by name. It decides which of two files of one pass with the same client
+  // id or unique key makes the job (docs/FILES.md, "Unique jobs").
+  std::stable_sort(st.batch.begin(), st.batch.end(),
+                   [](const ClaimedFile& a, const ClaimedFile& b) { return a.name < b.name; });
   st.bad_names = std::move(pass.bad_names);
   const auto& vanished = pass.vanished;
 

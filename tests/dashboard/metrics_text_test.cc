@@ -41,10 +41,11 @@ TEST_CASE("every metrics line parses and each sample belongs to a declared famil
 
 TEST_CASE("jobs are reported for every group and state, zeros included", "[metrics]") {
   auto p = ParsePrometheus(RenderPrometheus(Sample()));
-  CHECK(p.All("dropq_jobs").size() == 10);  // 2 groups x 5 states
+  CHECK(p.All("dropq_jobs").size() == 12);  // 2 groups x 6 states
   CHECK(p.Value("dropq_jobs", {{"group", "main"}, {"state", "succeeded"}}) == 3);
   CHECK(p.Value("dropq_jobs", {{"group", "team"}, {"state", "queued"}}) == 2);
   CHECK(p.Value("dropq_jobs", {{"group", "main"}, {"state", "failed"}}) == 0);
+  CHECK(p.Value("dropq_jobs", {{"group", "team"}, {"state", "waiting"}}) == 0);
 }
 
 TEST_CASE("failures count failed, timed out and lost attempts but not running ones", "[metrics]") {

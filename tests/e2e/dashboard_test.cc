@@ -124,6 +124,29 @@ TEST_CASE("the dashboard API gives a job's events, output and run log", "[e2e][d
   CHECK(d.GetJson("/api/jobs?state=failed")["jobs"].empty());
 }
 
+TEST_CASE("the dashboard shows what a waiting job waits for and what waits for it", "[e2e][dashboard][workflows]") {
+  DashboardDaemon d;
+  d.r.Drop("team", "later.json", {{"id", "later"}, {"prompt", "echo later"}, {"run_at", "2999-01-01T00:00:00Z"}});
+  REQUIRE(d.r.WaitForRow("SELECT count(*) FROM jobs"));
+  d.r.Drop("team", "then.json", {{"after", "later"}, {"prompt", "echo then"}, {"unique_key", "then"}});
+  REQUIRE(d.r.WaitForRow("SELECT count(*) FROM jobs WHERE state='waiting'"));
+  const std::string later = d.r.Query("SELECT id FROM jobs WHERE source_name='later.json'");
+  const std::string then = d.r.Query("SELECT id FROM jobs WHERE source_name='then.json'");
+  auto j = d.GetJson("/api/jobs/" + then);
+  CHECK(j["state"] == "waiting");
+  CHECK(j["after_policy"] == "succeeded");
+  CHECK(j["unique_key"] == "then");
+  REQUIRE(j["after"].size() == 1);
+  CHECK(j["after"][0]["id"].dump() == later);
+  CHECK(j["after"][0]["client_id"] == "later");
+  CHECK(j["after"][0]["state"] == "queued");
+  auto k = d.GetJson("/api/jobs/" + later);
+  REQUIRE(k["waited_by"].size() == 1);
+  CHECK(k["waited_by"][0]["id"].dump() == then);
+  CHECK(d.GetJson("/api/jobs?state=waiting")["jobs"].size() == 1);
+  CHECK(d.Metrics().Value("dropq_jobs", {{"group", "team"}, {"state", "waiting"}}) == std::optional<double>(1));
+}
+
 TEST_CASE("the dashboard gives a task's next run in the task's own zone, as dropq tasks shows it", "[e2e][dashboard]") {
   DashboardDaemon d("schedules:\n  - {id: paris, group: main, cron: \"0 9 * * *\", tz: Europe/Paris, prompt: echo}\n");
   json tasks = d.GetJson("/api/tasks");
