@@ -235,7 +235,7 @@ TEST_CASE("bwrap and process refuse a config without agent, saying which runtime
   ConfigError e = ErrorOf(kGroups + "runtime: " + runtime + "\n");
   CHECK(e.key() == "agent");
   CHECK_THAT(e.reason(), Catch::Contains("required with runtime: " + runtime) &&
-                             Catch::Contains("only docker, podman and container may leave it out"));
+                             Catch::Contains("only docker, podman, container and kubernetes may leave it out"));
 }
 
 TEST_CASE("without an agent, the docker, podman and container run argv ends with the image") {
