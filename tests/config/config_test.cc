@@ -178,8 +178,8 @@ TEST_CASE("runtime accepts bwrap and process") {
   CHECK(Load(kMinimal + "runtime: process\n").runtime == "process");
 }
 
-TEST_CASE("runtime rejects anything but bwrap, process, docker, podman and container") {
-  auto bad = GENERATE(as<std::string>{}, "kubernetes", "Bwrap", "''", "[bwrap]");
+TEST_CASE("runtime rejects anything but bwrap, process, docker, podman, container and kubernetes") {
+  auto bad = GENERATE(as<std::string>{}, "k8s", "Bwrap", "''", "[bwrap]");
   CHECK(ErrorKey(kMinimal + "runtime: " + bad + "\n") == "runtime");
 }
 
