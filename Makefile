@@ -26,7 +26,9 @@ PACKAGE_PACKAGES := dpkg-dev fakeroot lintian
 
 # Only the tests need these: the dashboard's browser test runs Debian's
 # Chromium through playwright-core (npm).
-TEST_PACKAGES := chromium openssl $(PACKAGE_PACKAGES)
+# The kubernetes runtime's tests validate every pod spec against the vendored
+# Pod schema with python3-jsonschema (tests/runner/kubernetes/).
+TEST_PACKAGES := chromium openssl python3-jsonschema $(PACKAGE_PACKAGES)
 
 # `make install`: where, and an optional staging root.
 PREFIX     ?= /usr/local

@@ -66,6 +66,19 @@ nlohmann::json ConfigJson(const Config& c) {
   auto container = [](const ContainerRuntimeConfig& r) {
     return nlohmann::json{{"image", r.image}, {"extra_args", r.extra_args}, {"binary", r.binary}};
   };
+  nlohmann::json kube_volumes = nlohmann::json::array();
+  for (const auto& v : c.kubernetes.volumes) {
+    kube_volumes.push_back({{"claim", v.claim}, {"host_path", v.host_path}, {"sub_path", v.sub_path}});
+  }
+  nlohmann::json kubernetes = {
+      {"binary", c.kubernetes.binary},
+      {"image", c.kubernetes.image},
+      {"kubeconfig", c.kubernetes.kubeconfig},
+      {"context", c.kubernetes.context},
+      {"namespace", c.kubernetes.k8s_namespace},
+      {"volumes", kube_volumes},
+      {"resources", {{"requests", c.kubernetes.requests}, {"limits", c.kubernetes.limits}}},
+  };
   nlohmann::json schedules = nlohmann::json::array();
   for (const auto& s : c.schedules) {
     nlohmann::json j = {{"id", s.id},
@@ -106,6 +119,7 @@ nlohmann::json ConfigJson(const Config& c) {
           {"docker", container(c.docker)},
           {"podman", container(c.podman)},
           {"container", container(c.container)},
+          {"kubernetes", kubernetes},
           {"mount_allowlist", c.mount_allowlist},
           {"secrets", c.secrets},  // names only: values are never printed
           {"env_file", c.env_file ? nlohmann::json(*c.env_file) : nlohmann::json()},

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <limits>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -231,6 +232,104 @@ void LoadContainerRuntime(const YAML::Node& node, const std::string& path, Conta
   if (auto n = node["image"]) out.image = NonEmptyString(n, path + ".image");
   if (auto n = node["extra_args"]) out.extra_args = StringList(n, path + ".extra_args");
   if (auto n = node["binary"]) out.binary = NonEmptyString(n, path + ".binary");
+}
+
+// Kubernetes' DNS-1123 label (namespaces) and subdomain (claim names).
+bool IsDnsLabel(const std::string& s) {
+  static const std::regex kLabel("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+  return std::regex_match(s, kLabel);
+}
+
+bool IsDnsSubdomain(const std::string& s) {
+  static const std::regex kSubdomain("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+  return s.size() <= 253 && std::regex_match(s, kSubdomain);
+}
+
+// requests/limits: resource name → a Kubernetes quantity ("500m", "2",
+// "4Gi", "1e3").
+std::map<std::string, std::string> Quantities(const YAML::Node& node, const std::string& key) {
+  static const std::regex kQuantity("[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?");
+  static const std::regex kName("([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?");
+  std::map<std::string, std::string> out;
+  if (node.IsNull()) return out;
+  if (!node.IsMap()) throw ConfigError(key, "must be a mapping of resource name to quantity (cpu: 500m, memory: 1Gi)");
+  for (const auto& kv : node) {
+    const std::string name = String(kv.first, key + " (key)");
+    const std::string at = Join(key, name);
+    if (!std::regex_match(name, kName)) throw ConfigError(at, "is not a resource name (cpu, memory, nvidia.com/gpu)");
+    const std::string q = NonEmptyString(kv.second, at);
+    if (!std::regex_match(q, kQuantity)) throw ConfigError(at, "must be a Kubernetes quantity (500m, 2, 4Gi)");
+    if (!out.emplace(name, q).second) throw ConfigError(at, "duplicate key");
+  }
+  return out;
+}
+
+void LoadKubernetes(const YAML::Node& node, KubernetesConfig& out, const fs::path& base) {
+  const std::string path = "kubernetes";
+  if (!node || node.IsNull()) return;
+  if (!node.IsMap()) throw ConfigError(path, "must be a mapping");
+  CheckKeys(node, path, {"binary", "image", "kubeconfig", "context", "namespace", "volumes", "resources"});
+  if (auto n = node["binary"]) out.binary = NonEmptyString(n, "kubernetes.binary");
+  if (auto n = node["image"]) out.image = NonEmptyString(n, "kubernetes.image");
+  if (auto n = node["kubeconfig"]) out.kubeconfig = ResolvePath(n, "kubernetes.kubeconfig", base);
+  if (auto n = node["context"]) out.context = NonEmptyString(n, "kubernetes.context");
+  if (auto n = node["namespace"]) {
+    out.k8s_namespace = NonEmptyString(n, "kubernetes.namespace");
+    if (!IsDnsLabel(out.k8s_namespace)) {
+      throw ConfigError("kubernetes.namespace", "must be a DNS-1123 label (a-z, 0-9, '-'; at most 63 characters)");
+    }
+  }
+  if (const YAML::Node n = node["volumes"]; n && !n.IsNull()) {
+    if (!n.IsSequence()) throw ConfigError("kubernetes.volumes", "must be a list of {claim, host_path, sub_path}");
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const std::string at = Index("kubernetes.volumes", i);
+      const YAML::Node v = n[i];
+      if (!v.IsMap()) throw ConfigError(at, "must be a mapping with claim and host_path");
+      CheckKeys(v, at, {"claim", "host_path", "sub_path"});
+      if (!v["claim"]) throw ConfigError(at + ".claim", "required");
+      if (!v["host_path"]) throw ConfigError(at + ".host_path", "required");
+      KubernetesVolumeConfig vol;
+      vol.claim = NonEmptyString(v["claim"], at + ".claim");
+      if (!IsDnsSubdomain(vol.claim)) {
+        throw ConfigError(at + ".claim", "must be a PersistentVolumeClaim name (a DNS-1123 subdomain)");
+      }
+      vol.host_path = ResolvePath(v["host_path"], at + ".host_path", base);
+      if (auto sp = v["sub_path"]) {
+        const std::string sub = String(sp, at + ".sub_path");
+        const fs::path p(sub);
+        bool escapes = false;
+        for (const auto& part : p) escapes = escapes || part == "..";
+        if (p.is_absolute() || escapes) throw ConfigError(at + ".sub_path", "must be a relative path without '..'");
+        vol.sub_path = p.lexically_normal().string();
+        while (!vol.sub_path.empty() && vol.sub_path.back() == '/') vol.sub_path.pop_back();
+        if (vol.sub_path == ".") vol.sub_path.clear();
+      }
+      out.volumes.push_back(std::move(vol));
+    }
+  }
+  if (const YAML::Node n = node["resources"]; n && !n.IsNull()) {
+    if (!n.IsMap()) throw ConfigError("kubernetes.resources", "must be a mapping with requests and/or limits");
+    CheckKeys(n, "kubernetes.resources", {"requests", "limits"});
+    if (auto r = n["requests"]) out.requests = Quantities(r, "kubernetes.resources.requests");
+    if (auto r = n["limits"]) out.limits = Quantities(r, "kubernetes.resources.limits");
+  }
+}
+
+// With runtime: kubernetes the pods see the group folders only through the
+// claims: the root must be on one.
+void CheckKubernetes(const Config& c) {
+  if (c.kubernetes.image.empty()) throw ConfigError("kubernetes.image", "required with runtime: kubernetes");
+  if (c.kubernetes.volumes.empty()) {
+    throw ConfigError("kubernetes.volumes",
+                      "required with runtime: kubernetes (the PersistentVolumeClaims that hold the root " + c.root +
+                          ")");
+  }
+  for (const auto& v : c.kubernetes.volumes) {
+    const std::string rel = fs::path(c.root).lexically_relative(v.host_path).string();
+    if (!rel.empty() && rel != ".." && rel.rfind("../", 0) != 0) return;
+  }
+  throw ConfigError("kubernetes.volumes",
+                    "no volume holds the root " + c.root + ": one host_path must be the root or a directory above it");
 }
 
 std::vector<AdditionalMountConfig> LoadAdditionalMounts(const YAML::Node& n, const std::string& path) {
@@ -507,6 +606,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
                "docker",
                "podman",
                "container",
+               "kubernetes",
                "mount_allowlist",
                "secrets",
                "env_file",
@@ -526,21 +626,22 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
   Config c;
   if (auto n = get("runtime")) {
     c.runtime = String(n, "runtime");
-    static const std::set<std::string> kRuntimes = {"bwrap", "process", "docker", "podman", "container"};
+    static const std::set<std::string> kRuntimes = {"bwrap", "process", "docker", "podman", "container", "kubernetes"};
     if (!kRuntimes.count(c.runtime))
-      throw ConfigError("runtime", "must be bwrap, process, docker, podman or container");
+      throw ConfigError("runtime", "must be bwrap, process, docker, podman, container or kubernetes");
   }
   {
     // An image's entrypoint can start the agent (NanoClaw's do), so the
     // container runtimes may leave `agent` out; bwrap and process have
     // nothing else to run.
-    const bool image_runs_agent = c.runtime == "docker" || c.runtime == "podman" || c.runtime == "container";
+    const bool image_runs_agent =
+        c.runtime == "docker" || c.runtime == "podman" || c.runtime == "container" || c.runtime == "kubernetes";
     const YAML::Node n = get("agent");
     if (!n || n.IsNull()) {
       if (!image_runs_agent) {
         throw ConfigError("agent", "required with runtime: " + c.runtime +
-                                       " (the agent's argv, a non-empty list of strings); only docker, podman and "
-                                       "container may leave it out, to run the image's entrypoint");
+                                       " (the agent's argv, a non-empty list of strings); only docker, podman, "
+                                       "container and kubernetes may leave it out, to run the image's entrypoint");
       }
     } else {
       if (!n.IsSequence() || n.size() == 0) throw ConfigError("agent", "must be a non-empty list of strings");
@@ -574,6 +675,8 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
   LoadContainerRuntime(get("docker"), "docker", c.docker, "docker");
   LoadContainerRuntime(get("podman"), "podman", c.podman, "podman");
   LoadContainerRuntime(get("container"), "container", c.container, "container");
+  LoadKubernetes(get("kubernetes"), c.kubernetes, base);
+  if (c.runtime == "kubernetes") CheckKubernetes(c);
   if (c.runtime == "docker" || c.runtime == "podman" || c.runtime == "container") {
     const auto& rc = c.runtime == "docker" ? c.docker : c.runtime == "podman" ? c.podman : c.container;
     if (rc.image.empty()) throw ConfigError(c.runtime + ".image", "required with runtime: " + c.runtime);

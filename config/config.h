@@ -12,6 +12,7 @@
 // ("300s", "5m"); sizes integer bytes or strings with a unit ("10MiB"); see
 // base/units.h. An empty `bwrap:` or list key counts as empty.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -114,6 +115,26 @@ struct ContainerRuntimeConfig {
   std::string binary;                   // default: docker, podman or container
 };
 
+// runtime: kubernetes (docs/RUNTIMES.md): a PersistentVolumeClaim holding
+// the host directory host_path at sub_path within the claim.
+struct KubernetesVolumeConfig {
+  std::string claim;
+  std::string host_path;  // absolute after loading
+  std::string sub_path;   // relative, normal; "" = the claim's top
+  bool operator==(const KubernetesVolumeConfig&) const = default;
+};
+
+struct KubernetesConfig {
+  std::string binary = "kubectl";
+  std::string image;
+  std::string kubeconfig;     // absolute after loading; "" = kubectl's default
+  std::string context;        // "" = the kubeconfig's current context
+  std::string k8s_namespace;  // `namespace:`; "" = the context's
+  std::vector<KubernetesVolumeConfig> volumes;
+  std::map<std::string, std::string> requests, limits;  // resource name → quantity
+  bool operator==(const KubernetesConfig&) const = default;
+};
+
 struct BindMount {
   std::string host;       // absolute after loading
   std::string container;  // absolute path inside the sandbox
@@ -161,7 +182,7 @@ struct DashboardConfig {
 struct Config {
   std::string config_path;        // absolute path of the file loaded; empty from LoadConfigString
   std::string root;               // absolute; default "./var" beside the config
-  std::string runtime = "bwrap";  // bwrap | process | docker | podman | container
+  std::string runtime = "bwrap";  // bwrap | process | docker | podman | container | kubernetes
   // argv run inside the sandbox; non-empty. Required for bwrap and process;
   // docker, podman and container may leave it out (empty): the image's
   // entrypoint runs the agent.
@@ -183,6 +204,7 @@ struct Config {
   std::string log_level = "info";                  // trace|debug|info|warn|error|critical|off
   BwrapConfig bwrap;
   ContainerRuntimeConfig docker, podman, container;
+  KubernetesConfig kubernetes;
   std::string mount_allowlist;  // absolute; default ~/.config/dropq/mount-allowlist.json
   // Names of secrets passed to agents in the stdin JSON only; values come
   // from dropq's environment, or else from env_file.

@@ -2,6 +2,7 @@
 
 #include "daemon/daemon.h"
 #include "runner/container_runtime.h"
+#include "runner/kubernetes_runtime.h"
 #include "runner/runtime.h"
 
 namespace dropq::app {
@@ -21,6 +22,21 @@ std::unique_ptr<runner::Runtime> MakeRuntime(const Config& cfg, const std::strin
   if (cfg.runtime == "container") {
     const auto& c = cfg.container;
     return runner::MakeAppleContainerRuntime({c.image, c.extra_args, grace_s, c.binary, instance_id});
+  }
+  if (cfg.runtime == "kubernetes") {
+    const auto& k = cfg.kubernetes;
+    runner::KubernetesOptions o;
+    o.binary = k.binary;
+    o.image = k.image;
+    o.kubeconfig = k.kubeconfig;
+    o.context = k.context;
+    o.k8s_namespace = k.k8s_namespace;
+    for (const auto& v : k.volumes) o.volumes.push_back({v.claim, v.host_path, v.sub_path});
+    o.requests = k.requests;
+    o.limits = k.limits;
+    o.grace_seconds = grace_s;
+    o.instance_id = instance_id;
+    return runner::MakeKubernetesRuntime(std::move(o));
   }
   spdlog::warn(
       "runtime 'process' does NOT isolate jobs: agents run as this user with full access. "

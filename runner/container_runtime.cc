@@ -1,67 +1,19 @@
 #include "runner/container_runtime.h"
 
-#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "base/process.h"
-#include "base/text.h"
+#include "runner/cli_helper.h"
 
 namespace dropq::runner {
 namespace {
 
-// A helper command (`docker info`, `docker ps`, `docker stop`) that does not
-// answer in this time is treated as failed, so a hung daemon cannot hang
-// dropq's start-up. Above the stop grace period, which `stop` waits out.
-constexpr std::int64_t kHelperTimeoutMs = 60'000;
-// Bytes kept per stream: `ps` output is a few names; `info` a page.
-constexpr std::size_t kHelperOutputCap = 1 << 20;
-
-// Runs a helper command to completion, its output captured.
-Result<process::RunResult> RunHelper(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
-  process::RunOptions options;
-  options.timeout_ms = kHelperTimeoutMs;
-  options.output_cap = kHelperOutputCap;
-  auto r = process::Run(argv, env, options);
-  if (!r.ok()) return Status::NotFound("cannot run " + argv[0] + ": " + r.status().message());
-  return r;
-}
-
-// 128 + signal when a signal ended it.
-int ExitCode(const process::Exit& e) { return e.term_signal != 0 ? 128 + e.term_signal : e.exit_code; }
-
-// The last non-empty line of a CLI's stderr: what it says went wrong.
-std::string LastLine(const std::string& text) {
-  std::istringstream in(text);
-  std::string line, last;
-  while (std::getline(in, line)) {
-    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
-  }
-  return last.size() > 300 ? text::Head(last, 300) + "…" : text::MakeValid(last);
-}
-
-std::string Joined(const std::vector<std::string>& argv) {
-  std::string s;
-  for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
-  return s;
-}
-
 std::vector<std::string> ClientEnv() {
-  std::vector<std::string> env;
-  const char* path = std::getenv("PATH");
-  env.push_back(std::string("PATH=") + (path != nullptr && *path != '\0' ? path : "/usr/local/bin:/usr/bin:/bin"));
-  const char* home = std::getenv("HOME");
-  env.push_back(std::string("HOME=") + (home != nullptr && *home != '\0' ? home : "/"));
-  env.push_back("LANG=C.UTF-8");
-  // How the CLI reaches its daemon (remote or rootless setups): addresses
-  // and directories, never credentials.
-  for (const char* name :
-       {"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "CONTAINER_HOST",
-        "CONTAINER_CONNECTION", "CONTAINERS_CONF", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TMPDIR"}) {
-    if (const char* v = std::getenv(name); v != nullptr) env.push_back(std::string(name) + "=" + v);
-  }
-  return env;
+  // How the CLI reaches its daemon (remote or rootless setups).
+  return CliClientEnv({"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
+                       "CONTAINER_HOST", "CONTAINER_CONNECTION", "CONTAINERS_CONF", "XDG_RUNTIME_DIR",
+                       "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TMPDIR"});
 }
 
 bool StartsWith(const std::string& s, std::string_view prefix) { return s.rfind(prefix, 0) == 0; }
@@ -115,20 +67,7 @@ class CliRuntime : public Runtime {
 
   // Runs a helper; a clean exit or an error naming the command and what the
   // CLI printed on stderr.
-  Result<process::RunResult> Helper(const std::vector<std::string>& argv) const {
-    auto r = RunHelper(argv, env_);
-    if (!r.ok()) return r.status();
-    if (r->timed_out) {
-      return Status::IOError("`" + Joined(argv) + "` did not finish within " + std::to_string(kHelperTimeoutMs / 1000) +
-                             " s");
-    }
-    if (ExitCode(r->exit) != 0) {
-      std::string why = LastLine(r->err);
-      return Status::IOError("`" + Joined(argv) + "` exited with code " + std::to_string(ExitCode(r->exit)) +
-                             (why.empty() ? "" : ": " + why));
-    }
-    return r;
-  }
+  Result<process::RunResult> Helper(const std::vector<std::string>& argv) const { return RunCliHelper(argv, env_); }
 
   // Stops each named orphan; one that will not stop (gone already) is not
   // counted and does not stop the others.

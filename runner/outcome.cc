@@ -84,6 +84,8 @@ RunOutcome MakeOutcome(const CapturedRun& c) {
     fail("failed", "Container killed by signal " + std::to_string(c.term_signal) + (tail.empty() ? "" : ": " + tail));
   } else if (c.exit_status != 0) {
     fail("failed", "Container exited with code " + std::to_string(c.exit_status) + (tail.empty() ? "" : ": " + tail));
+  } else if (c.collect_error) {
+    fail("failed", "Container output not collected: " + *c.collect_error);
   } else if (!last) {
     std::string why = parser.malformed().empty() ? "no output block" : parser.malformed().back();
     fail("failed", "Failed to parse container output: " + why);

@@ -29,6 +29,9 @@ struct CapturedRun {
   int term_signal = 0;                        // 0: exited, else the signal that killed it
   const SentinelParser* parser = nullptr;     // stdout, after Finish()
   std::optional<std::string> internal_error;  // a runner callback threw (base/guard.h)
+  // The runtime's collect command (runtime.h, CollectArgv) gave no output;
+  // then `parser` has seen none.
+  std::optional<std::string> collect_error = std::nullopt;
 };
 
 // The outcome: job state, the finished job_runs fields, result, error,

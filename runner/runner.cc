@@ -23,6 +23,10 @@ uv_handle_t* AsHandle(H* h) {
   return reinterpret_cast<uv_handle_t*>(h);
 }
 
+// How long a collect command (`kubectl logs` of an ended pod) may take
+// before the attempt ends without its output.
+constexpr std::int64_t kCollectTimeoutMs = 60'000;
+
 std::string FileTimestamp(TimeMs t) {
   std::string s = FormatIsoUtc(t);
   std::replace(s.begin(), s.end(), ':', '-');
@@ -65,6 +69,9 @@ class Runner::Execution {
     sandbox.mounts = GroupMounts(r_->layout_, a_.job.group, a_.is_main, r_->options_.session_dir);
     sandbox.mounts.insert(sandbox.mounts.end(), a_.extra_mounts.begin(), a_.extra_mounts.end());
     sandbox.agent = r_->options_.agent;
+    sandbox.group = a_.job.group;
+    sandbox.job_id = a_.job.id;
+    sandbox.timeout_ms = a_.timeout_ms;
     SpawnSpec spec = r_->runtime_.Build(sandbox);
     argv_ = spec.argv;
     mounts_ = sandbox.mounts;
@@ -84,13 +91,16 @@ class Runner::Execution {
     };
     handlers.on_exit = [this](const process::Exit& e) { Guarded("agent exit", [&] { Exited(e); }); };
     handlers.on_closed = [this] { Guard("agent closed", [&] { ChildClosed(); }); };
+    if (!spec.error.empty()) {
+      FailSpawn(spec.error);
+      return;
+    }
+    collect_argv_ = r_->runtime_.CollectArgv(sandbox.container_name);
+    client_env_ = spec.env;
     auto child =
         process::Child::Start(r_->loop_, spec.argv, spec.env, ContainerInputJson(a_, false), std::move(handlers));
     if (!child.ok()) {
-      spawn_error_ = spec.argv[0] + ": " + child.status().message();
-      exited_ = out_eof_ = err_eof_ = true;
-      child_closed_ = true;
-      Close(AsHandle(&timer_));
+      FailSpawn(spec.argv[0] + ": " + child.status().message());
       return;
     }
     child_ = std::move(*child);
@@ -116,14 +126,26 @@ class Runner::Execution {
   const Job& job() const { return a_.job; }
 
  private:
+  // Nothing was started: the attempt ends at once, failed with `why`.
+  void FailSpawn(std::string why) {
+    spawn_error_ = std::move(why);
+    exited_ = out_eof_ = err_eof_ = true;
+    child_closed_ = true;
+    collect_argv_.clear();  // nothing started: nothing to collect or clean up
+    Close(AsHandle(&timer_));
+  }
+
   // A chunk of the agent's stdout; empty at its end.
   void OnStdout(std::string_view chunk) {
     Guarded("agent stdout", [&] {
+      // With a collect command the stream is not the output (runtime.h):
+      // it is kept for the caps and the run log, never parsed; the
+      // collected output is.
       if (!chunk.empty()) {
         Capture(stdout_, stdout_bytes_, stdout_truncated_, chunk);
-        parser_.Feed(chunk);
+        if (collect_argv_.empty()) parser_.Feed(chunk);
       } else {
-        parser_.Finish();
+        if (collect_argv_.empty()) parser_.Finish();
         out_eof_ = true;
         MaybeDone();
       }
@@ -197,10 +219,113 @@ class Runner::Execution {
     MaybeDone();
   }
 
-  // Every handle of the child is closed; the attempt ends once its timer is.
+  // Every handle of the child is closed; the attempt ends once its timer
+  // (and its collect command, if any) are.
   void ChildClosed() {
     child_closed_ = true;
-    if (timer_closed_) GuardedReport();
+    if (AllClosed()) GuardedReport();
+  }
+
+  bool AllClosed() const { return child_closed_ && timer_closed_ && (!collector_ || collector_closed_); }
+
+  // The client has exited and its streams have ended: the collect command
+  // (`kubectl logs`) fetches the authoritative output, bounded by
+  // kCollectTimeoutMs on the attempt's timer.
+  void StartCollect() {
+    collect_started_ = true;
+    uv_timer_stop(&timer_);
+    uv_timer_start(&timer_, &Execution::OnCollectTimeout, static_cast<std::uint64_t>(kCollectTimeoutMs), 0);
+    process::Handlers handlers;
+    handlers.on_output = [this](process::Stream s, std::string_view chunk) {
+      GuardedCollect("collect output", [&] {
+        if (s == process::Stream::kStdout) {
+          if (chunk.empty()) collect_out_eof_ = true;
+          Capture(collected_, collected_bytes_, collected_truncated_, chunk);
+        } else if (chunk.empty()) {
+          collect_err_eof_ = true;
+        } else if (collect_err_.size() < 4096) {
+          collect_err_.append(chunk.substr(0, 4096 - collect_err_.size()));
+        }
+        MaybeCollected();
+      });
+    };
+    handlers.on_exit = [this](const process::Exit& e) {
+      GuardedCollect("collect exit", [&] {
+        collect_exited_ = true;
+        collect_exit_ = e;
+        MaybeCollected();
+      });
+    };
+    handlers.on_closed = [this] {
+      Guard("collect closed", [&] {
+        collector_closed_ = true;
+        if (AllClosed()) GuardedReport();
+      });
+    };
+    auto child = process::Child::Start(r_->loop_, collect_argv_, client_env_, "", std::move(handlers));
+    if (!child.ok()) {
+      FinishCollect(collect_argv_[0] + ": " + child.status().message());
+      return;
+    }
+    collector_ = std::move(*child);
+  }
+
+  // Runs a collect callback's body; an exception ends the collection with
+  // the reason, so the attempt still ends.
+  template <typename Body>
+  void GuardedCollect(const char* where, Body&& body) {
+    Guard(where, std::forward<Body>(body), [&](const std::string& why) {
+      if (collector_) collector_->StopIo();
+      FinishCollect(why);
+    });
+  }
+
+  void MaybeCollected() {
+    if (!collect_exited_ || !collect_out_eof_ || !collect_err_eof_) return;
+    std::optional<std::string> why;
+    int code = collect_exit_.term_signal != 0 ? 128 + collect_exit_.term_signal : collect_exit_.exit_code;
+    if (code != 0) {
+      std::string err = collect_err_;
+      while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
+      why = "exited with code " + std::to_string(code) + (err.empty() ? "" : ": " + text::Tail(err, 300));
+    }
+    FinishCollect(why);
+  }
+
+  static void OnCollectTimeout(uv_timer_t* t) {
+    auto* self = static_cast<Execution*>(t->data);
+    Guard("collect timeout", [&] {
+      if (self->collector_) {
+        self->collector_->Signal(SIGKILL);
+        self->collector_->StopIo();
+      }
+      self->FinishCollect("did not finish within " + std::to_string(kCollectTimeoutMs / 1000) + " s");
+    });
+  }
+
+  // The collection has ended; `failure` says why it gave no output. On
+  // success the collected bytes replace the streamed ones and are parsed;
+  // either way the runtime's clean-up command runs now, and the attempt
+  // ends.
+  void FinishCollect(std::optional<std::string> failure) {
+    if (collect_done_) return;
+    collect_done_ = true;
+    uv_timer_stop(&timer_);
+    if (failure) {
+      std::string command;
+      for (const auto& arg : collect_argv_) command += (command.empty() ? "" : " ") + arg;
+      collect_error_ = "`" + command + "` " + *failure;
+      spdlog::warn("job {}: {}", a_.job.id, *collect_error_);
+    } else {
+      stdout_ = std::move(collected_);
+      stdout_bytes_ = collected_bytes_;
+      stdout_truncated_ = collected_truncated_;
+      parser_.Feed(stdout_);
+    }
+    parser_.Finish();
+    auto cleanup = r_->runtime_.CleanupArgv(a_.run.container_name.value_or(""));
+    if (!cleanup.empty()) r_->StartHelper(cleanup);
+    MaybeDone();
   }
 
   static void OnTimeout(uv_timer_t* t) {
@@ -214,7 +339,7 @@ class Runner::Execution {
       // The agent exited but something outside its process group still
       // holds its output pipes open: stop waiting for them.
       if (self->child_) self->child_->StopIo();
-      if (!self->out_eof_) self->parser_.Finish();
+      if (!self->out_eof_ && self->collect_argv_.empty()) self->parser_.Finish();
       self->out_eof_ = self->err_eof_ = true;
       self->MaybeDone();
       return;
@@ -241,7 +366,12 @@ class Runner::Execution {
   }
 
   void MaybeDone() {
-    if (exited_ && out_eof_ && err_eof_) Close(AsHandle(&timer_));
+    if (!exited_ || !out_eof_ || !err_eof_) return;
+    if (!collect_argv_.empty() && !collect_done_) {
+      if (!collect_started_) StartCollect();
+      return;
+    }
+    Close(AsHandle(&timer_));
   }
 
   // The timer is the attempt's own handle; the child closes its own.
@@ -250,7 +380,7 @@ class Runner::Execution {
     uv_close(h, [](uv_handle_t* h) {
       auto* self = static_cast<Execution*>(h->data);
       self->timer_closed_ = true;
-      if (self->child_closed_) self->GuardedReport();
+      if (self->AllClosed()) self->GuardedReport();
     });
   }
 
@@ -297,6 +427,17 @@ class Runner::Execution {
   std::int64_t stdout_bytes_ = 0, stderr_bytes_ = 0;
   bool stdout_truncated_ = false, stderr_truncated_ = false;
   SentinelParser parser_;
+  // The collect command (runtime.h, CollectArgv) and what it gave.
+  std::vector<std::string> collect_argv_;
+  std::vector<std::string> client_env_;
+  std::unique_ptr<process::Child> collector_;
+  bool collect_started_ = false, collect_done_ = false, collector_closed_ = false;
+  bool collect_exited_ = false, collect_out_eof_ = false, collect_err_eof_ = false;
+  process::Exit collect_exit_;
+  std::string collected_, collect_err_;
+  std::int64_t collected_bytes_ = 0;
+  bool collected_truncated_ = false;
+  std::optional<std::string> collect_error_;
   // The run log, written off the loop once every handle is closed.
   uv_work_t log_work_{};
   RunOutcome outcome_;
@@ -320,7 +461,8 @@ RunOutcome Runner::Execution::Outcome(TimeMs now) {
                       .exit_status = exit_status_,
                       .term_signal = term_signal_,
                       .parser = &parser_,
-                      .internal_error = internal_error_});
+                      .internal_error = internal_error_,
+                      .collect_error = collect_error_});
 }
 
 std::string Runner::Execution::LogText(const RunOutcome& o, bool verbose) const {
@@ -340,6 +482,9 @@ std::string Runner::Execution::LogText(const RunOutcome& o, bool verbose) const 
   if (o.run.signal) s += "Signal: " + std::to_string(*o.run.signal) + "\n";
   if (timed_out_) s += "Timed Out: after " + std::to_string(a_.timeout_ms) + "ms\n";
   s += "Status: " + o.run.status + "\n";
+  if (!collect_argv_.empty()) {
+    s += "Output Collected: " + (collect_error_ ? "no (" + *collect_error_ + ")" : std::string("yes")) + "\n";
+  }
   if (o.error) s += "Error: " + *o.error + "\n";
   s += "Stdout Truncated: " + std::string(stdout_truncated_ ? "true" : "false") + " (" + std::to_string(stdout_bytes_) +
        " bytes)\n";

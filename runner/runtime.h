@@ -17,6 +17,15 @@
 // stopped by SIGTERM to the attempt's process group, SIGKILL after the grace
 // period. Daemon-backed runtimes (docker, podman, Apple container) name a
 // stop command instead (StopArgv/KillArgv).
+//
+// Output: the client's stdout is the attempt's output, parsed as it
+// streams — unless the runtime names a collect command (CollectArgv:
+// kubernetes, whose `kubectl run -i` can lose what the agent printed before
+// it attached). Then the stream only feeds the caps and the run log while
+// the attempt runs, and once the client has exited the collect command's
+// stdout (`kubectl logs`) is the authoritative output, parsed whole; then
+// the runtime's clean-up command (CleanupArgv: `kubectl delete pod`) runs.
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -33,11 +42,21 @@ struct SandboxSpec {
   std::vector<Mount> mounts;
   std::vector<std::string> agent;  // argv inside the sandbox
   std::string workdir = "/workspace/group";
+  // Whom the sandbox is for: runtimes that label it (kubernetes) use these.
+  std::string group;
+  std::int64_t job_id = 0;
+  // The attempt's timeout; runtimes that hand a deadline to a scheduler
+  // (kubernetes) derive theirs from it. 0: none given.
+  std::int64_t timeout_ms = 0;
 };
 
 struct SpawnSpec {
   std::vector<std::string> argv;
   std::vector<std::string> env;  // complete environment, "NAME=value"
+  // Non-empty: this sandbox cannot be started as asked (e.g. a mount that
+  // no configured volume holds); the attempt fails with this as its spawn
+  // error, and nothing is started.
+  std::string error = "";
 };
 
 struct BwrapOptions {
@@ -69,6 +88,13 @@ class Runtime {
   // (container runtimes: those labelled with its instance id; bwrap and
   // process have none that outlive dropq). Returns how many it stopped.
   virtual Result<int> CleanupOrphans() const { return 0; }
+  // After the client has exited: an argv whose stdout is the attempt's
+  // authoritative output (see above). Empty (the default): the streamed
+  // stdout is.
+  virtual std::vector<std::string> CollectArgv(const std::string& /*container_name*/) const { return {}; }
+  // After the collect command has ended (or failed): an argv that removes
+  // what the sandbox left behind. Empty (the default): nothing to remove.
+  virtual std::vector<std::string> CleanupArgv(const std::string& /*container_name*/) const { return {}; }
 };
 
 std::unique_ptr<Runtime> MakeBwrapRuntime(BwrapOptions options);

@@ -225,8 +225,8 @@ TEST_CASE("runtime accepts bwrap and process") {
   CHECK(Load(kMinimal + "runtime: process\n").runtime == "process");
 }
 
-TEST_CASE("runtime rejects anything but bwrap, process, docker, podman and container") {
-  auto bad = GENERATE(as<std::string>{}, "kubernetes", "Bwrap", "''", "[bwrap]");
+TEST_CASE("runtime rejects anything but bwrap, process, docker, podman, container and kubernetes") {
+  auto bad = GENERATE(as<std::string>{}, "k8s", "Bwrap", "''", "[bwrap]");
   CHECK(ErrorKey(kMinimal + "runtime: " + bad + "\n") == "runtime");
 }
 
@@ -282,7 +282,7 @@ TEST_CASE("bwrap and process refuse a config without agent, saying which runtime
   ConfigError e = ErrorOf(kGroups + "runtime: " + runtime + "\n");
   CHECK(e.key() == "agent");
   CHECK_THAT(e.reason(), Catch::Contains("required with runtime: " + runtime) &&
-                             Catch::Contains("only docker, podman and container may leave it out"));
+                             Catch::Contains("only docker, podman, container and kubernetes may leave it out"));
 }
 
 TEST_CASE("without an agent, the docker, podman and container run argv ends with the image") {

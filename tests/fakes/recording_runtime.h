@@ -16,6 +16,7 @@ class RecordingRuntime final : public runner::Runtime {
   bool isolates() const override { return false; }
   runner::SpawnSpec Build(const runner::SandboxSpec& spec) const override {
     built.push_back(spec);
+    if (!build_error.empty()) return {{}, {}, build_error};
     return {spec.agent, {"PATH=/usr/bin:/bin"}};
   }
   Status CheckAvailable() const override { return Status::Ok(); }
@@ -26,9 +27,20 @@ class RecordingRuntime final : public runner::Runtime {
     return stop_argv;
   }
 
+  // With collect_argv set, its stdout is the attempt's output (as
+  // kubernetes' `kubectl logs`); cleanup_argv runs after it.
+  std::vector<std::string> CollectArgv(const std::string& container_name) const override {
+    if (!collect_argv.empty()) collects.push_back(container_name);
+    return collect_argv;
+  }
+  std::vector<std::string> CleanupArgv(const std::string&) const override { return cleanup_argv; }
+
   std::vector<std::string> stop_argv;
+  std::vector<std::string> collect_argv, cleanup_argv;
+  std::string build_error;  // non-empty: Build fails with it
   mutable std::vector<runner::SandboxSpec> built;
   mutable std::vector<std::string> stops;
+  mutable std::vector<std::string> collects;
 };
 
 }  // namespace dropq::testing

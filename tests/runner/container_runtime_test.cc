@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tests/fakes/env.h"
+#include "tests/fakes/fake_cli.h"
 #include "tests/fakes/temp_dir.h"
 
 namespace {
@@ -26,6 +27,7 @@ using dropq::runner::MakeAppleContainerRuntime;
 using dropq::runner::MakeDockerRuntime;
 using dropq::runner::Mount;
 using dropq::runner::SandboxSpec;
+using dropq::testing::FakeCli;
 using dropq::testing::ReadFile;
 using dropq::testing::ScopedEnv;
 using dropq::testing::TempDir;
@@ -44,37 +46,6 @@ SandboxSpec Spec(Strings agent = {}) {
   s.agent = std::move(agent);
   return s;
 }
-
-// A fake CLI at the seam: a shell script that appends its argv (each
-// argument followed by '|') as one line to argv.log, then runs `body`,
-// which sees the arguments as $1, $2, ...
-struct FakeCli {
-  TempDir tmp;
-  fs::path bin;
-  fs::path log;
-
-  FakeCli(const std::string& name, const std::string& body)
-      : bin(fs::canonical(tmp.path()) / name), log(fs::canonical(tmp.path()) / "argv.log") {
-    WriteFile(bin, "#!/bin/sh\n{ printf '%s|' \"$@\"; printf '\\n'; } >> '" + log.string() + "'\n" + body + "\n");
-    chmod(bin.c_str(), 0755);
-  }
-
-  // One entry per invocation, in order.
-  Strings Calls() const {
-    Strings calls;
-    if (!fs::exists(log)) return calls;
-    std::string text = ReadFile(log), line;
-    for (char c : text) {
-      if (c == '\n') {
-        calls.push_back(line);
-        line.clear();
-      } else {
-        line.push_back(c);
-      }
-    }
-    return calls;
-  }
-};
 
 }  // namespace
 

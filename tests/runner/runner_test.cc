@@ -162,3 +162,65 @@ TEST_CASE("an attempt's times come from the injected clock") {
 }
 
 }  // namespace dropq::runner
+
+// Runtimes whose stream can lose output (kubernetes) name a collect command
+// (runtime.h, CollectArgv): its stdout, not the stream, is what is parsed.
+namespace dropq::runner {
+namespace {
+
+const std::string kOtherBlock =
+    "printf '%s\\n' '---NANOCLAW_OUTPUT_START---' '{\"status\":\"success\",\"result\":\"collected\"}' "
+    "'---NANOCLAW_OUTPUT_END---'";
+
+}  // namespace
+
+TEST_CASE("with a collect command the attempt's output is what that command prints, not the stream") {
+  RunnerFixture f(Sh("echo 'lost before attach'"));
+  f.runtime.collect_argv = Sh(kOtherBlock);
+  const RunOutcome& o = f.Run();
+  CHECK(o.job_state == JobState::kSucceeded);
+  REQUIRE(o.result);
+  CHECK(*o.result == "\"collected\"");
+  CHECK(f.runtime.collects == std::vector<std::string>{"dropq-team-1"});
+}
+
+TEST_CASE("with a collect command a result in the stream alone is not taken") {
+  RunnerFixture f(Sh(kBlock));
+  f.runtime.collect_argv = Sh("echo 'no block here'");
+  const RunOutcome& o = f.Run();
+  CHECK(o.job_state == JobState::kFailed);
+  CHECK_FALSE(o.result);
+}
+
+TEST_CASE("a collect command that fails fails the attempt with its complaint") {
+  RunnerFixture f(Sh(kBlock));
+  f.runtime.collect_argv = Sh("echo 'pods \"dropq-team-1\" not found' >&2; exit 1");
+  const RunOutcome& o = f.Run();
+  CHECK(o.job_state == JobState::kFailed);
+  REQUIRE(o.error);
+  CHECK_THAT(*o.error, Catch::Contains("output not collected") && Catch::Contains("not found") &&
+                           Catch::Contains("exited with code 1"));
+}
+
+TEST_CASE("the clean-up command runs once the collect command has ended") {
+  RunnerFixture f(Sh("exit 0"));
+  const auto marker = f.dir / "collected";
+  const auto cleaned = f.dir / "cleaned";
+  f.runtime.collect_argv = Sh(kOtherBlock + "; touch '" + marker.string() + "'");
+  f.runtime.cleanup_argv = Sh("test -e '" + marker.string() + "' && touch '" + cleaned.string() + "'");
+  f.Run();
+  CHECK(std::filesystem::exists(cleaned));
+}
+
+TEST_CASE("a sandbox the runtime cannot build fails the attempt with its reason, and nothing runs") {
+  RunnerFixture f(Sh("touch should-not-exist"));
+  f.runtime.build_error = "mount /x is on none of the configured volumes";
+  f.runtime.collect_argv = Sh(kOtherBlock);
+  const RunOutcome& o = f.Run();
+  CHECK(o.job_state == JobState::kFailed);
+  REQUIRE(o.error);
+  CHECK_THAT(*o.error, Catch::Contains("none of the configured volumes"));
+  CHECK(f.runtime.collects.empty());
+}
+
+}  // namespace dropq::runner
