@@ -185,6 +185,23 @@ TEST_CASE("a task whose previous job is still queued has it cancelled under over
   CHECK(f.enqueued.size() == 2);
 }
 
+TEST_CASE("a task with a unique key skips a firing while its key's job is still queued") {
+  TimerFixture f;
+  f.Schedule("quarter", "interval", "15m", "allow");
+  f.cfg.schedules.back().unique_key = "quarterly";
+  f.Start();
+  f.clock.Advance(15 * 60'000);
+  f.timer->Tick();
+  REQUIRE(f.enqueued.size() == 1);
+  f.clock.Advance(15 * 60'000);
+  f.timer->Tick();
+  // overlap: allow would enqueue again; the key does not.
+  CHECK(f.enqueued.size() == 1);
+  CHECK(f.Query("SELECT status, coalesce(error, '') FROM task_runs ORDER BY id") ==
+        "queued|\nskipped|duplicate of job " + std::to_string(f.enqueued[0].id) + " (queued, unique_key \"quarterly\")\n");
+  CHECK(f.Query("SELECT unique_key FROM jobs") == "quarterly\n");
+}
+
 TEST_CASE("a job's end is recorded on its task run") {
   TimerFixture f;
   f.Schedule("quarter", "interval", "15m");
