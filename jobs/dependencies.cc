@@ -13,15 +13,6 @@ Result<std::vector<JobId>> Ids(SqlStmt& q) {
   return out;
 }
 
-Result<std::vector<Link>> Links(SqlStmt& q) {
-  std::vector<Link> out;
-  Status s = ForEachRow(q, [&](const SqlStmt& r) {
-    out.push_back({r.Int(0), r.Text(1), r.OptText(2), ParseJobState(r.Text(3)).value_or(JobState::kFailed)});
-  });
-  if (!s.ok()) return s;
-  return out;
-}
-
 }  // namespace
 
 Status AddEdges(Store& store, JobId job, const std::vector<JobId>& on) {
@@ -94,20 +85,23 @@ Result<std::vector<JobId>> ListWaiting(Store& store) {
   return Ids(q);
 }
 
-Result<std::vector<Link>> DependenciesOf(Store& store, JobId job) {
-  auto& q = StoreSql::Prepare(store,
-                              "SELECT j.id, j.group_folder, j.client_id, j.state FROM job_deps d "
-                              "JOIN jobs j ON j.id = d.dep_id WHERE d.job_id = ?1 ORDER BY j.id")
+// One side of the edges of `job`: the jobs it names, or the jobs naming it.
+Result<std::vector<Link>> LinksOf(Store& store, JobId job, bool dependents) {
+  auto& q = StoreSql::Prepare(store, dependents ? "SELECT j.id, j.group_folder, j.client_id, j.state FROM job_deps d "
+                                                  "JOIN jobs j ON j.id = d.job_id WHERE d.dep_id = ?1 ORDER BY j.id"
+                                                : "SELECT j.id, j.group_folder, j.client_id, j.state FROM job_deps d "
+                                                  "JOIN jobs j ON j.id = d.dep_id WHERE d.job_id = ?1 ORDER BY j.id")
                 .Bind(1, job);
-  return Links(q);
+  std::vector<Link> out;
+  Status s = ForEachRow(q, [&](const SqlStmt& r) {
+    out.push_back({r.Int(0), r.Text(1), r.OptText(2), ParseJobState(r.Text(3)).value_or(JobState::kFailed)});
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
-Result<std::vector<Link>> DependentsOf(Store& store, JobId job) {
-  auto& q = StoreSql::Prepare(store,
-                              "SELECT j.id, j.group_folder, j.client_id, j.state FROM job_deps d "
-                              "JOIN jobs j ON j.id = d.job_id WHERE d.dep_id = ?1 ORDER BY j.id")
-                .Bind(1, job);
-  return Links(q);
-}
+Result<std::vector<Link>> DependenciesOf(Store& store, JobId job) { return LinksOf(store, job, false); }
+
+Result<std::vector<Link>> DependentsOf(Store& store, JobId job) { return LinksOf(store, job, true); }
 
 }  // namespace dropq::deps

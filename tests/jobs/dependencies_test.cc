@@ -9,6 +9,7 @@
 #include "jobs/retention.h"
 #include "jobs/store.h"
 #include "schema/migrations.h"
+#include "tests/fakes/store.h"
 #include "tests/fakes/temp_dir.h"
 
 namespace dropq {
@@ -16,17 +17,8 @@ namespace {
 
 using testing::TempDir;
 
-struct Fixture {
-  TempDir dir;
-  ManualClock clock{1'800'000'000'000};
-  std::unique_ptr<Store> store;
+struct Fixture : testing::StoreFixture {
   int claims = 0;
-  Fixture() {
-    auto s = Store::Open((dir / "dropq.db").string(), clock);
-    REQUIRE(s.ok());
-    store = std::move(*s);
-    REQUIRE(store->UpsertGroup("team", "Team", std::nullopt, false).ok());
-  }
   Store::Inserted Insert(RunRequest req, std::vector<JobId> after = {}) {
     auto r = store->InsertJob("team", req, {"team", "x.json", "abc", "claim-" + std::to_string(++claims)}, 1,
                               kDefaultMaxInterruptions, after);

@@ -3,25 +3,15 @@
 
 #include <catch2/catch.hpp>
 
-#include "tests/fakes/temp_dir.h"
+#include "tests/fakes/store.h"
 
 namespace dropq::watcher {
 namespace {
 
-using testing::TempDir;
-
-struct Fixture {
-  TempDir dir;
-  ManualClock clock{1'800'000'000'000};
-  std::unique_ptr<Store> store;
+struct Fixture : testing::StoreFixture {
   std::vector<GroupIdentity> groups = {{"main", std::nullopt, true}, {"team", std::nullopt, false}};
   std::vector<RunRequest> reqs;
-  Fixture() {
-    auto s = Store::Open((dir / "dropq.db").string(), clock);
-    REQUIRE(s.ok());
-    store = std::move(*s);
-    REQUIRE(store->UpsertGroup("main", "Main", std::nullopt, true).ok());
-    REQUIRE(store->UpsertGroup("team", "Team", std::nullopt, false).ok());
+  Fixture() : StoreFixture({"main", "team"}, true) {
     reqs.reserve(16);  // AfterItem points into it
   }
   JobId Existing(const std::string& group, const std::string& client_id) {
