@@ -25,8 +25,10 @@ export CCACHE_NOHASHDIR := 1
 PACKAGE_PACKAGES := dpkg-dev fakeroot lintian
 
 # Only the tests need these: the dashboard's browser test runs Debian's
-# Chromium through playwright-core (npm).
-TEST_PACKAGES := chromium openssl $(PACKAGE_PACKAGES)
+# Chromium through playwright-core (npm); the Slurm tests a local cluster.
+# The Slurm runtime's tests start a single-node cluster (tests/slurm/).
+SLURM_PACKAGES := slurm-wlm munge
+TEST_PACKAGES := chromium openssl $(PACKAGE_PACKAGES) $(SLURM_PACKAGES)
 
 # `make install`: where, and an optional staging root.
 PREFIX     ?= /usr/local
