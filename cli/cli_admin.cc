@@ -104,6 +104,19 @@ nlohmann::json ConfigJson(const Config& c) {
           {"docker", container(c.docker)},
           {"podman", container(c.podman)},
           {"container", container(c.container)},
+          {"slurm",
+           {{"shared_root", c.slurm.shared_root},
+            {"inner", c.slurm.inner},
+            {"image", c.slurm.image},
+            {"partition", c.slurm.partition},
+            {"account", c.slurm.account},
+            {"qos", c.slurm.qos},
+            {"cpus", c.slurm.cpus},
+            {"mem", c.slurm.mem},
+            {"gres", c.slurm.gres},
+            {"extra_args", c.slurm.extra_args},
+            {"inner_args", c.slurm.inner_args},
+            {"queue_timeout_ms", c.slurm.queue_timeout_ms}}},
           {"mount_allowlist", c.mount_allowlist},
           {"secrets", c.secrets},  // names only: values are never printed
           {"env_file", c.env_file ? nlohmann::json(*c.env_file) : nlohmann::json()},
@@ -439,6 +452,11 @@ int CmdDoctor(const Context& ctx) {
     checks.push_back(
         {"runtime " + cfg.runtime, "ok",
          cfg.runtime == "bwrap" ? "a test sandbox with its own namespaces (--unshare-all) ran" : "available"});
+  }
+  // Cluster runtimes: a node must see the root under the same path.
+  if (auto seen = runtime->ProbeSharedStorage()) {
+    checks.push_back({"shared storage", seen->ok() ? "ok" : "fail",
+                      seen->ok() ? "a node read a file written here (one probe step)" : seen->message()});
   }
   if (cfg.runtime == "bwrap") {
     std::ifstream f("/proc/sys/user/max_user_namespaces");

@@ -61,6 +61,7 @@ ReloadPlan PlanReload(const Config& running, Config loaded) {
   keep("docker", &Config::docker);
   keep("podman", &Config::podman);
   keep("container", &Config::container);
+  keep("slurm", &Config::slurm);
   keep("dashboard", &Config::dashboard);
   keep("on_message", &Config::on_message);
   auto note = [&](const char* key, auto member) {

@@ -17,7 +17,9 @@
 // stopped by SIGTERM to the attempt's process group, SIGKILL after the grace
 // period. Daemon-backed runtimes (docker, podman, Apple container) name a
 // stop command instead (StopArgv/KillArgv).
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +34,7 @@ struct SandboxSpec {
   std::vector<Mount> mounts;
   std::vector<std::string> agent;  // argv inside the sandbox
   std::string workdir = "/workspace/group";
+  std::int64_t timeout_ms = 0;  // the attempt's timeout (slurm: its --time); 0: none
 };
 
 struct SpawnSpec {
@@ -68,6 +71,18 @@ class Runtime {
   // (container runtimes: those labelled with its instance id; bwrap and
   // process have none that outlive dropq). Returns how many it stopped.
   virtual Result<int> CleanupOrphans() const { return 0; }
+
+  // Runtimes whose sandbox may wait for resources before it runs (slurm:
+  // the allocation). Non-empty: the line the sandbox prints on stderr the
+  // moment it runs; the runner cuts it from stderr, records `allocated`,
+  // and starts the attempt's timeout only then. Until then
+  // StartTimeoutMs() bounds the wait (0: unbounded), and a stop is SIGTERM
+  // to the client (which withdraws its request), not StopArgv.
+  virtual std::string_view StartMarker() const { return {}; }
+  virtual std::int64_t StartTimeoutMs() const { return 0; }
+  // `dropq doctor`: whether the machines that run jobs see the root
+  // (cluster runtimes with shared storage); nullopt: nothing to check.
+  virtual std::optional<Status> ProbeSharedStorage() const { return std::nullopt; }
 };
 
 std::unique_ptr<Runtime> MakeBwrapRuntime(BwrapOptions options);
