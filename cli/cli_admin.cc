@@ -444,8 +444,9 @@ int CmdDoctor(const Context& ctx) {
   spdlog::set_level(spdlog::level::err);
   // No instance id: doctor only checks availability and starts no container.
   auto runtime = MakeRuntime(cfg, "");
-  if (Status s = runtime->CheckAvailable(); !s.ok()) {
-    checks.push_back({"runtime " + cfg.runtime, "fail", s.message()});
+  const Status available = runtime->CheckAvailable();
+  if (!available.ok()) {
+    checks.push_back({"runtime " + cfg.runtime, "fail", available.message()});
   } else if (!runtime->isolates()) {
     checks.push_back({"runtime " + cfg.runtime, "warn", "available, but it does NOT isolate jobs"});
   } else {
@@ -454,7 +455,7 @@ int CmdDoctor(const Context& ctx) {
          cfg.runtime == "bwrap" ? "a test sandbox with its own namespaces (--unshare-all) ran" : "available"});
   }
   // Cluster runtimes: a node must see the root under the same path.
-  if (auto seen = runtime->ProbeSharedStorage()) {
+  if (auto seen = available.ok() ? runtime->ProbeSharedStorage() : std::nullopt) {
     checks.push_back({"shared storage", seen->ok() ? "ok" : "fail",
                       seen->ok() ? "a node read a file written here (one probe step)" : seen->message()});
   }

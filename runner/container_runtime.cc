@@ -31,16 +31,6 @@ Result<process::RunResult> RunHelper(const std::vector<std::string>& argv, const
 // 128 + signal when a signal ended it.
 int ExitCode(const process::Exit& e) { return e.term_signal != 0 ? 128 + e.term_signal : e.exit_code; }
 
-// The last non-empty line of a CLI's stderr: what it says went wrong.
-std::string LastLine(const std::string& text) {
-  std::istringstream in(text);
-  std::string line, last;
-  while (std::getline(in, line)) {
-    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
-  }
-  return last.size() > 300 ? text::Head(last, 300) + "…" : text::MakeValid(last);
-}
-
 std::string Joined(const std::vector<std::string>& argv) {
   std::string s;
   for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
@@ -123,7 +113,7 @@ class CliRuntime : public Runtime {
                              " s");
     }
     if (ExitCode(r->exit) != 0) {
-      std::string why = LastLine(r->err);
+      std::string why = text::LastLine(r->err);
       return Status::IOError("`" + Joined(argv) + "` exited with code " + std::to_string(ExitCode(r->exit)) +
                              (why.empty() ? "" : ": " + why));
     }

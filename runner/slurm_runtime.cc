@@ -50,15 +50,6 @@ std::vector<std::string> ClientEnv() {
 
 std::string NameOf(const std::string& env_entry) { return env_entry.substr(0, env_entry.find('=')); }
 
-std::string LastLine(const std::string& text) {
-  std::istringstream in(text);
-  std::string line, last;
-  while (std::getline(in, line)) {
-    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
-  }
-  return last.size() > 300 ? text::Head(last, 300) + "…" : text::MakeValid(last);
-}
-
 bool StartsWith(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
 // True when `path` is `dir` or below it (both absolute and normal).
@@ -267,7 +258,7 @@ class SlurmRuntime final : public Runtime {
     }
     int code = r->exit.term_signal != 0 ? 128 + r->exit.term_signal : r->exit.exit_code;
     if (code != 0) {
-      std::string why = LastLine(r->err);
+      std::string why = text::LastLine(r->err);
       return Status::IOError("`" + cmd + "` exited with code " + std::to_string(code) + (why.empty() ? "" : ": " + why));
     }
     return r;

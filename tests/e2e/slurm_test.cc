@@ -6,7 +6,10 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <sstream>
 
+#include "runner/slurm_runtime.h"
+#include "tests/e2e/checkout.h"
 #include "tests/e2e/e2e_root.h"
 
 namespace dropq::testing {
@@ -78,6 +81,11 @@ TEST_CASE("a failing agent's exit code comes back through srun", "[.slurm]") {
   CHECK(r.Result("team", "fails.json")["state"] == "failed");
   CHECK(r.Result("team", "fails.json")["exitCode"] == 3);
   CHECK(r.Query("SELECT exit_code FROM job_runs WHERE job_id=1") == "3");
+  // The failed run's log shows stderr whole, without the wrapper's start
+  // marker, which the runner cut out.
+  std::string log = ReadFile(r.Query("SELECT log_file FROM job_runs WHERE job_id=1"));
+  CHECK(log.find("=== Stderr ===") != std::string::npos);
+  CHECK(log.find(runner::kSlurmStartMarker) == std::string::npos);
 }
 
 TEST_CASE("a slurm step that ignores SIGTERM is stopped at its timeout by scancel", "[.slurm]") {
@@ -131,26 +139,31 @@ TEST_CASE("a slurm step that gets no allocation fails at the queue timeout", "[.
   CHECK(WaitUntil([&] { return r.Squeue(name).empty(); }, 60'000));
 }
 
+TEST_CASE("dropq doctor checks that a node reads the root through one slurm step", "[.slurm]") {
+  SlurmRoot r;
+  auto doctor = r.Dropq({"doctor"});
+  INFO(doctor.out << doctor.err);
+  std::string row;
+  std::istringstream lines(doctor.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("shared storage", 0) == 0) row = line;
+  }
+  CHECK(row.find(" ok ") != std::string::npos);
+  // Its probe file is gone again.
+  for (const auto& e : fs::directory_iterator(r.dir.path())) {
+    CHECK(e.path().filename().string().find("probe") == std::string::npos);
+  }
+}
+
 TEST_CASE("examples/slurm.yaml runs the demo jobs through the cluster", "[.slurm]") {
   REQUIRE(std::getenv("SLURM_CONF") != nullptr);
-  // A checkout after `make`, as README's commands see it.
-  TempDir dir;
-  fs::create_directories(dir / "examples");
-  fs::create_directories(dir / "scratch");
-  fs::copy_file(fs::path(DROPQ_SOURCE_DIR) / "examples/slurm.yaml", dir / "examples/slurm.yaml");
-  fs::create_directory_symlink(fs::path(DROPQ_BINARY).parent_path(), dir / "build");
-  for (const auto& g : fs::directory_iterator(fs::path(DROPQ_SOURCE_DIR) / "examples/jobs")) {
-    fs::path tasks = dir / "var/data/ipc" / g.path().filename() / "tasks";
-    fs::create_directories(tasks);
-    for (const auto& f : fs::directory_iterator(g.path())) fs::copy_file(f.path(), tasks / f.path().filename());
-  }
-  auto run = RunProcess({DROPQ_BINARY, "run", "--once", "--config", (dir / "examples/slurm.yaml").string()},
-                        dir / "scratch", 120'000);
-  INFO(run.err);
+  Checkout c("slurm.yaml");
+  auto run = c.Sh("./build/dropq run --once $C");
+  INFO(run.out);
   REQUIRE(run.exit_code == 0);
   int succeeded = 0;
   for (const char* g : {"main", "team"}) {
-    for (const auto& f : fs::directory_iterator(dir / "var/data/ipc" / g / "results")) {
+    for (const auto& f : fs::directory_iterator(c.dir / "var/data/ipc" / g / "results")) {
       auto result = json::parse(ReadFile(f.path()));
       INFO(f.path());
       CHECK(result["state"] == "succeeded");
