@@ -28,14 +28,25 @@ fail() {
   exit 1
 }
 
-stop_pid() {  # stop_pid FILE: TERM the daemon whose pid FILE holds, wait up to 10 s, then KILL
+pid_in() {  # pid_in FILE: the pid FILE holds, or nothing
   [ -f "$1" ] || return 0
   pid=$(cat "$1")
   case $pid in '' | *[!0-9]*) return 0 ;; esac
-  kill "$pid" 2>/dev/null || return 0
+  echo "$pid"
+}
+
+stop_pids() {  # stop_pids PID...: TERM them together (each takes ~2 s), wait up to 10 s, then KILL
+  [ $# -gt 0 ] || return 0
+  kill "$@" 2>/dev/null || true
   i=0
-  while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-  kill -9 "$pid" 2>/dev/null || true
+  while [ $i -lt 100 ]; do
+    alive=0
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 1 ] || return 0
+    sleep 0.1
+    i=$((i + 1))
+  done
+  kill -9 "$@" 2>/dev/null || true
 }
 
 stop() {
@@ -47,9 +58,9 @@ stop() {
     i=0
     while [ -n "$(timeout 5 squeue -h -o %i 2>/dev/null)" ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
   fi
-  stop_pid "$tmp/run/slurmd.pid"
-  stop_pid "$tmp/run/slurmctld.pid"
-  stop_pid "$tmp/run/munged.pid"
+  # shellcheck disable=SC2046 # pids are digits only
+  stop_pids $(pid_in "$tmp/run/slurmd.pid") $(pid_in "$tmp/run/slurmctld.pid")
+  stop_pids $(pid_in "$tmp/run/munged.pid")
   case $tmp in /tmp/dropq-slurm.*) rm -rf "$tmp" ;; esac
   rm -f "$dir/tmpdir"
 }
