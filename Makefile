@@ -28,7 +28,9 @@ PACKAGE_PACKAGES := dpkg-dev fakeroot lintian
 # Chromium through playwright-core (npm).
 # The kubernetes runtime's tests validate every pod spec against the vendored
 # Pod schema with python3-jsonschema (tests/runner/kubernetes/).
-TEST_PACKAGES := chromium openssl python3-jsonschema $(PACKAGE_PACKAGES)
+# The Slurm runtime's tests start a single-node cluster (tests/slurm/).
+SLURM_PACKAGES := slurm-wlm munge
+TEST_PACKAGES := chromium openssl python3-jsonschema $(PACKAGE_PACKAGES) $(SLURM_PACKAGES)
 
 # `make install`: where, and an optional staging root.
 PREFIX     ?= /usr/local

@@ -133,6 +133,18 @@ std::string Escape(std::string_view bytes, bool keep_lines) {
 
 }  // namespace
 
+std::string LastLine(std::string_view text) {
+  std::string_view last;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    if (line.find_first_not_of(" \t\r") != std::string_view::npos) last = line;
+    if (nl == std::string_view::npos) break;
+    text.remove_prefix(nl + 1);
+  }
+  return last.size() > 300 ? Head(last, 300) + "…" : MakeValid(last);
+}
+
 std::string ForLog(std::string_view bytes) { return Escape(bytes, false); }
 
 std::string ForTerminal(std::string_view bytes) { return Escape(bytes, true); }

@@ -33,6 +33,10 @@ std::string Tail(std::string_view bytes, std::size_t max_bytes);
 // where a cut at `n` may fall without splitting a character.
 std::size_t BoundaryAtOrBefore(std::string_view valid, std::size_t n);
 
+// The last line of `text` that is not blank, valid UTF-8, at most 300 bytes
+// ("…" marks a cut): what a command line tool's stderr says went wrong.
+std::string LastLine(std::string_view text);
+
 // For a line of a text log: valid UTF-8 with every control character
 // (C0 but none kept, DEL, C1) escaped as \n, \r, \t or \xNN / \u0085, so
 // nothing an agent prints can start a new log line or drive a terminal.

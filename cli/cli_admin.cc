@@ -120,6 +120,19 @@ nlohmann::json ConfigJson(const Config& c) {
           {"podman", container(c.podman)},
           {"container", container(c.container)},
           {"kubernetes", kubernetes},
+          {"slurm",
+           {{"shared_root", c.slurm.shared_root},
+            {"inner", c.slurm.inner},
+            {"image", c.slurm.image},
+            {"partition", c.slurm.partition},
+            {"account", c.slurm.account},
+            {"qos", c.slurm.qos},
+            {"cpus", c.slurm.cpus},
+            {"mem", c.slurm.mem},
+            {"gres", c.slurm.gres},
+            {"extra_args", c.slurm.extra_args},
+            {"inner_args", c.slurm.inner_args},
+            {"queue_timeout_ms", c.slurm.queue_timeout_ms}}},
           {"mount_allowlist", c.mount_allowlist},
           {"secrets", c.secrets},  // names only: values are never printed
           {"env_file", c.env_file ? nlohmann::json(*c.env_file) : nlohmann::json()},
@@ -447,14 +460,20 @@ int CmdDoctor(const Context& ctx) {
   spdlog::set_level(spdlog::level::err);
   // No instance id: doctor only checks availability and starts no container.
   auto runtime = MakeRuntime(cfg, "");
-  if (Status s = runtime->CheckAvailable(); !s.ok()) {
-    checks.push_back({"runtime " + cfg.runtime, "fail", s.message()});
+  const Status available = runtime->CheckAvailable();
+  if (!available.ok()) {
+    checks.push_back({"runtime " + cfg.runtime, "fail", available.message()});
   } else if (!runtime->isolates()) {
     checks.push_back({"runtime " + cfg.runtime, "warn", "available, but it does NOT isolate jobs"});
   } else {
     checks.push_back(
         {"runtime " + cfg.runtime, "ok",
          cfg.runtime == "bwrap" ? "a test sandbox with its own namespaces (--unshare-all) ran" : "available"});
+  }
+  // Cluster runtimes: a node must see the root under the same path.
+  if (auto seen = available.ok() ? runtime->ProbeSharedStorage() : std::nullopt) {
+    checks.push_back({"shared storage", seen->ok() ? "ok" : "fail",
+                      seen->ok() ? "a node read a file written here (one probe step)" : seen->message()});
   }
   if (cfg.runtime == "bwrap") {
     std::ifstream f("/proc/sys/user/max_user_namespaces");

@@ -332,6 +332,35 @@ void CheckKubernetes(const Config& c) {
                     "no volume holds the root " + c.root + ": one host_path must be the root or a directory above it");
 }
 
+// slurm: (docs/CONFIG.md, "slurm"). shared_root is required with
+// runtime: slurm, and the root must lie inside it.
+void LoadSlurm(const YAML::Node& node, SlurmConfig& out, const fs::path& base) {
+  const std::string path = "slurm";
+  if (!node || node.IsNull()) return;
+  if (!node.IsMap()) throw ConfigError(path, "must be a mapping");
+  CheckKeys(node, path,
+            {"shared_root", "inner", "image", "partition", "account", "qos", "cpus", "mem", "gres", "extra_args",
+             "inner_args", "queue_timeout"});
+  if (auto n = node["shared_root"]) out.shared_root = ResolvePath(n, "slurm.shared_root", base);
+  if (auto n = node["inner"]) {
+    out.inner = String(n, "slurm.inner");
+    static const std::set<std::string> kInner = {"bwrap", "podman", "apptainer", "bare"};
+    if (!kInner.count(out.inner)) throw ConfigError("slurm.inner", "must be bwrap, podman, apptainer or bare");
+  }
+  for (auto [key, field] : {std::pair<const char*, std::string*>{"image", &out.image},
+                            {"partition", &out.partition},
+                            {"account", &out.account},
+                            {"qos", &out.qos},
+                            {"mem", &out.mem},
+                            {"gres", &out.gres}}) {
+    if (auto n = node[key]) *field = NonEmptyString(n, path + "." + key);
+  }
+  if (auto n = node["cpus"]) out.cpus = IntAtLeast(n, "slurm.cpus", 1);
+  if (auto n = node["extra_args"]) out.extra_args = StringList(n, "slurm.extra_args");
+  if (auto n = node["inner_args"]) out.inner_args = StringList(n, "slurm.inner_args");
+  if (auto n = node["queue_timeout"]) out.queue_timeout_ms = DurationMs(n, "slurm.queue_timeout", 1);
+}
+
 std::vector<AdditionalMountConfig> LoadAdditionalMounts(const YAML::Node& n, const std::string& path) {
   std::vector<AdditionalMountConfig> out;
   if (!n || n.IsNull()) return out;
@@ -607,6 +636,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
                "podman",
                "container",
                "kubernetes",
+               "slurm",
                "mount_allowlist",
                "secrets",
                "env_file",
@@ -626,9 +656,10 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
   Config c;
   if (auto n = get("runtime")) {
     c.runtime = String(n, "runtime");
-    static const std::set<std::string> kRuntimes = {"bwrap", "process", "docker", "podman", "container", "kubernetes"};
+    static const std::set<std::string> kRuntimes = {"bwrap",     "process",    "docker", "podman",
+                                                    "container", "kubernetes", "slurm"};
     if (!kRuntimes.count(c.runtime))
-      throw ConfigError("runtime", "must be bwrap, process, docker, podman, container or kubernetes");
+      throw ConfigError("runtime", "must be bwrap, process, docker, podman, container, kubernetes or slurm");
   }
   {
     // An image's entrypoint can start the agent (NanoClaw's do), so the
@@ -680,6 +711,20 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
   if (c.runtime == "docker" || c.runtime == "podman" || c.runtime == "container") {
     const auto& rc = c.runtime == "docker" ? c.docker : c.runtime == "podman" ? c.podman : c.container;
     if (rc.image.empty()) throw ConfigError(c.runtime + ".image", "required with runtime: " + c.runtime);
+  }
+  LoadSlurm(get("slurm"), c.slurm, base);
+  if (c.runtime == "slurm") {
+    if (c.slurm.shared_root.empty()) {
+      throw ConfigError("slurm.shared_root", "required with runtime: slurm (the storage every node sees, holding root)");
+    }
+    if ((c.slurm.inner == "podman" || c.slurm.inner == "apptainer") && c.slurm.image.empty()) {
+      throw ConfigError("slurm.image", "required with slurm.inner: " + c.slurm.inner);
+    }
+    auto rel = fs::path(c.root).lexically_relative(c.slurm.shared_root);
+    if (rel.empty() || *rel.begin() == "..") {
+      throw ConfigError("slurm.shared_root", c.slurm.shared_root + " does not hold root " + c.root +
+                                                 ": the nodes must see the group and IPC folders");
+    }
   }
   if (auto n = get("mount_allowlist")) {
     c.mount_allowlist = ResolvePath(n, "mount_allowlist", base);

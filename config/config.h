@@ -147,6 +147,20 @@ struct BwrapConfig {
   std::vector<BindMount> ro_binds;      // operator-trusted read-only binds (e.g. the agent binary)
 };
 
+// runtime: slurm (docs/RUNTIMES.md): srun's options and the sandbox the
+// agent runs in on the node.
+struct SlurmConfig {
+  std::string shared_root;  // absolute: storage every node sees, holding root
+  std::string inner = "bwrap";  // bwrap | podman | apptainer | bare
+  std::string image;            // podman and apptainer
+  std::string partition, account, qos, mem, gres;  // "" = not passed
+  std::int64_t cpus = 0;                           // --cpus-per-task; 0 = not passed
+  std::vector<std::string> extra_args;             // srun's, before the inner command
+  std::vector<std::string> inner_args;             // the inner sandbox's
+  std::int64_t queue_timeout_ms = 3'600'000;       // longest wait for an allocation
+  bool operator==(const SlurmConfig&) const = default;
+};
+
 // A recurring task declared in the config (docs/SCHEDULER.md): upserted at
 // every start; tasks removed from the file are removed.
 struct ScheduleConfig {
@@ -182,7 +196,7 @@ struct DashboardConfig {
 struct Config {
   std::string config_path;        // absolute path of the file loaded; empty from LoadConfigString
   std::string root;               // absolute; default "./var" beside the config
-  std::string runtime = "bwrap";  // bwrap | process | docker | podman | container | kubernetes
+  std::string runtime = "bwrap";  // bwrap | process | docker | podman | container | kubernetes | slurm
   // argv run inside the sandbox; non-empty. Required for bwrap and process;
   // docker, podman and container may leave it out (empty): the image's
   // entrypoint runs the agent.
@@ -205,6 +219,7 @@ struct Config {
   BwrapConfig bwrap;
   ContainerRuntimeConfig docker, podman, container;
   KubernetesConfig kubernetes;
+  SlurmConfig slurm;
   std::string mount_allowlist;  // absolute; default ~/.config/dropq/mount-allowlist.json
   // Names of secrets passed to agents in the stdin JSON only; values come
   // from dropq's environment, or else from env_file.

@@ -209,7 +209,8 @@ class Daemon final : public watcher::CommandHandler {
     runner_ = std::make_unique<runner::Runner>(
         &loop_, layout_, *runtime_, ro, clock_,
         [this](const Job& j, RunOutcome o) { attempts_->Exited(j, std::move(o)); },
-        [this](const Job& j, std::int64_t attempt, const runner::AgentOutput& out) { OnOutput(j, attempt, out); });
+        [this](const Job& j, std::int64_t attempt, const runner::AgentOutput& out) { OnOutput(j, attempt, out); },
+        [this](const Job& j, std::int64_t attempt, std::int64_t waited_ms) { OnAllocated(j, attempt, waited_ms); });
     attempts_ = std::make_unique<Attempts>(*runner_, clock_, AttemptHooks(),
                                            [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); });
     MessageOptions mo;
@@ -786,10 +787,19 @@ class Daemon final : public watcher::CommandHandler {
     SchedulePump();
   }
 
+  // A runtime that waits for resources (slurm) started the sandbox: an
+  // `allocated` event with the queue wait, joining the next pump's
+  // transaction as output events do.
+  void OnAllocated(const Job& job, std::int64_t attempt, std::int64_t waited_ms) {
+    nlohmann::json d = {{"attempt", attempt}, {"waited_ms", waited_ms}};
+    pending_outputs_.push_back({job.id, job.group, text::Dump(d), "allocated"});
+    SchedulePump();
+  }
+
   // Appends the pending output events; call inside a transaction.
   Status AppendOutputs() {
     for (const auto& o : pending_outputs_) {
-      if (Status s = store_->AppendEvent(o.job, o.group, "output", o.detail); !s.ok()) return s;
+      if (Status s = store_->AppendEvent(o.job, o.group, o.event, o.detail); !s.ok()) return s;
     }
     return Status::Ok();
   }
@@ -1028,6 +1038,7 @@ class Daemon final : public watcher::CommandHandler {
     JobId job;
     std::string group;
     std::string detail;
+    std::string event = "output";  // or `allocated`
   };
   std::vector<PendingOutput> pending_outputs_;  // output events not yet in a transaction
   bool snapshots_dirty_ = true;                 // tasks or job activity changed since the last request

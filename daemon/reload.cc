@@ -63,6 +63,7 @@ ReloadPlan PlanReload(const Config& running, Config loaded) {
   keep("podman", &Config::podman);
   keep("container", &Config::container);
   keep("kubernetes", &Config::kubernetes);
+  keep("slurm", &Config::slurm);
   keep("dashboard", &Config::dashboard);
   keep("on_message", &Config::on_message);
   auto note = [&](const char* key, auto member) {

@@ -4,6 +4,7 @@
 #include "runner/container_runtime.h"
 #include "runner/kubernetes_runtime.h"
 #include "runner/runtime.h"
+#include "runner/slurm_runtime.h"
 
 namespace dropq::app {
 
@@ -18,6 +19,28 @@ std::unique_ptr<runner::Runtime> MakeRuntime(const Config& cfg, const std::strin
   if (cfg.runtime == "docker" || cfg.runtime == "podman") {
     const auto& c = cfg.runtime == "docker" ? cfg.docker : cfg.podman;
     return runner::MakeDockerRuntime({c.binary, c.image, c.extra_args, grace_s, instance_id});
+  }
+  if (cfg.runtime == "slurm") {
+    const auto& c = cfg.slurm;
+    runner::SlurmOptions o;
+    o.instance_id = instance_id;
+    o.shared_root = c.shared_root;
+    o.root = cfg.root;
+    o.inner = c.inner;
+    o.image = c.image;
+    o.partition = c.partition;
+    o.account = c.account;
+    o.qos = c.qos;
+    o.mem = c.mem;
+    o.gres = c.gres;
+    o.cpus = static_cast<int>(c.cpus);
+    o.extra_args = c.extra_args;
+    o.inner_args = c.inner_args;
+    o.queue_timeout_ms = c.queue_timeout_ms;
+    o.kill_grace_ms = cfg.kill_grace_ms;
+    o.bwrap = {cfg.bwrap.rootfs.value_or(""), cfg.bwrap.network, cfg.bwrap.extra_args, binds};
+    o.binds = binds;
+    return runner::MakeSlurmRuntime(std::move(o));
   }
   if (cfg.runtime == "container") {
     const auto& c = cfg.container;

@@ -1,7 +1,6 @@
 #include "runner/cli_helper.h"
 
 #include <cstdlib>
-#include <sstream>
 
 #include "base/text.h"
 
@@ -13,16 +12,6 @@ constexpr std::size_t kHelperOutputCap = 1 << 20;
 
 // 128 + signal when a signal ended it.
 int ExitCode(const process::Exit& e) { return e.term_signal != 0 ? 128 + e.term_signal : e.exit_code; }
-
-// The last non-empty line of a CLI's stderr: what it says went wrong.
-std::string LastLine(const std::string& text) {
-  std::istringstream in(text);
-  std::string line, last;
-  while (std::getline(in, line)) {
-    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
-  }
-  return last.size() > 300 ? text::Head(last, 300) + "…" : text::MakeValid(last);
-}
 
 }  // namespace
 
@@ -43,7 +32,7 @@ Result<process::RunResult> RunCliHelper(const std::vector<std::string>& argv, co
                            " s");
   }
   if (ExitCode(r->exit) != 0) {
-    std::string why = LastLine(r->err);
+    std::string why = text::LastLine(r->err);
     return Status::IOError("`" + JoinArgv(argv) + "` exited with code " + std::to_string(ExitCode(r->exit)) +
                            (why.empty() ? "" : ": " + why));
   }

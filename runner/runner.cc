@@ -104,7 +104,12 @@ class Runner::Execution {
       return;
     }
     child_ = std::move(*child);
-    uv_timer_start(&timer_, &Execution::OnTimeout, static_cast<std::uint64_t>(a_.timeout_ms), 0);
+    // A runtime that may wait for resources (slurm) says when its sandbox
+    // runs: the timeout counts from then; until then its start timeout.
+    marker_ = std::string(r_->runtime_.StartMarker());
+    awaiting_start_ = !marker_.empty();
+    std::int64_t first = awaiting_start_ ? r_->runtime_.StartTimeoutMs() : a_.timeout_ms;
+    if (first > 0) uv_timer_start(&timer_, &Execution::OnTimeout, static_cast<std::uint64_t>(first), 0);
   }
 
   // Graceful stop: the runtime's stop command (docker stop) or SIGTERM to the
@@ -113,7 +118,9 @@ class Runner::Execution {
     if (exited_ || stopping_) return;
     stopping_ = true;
     timed_out_ = timed_out;
-    auto stop = r_->runtime_.StopArgv(a_.run.container_name.value_or(""));
+    // Before its sandbox runs the client is all there is: SIGTERM makes it
+    // withdraw its request (srun cancels a pending allocation).
+    auto stop = awaiting_start_ ? std::vector<std::string>() : r_->runtime_.StopArgv(a_.run.container_name.value_or(""));
     if (stop.empty()) {
       KillGroup(SIGTERM);
     } else {
@@ -154,14 +161,63 @@ class Runner::Execution {
 
   void OnStderr(std::string_view chunk) {
     Guarded("agent stderr", [&] {
-      if (!chunk.empty()) {
-        Capture(stderr_, stderr_bytes_, stderr_truncated_, chunk);
-        if (spdlog::should_log(spdlog::level::debug)) LogStderrLines(chunk);
-      } else {
+      if (awaiting_start_) {
+        AwaitStart(chunk);
+      } else if (!chunk.empty()) {
+        TakeStderr(chunk);
+      }
+      if (chunk.empty()) {
         err_eof_ = true;
         MaybeDone();
       }
     });
+  }
+
+  void TakeStderr(std::string_view chunk) {
+    if (chunk.empty()) return;
+    Capture(stderr_, stderr_bytes_, stderr_truncated_, chunk);
+    if (spdlog::should_log(spdlog::level::debug)) LogStderrLines(chunk);
+  }
+
+  // Stderr before the start marker (Runtime::StartMarker): held until the
+  // marker line is found, which is cut out, or until the stream ends.
+  // What comes before it is the client's own (srun's messages) and is kept.
+  void AwaitStart(std::string_view chunk) {
+    pre_start_.append(chunk);
+    const std::string line = marker_ + "\n";
+    for (std::size_t at = pre_start_.find(line); at != std::string::npos; at = pre_start_.find(line, at + 1)) {
+      if (at != 0 && pre_start_[at - 1] != '\n') continue;
+      std::string held = std::move(pre_start_);
+      pre_start_.clear();
+      awaiting_start_ = false;
+      TakeStderr(std::string_view(held).substr(0, at));
+      SandboxStarted();
+      TakeStderr(std::string_view(held).substr(at + line.size()));
+      return;
+    }
+    if (chunk.empty()) {  // the stream ended without it
+      TakeStderr(pre_start_);
+      pre_start_.clear();
+      return;
+    }
+    // A client that talks a lot: pass on all but what could begin the marker.
+    constexpr std::size_t kHold = 64 * 1024;
+    if (pre_start_.size() > kHold) {
+      std::size_t keep = line.size();
+      TakeStderr(std::string_view(pre_start_).substr(0, pre_start_.size() - keep));
+      pre_start_.erase(0, pre_start_.size() - keep);
+    }
+  }
+
+  // The sandbox runs (its resources were allocated): the attempt's timeout
+  // starts now, unless a stop is already under way.
+  void SandboxStarted() {
+    TimeMs now = r_->clock_.NowMs();
+    if (!stopping_) {
+      uv_timer_stop(&timer_);
+      uv_timer_start(&timer_, &Execution::OnTimeout, static_cast<std::uint64_t>(a_.timeout_ms), 0);
+    }
+    if (r_->on_started_) r_->on_started_(a_.job, a_.run.attempt, now - started_ms_);
   }
 
   // Runs a callback's body; an exception fails this attempt with the
@@ -344,6 +400,17 @@ class Runner::Execution {
       self->MaybeDone();
       return;
     }
+    if (awaiting_start_) {
+      std::int64_t waited = r_->runtime_.StartTimeoutMs();
+      spdlog::warn("job {}: its {} sandbox did not start within {} ms; stopping it", a_.job.id, r_->runtime_.name(),
+                   waited);
+      if (!internal_error_) {
+        internal_error_ = "the " + std::string(r_->runtime_.name()) + " sandbox did not start within " +
+                          std::to_string(waited) + " ms (queue timeout): still waiting for resources";
+      }
+      RequestStop(false);
+      return;
+    }
     spdlog::warn("job {} timed out after {} ms; stopping it", self->a_.job.id, self->a_.timeout_ms);
     self->RequestStop(true);
   }
@@ -415,6 +482,9 @@ class Runner::Execution {
   TimeMs started_ms_ = 0;
   bool exited_ = false, out_eof_ = false, err_eof_ = false;
   bool stopping_ = false, timed_out_ = false;
+  std::string marker_;          // the runtime's start marker; empty: none
+  bool awaiting_start_ = false;  // the marker has not been seen yet
+  std::string pre_start_;       // stderr held until then
   std::int64_t exit_status_ = 0;
   int term_signal_ = 0;
   std::optional<std::string> spawn_error_;
@@ -564,14 +634,15 @@ void Runner::Execution::LogWritten() {
 }
 
 Runner::Runner(uv_loop_t* loop, const Layout& layout, const Runtime& runtime, RunnerOptions options, const Clock& clock,
-               Done done, OutputCallback on_output)
+               Done done, OutputCallback on_output, StartedCallback on_started)
     : loop_(loop),
       layout_(layout),
       runtime_(runtime),
       options_(std::move(options)),
       clock_(clock),
       done_(std::move(done)),
-      on_output_(std::move(on_output)) {}
+      on_output_(std::move(on_output)),
+      on_started_(std::move(on_started)) {}
 
 void Runner::StartHelper(const std::vector<std::string>& argv) {
   // A stop/kill helper command (docker stop NAME). Fire and forget: the

@@ -73,9 +73,12 @@ class Runner final : public AttemptExecutor {
   using Done = std::function<void(const Job& job, RunOutcome outcome)>;
   // Each output block as it streams in (before the attempt ends).
   using OutputCallback = std::function<void(const Job& job, std::int64_t attempt, const AgentOutput& out)>;
+  // The sandbox of a runtime with a start marker (slurm) runs, `waited_ms`
+  // after the attempt was started (its queue wait).
+  using StartedCallback = std::function<void(const Job& job, std::int64_t attempt, std::int64_t waited_ms)>;
 
   Runner(uv_loop_t* loop, const Layout& layout, const Runtime& runtime, RunnerOptions options, const Clock& clock,
-         Done done, OutputCallback on_output = {});
+         Done done, OutputCallback on_output = {}, StartedCallback on_started = {});
   ~Runner();
 
   // Starts the attempt. A sandbox that cannot be spawned still reports
@@ -104,6 +107,7 @@ class Runner final : public AttemptExecutor {
   const Clock& clock_;
   Done done_;
   OutputCallback on_output_;
+  StartedCallback on_started_;
   std::map<JobId, Execution*> active_;
 };
 

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,6 +96,18 @@ class Runtime {
   // After the collect command has ended (or failed): an argv that removes
   // what the sandbox left behind. Empty (the default): nothing to remove.
   virtual std::vector<std::string> CleanupArgv(const std::string& /*container_name*/) const { return {}; }
+
+  // Runtimes whose sandbox may wait for resources before it runs (slurm:
+  // the allocation). Non-empty: the line the sandbox prints on stderr the
+  // moment it runs; the runner cuts it from stderr, records `allocated`,
+  // and starts the attempt's timeout only then. Until then
+  // StartTimeoutMs() bounds the wait (0: unbounded), and a stop is SIGTERM
+  // to the client (which withdraws its request), not StopArgv.
+  virtual std::string_view StartMarker() const { return {}; }
+  virtual std::int64_t StartTimeoutMs() const { return 0; }
+  // `dropq doctor`: whether the machines that run jobs see the root
+  // (cluster runtimes with shared storage); nullopt: nothing to check.
+  virtual std::optional<Status> ProbeSharedStorage() const { return std::nullopt; }
 };
 
 std::unique_ptr<Runtime> MakeBwrapRuntime(BwrapOptions options);

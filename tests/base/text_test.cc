@@ -147,3 +147,10 @@ TEST_CASE("no product source calls json dump outside the text module") {
   INFO("json dump() outside base/text.cc: " << testing_join(offenders));
   CHECK(offenders.empty());
 }
+
+TEST_CASE("LastLine is the last line of a tool's stderr that is not blank, cut at 300 bytes") {
+  CHECK(text::LastLine("srun: job 4 queued\nsrun: error: Invalid partition name\n\n  \n") ==
+        "srun: error: Invalid partition name");
+  CHECK(text::LastLine("") == "");
+  CHECK(text::LastLine(std::string(400, 'x')) == std::string(300, 'x') + "…");
+}

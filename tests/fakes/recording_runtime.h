@@ -34,10 +34,16 @@ class RecordingRuntime final : public runner::Runtime {
     return collect_argv;
   }
   std::vector<std::string> CleanupArgv(const std::string&) const override { return cleanup_argv; }
+  // With start_marker set, it is a runtime whose sandbox may wait for
+  // resources (slurm): the runner waits for that stderr line.
+  std::string_view StartMarker() const override { return start_marker; }
+  std::int64_t StartTimeoutMs() const override { return start_timeout_ms; }
 
   std::vector<std::string> stop_argv;
   std::vector<std::string> collect_argv, cleanup_argv;
   std::string build_error;  // non-empty: Build fails with it
+  std::string start_marker;
+  std::int64_t start_timeout_ms = 0;
   mutable std::vector<runner::SandboxSpec> built;
   mutable std::vector<std::string> stops;
   mutable std::vector<std::string> collects;

@@ -27,6 +27,7 @@ struct RunnerFixture {
   uv_loop_t loop{};
   std::vector<RunOutcome> outcomes;
   std::vector<AgentOutput> blocks;
+  int sandbox_starts = 0;  // the runtime's start marker was seen
   std::unique_ptr<Runner> runner;
 
   explicit RunnerFixture(std::vector<std::string> agent, std::int64_t max_output = 1 << 20) {
@@ -43,7 +44,8 @@ struct RunnerFixture {
     o.kill_grace_ms = 200;
     runner = std::make_unique<Runner>(
         &loop, layout, runtime, o, clock, [this](const Job&, RunOutcome out) { outcomes.push_back(std::move(out)); },
-        [this](const Job&, std::int64_t, const AgentOutput& out) { blocks.push_back(out); });
+        [this](const Job&, std::int64_t, const AgentOutput& out) { blocks.push_back(out); },
+        [this](const Job&, std::int64_t, std::int64_t) { ++sandbox_starts; });
   }
   ~RunnerFixture() {
     runner.reset();
@@ -159,6 +161,46 @@ TEST_CASE("an attempt's times come from the injected clock") {
   const RunOutcome& o = f.Run();
   REQUIRE(o.run.finished_at);
   CHECK(*o.run.finished_at == f.clock.NowMs());
+}
+
+
+TEST_CASE("a runtime's start marker is cut from stderr even when it arrives in pieces") {
+  // As srun: its own message, then the wrapper's marker (split across two
+  // writes), then the agent's stderr.
+  RunnerFixture f(Sh("printf 'srun: queued\\nSTEP-' >&2; sleep 0.2; printf 'STARTED\\nagent says\\n' >&2; exit 2"));
+  f.runtime.start_marker = "STEP-STARTED";
+  const RunOutcome& o = f.Run();
+  CHECK(f.sandbox_starts == 1);
+  REQUIRE(o.error);
+  CHECK_THAT(*o.error, Catch::Contains("srun: queued"));
+  CHECK_THAT(*o.error, Catch::Contains("agent says"));
+  CHECK_THAT(*o.error, !Catch::Contains("STEP-STARTED"));
+}
+
+TEST_CASE("until its start marker an attempt is bounded by the start timeout, not its own") {
+  RunnerFixture f(Sh("sleep 30"));
+  f.runtime.start_marker = "STEP-STARTED";
+  f.runtime.start_timeout_ms = 50;
+  f.runtime.stop_argv = {"/bin/true"};
+  const RunOutcome& o = f.Run(RunnerFixture::MakeAttempt(/*timeout_ms=*/30'000));
+  CHECK(f.sandbox_starts == 0);
+  REQUIRE(o.error);
+  CHECK_THAT(*o.error, Catch::Contains("queue timeout"));
+  // Stopped by SIGTERM to the client, which withdraws its request, not by
+  // the runtime's stop command (there is no sandbox yet).
+  CHECK(f.runtime.stops.empty());
+}
+
+TEST_CASE("after its start marker an attempt's own timeout runs") {
+  RunnerFixture f(Sh("printf 'STEP-STARTED\\n' >&2; sleep 30"));
+  f.runtime.start_marker = "STEP-STARTED";
+  f.runtime.start_timeout_ms = 30'000;
+  f.runtime.stop_argv = {"/bin/true"};
+  const RunOutcome& o = f.Run(RunnerFixture::MakeAttempt(/*timeout_ms=*/100));
+  CHECK(f.sandbox_starts == 1);
+  REQUIRE(o.error);
+  CHECK_THAT(*o.error, Catch::Contains("timed out"));
+  CHECK(f.runtime.stops == std::vector<std::string>{"dropq-team-1"});
 }
 
 }  // namespace dropq::runner
