@@ -89,7 +89,7 @@ struct Options {
   std::fprintf(stderr,
                "dropq-chaos: %s\n"
                "usage: dropq-chaos --dropq PATH --agent PATH [--jobs 2000] [--groups 10] [--kills 10]\n"
-               "                   [--seed N] [--workdir DIR] [--max-seconds 600] [--runtime process|bwrap]\n"
+               "                   [--seed N] [--workdir DIR] [--max-seconds 600] [--runtime process|bwrap|slurm]\n"
                "                   [--per-group 1] [--keep]\n",
                why.c_str());
   std::exit(2);
@@ -138,7 +138,9 @@ Options ParseArgs(int argc, char** argv) {
       Usage("unknown option " + a);
   }
   if (o.dropq.empty() || o.agent.empty()) Usage("--dropq and --agent are required");
-  if (o.runtime != "process" && o.runtime != "bwrap") Usage("--runtime is process or bwrap");
+  if (o.runtime != "process" && o.runtime != "bwrap" && o.runtime != "slurm") {
+    Usage("--runtime is process, bwrap or slurm");
+  }
   // The config and the bwrap bind need absolute paths; the daemon's working
   // directory is not ours to assume.
   o.dropq = fs::absolute(o.dropq).string();
@@ -288,6 +290,11 @@ std::string Config(const Options& o, const Plan& p, const fs::path& root) {
       << "bwrap:\n  ro_binds:\n    - {host: " << q(o.agent) << ", container: /opt/dropq/test-agent}\n";
   } else {
     c << "agent: [" << q(o.agent) << "]\n";
+  }
+  if (o.runtime == "slurm") {
+    // Each attempt an srun step on the cluster SLURM_CONF names; the agent
+    // runs bare on the node, which shares this machine's files.
+    c << "slurm:\n  shared_root: " << q(root.parent_path().string()) << "\n  inner: bare\n";
   }
   c << "max_concurrent: " << kMaxConcurrent << "\n"
     << "max_concurrent_per_group: " << o.per_group << "\n"

@@ -18,8 +18,9 @@ namespace {
 // A root whose jobs run as srun steps. The temporary directory is the
 // shared root: the cluster's one node is this machine.
 struct SlurmRoot : Root {
-  explicit SlurmRoot(const std::string& slurm_extra = "", const std::string& extra = "")
-      : Root("slurm", "slurm:\n  shared_root: .\n" + slurm_extra + extra) {
+  explicit SlurmRoot(const std::string& slurm_extra = "", const std::string& extra = "",
+                     const std::string& group_extra = "")
+      : Root("slurm", "slurm:\n  shared_root: .\n" + slurm_extra + extra, group_extra) {
     const char* conf = std::getenv("SLURM_CONF");
     INFO("the Slurm tests need the test cluster: run them through ctest (-L slurm), which starts it");
     REQUIRE(conf != nullptr);
@@ -72,6 +73,36 @@ TEST_CASE("a bare slurm step runs under srun with this instance's name and comme
   // is still there, its comment is the mark.
   if (show.exit_code == 0) CHECK(show.out.find("Comment=dropq:" + r.Instance()) != std::string::npos);
   CHECK(env["WORKSPACE_GROUP"] == (r.Var() / "groups/team").string());
+}
+
+// Bare steps run the agent on the node, which is this machine: it sees the
+// release file at its host path (the test agent's `await`).
+TEST_CASE("a group allowed eight keeps eight slurm steps in flight", "[.slurm]") {
+  SlurmRoot r("  inner: bare\n", "", "  - {folder: wide, name: Wide, max_concurrent_per_group: 8}\n");
+  std::string cfg = ReadFile(r.config);
+  const std::string two = "max_concurrent: 2\n";
+  const auto at = cfg.find(two);
+  REQUIRE(at != std::string::npos);
+  WriteFile(r.config, cfg.replace(at, two.size(), "max_concurrent: 20\n"));
+  const fs::path go = r.dir / "go";
+  Daemon d(r);
+  REQUIRE(r.WaitReady(d.pid));
+  for (int i = 0; i < 10; ++i) {
+    r.Drop("wide", "held-" + std::to_string(i) + ".json", {{"prompt", "await " + go.string()}});
+  }
+  // Eight steps run on the cluster (each said so: `allocated`), two wait.
+  REQUIRE(r.WaitForRow("SELECT count(DISTINCT job_id) = 8 FROM job_events WHERE event='allocated'", 120'000));
+  CHECK(r.Query("SELECT count(*) FROM jobs WHERE group_folder='wide' AND state='running'") == "8");
+  CHECK(r.Query("SELECT count(*) FROM jobs WHERE group_folder='wide' AND state='queued'") == "2");
+  auto q = RunProcess({"/usr/bin/squeue", "--me", "-h", "-t", "RUNNING", "-o", "%j"}, r.scratch, 30'000);
+  REQUIRE(q.exit_code == 0);
+  std::istringstream lines(q.out);
+  int steps = 0;
+  for (std::string line; std::getline(lines, line);) steps += line.rfind("dropq-" + r.Instance() + "-wide-", 0) == 0;
+  CHECK(steps == 8);
+  WriteFile(go, "");
+  REQUIRE(r.WaitForRow("SELECT count(*) = 10 FROM jobs WHERE group_folder='wide' AND state='succeeded'", 120'000));
+  CHECK(r.Query("SELECT count(*) FROM job_runs WHERE runtime='slurm' AND status='succeeded'") == "10");
 }
 
 TEST_CASE("a failing agent's exit code comes back through srun", "[.slurm]") {
