@@ -888,11 +888,11 @@ Findings RunChecks(const Plan& plan, std::size_t dropped, const fs::path& root, 
           if (!waits || started != 0 || ++released > 1) bad = "unexpected `released` " + e.detail;
         } else if (e.event == "duplicate") {
           // A repeat of its unique key (judged in "files -> jobs").
-        } else if (e.event == "output") {
-          // A block the agent printed, recorded as it streamed: only inside
-          // the attempt that printed it.
+        } else if (e.event == "output" || e.event == "allocated") {
+          // A block the agent printed, recorded as it streamed, or (slurm)
+          // the moment its step ran: only inside its own attempt.
           if (running == 0 || a != running)
-            bad = "`output` for attempt " + std::to_string(a) + " while attempt " + std::to_string(running) +
+            bad = "`" + e.event + "` for attempt " + std::to_string(a) + " while attempt " + std::to_string(running) +
                   " was in flight";
         } else if (e.event == "succeeded" || e.event == "failed" || e.event == "retry" || e.event == "recovered") {
           if (running == 0 || a != running)
