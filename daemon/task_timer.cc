@@ -53,6 +53,9 @@ Result<std::vector<std::string>> TaskTimer::SyncConfig(const Config& cfg) {
     if (auto up = tasks_.Upsert(*t); !up.ok()) return up.status();
     ids.insert(sc.id);
   }
+  // A reload may change any config task's schedule: each is compiled again
+  // at its next fire.
+  schedules_.Clear();
   return tasks_.RemoveConfigTasksExcept(ids);
 }
 
@@ -187,7 +190,7 @@ Status TaskTimer::FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fir
   // The previous jobs are read before anything new is inserted.
   auto prev = tasks_.ActiveJobs(t.id);
   if (!prev.ok()) return prev.status();
-  FirePlan plan = Plan(t, now, !prev->empty());
+  FirePlan plan = Plan(t, now, !prev->empty(), schedules_.Get(t));
   std::vector<QueuedJob> mine;
   if (Status s = store_.Savepoint("fire_one"); !s.ok()) return s;
   auto fail = [&](const Status& s) {
@@ -275,6 +278,7 @@ Result<std::string> TaskTimer::Schedule(const watcher::ScheduleTask& cmd, const 
   if (!valid.ok()) return Status::InvalidArgument(valid.status().message());
   auto stored = tasks_.Upsert(*valid);
   if (!stored.ok()) return stored.status();
+  schedules_.Forget(stored->id);
   if (stored->status == TaskStatus::kActive) queue_.Update(stored->id, stored->next_run);
   Arm();
   return text::Dump(nlohmann::json{
@@ -296,6 +300,7 @@ Result<std::string> TaskTimer::Resume(const std::string& id) {
   if (!*t) return Status::InvalidArgument("no task \"" + id + "\"");
   if ((*t)->status == TaskStatus::kCompleted) return Status::InvalidArgument("task \"" + id + "\" has completed");
   if (Status s = tasks_.SetStatus(id, TaskStatus::kActive); !s.ok()) return s;
+  schedules_.Forget(id);
   queue_.Update(id, (*t)->next_run);
   Arm();
   return text::Dump(nlohmann::json{{"task", id}, {"action", "resumed"}});
@@ -303,6 +308,7 @@ Result<std::string> TaskTimer::Resume(const std::string& id) {
 
 Result<std::string> TaskTimer::Cancel(const std::string& id) {
   if (Status s = tasks_.Delete(id); !s.ok()) return s;
+  schedules_.Forget(id);
   queue_.Remove(id);
   Arm();
   return text::Dump(nlohmann::json{{"task", id}, {"action", "cancelled"}});
@@ -321,6 +327,7 @@ Result<std::string> TaskTimer::Update(const std::string& id, const TaskChanges& 
   if (!updated.ok()) return Status::InvalidArgument(updated.status().message());
   const Task& u = updated->task;
   if (Status s = tasks_.Update(u); !s.ok()) return s;
+  if (updated->rescheduled) schedules_.Forget(u.id);
   if (u.status == TaskStatus::kActive) {
     queue_.Update(u.id, u.next_run);
   } else {
