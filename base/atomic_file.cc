@@ -17,7 +17,7 @@ Status Fail(const std::string& what, const std::filesystem::path& p) {
 
 }  // namespace
 
-Status WriteFileAtomic(const std::filesystem::path& path, std::string_view content) {
+Status WriteFileAtomic(const std::filesystem::path& path, std::string_view content, Flush flush) {
   static std::atomic<std::uint64_t> counter{0};
   // Hidden and not ending in ".json": a watcher of this directory ignores it.
   std::filesystem::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp-" +
@@ -38,7 +38,7 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view conte
     p += n;
     left -= static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0) {
+  if (flush == Flush::kNow && ::fsync(fd) != 0) {
     Status s = Fail("cannot fsync", tmp);
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -50,12 +50,25 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view conte
     ::unlink(tmp.c_str());
     return s;
   }
+  if (flush == Flush::kLater) return Status::Ok();
   // The rename itself is durable only once the directory is synced.
   int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
+  return Status::Ok();
+}
+
+Status SyncFilesystem(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Fail("cannot open", path);
+  if (::syncfs(fd) != 0) {
+    Status s = Fail("cannot flush the filesystem of", path);
+    ::close(fd);
+    return s;
+  }
+  ::close(fd);
   return Status::Ok();
 }
 

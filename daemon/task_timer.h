@@ -68,6 +68,8 @@ class TaskTimer {
   // last one fired against its scheduled time (nullopt before the first).
   std::uint64_t fires() const { return fires_; }
   std::optional<std::int64_t> last_lag_ms() const { return last_lag_ms_; }
+  // Each firing task's schedule, compiled once (jobs/scheduler.h).
+  const ScheduleCache& schedules() const { return schedules_; }
 
   // What the timer does when it fires: fires every due task (as of the
   // store's clock) and re-arms. Tests with a manual clock call it after
@@ -99,6 +101,7 @@ class TaskTimer {
   Hooks hooks_;
   TaskStore tasks_;
   TaskQueue queue_;
+  ScheduleCache schedules_;
   uv_timer_t timer_{};
   bool started_ = false;
   TimeMs anchor_wall_ = 0;

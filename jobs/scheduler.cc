@@ -22,44 +22,21 @@
 namespace dropq {
 namespace {
 
-// The slots of one task's schedule.
+// The slots of one task's schedule: its compiled schedule, anchored at the
+// task's next_run.
 class Slots {
  public:
-  static Result<Slots> Of(const Task& task) {
-    Slots s;
-    s.type_ = task.schedule_type;
-    s.anchor_ = task.next_run;
-    switch (task.schedule_type) {
-      case ScheduleType::kCron: {
-        auto parsed = cron::Parse(task.schedule_value);
-        if (!parsed.ok()) return parsed.status();
-        auto zone = cron::LoadTimeZone(task.tz);
-        if (!zone.ok()) return zone.status();
-        s.cron_ = *parsed;
-        s.tz_ = *zone;
-        break;
-      }
-      case ScheduleType::kInterval: {
-        auto ms = ParseDurationMs(task.schedule_value);
-        if (!ms || *ms <= 0) return Status::InvalidArgument("bad interval \"" + task.schedule_value + "\"");
-        s.interval_ = *ms;
-        break;
-      }
-      case ScheduleType::kOnce:
-        break;  // its only slot is next_run
-    }
-    return s;
-  }
+  Slots(const CompiledSchedule& c, std::optional<TimeMs> anchor) : c_(c), anchor_(anchor) {}
 
   // The first slot strictly after t.
   std::optional<TimeMs> After(TimeMs t) const {
-    switch (type_) {
+    switch (c_.type) {
       case ScheduleType::kCron:
-        return cron::NextFire(cron_, tz_, t);
+        return cron::NextFire(c_.cron, c_.tz, t);
       case ScheduleType::kInterval:
-        if (!anchor_) return t + interval_;
+        if (!anchor_) return t + c_.interval_ms;
         if (t < *anchor_) return *anchor_;
-        return *anchor_ + ((t - *anchor_) / interval_ + 1) * interval_;
+        return *anchor_ + ((t - *anchor_) / c_.interval_ms + 1) * c_.interval_ms;
       case ScheduleType::kOnce:
         break;
     }
@@ -68,7 +45,7 @@ class Slots {
 
   // The last slot in [first, t], where `first` (next_run) is a slot <= t.
   TimeMs LastUpTo(TimeMs first, TimeMs t) const {
-    if (type_ == ScheduleType::kInterval) return first + (t - first) / interval_ * interval_;
+    if (c_.type == ScheduleType::kInterval) return first + (t - first) / c_.interval_ms * c_.interval_ms;
     auto fits = [&](TimeMs x) {
       auto n = After(x);
       return n && *n <= t;
@@ -93,8 +70,8 @@ class Slots {
   // How many slots lie in [first, t]; .second is false when counting stopped
   // at kMaxCountedSlots (the count is then a lower bound).
   std::pair<std::int64_t, bool> Count(TimeMs first, TimeMs t) const {
-    if (type_ == ScheduleType::kInterval) return {(t - first) / interval_ + 1, true};
-    if (type_ == ScheduleType::kOnce) return {1, true};
+    if (c_.type == ScheduleType::kInterval) return {(t - first) / c_.interval_ms + 1, true};
+    if (c_.type == ScheduleType::kOnce) return {1, true};
     std::int64_t n = 1;
     for (auto x = After(first); x && *x <= t; x = After(*x)) {
       if (++n >= kMaxCountedSlots) return {n, false};
@@ -103,10 +80,7 @@ class Slots {
   }
 
  private:
-  ScheduleType type_ = ScheduleType::kOnce;
-  cron::Schedule cron_{};
-  const date::time_zone* tz_ = nullptr;
-  std::int64_t interval_ = 0;
+  const CompiledSchedule& c_;
   std::optional<TimeMs> anchor_;  // interval: the grid's origin, next_run
 };
 
@@ -125,33 +99,78 @@ std::string CatchUpReason(const Task& task) {
 
 }  // namespace
 
+Result<CompiledSchedule> CompileSchedule(const Task& task) {
+  CompiledSchedule c;
+  c.type = task.schedule_type;
+  switch (task.schedule_type) {
+    case ScheduleType::kCron: {
+      auto parsed = cron::Parse(task.schedule_value);
+      if (!parsed.ok()) return parsed.status();
+      auto zone = cron::LoadTimeZone(task.tz);
+      if (!zone.ok()) return zone.status();
+      c.cron = *parsed;
+      c.tz = *zone;
+      break;
+    }
+    case ScheduleType::kInterval: {
+      auto ms = ParseDurationMs(task.schedule_value);
+      if (!ms || *ms <= 0) return Status::InvalidArgument("bad interval \"" + task.schedule_value + "\"");
+      c.interval_ms = *ms;
+      break;
+    }
+    case ScheduleType::kOnce:
+      break;  // its only slot is next_run
+  }
+  return c;
+}
+
+const Result<CompiledSchedule>& ScheduleCache::Get(const Task& task) {
+  auto it = entries_.find(task.id);
+  if (it != entries_.end() && it->second.type == task.schedule_type && it->second.value == task.schedule_value &&
+      it->second.tz == task.tz) {
+    return it->second.compiled;
+  }
+  ++compiles_;
+  Entry e{task.schedule_type, task.schedule_value, task.tz, CompileSchedule(task)};
+  if (it != entries_.end()) {
+    it->second = std::move(e);
+    return it->second.compiled;
+  }
+  return entries_.emplace(task.id, std::move(e)).first->second.compiled;
+}
+
 std::optional<TimeMs> NextRunAfter(const Task& task, TimeMs after) {
   if (task.schedule_type == ScheduleType::kOnce) return std::nullopt;
-  auto slots = Slots::Of(task);
-  if (!slots.ok()) return std::nullopt;
-  return slots->After(task.next_run ? std::max(after, *task.next_run) : after);
+  auto compiled = CompileSchedule(task);
+  if (!compiled.ok()) return std::nullopt;
+  return Slots(*compiled, task.next_run).After(task.next_run ? std::max(after, *task.next_run) : after);
 }
 
 FirePlan Plan(const Task& task, TimeMs now, bool previous_active) {
+  return Plan(task, now, previous_active, CompileSchedule(task));
+}
+
+FirePlan Plan(const Task& task, TimeMs now, bool previous_active, const Result<CompiledSchedule>& schedule) {
   FirePlan p;
   p.next_run = task.next_run;
   if (task.status != TaskStatus::kActive || !task.next_run || *task.next_run > now) return p;
   const TimeMs first = *task.next_run;
-  auto slots = Slots::Of(task);
-  if (!slots.ok()) {
+  if (!schedule.ok()) {
     // Only a hand-edited row gets here (ValidateTask rejects bad schedules).
     // Firing nothing forever would be silent, so say why and stop.
-    p.skipped.emplace_back(first, "invalid schedule: " + slots.status().message());
+    p.skipped.emplace_back(first, "invalid schedule: " + schedule.status().message());
     p.skipped_total = 1;
     p.next_run = std::nullopt;
     p.completed = true;
     return p;
   }
 
+  const Slots slots(*schedule, task.next_run);
+
   // 1. catch_up chooses the candidates among the due slots [first, now];
   //    the `missed` slots before them are skipped.
-  const TimeMs last = slots->LastUpTo(first, now);
-  const auto [count, exact] = slots->Count(first, now);
+  const TimeMs last = slots.LastUpTo(first, now);
+  const auto [count, exact] = slots.Count(first, now);
   std::vector<TimeMs> candidates;  // oldest first
   switch (task.catch_up) {
     case CatchUp::kRunOnce:
@@ -162,7 +181,7 @@ FirePlan Plan(const Task& task, TimeMs now, bool previous_active) {
       break;
     case CatchUp::kRunAll: {
       const auto k = static_cast<std::size_t>(std::min(count, std::max<std::int64_t>(task.catch_up_max, 1)));
-      for (std::optional<TimeMs> s = last; s && candidates.size() < k; s = slots->Before(first, *s)) {
+      for (std::optional<TimeMs> s = last; s && candidates.size() < k; s = slots.Before(first, *s)) {
         candidates.push_back(*s);
       }
       std::reverse(candidates.begin(), candidates.end());
@@ -176,12 +195,12 @@ FirePlan Plan(const Task& task, TimeMs now, bool previous_active) {
     std::int64_t listed = 0;
     for (; listed < missed && listed < static_cast<std::int64_t>(kMaxListedSkips); ++listed) {
       p.skipped.emplace_back(x, why);
-      x = slots->After(x).value_or(x);
+      x = slots.After(x).value_or(x);
     }
     if (listed < missed) {
       // One row stands for the rest: thousands of identical rows after a
       // long downtime would only bury the runs worth reading.
-      const TimeMs end = candidates.empty() ? last : slots->Before(first, candidates.front()).value_or(last);
+      const TimeMs end = candidates.empty() ? last : slots.Before(first, candidates.front()).value_or(last);
       p.skipped.emplace_back(x, why + " (this row stands for " + (exact ? "" : "at least ") +
                                     std::to_string(missed - listed) + " slots from " + FormatIsoUtc(x) + " to " +
                                     FormatIsoUtc(end) + ")");
@@ -205,7 +224,7 @@ FirePlan Plan(const Task& task, TimeMs now, bool previous_active) {
 
   // 3. The next slot. A once task is used up by this pass whether its slot
   //    fired or was skipped: it must never be due again.
-  p.next_run = task.schedule_type == ScheduleType::kOnce ? std::nullopt : slots->After(now);
+  p.next_run = task.schedule_type == ScheduleType::kOnce ? std::nullopt : slots.After(now);
   p.completed = !p.next_run;
   return p;
 }

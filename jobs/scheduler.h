@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "jobs/cron.h"
 #include "jobs/tasks.h"
 
 namespace dropq {
@@ -50,6 +51,20 @@ inline constexpr std::int64_t kMaxCountedSlots = 100'000;
 // nullopt also when the stored schedule no longer parses (ValidateTask
 // rejects such tasks, so only a hand-edited row can get here).
 std::optional<TimeMs> NextRunAfter(const Task& task, TimeMs after);
+
+// A task's schedule as planning needs it: the cron expression parsed and its
+// zone loaded, or the interval in ms (a `once` task needs nothing). Parsing
+// is most of what planning a cron task costs, so the daemon compiles a task's
+// schedule once and keeps it (ScheduleCache) instead of at every fire.
+struct CompiledSchedule {
+  ScheduleType type = ScheduleType::kOnce;
+  cron::Schedule cron{};
+  const date::time_zone* tz = nullptr;  // cron only
+  std::int64_t interval_ms = 0;         // interval only
+};
+// Errors name what does not parse (only a hand-edited row has one:
+// ValidateTask rejects such schedules).
+Result<CompiledSchedule> CompileSchedule(const Task& task);
 
 // What one firing pass does for one task.
 struct FirePlan {
@@ -77,6 +92,36 @@ struct FirePlan {
 // `once` task is completed after this pass whatever happened to its slot,
 // so it fires at most once ever.
 FirePlan Plan(const Task& task, TimeMs now, bool previous_active);
+// The same with the task's schedule already compiled (CompileSchedule of
+// this task's schedule_type, schedule_value and tz, or its error).
+FirePlan Plan(const Task& task, TimeMs now, bool previous_active, const Result<CompiledSchedule>& schedule);
+
+// Compiled schedules by task id, so a task's cron expression is parsed once,
+// not at every fire. An entry remembers the schedule_type, schedule_value and
+// tz it was compiled from and is compiled again when the task's differ, so a
+// stale entry is never used; the daemon also Forgets a task whose schedule
+// changes or that goes away (update_task, resume, cancel, schedule_task) and
+// Clears on a config reload, so entries do not outlive their task. Only tasks
+// that fire get an entry: 100,000 idle tasks cost nothing here.
+class ScheduleCache {
+ public:
+  const Result<CompiledSchedule>& Get(const Task& task);
+  void Forget(const std::string& id) { entries_.erase(id); }
+  void Clear() { entries_.clear(); }
+  std::size_t size() const { return entries_.size(); }
+  // How many times a schedule was compiled (tests: a changed one is again).
+  std::uint64_t compiles() const { return compiles_; }
+
+ private:
+  struct Entry {
+    ScheduleType type;
+    std::string value;
+    std::string tz;
+    Result<CompiledSchedule> compiled;
+  };
+  std::unordered_map<std::string, Entry> entries_;
+  std::uint64_t compiles_ = 0;
+};
 
 // The next runs of active tasks, earliest first. std::set + a map by id:
 // O(log n) per Update, Remove and popped id, so 100,000 tasks cost the same

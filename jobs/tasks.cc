@@ -117,18 +117,21 @@ Result<TimeMs> ParseOnceTime(std::string_view value, std::string_view tz) {
   return *fields - std::chrono::duration_cast<milliseconds>(info.first.offset).count();
 }
 
+Result<std::string> ResolveZoneName(std::string_view default_tz) {
+  if (!default_tz.empty()) return std::string(default_tz);
+  auto sys = cron::LoadTimeZone("");
+  if (!sys.ok()) return sys.status();
+  return std::string((*sys)->name());
+}
+
 Result<Task> ValidateTask(Task task, TimeMs now, std::string_view default_tz) {
   if (task.id.empty()) return Status::InvalidArgument("id: must not be empty");
   if (task.group_folder.empty()) return Status::InvalidArgument("group_folder: must not be empty");
   if (task.prompt.empty()) return Status::InvalidArgument("prompt: must not be empty");
   if (task.tz.empty()) {
-    if (!default_tz.empty()) {
-      task.tz = std::string(default_tz);
-    } else {
-      auto sys = cron::LoadTimeZone("");
-      if (!sys.ok()) return sys.status();
-      task.tz = std::string((*sys)->name());
-    }
+    auto zone = ResolveZoneName(default_tz);
+    if (!zone.ok()) return zone.status();
+    task.tz = std::move(*zone);
   }
   auto zone = cron::LoadTimeZone(task.tz);
   if (!zone.ok()) return Status::InvalidArgument("tz: " + zone.status().message());
@@ -266,6 +269,21 @@ Result<Task> TaskStore::Upsert(const Task& task) {
     return Status::Conflict("task \"" + task.id + "\" already exists from " +
                             std::string(ToString((*existing)->source)));
   }
+  if (Status s = Put(task); !s.ok()) return s;
+  auto stored = Get(task.id);
+  if (!stored.ok()) return stored.status();
+  if (!*stored) return Status::IOError("task \"" + task.id + "\" vanished after upsert");
+  return **stored;
+}
+
+Result<std::unordered_set<std::string>> TaskStore::IdsFrom(TaskSource source) {
+  auto& q = store_.Prepare("SELECT id FROM scheduled_tasks WHERE source=?1").Bind(1, ToString(source));
+  std::unordered_set<std::string> ids;
+  if (Status s = ForEachRow(q, [&](const SqlStmt& r) { ids.insert(r.Text(0)); }); !s.ok()) return s;
+  return ids;
+}
+
+Status TaskStore::Put(const Task& task) {
   TimeMs now = store_.clock().NowMs();
   // All right-hand sides in DO UPDATE see the row as it was, so `changed`
   // compares the old schedule with the new one in both CASEs.
@@ -317,11 +335,7 @@ Result<Task> TaskStore::Upsert(const Task& task) {
       .BindTime(19, now)
       .Bind(20, task.unique_key)
       .Bind(21, task.unique_for_ms);
-  if (Status s = q.Run(); !s.ok()) return s;
-  auto stored = Get(task.id);
-  if (!stored.ok()) return stored.status();
-  if (!*stored) return Status::IOError("task \"" + task.id + "\" vanished after upsert");
-  return **stored;
+  return q.Run();
 }
 
 Result<std::optional<Task>> TaskStore::Get(const std::string& id) {
@@ -397,6 +411,12 @@ Result<std::vector<Task>> TaskStore::ActiveWithNextRun() {
   std::vector<Task> out;
   if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.push_back(ReadTask(r)); }); !s.ok()) return s;
   return out;
+}
+
+Status TaskStore::ForEachActiveNextRun(const std::function<void(std::string id, TimeMs next_run)>& fn) {
+  auto& q = store_.Prepare(
+      "SELECT id, next_run FROM scheduled_tasks WHERE status='active' AND next_run IS NOT NULL ORDER BY next_run, id");
+  return ForEachRow(q, [&](const SqlStmt& r) { fn(r.Text(0), r.Time(1)); });
 }
 
 Result<std::int64_t> TaskStore::RecordRun(const std::string& task_id, TimeMs scheduled_at, std::optional<JobId> job,

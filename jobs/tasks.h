@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "base/clock.h"
@@ -101,6 +102,11 @@ struct TaskRun {
 //   tz: unknown time zone "Mars/Olympus_Mons"
 Result<Task> ValidateTask(Task task, TimeMs now, std::string_view default_tz = "");
 
+// The zone a task without one gets: `default_tz`, or the system's zone's name
+// when it is empty. Resolve it once for many tasks (ValidateTask would read
+// /etc/localtime for each).
+Result<std::string> ResolveZoneName(std::string_view default_tz);
+
 // The instant a `once` value names: with an offset ("...Z", "+02:00") as
 // written; without one, as wall-clock time in `tz` (a time skipped by a
 // spring-forward shifts later by the gap, a repeated one takes its first
@@ -165,6 +171,12 @@ class TaskStore {
   // taken from `task` and a completed task becomes active again.
   // A task from the other source with the same id is a Conflict.
   Result<Task> Upsert(const Task& task);
+  // Upsert's write alone, for bulk loads (the configured schedules at start
+  // and reload, docs/PERFORMANCE.md): no conflict check and no read-back, so
+  // one statement per task instead of three. The caller checks conflicts
+  // against IdsFrom(the other source), read once.
+  Status Put(const Task& task);
+  Result<std::unordered_set<std::string>> IdsFrom(TaskSource source);
   Result<std::optional<Task>> Get(const std::string& id);
   // Every task, or one group's, ordered by group then id.
   Result<std::vector<Task>> List(const std::optional<std::string>& group = std::nullopt);
@@ -182,6 +194,9 @@ class TaskStore {
   // Active tasks that have a next_run, by next_run: what the daemon loads
   // into its TaskQueue at start.
   Result<std::vector<Task>> ActiveWithNextRun();
+  // The same tasks' ids and next runs only, in the same order (loading the
+  // TaskQueue of 100,000 tasks without holding every row's text).
+  Status ForEachActiveNextRun(const std::function<void(std::string id, TimeMs next_run)>& fn);
 
   // Records a fired slot (job set, status queued) or a skipped one (no job,
   // status skipped, error = why). fired_at is the clock's now. Returns the id.

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/atomic_file.h"
 #include "jobs/layout.h"
 #include "base/status.h"
 #include "jobs/store.h"
@@ -49,8 +50,10 @@ class SnapshotWriter {
   void WhenWritten(std::function<void()> fn);
   // Writes on the calling thread through `store` (start-up, refresh_groups),
   // never at the same time as a write on the pool.
+  // Flush::kLater: one flush at the end, not one per file (WriteSnapshots).
   Status WriteNow(Store& store, const std::vector<watcher::GroupIdentity>& groups,
-                  const std::optional<std::string>& only = std::nullopt, bool refresh = false);
+                  const std::optional<std::string>& only = std::nullopt, bool refresh = false,
+                  Flush flush = Flush::kNow);
   // The last pool write failed (logged): the snapshots may be stale.
   bool failed() const { return failed_; }
   // A write is running or waiting (the loop stays alive until it is done).
@@ -59,7 +62,7 @@ class SnapshotWriter {
  private:
   void Start();
   Status Timed(Store& store, const std::vector<watcher::GroupIdentity>& groups, const std::optional<std::string>& only,
-               bool refresh);
+               bool refresh, Flush flush = Flush::kNow);
   static void Work(uv_work_t* req);
   static void After(uv_work_t* req, int status);
 

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 
+#include "base/atomic_file.h"
 #include "jobs/layout.h"
 #include "base/status.h"
 #include "jobs/store.h"
@@ -27,7 +28,14 @@ namespace dropq {
 // groups are still written. With `refresh` (a refresh_groups file),
 // available_groups.json is rewritten even when the list is unchanged, so
 // its `lastSync` says the list was just checked.
+//
+// With Flush::kLater (the first write at start-up, every group's files at
+// once) no file is flushed on its own: one SyncFilesystem after the last
+// makes them, and the group directories created before them, durable. A
+// crash before it can leave a snapshot empty or old; the next start writes
+// every snapshot again before any agent runs, so nothing reads it.
 Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watcher::GroupIdentity> groups,
-                      const std::optional<std::string>& only = std::nullopt, bool refresh = false);
+                      const std::optional<std::string>& only = std::nullopt, bool refresh = false,
+                      Flush flush = Flush::kNow);
 
 }  // namespace dropq

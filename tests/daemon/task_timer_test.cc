@@ -345,4 +345,109 @@ TEST_CASE("an update with an invalid schedule changes nothing and says why") {
   CHECK(*f.timer->next_wakeup() == kStart + 60 * 60'000);
 }
 
+
+TEST_CASE("a cron task that fires again is not parsed again") {
+  TimerFixture f;
+  f.Schedule("minutely", "cron", "* * * * *", "allow");
+  f.Start();
+  for (int i = 0; i < 3; ++i) {
+    f.clock.Advance(60'000);
+    f.timer->Tick();
+  }
+  CHECK(f.enqueued.size() == 3);
+  CHECK(f.timer->schedules().compiles() == 1);
+}
+
+TEST_CASE("an updated cron schedule is parsed again and fires on its new slots") {
+  TimerFixture f;
+  f.Start();
+  f.ScheduleFile("hourly", ScheduleType::kCron, "0 * * * *");
+  f.clock.Advance(60 * 60'000);  // 09:00
+  f.timer->Tick();
+  REQUIRE(f.enqueued.size() == 1);
+  TaskChanges c;
+  c.schedule_value = "30 * * * *";
+  REQUIRE(f.timer->Update("hourly", c).ok());
+  f.clock.Advance(30 * 60'000);  // 09:30
+  f.timer->Tick();
+  CHECK(f.timer->schedules().compiles() == 2);
+  // The first job is still queued, so overlap forbid records the new slot
+  // as skipped: the slot is what shows the new schedule.
+  CHECK(f.Query("SELECT scheduled_at FROM task_runs WHERE task_id='hourly' ORDER BY id") ==
+        "2027-01-15T09:00:00.000Z\n2027-01-15T09:30:00.000Z\n");
+}
+
+TEST_CASE("a config schedule changed by a reload is parsed again and fires on its new slots") {
+  TimerFixture f;
+  f.Schedule("hourly", "cron", "0 * * * *", "allow");
+  f.Start();
+  f.clock.Advance(60 * 60'000);  // 09:00
+  f.timer->Tick();
+  REQUIRE(f.enqueued.size() == 1);
+  f.cfg.schedules[0].schedule_value = "30 * * * *";
+  REQUIRE(f.store->Begin().ok());
+  REQUIRE(f.timer->SyncConfig(f.cfg).ok());
+  REQUIRE(f.store->Commit().ok());
+  REQUIRE(f.timer->Reloaded().ok());
+  f.clock.Advance(30 * 60'000);  // 09:30
+  f.timer->Tick();
+  CHECK(f.enqueued.size() == 2);
+  CHECK(f.timer->schedules().compiles() == 2);
+}
+
+TEST_CASE("a resumed cron task is parsed again when it next fires") {
+  TimerFixture f;
+  f.Schedule("hourly", "cron", "0 * * * *", "allow");
+  f.Start();
+  f.clock.Advance(60 * 60'000);
+  f.timer->Tick();
+  REQUIRE(f.timer->Pause("hourly").ok());
+  REQUIRE(f.timer->Resume("hourly").ok());
+  f.clock.Advance(60 * 60'000);
+  f.timer->Tick();
+  CHECK(f.enqueued.size() == 2);
+  CHECK(f.timer->schedules().compiles() == 2);
+}
+
+TEST_CASE("a configured schedule with the id of a file task is refused by the config sync") {
+  TimerFixture f;
+  f.Start();
+  f.ScheduleFile("report", ScheduleType::kInterval, "1h");
+  f.Schedule("report", "interval", "2h");
+  REQUIRE(f.store->Begin().ok());
+  auto r = f.timer->SyncConfig(f.cfg);
+  f.store->Rollback();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message() == "task \"report\" already exists from file");
+  CHECK(f.Query("SELECT source, schedule_value FROM scheduled_tasks") == "file|1h\n");
+}
+
+TEST_CASE("a config sync keeps the next run of an unchanged schedule and recomputes a changed one") {
+  TimerFixture f;
+  f.Schedule("same", "cron", "0 * * * *");
+  f.Schedule("moved", "cron", "0 * * * *");
+  f.Start();
+  f.clock.Advance(3 * 60 * 60'000 + 60'000);  // 11:01, three slots missed, no tick
+  f.cfg.schedules[1].schedule_value = "30 * * * *";
+  REQUIRE(f.store->Begin().ok());
+  REQUIRE(f.timer->SyncConfig(f.cfg).ok());
+  REQUIRE(f.store->Commit().ok());
+  CHECK(f.Query("SELECT id, next_run FROM scheduled_tasks ORDER BY id") ==
+        "moved|2027-01-15T11:30:00.000Z\nsame|2027-01-15T09:00:00.000Z\n");
+}
+
+TEST_CASE("a config sync removes the config tasks no longer in the config and names them") {
+  TimerFixture f;
+  f.Schedule("kept", "interval", "1h");
+  f.Schedule("dropped", "interval", "1h");
+  f.Start();
+  f.cfg.schedules.pop_back();
+  REQUIRE(f.store->Begin().ok());
+  auto removed = f.timer->SyncConfig(f.cfg);
+  REQUIRE(f.store->Commit().ok());
+  REQUIRE(removed.ok());
+  CHECK(*removed == std::vector<std::string>{"dropped"});
+  CHECK(f.Query("SELECT id FROM scheduled_tasks") == "kept\n");
+}
+
 }  // namespace dropq::app

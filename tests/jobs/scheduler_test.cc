@@ -360,4 +360,62 @@ TEST_CASE("a stored task whose schedule no longer parses is stopped with the rea
 }
 
 }  // namespace
+TEST_CASE("a schedule cache compiles a task's schedule once however often it is asked") {
+  Task t = MakeTask(ScheduleType::kCron, "*/5 * * * *", T("2026-05-01T08:58:00Z"));
+  ScheduleCache cache;
+  for (int i = 0; i < 3; ++i) REQUIRE(cache.Get(t).ok());
+  CHECK(cache.compiles() == 1);
+  CHECK(cache.size() == 1);
+}
+
+TEST_CASE("a schedule cache compiles again when the task's expression, type or zone changed") {
+  Task t = MakeTask(ScheduleType::kCron, "*/5 * * * *", T("2026-05-01T08:58:00Z"));
+  ScheduleCache cache;
+  REQUIRE(cache.Get(t).ok());
+  t.schedule_value = "0 * * * *";
+  REQUIRE(cache.Get(t).ok());
+  t.tz = "Europe/Berlin";
+  REQUIRE(cache.Get(t).ok());
+  t.schedule_type = ScheduleType::kInterval;
+  t.schedule_value = "1h";
+  REQUIRE(cache.Get(t).ok());
+  CHECK(cache.compiles() == 4);
+  CHECK(cache.Get(t)->type == ScheduleType::kInterval);
+  CHECK(cache.Get(t)->interval_ms == kHour);
+}
+
+TEST_CASE("a plan from a cached schedule whose expression changed fires on the new expression's slots") {
+  Task t = MakeTask(ScheduleType::kCron, "*/5 * * * *", T("2026-05-01T08:58:00Z"));
+  ScheduleCache cache;
+  FirePlan p = Plan(t, T("2026-05-01T09:00:00Z"), false, cache.Get(t));
+  CHECK(p.next_run == T("2026-05-01T09:05:00Z"));
+  Apply(t, p);
+  t.schedule_value = "30 * * * *";
+  p = Plan(t, T("2026-05-01T09:05:00Z"), false, cache.Get(t));
+  CHECK(p.next_run == T("2026-05-01T09:30:00Z"));
+}
+
+TEST_CASE("a plan from a cached schedule is the plan from a freshly parsed one") {
+  Task t = MakeTask(ScheduleType::kCron, "0 9 * * 1-5", T("2026-05-01T08:58:00Z"), "Europe/Berlin");
+  t.catch_up = CatchUp::kRunAll;
+  ScheduleCache cache;
+  const TimeMs now = T("2026-05-20T12:00:00Z");  // nineteen days down
+  FirePlan cached = Plan(t, now, false, cache.Get(t));
+  FirePlan fresh = Plan(t, now, false);
+  CHECK(cached.fire == fresh.fire);
+  CHECK(cached.skipped == fresh.skipped);
+  CHECK(cached.next_run == fresh.next_run);
+  CHECK(cached.fire.size() == 10);
+}
+
+TEST_CASE("a plan from a schedule that does not compile completes the task and says why") {
+  Task t = MakeTask(ScheduleType::kCron, "*/5 * * * *", T("2026-05-01T08:58:00Z"));
+  t.schedule_value = "61 * * * *";  // a hand-edited row
+  ScheduleCache cache;
+  FirePlan p = Plan(t, T("2026-05-01T09:00:00Z"), false, cache.Get(t));
+  CHECK(p.completed);
+  REQUIRE(p.skipped.size() == 1);
+  CHECK(p.skipped[0].second.rfind("invalid schedule: ", 0) == 0);
+}
+
 }  // namespace dropq
