@@ -132,7 +132,8 @@ nlohmann::json ConfigJson(const Config& c) {
             {"gres", c.slurm.gres},
             {"extra_args", c.slurm.extra_args},
             {"inner_args", c.slurm.inner_args},
-            {"queue_timeout_ms", c.slurm.queue_timeout_ms}}},
+            {"queue_timeout_ms", c.slurm.queue_timeout_ms},
+            {"accounting", c.slurm.accounting}}},
           {"mount_allowlist", c.mount_allowlist},
           {"secrets", c.secrets},  // names only: values are never printed
           {"env_file", c.env_file ? nlohmann::json(*c.env_file) : nlohmann::json()},

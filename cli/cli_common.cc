@@ -107,7 +107,9 @@ nlohmann::json RunJson(const JobRun& r) {
           {"stdout_truncated", r.stdout_truncated},
           {"stderr_truncated", r.stderr_truncated},
           {"log_file", OptJson(r.log_file)},
-          {"error", OptJson(r.error)}};
+          {"error", OptJson(r.error)},
+          {"node", OptJson(r.node)},
+          {"cluster_state", OptJson(r.cluster_state)}};
 }
 
 nlohmann::json EventJson(const JobEvent& e) {

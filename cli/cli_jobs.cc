@@ -143,13 +143,26 @@ int CmdJob(const Context& ctx, JobId id) {
   field("prompt", text::ForTerminal(job->prompt));
   field("result", text::Dump(j["result"]));
   std::cout << "\nruns:\n";
+  // Where a cluster ran each attempt (runtime: slurm with accounting on):
+  // the columns appear only when some attempt has them.
+  bool placed = false;
+  for (const auto& r : runs) placed = placed || r.node || r.cluster_state;
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : runs) {
-    rows.push_back({std::to_string(r.attempt), st.State(r.status), r.exit_code ? std::to_string(*r.exit_code) : "-",
-                    r.duration_ms ? HumanDuration(*r.duration_ms) : "-", When(st, now, r.started_at),
-                    r.log_file.value_or("-")});
+    std::vector<std::string> row = {std::to_string(r.attempt), st.State(r.status),
+                                    r.exit_code ? std::to_string(*r.exit_code) : "-",
+                                    r.duration_ms ? HumanDuration(*r.duration_ms) : "-", When(st, now, r.started_at)};
+    if (placed) {
+      row.push_back(text::ForLog(r.node.value_or("-")));
+      row.push_back(text::ForLog(r.cluster_state.value_or("-")));
+    }
+    row.push_back(r.log_file.value_or("-"));
+    rows.push_back(std::move(row));
   }
-  PrintTable(std::cout, st, {"ATTEMPT", "STATUS", "EXIT", "DURATION", "STARTED", "LOG"}, rows);
+  std::vector<std::string> headers = {"ATTEMPT", "STATUS", "EXIT", "DURATION", "STARTED"};
+  if (placed) headers.insert(headers.end(), {"NODE", "CLUSTER STATE"});
+  headers.push_back("LOG");
+  PrintTable(std::cout, st, headers, rows);
   std::cout << "\nevents:\n";
   PrintTable(std::cout, st, {"AT", "AGO", "EVENT", "DETAIL"}, EventRows(st, now, events));
   return kExitOk;

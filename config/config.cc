@@ -340,7 +340,7 @@ void LoadSlurm(const YAML::Node& node, SlurmConfig& out, const fs::path& base) {
   if (!node.IsMap()) throw ConfigError(path, "must be a mapping");
   CheckKeys(node, path,
             {"shared_root", "inner", "image", "partition", "account", "qos", "cpus", "mem", "gres", "extra_args",
-             "inner_args", "queue_timeout"});
+             "inner_args", "queue_timeout", "accounting"});
   if (auto n = node["shared_root"]) out.shared_root = ResolvePath(n, "slurm.shared_root", base);
   if (auto n = node["inner"]) {
     out.inner = String(n, "slurm.inner");
@@ -359,6 +359,11 @@ void LoadSlurm(const YAML::Node& node, SlurmConfig& out, const fs::path& base) {
   if (auto n = node["extra_args"]) out.extra_args = StringList(n, "slurm.extra_args");
   if (auto n = node["inner_args"]) out.inner_args = StringList(n, "slurm.inner_args");
   if (auto n = node["queue_timeout"]) out.queue_timeout_ms = DurationMs(n, "slurm.queue_timeout", 1);
+  if (auto n = node["accounting"]) {
+    out.accounting = String(n, "slurm.accounting");
+    static const std::set<std::string> kAccounting = {"auto", "on", "off"};
+    if (!kAccounting.count(out.accounting)) throw ConfigError("slurm.accounting", "must be auto, on or off");
+  }
 }
 
 std::vector<AdditionalMountConfig> LoadAdditionalMounts(const YAML::Node& n, const std::string& path) {

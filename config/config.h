@@ -158,6 +158,7 @@ struct SlurmConfig {
   std::vector<std::string> extra_args;             // srun's, before the inner command
   std::vector<std::string> inner_args;             // the inner sandbox's
   std::int64_t queue_timeout_ms = 3'600'000;       // longest wait for an allocation
+  std::string accounting = "auto";                 // auto | on | off: whether sacct is asked after each step
   bool operator==(const SlurmConfig&) const = default;
 };
 

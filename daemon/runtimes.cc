@@ -37,6 +37,7 @@ std::unique_ptr<runner::Runtime> MakeRuntime(const Config& cfg, const std::strin
     o.extra_args = c.extra_args;
     o.inner_args = c.inner_args;
     o.queue_timeout_ms = c.queue_timeout_ms;
+    o.accounting = c.accounting;
     o.kill_grace_ms = cfg.kill_grace_ms;
     o.bwrap = {cfg.bwrap.rootfs.value_or(""), cfg.bwrap.network, cfg.bwrap.extra_args, binds};
     o.binds = binds;

@@ -88,7 +88,9 @@ json RunJson(const JobRun& r) {
           {"stdout_truncated", r.stdout_truncated},
           {"stderr_truncated", r.stderr_truncated},
           {"log_file", Opt(r.log_file)},
-          {"error", Opt(r.error)}};
+          {"error", Opt(r.error)},
+          {"node", Opt(r.node)},
+          {"cluster_state", Opt(r.cluster_state)}};
 }
 
 json TaskJson(const Task& t) {

@@ -429,7 +429,7 @@ Status Store::FinishAttempt(const Job& job, const RunOutcome& o) {
   const JobRun& r = o.run;
   auto& run = Prepare(
       "UPDATE job_runs SET finished_at=?2, duration_ms=?3, status=?4, exit_code=?5, signal=?6, stdout_bytes=?7, "
-      "stderr_bytes=?8, stdout_truncated=?9, stderr_truncated=?10, log_file=?11, error=?12 WHERE id=?1");
+      "stderr_bytes=?8, stdout_truncated=?9, stderr_truncated=?10, log_file=?11, error=?12, node=?13, cluster_state=?14 WHERE id=?1");
   run.Bind(1, r.id)
       .BindTime(2, r.finished_at)
       .Bind(3, r.duration_ms)
@@ -441,7 +441,9 @@ Status Store::FinishAttempt(const Job& job, const RunOutcome& o) {
       .Bind(9, std::int64_t{r.stdout_truncated})
       .Bind(10, std::int64_t{r.stderr_truncated})
       .Bind(11, r.log_file)
-      .Bind(12, r.error);
+      .Bind(12, r.error)
+      .Bind(13, r.node)
+      .Bind(14, r.cluster_state);
   if (Status s = run.Run(); !s.ok()) return s;
   auto& up = Prepare(
       "UPDATE jobs SET state=?2, finished_at=?3, result=?4, error=?5, run_at=coalesce(?6, run_at), "
@@ -757,7 +759,7 @@ Result<std::vector<JobRun>> Store::ListRuns(JobId job) {
   auto& q = Prepare(
                 "SELECT id, job_id, attempt, runtime, container_name, started_at, finished_at, duration_ms, "
                 "status, exit_code, signal, stdout_bytes, stderr_bytes, stdout_truncated, stderr_truncated, "
-                "log_file, error FROM job_runs WHERE job_id=?1 ORDER BY attempt")
+                "log_file, error, node, cluster_state FROM job_runs WHERE job_id=?1 ORDER BY attempt")
                 .Bind(1, job);
   std::vector<JobRun> out;
   Status s = ForEachRow(q, [&](const SqlStmt& r) {
@@ -779,6 +781,8 @@ Result<std::vector<JobRun>> Store::ListRuns(JobId job) {
     run.stderr_truncated = r.Int(14) != 0;
     run.log_file = r.OptText(15);
     run.error = r.OptText(16);
+    run.node = r.OptText(17);
+    run.cluster_state = r.OptText(18);
     out.push_back(std::move(run));
   });
   if (!s.ok()) return s;

@@ -51,6 +51,10 @@ struct JobRun {
   bool stderr_truncated = false;
   std::optional<std::string> log_file;
   std::optional<std::string> error;
+  // Where a cluster ran it, from its accounting (runtime: slurm, sacct);
+  // nullopt when not asked or not answered (migration 010).
+  std::optional<std::string> node;
+  std::optional<std::string> cluster_state;
 };
 
 // A group main registered at run time (register_group), as stored in

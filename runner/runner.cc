@@ -10,6 +10,7 @@
 
 #include "base/atomic_file.h"
 #include "base/process.h"
+#include "runner/cli_helper.h"
 #include "runner/outcome.h"
 #include "runner/sentinel.h"
 #include "base/guard.h"
@@ -182,17 +183,22 @@ class Runner::Execution {
   // Stderr before the start marker (Runtime::StartMarker): held until the
   // marker line is found, which is cut out, or until the stream ends.
   // What comes before it is the client's own (srun's messages) and is kept.
+  // The marker line may carry a start detail after a space (runtime.h).
   void AwaitStart(std::string_view chunk) {
     pre_start_.append(chunk);
-    const std::string line = marker_ + "\n";
-    for (std::size_t at = pre_start_.find(line); at != std::string::npos; at = pre_start_.find(line, at + 1)) {
+    for (std::size_t at = pre_start_.find(marker_); at != std::string::npos; at = pre_start_.find(marker_, at + 1)) {
       if (at != 0 && pre_start_[at - 1] != '\n') continue;
+      const std::size_t after = at + marker_.size();
+      const std::size_t end = pre_start_.find('\n', after);
+      if (end == std::string::npos) break;  // its line has not ended yet
+      if (end != after && (pre_start_[after] != ' ' || end - after - 1 > kStartDetailMax)) continue;
       std::string held = std::move(pre_start_);
       pre_start_.clear();
       awaiting_start_ = false;
+      if (end != after) start_detail_ = held.substr(after + 1, end - after - 1);
       TakeStderr(std::string_view(held).substr(0, at));
       SandboxStarted();
-      TakeStderr(std::string_view(held).substr(at + line.size()));
+      TakeStderr(std::string_view(held).substr(end + 1));
       return;
     }
     if (chunk.empty()) {  // the stream ended without it
@@ -203,7 +209,7 @@ class Runner::Execution {
     // A client that talks a lot: pass on all but what could begin the marker.
     constexpr std::size_t kHold = 64 * 1024;
     if (pre_start_.size() > kHold) {
-      std::size_t keep = line.size();
+      std::size_t keep = marker_.size() + 1 + kStartDetailMax + 1;
       TakeStderr(std::string_view(pre_start_).substr(0, pre_start_.size() - keep));
       pre_start_.erase(0, pre_start_.size() - keep);
     }
@@ -470,6 +476,7 @@ class Runner::Execution {
         });
   }
   void LogWritten();
+  void AskAccounting();
   RunOutcome Outcome(TimeMs now);
   std::string LogText(const RunOutcome& o, bool verbose) const;
 
@@ -485,6 +492,7 @@ class Runner::Execution {
   std::string marker_;          // the runtime's start marker; empty: none
   bool awaiting_start_ = false;  // the marker has not been seen yet
   std::string pre_start_;       // stderr held until then
+  std::string start_detail_;    // what followed the marker on its line
   std::int64_t exit_status_ = 0;
   int term_signal_ = 0;
   std::optional<std::string> spawn_error_;
@@ -513,7 +521,13 @@ class Runner::Execution {
   RunOutcome outcome_;
   std::filesystem::path log_path_;
   std::string log_text_;
+  bool log_verbose_ = false;
   Status log_status_;
+  // The accounting command (runtime.h, AccountingArgv), run with the log's
+  // write; why it gave nothing, if it did not.
+  std::vector<std::string> acct_argv_;
+  std::vector<std::string> acct_env_;
+  std::optional<std::string> acct_warning_;
 };
 
 RunOutcome Runner::Execution::Outcome(TimeMs now) {
@@ -556,6 +570,8 @@ std::string Runner::Execution::LogText(const RunOutcome& o, bool verbose) const 
     s += "Output Collected: " + (collect_error_ ? "no (" + *collect_error_ + ")" : std::string("yes")) + "\n";
   }
   if (o.error) s += "Error: " + *o.error + "\n";
+  if (o.run.node) s += "Node: " + *o.run.node + "\n";
+  if (o.run.cluster_state) s += "Cluster State: " + *o.run.cluster_state + "\n";
   s += "Stdout Truncated: " + std::string(stdout_truncated_ ? "true" : "false") + " (" + std::to_string(stdout_bytes_) +
        " bytes)\n";
   s += "Stderr Truncated: " + std::string(stderr_truncated_ ? "true" : "false") + " (" + std::to_string(stderr_bytes_) +
@@ -602,7 +618,14 @@ void Runner::Execution::Report() {
   // attempts waited to be started or finished (docs/PERFORMANCE.md).
   outcome_ = std::move(o);
   log_path_ = path;
-  log_text_ = LogText(outcome_, verbose);
+  log_verbose_ = verbose;
+  // Where a cluster ran the sandbox (runtime.h, AccountingArgv): asked on
+  // the same pool thread, before the log is written, and only of a sandbox
+  // that ran. Whatever it answers, the attempt's outcome stays as it is.
+  if (!marker_.empty() && !awaiting_start_) {
+    acct_argv_ = r_->runtime_.AccountingArgv(start_detail_);
+    if (!acct_argv_.empty()) acct_env_ = r_->runtime_.Build(SandboxSpec{}).env;
+  }
   log_work_.data = this;
   reported_ = true;
   uv_queue_work(
@@ -610,8 +633,12 @@ void Runner::Execution::Report() {
       [](uv_work_t* w) {
         auto* self = static_cast<Execution*>(w->data);
         Guard(
+            "cluster accounting", [&] { self->AskAccounting(); },
+            [&](const std::string& why) { self->acct_warning_ = why; });
+        Guard(
             "run log writer",
             [&] {
+              self->log_text_ = self->LogText(self->outcome_, self->log_verbose_);
               self->log_status_ = Layout::CheckRealDir(self->log_path_.parent_path());
               if (self->log_status_.ok()) self->log_status_ = WriteFileAtomic(self->log_path_, self->log_text_);
             },
@@ -623,7 +650,43 @@ void Runner::Execution::Report() {
       });
 }
 
+// On the pool thread: runs the accounting command to its end or its time
+// limit and keeps what it says on the run row. Touches only this attempt.
+void Runner::Execution::AskAccounting() {
+  if (acct_argv_.empty()) return;
+  process::RunOptions options;
+  options.timeout_ms = kAccountingTimeoutMs;
+  options.output_cap = 64 * 1024;
+  auto r = process::Run(acct_argv_, acct_env_, options);
+  const std::string command = "`" + text::ForLog(JoinArgv(acct_argv_)) + "`";
+  if (!r.ok()) {
+    acct_warning_ = "cannot run " + command + ": " + r.status().message();
+    return;
+  }
+  if (r->timed_out) {
+    acct_warning_ = command + " did not answer within " + std::to_string(kAccountingTimeoutMs / 1000) + " s";
+    return;
+  }
+  int code = r->exit.term_signal != 0 ? 128 + r->exit.term_signal : r->exit.exit_code;
+  if (code != 0) {
+    std::string why = text::LastLine(r->err);
+    acct_warning_ = command + " exited with code " + std::to_string(code) + (why.empty() ? "" : ": " + why);
+    return;
+  }
+  auto placed = r_->runtime_.ReadAccounting(r->out);
+  if (!placed) {
+    acct_warning_ = command + " said nothing usable: \"" + text::ForLog(text::Head(r->out, 200)) + "\"";
+    return;
+  }
+  outcome_.run.node = placed->node;
+  outcome_.run.cluster_state = placed->state;
+}
+
 void Runner::Execution::LogWritten() {
+  if (acct_warning_) {
+    spdlog::warn("job {} attempt {}: no node or cluster state recorded: {}", a_.job.id, a_.run.attempt,
+                 text::ForLog(*acct_warning_));
+  }
   if (log_status_.ok()) {
     outcome_.run.log_file = log_path_.string();
   } else {

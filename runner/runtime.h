@@ -25,6 +25,7 @@
 // the attempt runs, and once the client has exited the collect command's
 // stdout (`kubectl logs`) is the authoritative output, parsed whole; then
 // the runtime's clean-up command (CleanupArgv: `kubectl delete pod`) runs.
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -67,6 +68,16 @@ struct BwrapOptions {
   std::vector<Mount> ro_binds;  // operator-trusted (e.g. the agent binary)
 };
 
+// What a cluster's accounting says about one attempt's sandbox (slurm:
+// sacct's NodeList and State), valid UTF-8 without control characters.
+struct ClusterPlacement {
+  std::string node;
+  std::string state;
+};
+
+inline constexpr std::size_t kStartDetailMax = 64;
+inline constexpr std::int64_t kAccountingTimeoutMs = 15'000;
+
 class Runtime {
  public:
   virtual ~Runtime() = default;
@@ -103,8 +114,20 @@ class Runtime {
   // and starts the attempt's timeout only then. Until then
   // StartTimeoutMs() bounds the wait (0: unbounded), and a stop is SIGTERM
   // to the client (which withdraws its request), not StopArgv.
+  // The marker line may carry more after a space ("<marker> 4242": slurm's
+  // job id), at most kStartDetailMax bytes: the start detail, handed to
+  // AccountingArgv.
   virtual std::string_view StartMarker() const { return {}; }
   virtual std::int64_t StartTimeoutMs() const { return 0; }
+  // Cluster runtimes with accounting (slurm: sacct): once the attempt has
+  // ended, an argv whose stdout says where and how its sandbox ran, given
+  // the start detail; the runner runs it off the loop within
+  // kAccountingTimeoutMs and hands its stdout to ReadAccounting. Empty (the
+  // default): nothing is asked. A failure of either never fails the attempt.
+  virtual std::vector<std::string> AccountingArgv(std::string_view /*start_detail*/) const { return {}; }
+  // The node and state in the accounting command's stdout (bytes from
+  // outside: any bytes); nullopt when it holds nothing usable.
+  virtual std::optional<ClusterPlacement> ReadAccounting(std::string_view /*out*/) const { return std::nullopt; }
   // `dropq doctor`: whether the machines that run jobs see the root
   // (cluster runtimes with shared storage); nullopt: nothing to check.
   virtual std::optional<Status> ProbeSharedStorage() const { return std::nullopt; }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -9,6 +10,8 @@
 #include <random>
 #include <sstream>
 #include <thread>
+
+#include <spdlog/spdlog.h>
 
 #include "base/process.h"
 #include "base/text.h"
@@ -28,7 +31,13 @@ constexpr std::int64_t kOrphanWaitMs = 120'000;
 
 // The step's wrapper: the marker on stderr the moment the step runs on a
 // node, then the inner command in its place ($0 is a name for messages).
-constexpr char kWrapper[] = "printf '%s\\n' \"$DROPQ_SLURM_MARKER\" >&2; unset DROPQ_SLURM_MARKER; exec \"$@\"";
+// The marker line carries the step's job id, which sacct is asked about
+// (runtime.h, the start detail).
+constexpr char kWrapper[] =
+    "printf '%s\\n' \"$DROPQ_SLURM_MARKER${SLURM_JOB_ID:+ $SLURM_JOB_ID}\" >&2; unset DROPQ_SLURM_MARKER; "
+    "exec \"$@\"";
+// The longest a sacct field may be to be kept.
+constexpr std::size_t kPlacementFieldMax = 256;
 
 std::string EnvOr(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
@@ -69,6 +78,7 @@ class SlurmRuntime final : public Runtime {
     } else if (o_.inner == "bare") {
       inner_ = MakeProcessRuntime(o_.binds);
     }
+    accounting_ = o_.accounting == "on";
   }
 
   std::string_view name() const override { return "slurm"; }
@@ -122,7 +132,27 @@ class SlurmRuntime final : public Runtime {
       return Status::IOError("slurm runtime unavailable: " + r.status().message() +
                              " — is slurmctld running and reachable, and munge running here? (config " + conf + ")");
     }
+    if (o_.accounting == "auto") {
+      auto config = Client({"scontrol", "show", "config"});
+      accounting_ = config.ok() && SlurmAccountingConfigured(config->out);
+      if (!config.ok()) {
+        spdlog::warn("slurm runtime: cannot tell whether accounting is on ({}); sacct is not asked",
+                     config.status().message());
+      }
+      spdlog::info("slurm runtime: accounting {}", accounting_ ? "on: sacct is asked after each step" : "off");
+    }
     return Status::Ok();
+  }
+
+  std::vector<std::string> AccountingArgv(std::string_view start_detail) const override {
+    // The job id from the marker line: digits only, or nothing is asked.
+    if (!accounting_ || start_detail.empty() || start_detail.find_first_not_of("0123456789") != std::string::npos) {
+      return {};
+    }
+    return {"sacct", "-j", std::string(start_detail), "-X", "-n", "-P", "-o", "NodeList,State"};
+  }
+  std::optional<ClusterPlacement> ReadAccounting(std::string_view out) const override {
+    return ParseSacctPlacement(out);
   }
 
   std::vector<std::string> StopArgv(const std::string& container_name) const override {
@@ -265,6 +295,9 @@ class SlurmRuntime final : public Runtime {
   }
 
   SlurmOptions o_;
+  // Whether sacct is asked: `on`, or `auto` found an accounting storage
+  // (CheckAvailable, at start-up; read on the loop and the pool thread).
+  mutable std::atomic<bool> accounting_{false};
   std::vector<std::string> env_;
   std::unique_ptr<Runtime> inner_;  // null for apptainer
 };
@@ -274,6 +307,46 @@ class SlurmRuntime final : public Runtime {
 std::string SlurmJobName(const std::string& instance_id, const std::string& container_name) {
   std::string rest = StartsWith(container_name, "dropq-") ? container_name.substr(6) : container_name;
   return "dropq-" + instance_id + "-" + rest;
+}
+
+bool SlurmAccountingConfigured(std::string_view scontrol_config) {
+  // "AccountingStorageType   = accounting_storage/slurmdbd"
+  std::istringstream in{std::string(scontrol_config)};
+  for (std::string line; std::getline(in, line);) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    auto trim = [](std::string v) {
+      auto b = v.find_first_not_of(" \t\r"), e = v.find_last_not_of(" \t\r");
+      return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+    };
+    if (trim(line.substr(0, eq)) != "AccountingStorageType") continue;
+    std::string type = trim(line.substr(eq + 1));
+    return !type.empty() && type != "accounting_storage/none" && type != "(null)";
+  }
+  return false;
+}
+
+std::optional<ClusterPlacement> ParseSacctPlacement(std::string_view out) {
+  // The first line that is not blank; sacct -X prints one per job.
+  std::string_view line;
+  while (!out.empty()) {
+    auto nl = out.find('\n');
+    line = out.substr(0, nl);
+    out = nl == std::string_view::npos ? std::string_view() : out.substr(nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") != std::string_view::npos) break;
+    line = {};
+  }
+  auto bar = line.find('|');
+  if (bar == std::string_view::npos) return std::nullopt;
+  std::string_view node = line.substr(0, bar), state = line.substr(bar + 1);
+  for (std::string_view field : {node, state}) {
+    if (field.empty() || field.size() > kPlacementFieldMax || field.find('|') != std::string_view::npos ||
+        !text::IsValidUtf8(field) || text::HasControlCharacter(field)) {
+      return std::nullopt;
+    }
+  }
+  return ClusterPlacement{std::string(node), std::string(state)};
 }
 
 std::unique_ptr<Runtime> MakeSlurmRuntime(SlurmOptions options) {

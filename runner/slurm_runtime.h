@@ -28,12 +28,21 @@
 // kill_grace rounded up to whole minutes plus one, a backstop behind dropq's
 // timer. srun's exit code is the step's (128+signal for a killed step).
 //
+// Accounting (`accounting`: auto | on | off): with it on, once a step has
+// ended the runner asks `sacct -j <job id> -X -n -P -o NodeList,State` (the
+// wrapper's marker line carries $SLURM_JOB_ID) and keeps the node list and
+// state on the attempt's run row. auto: on when `scontrol show config` has
+// an AccountingStorageType other than accounting_storage/none (asked in
+// CheckAvailable; off when scontrol cannot say).
+//
 // Start-up: CheckAvailable asks `sinfo`; CleanupOrphans cancels this
 // instance's steps (`squeue --me`, matched by name prefix and comment) and
 // waits until they are gone. ProbeSharedStorage runs one step that checks
 // a node sees the shared root (`dropq doctor`).
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "runner/runtime.h"
@@ -52,6 +61,7 @@ struct SlurmOptions {
   int cpus = 0;  // --cpus-per-task; 0: not passed
   std::vector<std::string> extra_args;  // before the inner command
   std::vector<std::string> inner_args;  // the inner runtime's extra arguments
+  std::string accounting = "auto";  // auto | on | off
   std::int64_t queue_timeout_ms = 3'600'000;
   std::int64_t kill_grace_ms = 15'000;
   BwrapOptions bwrap;          // inner: bwrap
@@ -59,6 +69,15 @@ struct SlurmOptions {
 };
 
 std::unique_ptr<Runtime> MakeSlurmRuntime(SlurmOptions options);
+
+// `scontrol show config`'s output: whether it names an accounting storage
+// (AccountingStorageType other than accounting_storage/none).
+bool SlurmAccountingConfigured(std::string_view scontrol_config);
+
+// The first line of `sacct -X -n -P -o NodeList,State` (any bytes): its two
+// fields when it is "node|state", both non-empty, valid UTF-8 without control
+// characters and at most 256 bytes each; otherwise nullopt.
+std::optional<ClusterPlacement> ParseSacctPlacement(std::string_view out);
 
 // srun's --job-name for a container name "dropq-<group>-<ms>":
 // "dropq-<instance>-<group>-<ms>".

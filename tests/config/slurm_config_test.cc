@@ -35,6 +35,7 @@ TEST_CASE("slurm settings load with the root inside the shared root") {
   CHECK(c.slurm.partition == "batch");
   CHECK(c.slurm.cpus == 2);
   CHECK(c.slurm.queue_timeout_ms == 300'000);
+  CHECK(c.slurm.accounting == "auto");
   CHECK(c.slurm.extra_args == std::vector<std::string>{"--exclusive"});
 }
 
@@ -50,4 +51,14 @@ TEST_CASE("slurm inner podman needs an image") {
 
 TEST_CASE("an unknown slurm inner sandbox is refused") {
   CHECK(KeyOf(kGroups + "runtime: slurm\nslurm:\n  shared_root: ..\n  inner: docker\n") == "slurm.inner");
+}
+
+TEST_CASE("slurm accounting can be turned off") {
+  auto c = LoadConfigString(kGroups + "runtime: slurm\nslurm:\n  shared_root: ..\n  accounting: off\n",
+                            "/srv/shared/dropq");
+  CHECK(c.slurm.accounting == "off");
+}
+
+TEST_CASE("a slurm accounting other than auto, on or off is refused") {
+  CHECK(KeyOf(kGroups + "runtime: slurm\nslurm:\n  shared_root: ..\n  accounting: yes\n") == "slurm.accounting");
 }

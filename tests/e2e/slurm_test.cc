@@ -55,6 +55,21 @@ TEST_CASE("slurm runs each job as a step and its result comes back", "[.slurm]")
   // Each step said when it ran on the node: its own audit event.
   CHECK(r.Query("SELECT count(*) FROM job_events WHERE event='allocated' AND json_extract(detail,'$.attempt')=1") ==
         "2");
+  // The test cluster has no accounting (accounting_storage/none): sacct is
+  // not asked, and no run has a node or cluster state.
+  CHECK(r.Query("SELECT count(*) FROM job_runs WHERE node IS NULL AND cluster_state IS NULL") == "2");
+}
+
+TEST_CASE("with slurm accounting forced on a cluster without it, the failing sacct leaves jobs succeeded",
+          "[.slurm]") {
+  SlurmRoot r("  accounting: on\n");
+  r.Drop("team", "a.json", {{"prompt", "echo from the cluster"}});
+  auto run = r.RunOnce();
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  CHECK(r.Result("team", "a.json")["state"] == "succeeded");
+  CHECK(r.Query("SELECT count(*) FROM job_runs WHERE status='succeeded' AND node IS NULL AND cluster_state IS NULL") ==
+        "1");
 }
 
 TEST_CASE("a bare slurm step runs under srun with this instance's name and comment", "[.slurm]") {

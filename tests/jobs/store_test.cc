@@ -199,6 +199,40 @@ TEST_CASE("starting and finishing an attempt records the run and the state chang
   CHECK(names == std::vector<std::string>{"received", "started", "succeeded"});
 }
 
+TEST_CASE("an attempt's node and cluster state are kept on its run row", "[store]") {
+  Fixture f;
+  JobId id = f.Insert("team", Req("x"), "t1");
+  auto run = *f.store->StartAttempt(id, "slurm", "dropq-team-1");
+  auto job = **f.store->GetJob(id);
+  RunOutcome o;
+  o.job_state = JobState::kSucceeded;
+  o.run = run;
+  o.run.status = "succeeded";
+  o.run.node = "node[1-2]";
+  o.run.cluster_state = "COMPLETED";
+  REQUIRE(f.store->FinishAttempt(job, o).ok());
+  auto runs = *f.store->ListRuns(id);
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0].node == std::optional<std::string>("node[1-2]"));
+  CHECK(runs[0].cluster_state == std::optional<std::string>("COMPLETED"));
+}
+
+TEST_CASE("an attempt without cluster accounting has no node or cluster state", "[store]") {
+  Fixture f;
+  JobId id = f.Insert("team", Req("x"), "t1");
+  auto run = *f.store->StartAttempt(id, "bwrap", "dropq-team-1");
+  auto job = **f.store->GetJob(id);
+  RunOutcome o;
+  o.job_state = JobState::kSucceeded;
+  o.run = run;
+  o.run.status = "succeeded";
+  REQUIRE(f.store->FinishAttempt(job, o).ok());
+  auto runs = *f.store->ListRuns(id);
+  REQUIRE(runs.size() == 1);
+  CHECK_FALSE(runs[0].node);
+  CHECK_FALSE(runs[0].cluster_state);
+}
+
 TEST_CASE("a failed attempt with a retry goes back to queued at the retry time", "[store]") {
   Fixture f;
   JobId id = f.Insert("team", Req("x"), "t1");
