@@ -210,6 +210,8 @@ class Daemon final : public watcher::CommandHandler {
     loop_.data = this;
     uv_idle_init(&loop_, &pump_idle_);
     pump_idle_.data = this;
+    uv_timer_init(&loop_, &trim_timer_);
+    trim_timer_.data = this;
     StartNotifier();
     snapshots_ = std::make_unique<SnapshotWriter>(&loop_, layout_, *store_, layout_.DatabasePath().string(), clock_);
     runner::RunnerOptions ro{cfg_.agent, cfg_.max_output, cfg_.kill_grace_ms, cfg_.session_dir};
@@ -632,6 +634,7 @@ class Daemon final : public watcher::CommandHandler {
       return;
     }
     ArmWake();
+    ArmTrim();
     // Not while another turn is due: a control file applied after this
     // turn's commit (retry, a resumed task) may have queued work for it.
     const bool turn_due = uv_is_active(reinterpret_cast<uv_handle_t*>(&pump_idle_));
@@ -972,6 +975,7 @@ class Daemon final : public watcher::CommandHandler {
     notifier_->Stop();         // likewise; the rows left wait for the next start
     if (task_timer_) task_timer_->Close();
     uv_timer_stop(&wake_);
+    uv_timer_stop(&trim_timer_);
     uv_idle_stop(&pump_idle_);
     // An attempt whose start is recorded counts as running, even while it
     // waits for its snapshots: it starts and gets the grace like the others.
@@ -994,6 +998,20 @@ class Daemon final : public watcher::CommandHandler {
 
   void StopRunning() { attempts_->StopAll(); }
 
+  // The heap that a burst freed is given back once the daemon has been quiet
+  // for a second (RunDaemon keeps it meanwhile: giving back at every free
+  // cost a TLB shootdown per job, docs/PERFORMANCE.md). Each busy turn
+  // pushes the moment back; a single one-shot timer, no polling.
+  void ArmTrim() {
+#ifdef __GLIBC__
+    if (!attempts_->Settled()) return;
+    uv_timer_start(
+        &trim_timer_, [](uv_timer_t*) { malloc_trim(0); }, kTrimAfterQuietMs, 0);
+    // A pending trim alone does not keep a `run --once` loop alive.
+    uv_unref(reinterpret_cast<uv_handle_t*>(&trim_timer_));
+#endif
+  }
+
   void MaybeFinishShutdown() {
     if (!attempts_->Settled() || closed_) return;
     closed_ = true;
@@ -1005,7 +1023,8 @@ class Daemon final : public watcher::CommandHandler {
     for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&pump_idle_),
                            reinterpret_cast<uv_handle_t*>(&result_retry_), reinterpret_cast<uv_handle_t*>(&sigint_),
                            reinterpret_cast<uv_handle_t*>(&sigterm_), reinterpret_cast<uv_handle_t*>(&sighup_),
-                           reinterpret_cast<uv_handle_t*>(&notify_timer_)}) {
+                           reinterpret_cast<uv_handle_t*>(&notify_timer_),
+                           reinterpret_cast<uv_handle_t*>(&trim_timer_)}) {
       uv_close(h, nullptr);
     }
   }
@@ -1031,6 +1050,8 @@ class Daemon final : public watcher::CommandHandler {
   std::unique_ptr<MessageInbox> inbox_;
   uv_timer_t wake_{};
   uv_idle_t pump_idle_{};
+  uv_timer_t trim_timer_{};
+  static constexpr std::uint64_t kTrimAfterQuietMs = 1000;
   uv_timer_t result_retry_{};
   uv_timer_t notify_timer_{};
   std::unique_ptr<PoolNoticeSender> notice_sender_;
@@ -1070,6 +1091,17 @@ int RunDaemon(const Config& config, const DaemonOptions& options) {
   // 70-140 MB (docs/PERFORMANCE.md). The threads allocate little and
   // seldom at the same time, so the shared lock costs nothing measurable.
   mallopt(M_ARENA_MAX, 1);
+  // Freed heap stays with the process while it is busy, and is given back
+  // when it goes quiet (ArmTrim). glibc's defaults give back the top of the
+  // heap whenever 128 KiB of it is free and serve blocks over 128 KiB (a
+  // pipe buffer, a big result) with mmap: the brk or munmap that follows is
+  // a TLB flush of every CPU the daemon's threads ran on, which on a VM
+  // took a third of the daemon's CPU with 200 tasks firing every second
+  // (docs/PERFORMANCE.md, "Scheduler"). Fixed values also turn off glibc's
+  // sliding mmap threshold, so the behaviour does not depend on history.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_TOP_PAD, 4 << 20);
 #endif
   Daemon d(config, options);
   return d.Run();
