@@ -1,7 +1,8 @@
 #!/bin/bash
 # Measures how many trivial jobs/s one dropq host drives through the local
-# single-node Slurm cluster, and the daemon's own CPU per job (its utime +
-# stime from /proc, children excluded; the srun clients are children).
+# single-node Slurm cluster, and where the CPU goes per job: the daemon's own
+# (utime + stime from /proc), its srun clients (its reaped children),
+# slurmctld, and slurmd with the slurmstepds it reaped.
 #   bench/slurm_scale.sh BUILD JOBS SLOTS     (as root; docs/SCALING.md)
 # Starts its own test cluster (tests/slurm/cluster.sh): Slurm's ports are
 # fixed, so not while `make test` runs its slurm tests.
@@ -25,6 +26,15 @@ groups:
 YAML
 mkdir -p "$dir/var/data/ipc/main/tasks"
 for i in $(seq 1 "$n"); do echo "{\"prompt\":\"echo $i\"}" > "$dir/var/data/ipc/main/tasks/j$i.json"; done
+# CPU in clock ticks (utime+stime, and cutime+cstime of reaped children) of
+# a pid, from /proc/PID/stat.
+ticks() { awk '{print $14+$15, $16+$17}' "/proc/$1/stat"; }
+run=$(cat "$dir/cluster/tmpdir")/run  # cluster.sh keeps its state in a short /tmp path
+ctld=$(cat "$run/slurmctld.pid"); slurmd=$(cat "$run/slurmd.pid")
+# Busy ticks of the whole machine (all CPUs): what nobody above accounts for
+# (slurmstepd daemonizes away from slurmd, munged, the kernel) is the rest.
+busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+read -r ctld0 _ < <(ticks "$ctld"); read -r d0 dc0 < <(ticks "$slurmd"); all0=$(busy)
 start=$(date +%s.%N)
 "$build/dropq" run --config "$dir/dropq.yaml" 2>"$dir/daemon.log" &
 pid=$!
@@ -35,12 +45,18 @@ while :; do
   sleep 0.2
 done
 end=$(date +%s.%N)
-cpu=$(awk '{print $14+$15}' /proc/$pid/stat)
+read -r cpu srun < <(ticks "$pid")
+read -r ctld1 _ < <(ticks "$ctld"); read -r d1 dc1 < <(ticks "$slurmd"); all1=$(busy)
 kill -TERM $pid; wait $pid || true
 failed=$(sqlite3 "$dir/var/store/dropq.db" "SELECT count(*) FROM jobs WHERE state='failed'")
-python3 - "$start" "$end" "$cpu" "$hz" "$n" "$slots" "$failed" <<'PY'
+python3 - "$start" "$end" "$hz" "$n" "$slots" "$failed" "$cpu" "$srun" "$((ctld1 - ctld0))" \
+  "$((d1 - d0 + dc1 - dc0))" "$((all1 - all0))" "$(nproc)" <<'PY'
 import sys
-s,e,cpu,hz,n,slots,failed=map(float,sys.argv[1:])
-wall=e-s
-print(f"{int(n)} jobs, {int(slots)} slots: {wall:.1f} s, {n/wall:.1f} jobs/s, daemon CPU {cpu/hz*1000/n:.2f} ms/job, failed {int(failed)}")
+s, e, hz, n, slots, failed, cpu, srun, ctld, slurmd, busy, cpus = map(float, sys.argv[1:])
+wall = e - s
+ms = lambda t: f"{t / hz * 1000 / n:.2f}"
+print(f"{int(n)} jobs, {int(slots)} slots: {wall:.1f} s, {n / wall:.1f} jobs/s, failed {int(failed)}; "
+      f"CPU ms/job: dropq {ms(cpu)}, its srun clients {ms(srun)}, slurmctld {ms(ctld)}, "
+      f"slurmd + reaped {ms(slurmd)}, the rest {ms(busy - cpu - srun - ctld - slurmd)}; "
+      f"machine busy {busy / hz / wall / cpus * 100:.0f} % of {int(cpus)} CPUs")
 PY
