@@ -1096,7 +1096,7 @@ int RunDaemon(const Config& config, const DaemonOptions& options) {
   // heap whenever 128 KiB of it is free and serve blocks over 128 KiB (a
   // pipe buffer, a big result) with mmap: the brk or munmap that follows is
   // a TLB flush of every CPU the daemon's threads ran on, which on a VM
-  // took a third of the daemon's CPU with 200 tasks firing every second
+  // took 27 % of the daemon's CPU with 200 tasks firing every second
   // (docs/PERFORMANCE.md, "Scheduler"). Fixed values also turn off glibc's
   // sliding mmap threshold, so the behaviour does not depend on history.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
