@@ -3,6 +3,9 @@
 #include "base/guard.h"
 
 #include <algorithm>
+#include <iterator>
+#include <string_view>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -94,6 +97,9 @@ Status TaskTimer::Start() {
   CheckClockJump();  // sets the anchor
   uv_timer_init(loop_, &timer_);
   timer_.data = this;
+  uv_timer_init(loop_, &prune_timer_);
+  prune_timer_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&prune_timer_));
   started_ = true;
   spdlog::info("{} scheduled task(s) active", queue_.size());
   Arm();
@@ -104,6 +110,7 @@ void TaskTimer::Close() {
   if (!started_) return;
   started_ = false;
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&prune_timer_), nullptr);
 }
 
 void TaskTimer::Arm() {
@@ -152,26 +159,42 @@ void TaskTimer::Tick() {
   CheckClockJump();
   TimeMs now = store_.clock().NowMs();
   auto due = queue_.PopDue(now, kFireBatch);
-  std::vector<QueuedJob> fired;
-  std::vector<JobId> cancel;
-  std::vector<Fired> done;
   // Group commit: every task due in this pass is recorded in ONE
   // transaction (one fsync, not one per task: 200 tasks due at the same
-  // second took ~1 s with a commit each, docs/PERFORMANCE.md). Each task
-  // has a savepoint, so one that fails is undone alone and retried.
+  // second took ~1 s with a commit each). The tasks are read in one
+  // statement, and their run rows and next runs written in one each, so the
+  // pass costs a few statements plus one insert per job fired
+  // (docs/PERFORMANCE.md, "Scheduler"). A task whose jobs cannot be inserted
+  // is undone alone (a savepoint) and retried in a minute.
+  Pass p;
   Status pass = store_.Begin();
-  for (const auto& id : due) {
-    if (!pass.ok()) break;
-    auto t = tasks_.Get(id);
-    if (!t.ok() || !*t || (*t)->status != TaskStatus::kActive) continue;
-    if ((*t)->next_run) {
-      ++fires_;
-      last_lag_ms_ = now - *(*t)->next_run;
+  if (pass.ok()) {
+    auto loaded = tasks_.LoadDue(due);
+    if (!loaded.ok()) pass = loaded.status();
+    // In the order they were due (LoadDue's rows come in any order).
+    std::unordered_map<std::string_view, const DueTask*> by_id;
+    if (pass.ok()) {
+      for (const auto& d : *loaded) by_id.emplace(d.task.id, &d);
     }
-    if (Status s = FireOne(**t, now, fired, cancel, done); !s.ok()) {
-      spdlog::error("task {}: cannot fire: {}; trying again in a minute", id, s.message());
-      done.push_back({id, now + 60'000, ""});
+    for (const auto& id : due) {
+      if (!pass.ok()) break;
+      auto it = by_id.find(id);
+      if (it == by_id.end() || it->second->task.status != TaskStatus::kActive) continue;
+      const Task& t = it->second->task;
+      if (t.next_run) {
+        ++fires_;
+        last_lag_ms_ = now - *t.next_run;
+      }
+      if (Status s = FireOne(t, it->second->active_jobs, now, p); !s.ok()) {
+        spdlog::error("task {}: cannot fire: {}; trying again in a minute", id, s.message());
+        p.done.push_back({id, now + 60'000, ""});
+      }
     }
+    if (pass.ok()) pass = InsertPlain(p, now);
+    // fired_at is when the rows are written, after the jobs and just before
+    // the commit that makes them visible.
+    if (pass.ok()) pass = tasks_.RecordRuns(p.runs, store_.clock().NowMs());
+    if (pass.ok()) pass = tasks_.SetNextRuns(p.next_runs);
   }
   if (pass.ok()) pass = store_.Commit();
   if (!pass.ok()) {
@@ -181,73 +204,124 @@ void TaskTimer::Tick() {
     Arm();
     return;
   }
-  for (const auto& d : done) {
+  for (const auto& d : p.done) {
     queue_.Update(d.id, d.next_run);
     if (!d.note.empty()) spdlog::info("{}", d.note);
   }
-  if (!cancel.empty() && hooks_.cancel) hooks_.cancel(cancel);
-  for (const auto& q : fired) hooks_.enqueued(q);
+  for (auto& [id, keep] : p.prune) prune_[id] = keep;
+  if (!prune_.empty() && started_) uv_timer_start(
+      &prune_timer_, [](uv_timer_t* t) { Guard("task run pruning", [&] { static_cast<TaskTimer*>(t->data)->PruneFired(); }); },
+      0, 0);
+  if (!p.cancel.empty() && hooks_.cancel) hooks_.cancel(p.cancel);
+  for (const auto& q : p.fired) hooks_.enqueued(q);
   if (hooks_.changed) hooks_.changed();
   Arm();
 }
 
-Status TaskTimer::FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fired, std::vector<JobId>& cancel,
-                          std::vector<Fired>& done) {
-  // The previous jobs are read before anything new is inserted.
-  auto prev = tasks_.ActiveJobs(t.id);
-  if (!prev.ok()) return prev.status();
-  FirePlan plan = Plan(t, now, !prev->empty(), schedules_.Get(t));
+void TaskTimer::PruneFired() {
+  if (prune_.empty()) return;
+  auto pending = std::move(prune_);
+  prune_.clear();
+  // History only: a failure is logged and the rows wait for the task's next
+  // fire. Its own transaction, after the pass committed, so a pass never
+  // waits for it.
+  Status s = store_.Begin();
+  for (const auto& [id, keep] : pending) {
+    if (!s.ok()) break;
+    if (auto n = tasks_.PruneRuns(id, keep); !n.ok()) s = n.status();
+  }
+  if (s.ok()) s = store_.Commit();
+  if (!s.ok()) {
+    store_.Rollback();
+    spdlog::warn("scheduled tasks: cannot prune run history: {}", s.message());
+  }
+}
+
+Status TaskTimer::FireOne(const Task& t, const std::vector<JobId>& prev, TimeMs now, Pass& p) {
+  FirePlan plan = Plan(t, now, !prev.empty(), schedules_.Get(t));
+  std::vector<TaskRunRow> rows;
   std::vector<QueuedJob> mine;
-  if (Status s = store_.Savepoint("fire_one"); !s.ok()) return s;
+  // A task with a unique key inserts its jobs one by one (each is checked
+  // against the key) under a savepoint, so a failure undoes this task
+  // alone. Every other task's jobs wait for the pass's bulk insert
+  // (Store::InsertPlainJobs), their run rows kept in place meanwhile.
+  const bool one_by_one = t.unique_key.has_value() && !plan.fire.empty();
+  if (one_by_one) {
+    if (Status s = store_.Savepoint("fire_one"); !s.ok()) return s;
+  }
   auto fail = [&](const Status& s) {
+    if (!one_by_one) return s;
     if (Status u = store_.RollbackTo("fire_one"); !u.ok()) {
       spdlog::error("task {}: cannot undo its savepoint: {}", t.id, u.message());
     }
     return s;
   };
+  std::vector<std::size_t> pending;  // indexes into rows of slots for the bulk insert
+  std::vector<Store::PlainJob> plain;
   for (TimeMs slot : plan.fire) {
+    JobSource src{t.group_folder, "task-" + t.id, "", TaskSlotClaim(t.id, slot)};
+    if (!one_by_one) {
+      pending.push_back(rows.size());
+      rows.push_back({t.id, slot, std::nullopt, std::nullopt});
+      plain.push_back({t.group_folder, t.prompt, t.context_mode, std::move(src)});
+      continue;
+    }
     RunRequest req;
     req.prompt = t.prompt;
     req.context_mode = t.context_mode;
-    // A claim per slot: source_claim is unique, so a slot never makes two jobs.
-    JobSource src{t.group_folder, "task-" + t.id, "", "task:" + t.id + ":" + std::to_string(slot)};
     req.unique_key = t.unique_key;
     req.unique_for_ms = t.unique_for_ms;
     auto ins = store_.InsertJob(t.group_folder, req, src, cfg_.max_attempts, cfg_.max_interruptions);
     if (!ins.ok()) return fail(ins.status());
     if (ins->duplicate) {
       // The task's unique key: an earlier job with it is active or recent.
-      std::string why = "duplicate of job " + std::to_string(ins->id) + " (" + std::string(ToString(ins->state)) +
-                        ", unique_key \"" + t.unique_key.value_or("") + "\")";
-      if (auto r = tasks_.RecordRun(t.id, slot, std::nullopt, TaskRunStatus::kSkipped, why); !r.ok()) {
-        return fail(r.status());
-      }
+      rows.push_back({t.id, slot, std::nullopt,
+                      "duplicate of job " + std::to_string(ins->id) + " (" + std::string(ToString(ins->state)) +
+                          ", unique_key \"" + t.unique_key.value_or("") + "\")"});
       continue;
     }
-    if (auto r = tasks_.RecordRun(t.id, slot, ins->id, TaskRunStatus::kQueued); !r.ok()) return fail(r.status());
+    rows.push_back({t.id, slot, ins->id, std::nullopt});
     mine.push_back({ins->id, t.group_folder, 0, now});
   }
-  for (const auto& [slot, why] : plan.skipped) {
-    if (auto r = tasks_.RecordRun(t.id, slot, std::nullopt, TaskRunStatus::kSkipped, why); !r.ok()) {
-      return fail(r.status());
-    }
-  }
-  if (Status s = tasks_.SetNextRun(t.id, plan.next_run); !s.ok()) return fail(s);
   if (plan.completed) {
     if (Status s = tasks_.SetStatus(t.id, TaskStatus::kCompleted); !s.ok()) return fail(s);
   }
-  if (auto p = tasks_.PruneRuns(t.id, t.keep_runs); !p.ok()) return fail(p.status());
-  if (Status s = store_.Release("fire_one"); !s.ok()) return fail(s);
+  if (one_by_one) {
+    if (Status s = store_.Release("fire_one"); !s.ok()) return fail(s);
+  }
+  for (const auto& [slot, why] : plan.skipped) rows.push_back({t.id, slot, std::nullopt, why});
 
-  if (plan.replace_previous) cancel.insert(cancel.end(), prev->begin(), prev->end());
+  if (plan.replace_previous) p.cancel.insert(p.cancel.end(), prev.begin(), prev.end());
   Fired d{t.id, plan.completed ? std::nullopt : plan.next_run, ""};
   if (!plan.fire.empty() || plan.skipped_total > 0) {
     d.note = "task " + t.id + " fired " + std::to_string(plan.fire.size()) + " job(s), skipped " +
              std::to_string(plan.skipped_total) + " slot(s); next run " +
              (plan.next_run ? FormatIsoUtc(*plan.next_run) : "none");
   }
-  done.push_back(std::move(d));
-  fired.insert(fired.end(), mine.begin(), mine.end());
+  p.done.push_back(std::move(d));
+  p.next_runs.emplace_back(t.id, plan.next_run);
+  if (!rows.empty()) p.prune.emplace_back(t.id, t.keep_runs);
+  for (std::size_t i : pending) p.plain_runs.push_back(p.runs.size() + i);
+  p.plain.insert(p.plain.end(), std::make_move_iterator(plain.begin()), std::make_move_iterator(plain.end()));
+  p.runs.insert(p.runs.end(), std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()));
+  for (auto& q : mine) p.fired.push_back(std::move(q));
+  return Status::Ok();
+}
+
+Status TaskTimer::InsertPlain(Pass& p, TimeMs now) {
+  auto ids = store_.InsertPlainJobs(p.plain, cfg_.max_attempts, cfg_.max_interruptions);
+  if (!ids.ok()) return ids.status();
+  for (std::size_t i = 0; i < p.plain.size(); ++i) {
+    TaskRunRow& row = p.runs[p.plain_runs[i]];
+    if (!(*ids)[i]) {
+      // Its claim is taken: this slot made its job before (a clock set
+      // back, a task re-created with an old id). Never a second job.
+      row.error = "this slot already made a job (claim " + p.plain[i].src.claim + ")";
+      continue;
+    }
+    row.job = (*ids)[i];
+    p.fired.push_back({*row.job, p.plain[i].group, 0, now});
+  }
   return Status::Ok();
 }
 

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,6 +76,10 @@ class TaskTimer {
   // store's clock) and re-arms. Tests with a manual clock call it after
   // moving the clock (tests/daemon/task_timer_test.cc).
   void Tick();
+  // Trims the run history (keep_runs) of the tasks that fired, in its own
+  // transaction. Tick schedules it on the loop right after its commit, so
+  // no pass waits for it; tests with a manual clock call it after Tick.
+  void PruneFired();
   // When the earliest active task is due; nullopt when none is.
   std::optional<TimeMs> next_wakeup() const { return queue_.NextWakeup(); }
 
@@ -91,9 +96,23 @@ class TaskTimer {
     std::optional<TimeMs> next_run;
     std::string note;  // the log line, empty when nothing fired or was skipped
   };
-  // Inside Tick's transaction, under a savepoint of its own.
-  Status FireOne(const Task& t, TimeMs now, std::vector<QueuedJob>& fired, std::vector<JobId>& cancel,
-                 std::vector<Fired>& done);
+  // What one pass decided, written in bulk before its commit and acted on
+  // after it.
+  struct Pass {
+    std::vector<QueuedJob> fired;
+    std::vector<JobId> cancel;
+    std::vector<Fired> done;
+    std::vector<TaskRunRow> runs;
+    std::vector<std::pair<std::string, std::optional<TimeMs>>> next_runs;
+    std::vector<std::pair<std::string, std::int64_t>> prune;  // task, keep_runs
+    std::vector<Store::PlainJob> plain;  // jobs for the bulk insert
+    std::vector<std::size_t> plain_runs;  // each one's row in runs
+  };
+  // Inside Tick's transaction. `prev`: the task's jobs still queued or
+  // running.
+  Status FireOne(const Task& t, const std::vector<JobId>& prev, TimeMs now, Pass& p);
+  // The pass's bulk insert of the plain jobs; fills in their run rows.
+  Status InsertPlain(Pass& p, TimeMs now);
 
   uv_loop_t* loop_;
   Store& store_;
@@ -103,6 +122,8 @@ class TaskTimer {
   TaskQueue queue_;
   ScheduleCache schedules_;
   uv_timer_t timer_{};
+  uv_timer_t prune_timer_{};
+  std::map<std::string, std::int64_t> prune_;  // tasks whose history to trim, keep_runs
   bool started_ = false;
   TimeMs anchor_wall_ = 0;
   TimeMs anchor_mono_ = 0;

@@ -1,4 +1,6 @@
 #include "jobs/store.h"
+#include <unordered_map>
+#include <string_view>
 
 #include <sqlite3.h>
 
@@ -28,6 +30,7 @@ Store::Store(sqlite3* db, const Clock& clock) : db_(db), clock_(clock) {}
 
 Store::~Store() {
   cache_.clear();  // finalize statements before closing
+  kept_.clear();
   sqlite3_close(db_);
 }
 
@@ -57,6 +60,18 @@ SqlStmt& Store::Prepare(const char* sql) {
   }
   cache_.emplace_back(sql, std::make_unique<SqlStmt>(db_, s));
   return cache_.back().second->Use();
+}
+
+Status Store::RunKept(const std::string& sql) {
+  auto it = kept_.find(sql);
+  if (it == kept_.end()) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
+      return Err(("cannot prepare " + sql).c_str());
+    }
+    it = kept_.emplace(sql, std::make_unique<SqlStmt>(db_, s)).first;
+  }
+  return it->second->Use().Run();
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock& clock) {
@@ -304,6 +319,18 @@ Result<std::string> Store::IntegrityCheck() {
   return verdict.value_or("no answer");
 }
 
+namespace {
+
+// The `received` event's detail of a job made from `src` for `group`
+// (InsertJob adds what a file may also carry: after, unique_key).
+nlohmann::json ReceivedDetail(const std::string& group, const JobSource& src) {
+  nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}};
+  if (!src.group.empty() && src.group != group) d["from_group"] = src.group;
+  return d;
+}
+
+}  // namespace
+
 Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequest& req, const JobSource& src,
                                          std::int64_t default_max_attempts, std::int64_t default_max_interruptions,
                                          const std::vector<JobId>& after) {
@@ -371,8 +398,7 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
       .Bind(17, req.unique_key);
   if (Status s = ins.Run(); !s.ok()) return s;
   JobId id = sqlite3_last_insert_rowid(db_);
-  nlohmann::json d = {{"file", src.name}, {"sha256", src.sha256}};
-  if (!src.group.empty() && src.group != group) d["from_group"] = src.group;
+  nlohmann::json d = ReceivedDetail(group, src);
   if (!after.empty()) {
     d["after"] = after;
     d["after_policy"] = ToString(req.after_policy);
@@ -383,6 +409,50 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
     if (Status s = deps::AddEdges(*this, id, after); !s.ok()) return s;
   }
   return Inserted{id, false, state, nullptr};
+}
+
+
+Result<std::vector<std::optional<JobId>>> Store::InsertPlainJobs(const std::vector<PlainJob>& jobs,
+                                                                 std::int64_t max_attempts,
+                                                                 std::int64_t max_interruptions) {
+  std::vector<std::optional<JobId>> ids(jobs.size());
+  if (jobs.empty()) return ids;
+  const TimeMs now = clock_.NowMs();
+  nlohmann::json rows = nlohmann::json::array();
+  std::unordered_map<std::string_view, std::size_t> by_claim;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const PlainJob& j = jobs[i];
+    rows.push_back({j.group, j.prompt, ToString(j.context_mode), j.src.name, j.src.sha256, j.src.claim,
+                    j.src.group.empty() ? j.group : j.src.group});
+    by_claim.emplace(j.src.claim, i);
+  }
+  // The same columns as InsertJob's insert with RunRequest's defaults
+  // (priority 0, no client id, timeout, after or unique key). WHERE 1: an
+  // upsert after a SELECT needs it to parse.
+  auto& ins = Prepare(
+      "INSERT INTO jobs(group_folder, type, state, prompt, priority, run_at, context_mode, max_attempts, "
+      "source_name, source_hash, source_claim, created_at, source_group, max_interruptions) "
+      "SELECT value->>0, 'run', 'queued', value->>1, 0, ?2, value->>2, ?3, value->>3, value->>4, value->>5, ?2, "
+      "value->>6, ?4 FROM json_each(?1) WHERE 1 ORDER BY key "
+      "ON CONFLICT(source_claim) DO NOTHING RETURNING id, source_claim");
+  ins.Bind(1, text::Dump(rows)).BindTime(2, now).Bind(3, max_attempts).Bind(4, max_interruptions);
+  Status s = ForEachRow(ins, [&](const SqlStmt& r) {
+    if (auto it = by_claim.find(r.Text(1)); it != by_claim.end()) ids[it->second] = r.Int(0);
+  });
+  if (!s.ok()) return s;
+  nlohmann::json events = nlohmann::json::array();
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (ids[i]) events.push_back({*ids[i], jobs[i].group, text::Dump(ReceivedDetail(jobs[i].group, jobs[i].src))});
+  }
+  if (events.empty()) return ids;
+  s = Prepare(
+          "INSERT INTO job_events(job_id, group_folder, at, event, detail) "
+          "SELECT value->>0, value->>1, ?2, 'received', value->>2 FROM json_each(?1) ORDER BY key")
+          .Bind(1, text::Dump(events))
+          .BindTime(2, now)
+          .Run();
+  if (!s.ok()) return s;
+  return ids;
 }
 
 Result<bool> Store::HasClaim(const std::string& claim) {

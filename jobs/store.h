@@ -10,6 +10,7 @@
 // version is newer than this binary knows is refused — starting over would
 // lose jobs.
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -135,11 +136,14 @@ class Store {
   // Savepoints nest inside a transaction (or open one when there is none):
   // Savepoint opens one, Release keeps its writes, RollbackTo undoes and
   // ends it. `name` is a plain identifier chosen by the caller.
-  Status Savepoint(const std::string& name) { return Exec(("SAVEPOINT " + name).c_str()); }
-  Status Release(const std::string& name) { return Exec(("RELEASE " + name).c_str()); }
+  // Each is a prepared statement kept for its text (a pass of the task
+  // timer opens one per task that fires: parsing them each time cost more
+  // than the inserts they guard).
+  Status Savepoint(const std::string& name) { return RunKept("SAVEPOINT " + name); }
+  Status Release(const std::string& name) { return RunKept("RELEASE " + name); }
   Status RollbackTo(const std::string& name) {
-    Status s = Exec(("ROLLBACK TO " + name).c_str());
-    Status r = Exec(("RELEASE " + name).c_str());
+    Status s = RunKept("ROLLBACK TO " + name);
+    Status r = RunKept("RELEASE " + name);
     return s.ok() ? r : s;
   }
 
@@ -173,6 +177,20 @@ class Store {
                              std::int64_t default_max_attempts,
                              std::int64_t default_max_interruptions = kDefaultMaxInterruptions,
                              const std::vector<JobId>& after = {});
+  // Many plain jobs in two statements (the task timer's pass: 200 tasks due
+  // at one instant, docs/PERFORMANCE.md "Scheduler"): each queued now with
+  // the defaults, and its `received` event, exactly as InsertJob records a
+  // request with only a prompt and a context mode. A job whose claim is
+  // already taken is not inserted (that slot made its job before); the
+  // result has, for each job in order, its id or nullopt for such a one.
+  struct PlainJob {
+    std::string group;
+    std::string prompt;
+    ContextMode context_mode = ContextMode::kIsolated;
+    JobSource src;
+  };
+  Result<std::vector<std::optional<JobId>>> InsertPlainJobs(const std::vector<PlainJob>& jobs,
+                                                            std::int64_t max_attempts, std::int64_t max_interruptions);
   // True when a job was already recorded from this claim token (start-up
   // reconciliation of data/claimed/).
   Result<bool> HasClaim(const std::string& claim);
@@ -284,6 +302,9 @@ class Store {
   sqlite3* db_;
   const Clock& clock_;
   std::vector<std::pair<const char*, std::unique_ptr<SqlStmt>>> cache_;
+  // Statements built at run time (savepoints), kept by their text.
+  std::map<std::string, std::unique_ptr<SqlStmt>, std::less<>> kept_;
+  Status RunKept(const std::string& sql);
 };
 
 // The door to the connection for the free functions of jobs/ (retention,

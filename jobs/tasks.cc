@@ -1,5 +1,6 @@
 #include "jobs/tasks.h"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <utility>
@@ -236,6 +237,17 @@ Task ReadTask(const SqlStmt& q) {
   return t;
 }
 
+// A task's jobs still queued or running, as `jobs j` joined to its runs.
+// The slots' claims ("task:<id>:<slot>") bound a range of the partial index
+// jobs_active_claim (migration 011): a search over the active jobs, not a
+// walk over the run history. Ids may contain ':', so the join on task_runs
+// keeps the task's own jobs only. The index and the join order are forced:
+// without statistics the planner walks task_runs_task instead.
+#define DROPQ_TASK_ACTIVE_JOBS(ID)                                                           \
+  "jobs j INDEXED BY jobs_active_claim CROSS JOIN task_runs r ON r.job_id = j.id AND r.task_id = " ID \
+  " WHERE j.source_claim >= 'task:' || " ID " || ':' AND j.source_claim < 'task:' || " ID \
+  " || ';' AND j.state IN ('queued','running')"
+
 // Runs a statement with RETURNING and counts the rows it touched.
 Result<std::int64_t> CountReturned(SqlStmt& q) {
   std::int64_t n = 0;
@@ -433,6 +445,66 @@ Result<std::int64_t> TaskStore::RecordRun(const std::string& task_id, TimeMs sch
   return store_.LastInsertRowId();
 }
 
+Result<std::vector<DueTask>> TaskStore::LoadDue(const std::vector<std::string>& ids) {
+  // The active jobs come from jobs (the truth: a retried job is queued again
+  // while its run row says failed).
+  static const std::string sql =
+      std::string("SELECT ") + kTaskColumns +
+      ", (SELECT group_concat(j.id) FROM " DROPQ_TASK_ACTIVE_JOBS("scheduled_tasks.id") ") "
+      "FROM scheduled_tasks WHERE id IN (SELECT value FROM json_each(?1))";
+  auto& q = store_.Prepare(sql.c_str()).Bind(1, text::Dump(nlohmann::json(ids)));
+  std::vector<DueTask> out;
+  out.reserve(ids.size());
+  Status s = ForEachRow(q, [&](const SqlStmt& r) {
+    DueTask d{ReadTask(r), {}};
+    if (auto list = r.OptText(22)) {
+      std::string_view rest = *list;
+      while (!rest.empty()) {
+        auto comma = rest.find(',');
+        auto part = rest.substr(0, comma);
+        JobId id = 0;
+        for (char c : part) id = id * 10 + (c - '0');
+        d.active_jobs.push_back(id);
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      }
+      std::sort(d.active_jobs.begin(), d.active_jobs.end());
+    }
+    out.push_back(std::move(d));
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Status TaskStore::RecordRuns(const std::vector<TaskRunRow>& rows, TimeMs fired_at) {
+  if (rows.empty()) return Status::Ok();
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& r : rows) {
+    a.push_back({r.task_id, FormatIsoUtc(r.scheduled_at), r.job ? nlohmann::json(*r.job) : nlohmann::json(nullptr),
+                 r.job ? "queued" : "skipped", r.error ? nlohmann::json(*r.error) : nlohmann::json(nullptr)});
+  }
+  return store_
+      .Prepare(
+          "INSERT INTO task_runs(task_id, job_id, scheduled_at, fired_at, status, error) "
+          "SELECT value->>0, value->>2, value->>1, ?2, value->>3, value->>4 FROM json_each(?1) ORDER BY key")
+      .Bind(1, text::Dump(a))
+      .BindTime(2, fired_at)
+      .Run();
+}
+
+Status TaskStore::SetNextRuns(const std::vector<std::pair<std::string, std::optional<TimeMs>>>& next_runs) {
+  if (next_runs.empty()) return Status::Ok();
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& [id, next] : next_runs) {
+    a.push_back({id, next ? nlohmann::json(FormatIsoUtc(*next)) : nlohmann::json(nullptr)});
+  }
+  return store_
+      .Prepare(
+          "UPDATE scheduled_tasks SET next_run = v.value->>1 FROM json_each(?1) AS v "
+          "WHERE scheduled_tasks.id = v.value->>0")
+      .Bind(1, text::Dump(a))
+      .Run();
+}
+
 Result<std::optional<std::string>> TaskStore::TaskForJob(JobId job) {
   auto& q = store_.Prepare("SELECT task_id FROM task_runs WHERE job_id=?1").Bind(1, job);
   std::optional<std::string> task_id;
@@ -516,8 +588,7 @@ Result<std::vector<std::string>> TaskStore::RemoveConfigTasksExcept(const std::s
 
 Result<std::vector<JobId>> TaskStore::ActiveJobs(const std::string& task_id) {
   auto& q = store_.Prepare(
-      "SELECT j.id FROM task_runs r JOIN jobs j ON j.id = r.job_id "
-      "WHERE r.task_id=?1 AND j.state IN ('queued','running') ORDER BY j.id");
+      "SELECT j.id FROM " DROPQ_TASK_ACTIVE_JOBS("?1") " ORDER BY j.id");
   q.Bind(1, task_id);
   std::vector<JobId> out;
   if (Status s = ForEachRow(q, [&](const SqlStmt& r) { out.push_back(r.Int(0)); }); !s.ok()) return s;

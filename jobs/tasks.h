@@ -158,6 +158,27 @@ inline constexpr char kPruneTaskRuns[] =
     "RETURNING id";
 }  // namespace sql
 
+// The source_claim of the job a task's slot fires: unique, so a slot never
+// makes two jobs, and its prefix finds the task's active jobs
+// (TaskStore::ActiveJobs, LoadDue). Every job a task fires carries it.
+inline std::string TaskSlotClaim(const std::string& task_id, TimeMs slot) {
+  return "task:" + task_id + ":" + std::to_string(slot);
+}
+
+// One due task as the timer's pass reads it (TaskStore::LoadDue).
+struct DueTask {
+  Task task;
+  std::vector<JobId> active_jobs;  // its jobs still queued or running, by id
+};
+
+// A task_runs row a pass writes (TaskStore::RecordRuns).
+struct TaskRunRow {
+  std::string task_id;
+  TimeMs scheduled_at = 0;
+  std::optional<JobId> job;  // set: the slot fired this job (queued); unset: skipped
+  std::optional<std::string> error;  // for a skipped slot: why
+};
+
 class TaskStore {
  public:
   explicit TaskStore(Store& store) : store_(store) {}
@@ -202,6 +223,13 @@ class TaskStore {
   // status skipped, error = why). fired_at is the clock's now. Returns the id.
   Result<std::int64_t> RecordRun(const std::string& task_id, TimeMs scheduled_at, std::optional<JobId> job,
                                  TaskRunStatus status, const std::optional<std::string>& error = std::nullopt);
+  // The timer's pass in three statements, whatever the number of tasks
+  // (docs/PERFORMANCE.md, "Scheduler"): the due tasks with their active jobs
+  // (ids absent or deleted are left out; any order), every run row of the
+  // pass stamped with one fired_at, every task's next_run.
+  Result<std::vector<DueTask>> LoadDue(const std::vector<std::string>& ids);
+  Status RecordRuns(const std::vector<TaskRunRow>& rows, TimeMs fired_at);
+  Status SetNextRuns(const std::vector<std::pair<std::string, std::optional<TimeMs>>>& next_runs);
   // The task that fired this job, if any: the daemon sets the container
   // input's isScheduledTask from it.
   Result<std::optional<std::string>> TaskForJob(JobId job);

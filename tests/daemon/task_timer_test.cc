@@ -49,8 +49,9 @@ struct TimerFixture {
     uv_loop_close(&loop);
   }
   void Schedule(const std::string& id, const std::string& type, const std::string& value,
-                std::optional<std::string> overlap = std::nullopt) {
+                std::optional<std::string> overlap = std::nullopt, std::optional<std::int64_t> keep_runs = std::nullopt) {
     ScheduleConfig sc;
+    sc.keep_runs = keep_runs;
     sc.id = id;
     sc.group = "team";
     sc.prompt = "report on " + id;
@@ -169,6 +170,35 @@ TEST_CASE("a task whose previous job is still queued is skipped under overlap fo
   f.timer->Tick();
   CHECK(f.enqueued.size() == 1);
   CHECK(f.Query("SELECT status FROM task_runs ORDER BY id") == "queued\nskipped\n");
+}
+
+TEST_CASE("a task's run history is trimmed to keep_runs once the pass has committed") {
+  TimerFixture f;
+  f.Schedule("quarter", "interval", "15m", "forbid", 2);
+  f.Start();
+  for (int i = 0; i < 4; ++i) {
+    f.clock.Advance(15 * 60'000);
+    f.timer->Tick();
+  }
+  // The pass itself keeps every row; the trim runs after its commit.
+  CHECK(f.Query("SELECT count(*) FROM task_runs") == "4\n");
+  f.timer->PruneFired();
+  // The queued job's run is kept whatever its age: overlap checks need it.
+  CHECK(f.Query("SELECT status FROM task_runs ORDER BY id") == "queued\nskipped\nskipped\n");
+}
+
+TEST_CASE("every task due at one instant fires in one pass with one fired_at") {
+  TimerFixture f;
+  for (int i = 0; i < 50; ++i) f.Schedule("t" + std::to_string(i), "interval", "15m");
+  f.Start();
+  f.clock.Advance(15 * 60'000);
+  f.timer->Tick();
+  CHECK(f.enqueued.size() == 50);
+  CHECK(f.Query("SELECT count(*), count(DISTINCT task_id), count(DISTINCT job_id), count(DISTINCT fired_at) "
+                "FROM task_runs WHERE status='queued'") == "50|50|50|1\n");
+  CHECK(f.Query("SELECT count(*) FROM scheduled_tasks WHERE next_run='" + FormatIsoUtc(kStart + 30 * 60'000) + "'") ==
+        "50\n");
+  CHECK(*f.timer->next_wakeup() == kStart + 30 * 60'000);
 }
 
 TEST_CASE("a task whose previous job is still queued has it cancelled under overlap replace") {

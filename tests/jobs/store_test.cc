@@ -622,3 +622,75 @@ TEST_CASE("the queue loaded at start carries each job's group, priority and run_
 
 }  // namespace
 }  // namespace dropq
+
+namespace dropq {
+namespace {
+
+// One value (the first column of the first row) read through a separate
+// connection, as the sqlite3 shell would.
+std::string ReadOne(const std::filesystem::path& db, const std::string& sql) {
+  sqlite3* c = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &c, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(c, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+  std::string out;
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+    out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(c);
+  return out;
+}
+
+// Every column of a jobs row but id and source_claim, which differ by
+// construction, quoted and joined.
+std::string JobRowWithout(const std::filesystem::path& db, JobId id) {
+  std::string cols = ReadOne(db,
+                             "SELECT group_concat('quote(' || name || ')', ' || ''|'' || ') FROM pragma_table_info('jobs') "
+                             "WHERE name NOT IN ('id','source_claim')");
+  REQUIRE_FALSE(cols.empty());
+  return ReadOne(db, "SELECT " + cols + " FROM jobs WHERE id=" + std::to_string(id));
+}
+
+TEST_CASE("plain jobs inserted in bulk are stored as InsertJob stores them", "[store]") {
+  Fixture f;
+  RunRequest req;
+  req.prompt = "report on t";
+  req.context_mode = ContextMode::kGroup;
+  auto one = f.store->InsertJob("team", req, {"team", "task-t", "", "task:t:1"}, 3, 2);
+  REQUIRE(one.ok());
+  auto bulk = f.store->InsertPlainJobs({{"team", "report on t", ContextMode::kGroup, {"team", "task-t", "", "task:t:2"}}},
+                                       3, 2);
+  REQUIRE(bulk.ok());
+  REQUIRE(bulk->size() == 1);
+  REQUIRE((*bulk)[0]);
+  const std::string row = JobRowWithout(f.dir / "dropq.db", one->id);
+  CHECK_THAT(row, Catch::Contains("'report on t'") && Catch::Contains("'group'"));
+  CHECK(JobRowWithout(f.dir / "dropq.db", *(*bulk)[0]) == row);
+  auto e1 = f.store->ListEvents(one->id);
+  auto e2 = f.store->ListEvents(*(*bulk)[0]);
+  REQUIRE(e1.ok());
+  REQUIRE(e2.ok());
+  REQUIRE(e1->size() == 1);
+  REQUIRE(e2->size() == 1);
+  CHECK(e2->front().event == "received");
+  CHECK(e2->front().detail == e1->front().detail);
+}
+
+TEST_CASE("a bulk insert makes no second job for a claim already taken and says which", "[store]") {
+  Fixture f;
+  auto first = f.store->InsertPlainJobs({{"team", "p", ContextMode::kIsolated, {"team", "task-t", "", "task:t:1"}}}, 1, 2);
+  REQUIRE(first.ok());
+  auto again = f.store->InsertPlainJobs({{"team", "p", ContextMode::kIsolated, {"team", "task-t", "", "task:t:2"}},
+                                         {"team", "p", ContextMode::kIsolated, {"team", "task-t", "", "task:t:1"}}},
+                                        1, 2);
+  REQUIRE(again.ok());
+  REQUIRE(again->size() == 2);
+  CHECK((*again)[0].has_value());
+  CHECK_FALSE((*again)[1].has_value());
+  CHECK(ReadOne(f.dir / "dropq.db", "SELECT count(*) FROM jobs") == "2");
+  CHECK(ReadOne(f.dir / "dropq.db", "SELECT id FROM jobs WHERE source_claim='task:t:1'") == std::to_string(*(*first)[0]));
+}
+
+}  // namespace
+}  // namespace dropq

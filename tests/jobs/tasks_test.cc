@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include "jobs/scheduler.h"
 #include "tests/fakes/temp_dir.h"
 
@@ -54,7 +56,7 @@ struct Fixture {
   JobId Fire(const std::string& task_id, TimeMs slot) {
     RunRequest req;
     req.prompt = "p";
-    auto j = store->InsertJob("main", req, {"main", "task:" + task_id, "", "claim-" + std::to_string(slot)}, 1);
+    auto j = store->InsertJob("main", req, {"main", "task-" + task_id, "", TaskSlotClaim(task_id, slot)}, 1);
     REQUIRE(j.ok());
     REQUIRE(tasks->RecordRun(task_id, slot, j->id, TaskRunStatus::kQueued).ok());
     return j->id;
@@ -432,6 +434,34 @@ TEST_CASE("a task has an active job while a job it fired is queued or running") 
   REQUIRE(f.store->StartAttempt(job, "process", "c").ok());
   CHECK(*f.tasks->HasActiveJob("t"));  // running
   CHECK_FALSE(*f.tasks->HasActiveJob("other"));
+}
+
+TEST_CASE("a task's active jobs leave out those of a task whose id it prefixes") {
+  // Slots claim "task:<id>:<slot>": task "a:b"'s claims start with "task:a:".
+  Fixture f;
+  f.Add(Draft("a"));
+  f.Add(Draft("a:b"));
+  JobId mine = f.Fire("a", 1);
+  f.Finish(mine);
+  JobId theirs = f.Fire("a:b", 1);
+  CHECK(f.tasks->ActiveJobs("a")->empty());
+  CHECK(*f.tasks->ActiveJobs("a:b") == std::vector<JobId>{theirs});
+}
+
+TEST_CASE("due tasks are loaded with their active jobs and unknown ids are left out") {
+  Fixture f;
+  f.Add(Draft("t"));
+  f.Add(Draft("u"));
+  JobId j1 = f.Fire("t", 1);
+  JobId j2 = f.Fire("t", 2);
+  f.Finish(f.Fire("u", 1));
+  auto due = f.tasks->LoadDue({"u", "gone", "t"});
+  REQUIRE(due.ok());
+  REQUIRE(due->size() == 2);
+  std::map<std::string, std::vector<JobId>> active;
+  for (const auto& d : *due) active[d.task.id] = d.active_jobs;
+  CHECK(active["t"] == std::vector<JobId>{j1, j2});
+  CHECK(active["u"].empty());
 }
 
 TEST_CASE("a task has no active job once the job it fired has ended") {
