@@ -34,17 +34,25 @@ class SystemClock final : public Clock {
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(TimeMs start = 1'800'000'000'000) : now_(start) {}
-  TimeMs NowMs() const override { return now_; }
+  TimeMs NowMs() const override {
+    now_ += per_read_;
+    mono_ += per_read_;
+    return now_;
+  }
   TimeMs MonotonicMs() const override { return mono_; }
   void Set(TimeMs t) { now_ = t; }
   void Advance(TimeMs d) {
     now_ += d;
     mono_ += d;
   }
+  // Every NowMs() first moves both clocks this much (0, the default: never):
+  // time passing while the code under test waits on the clock.
+  void AdvancePerRead(TimeMs d) { per_read_ = d; }
 
  private:
-  TimeMs now_;
-  TimeMs mono_ = 1'000'000;
+  mutable TimeMs now_;
+  mutable TimeMs mono_ = 1'000'000;
+  TimeMs per_read_ = 0;
 };
 
 // "2026-11-27T08:45:57.123Z": fixed width, so text order is time order.

@@ -74,8 +74,10 @@ class TaskTimer {
 
   // What the timer does when it fires: fires every due task (as of the
   // store's clock) and re-arms. Tests with a manual clock call it after
-  // moving the clock (tests/daemon/task_timer_test.cc).
-  void Tick();
+  // moving the clock (tests/daemon/task_timer_test.cc). With `at`, a slot
+  // a few ms ahead: the tasks due then are read and planned at once, and
+  // their jobs made once the clock reaches it.
+  void Tick(std::optional<TimeMs> at = std::nullopt);
   // Trims the run history (keep_runs) of the tasks that fired, in its own
   // transaction. Tick schedules it on the loop right after its commit, so
   // no pass waits for it; tests with a manual clock call it after Tick.
@@ -107,10 +109,17 @@ class TaskTimer {
     std::vector<std::pair<std::string, std::int64_t>> prune;  // task, keep_runs
     std::vector<Store::PlainJob> plain;  // jobs for the bulk insert
     std::vector<std::size_t> plain_runs;  // each one's row in runs
+    Store::PlainBatch batch;              // `plain`, prepared before the slot
   };
   // Inside Tick's transaction. `prev`: the task's jobs still queued or
   // running.
-  Status FireOne(const Task& t, const std::vector<JobId>& prev, TimeMs now, Pass& p);
+  Status FireOne(const Task& t, const std::vector<JobId>& prev, const FirePlan& plan, TimeMs now, Pass& p);
+  // The timer's callback: a pass for the next slot when it is at most
+  // kPrepareAheadMs away (Tick(slot)), else for now.
+  void OnTimer();
+  // Holds the loop until the store's clock reaches `slot` (a few ms at
+  // most, and never longer than that in real time). False: it did not.
+  bool WaitForSlot(TimeMs slot);
   // The pass's bulk insert of the plain jobs; fills in their run rows.
   Status InsertPlain(Pass& p, TimeMs now);
 

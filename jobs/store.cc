@@ -412,20 +412,27 @@ Result<Store::Inserted> Store::InsertJob(const std::string& group, const RunRequ
 }
 
 
-Result<std::vector<std::optional<JobId>>> Store::InsertPlainJobs(const std::vector<PlainJob>& jobs,
-                                                                 std::int64_t max_attempts,
-                                                                 std::int64_t max_interruptions) {
-  std::vector<std::optional<JobId>> ids(jobs.size());
-  if (jobs.empty()) return ids;
-  const TimeMs now = clock_.NowMs();
+Store::PlainBatch Store::PreparePlainJobs(std::vector<PlainJob> jobs) {
+  PlainBatch b;
   nlohmann::json rows = nlohmann::json::array();
-  std::unordered_map<std::string_view, std::size_t> by_claim;
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    const PlainJob& j = jobs[i];
+  b.details.reserve(jobs.size());
+  for (const PlainJob& j : jobs) {
     rows.push_back({j.group, j.prompt, ToString(j.context_mode), j.src.name, j.src.sha256, j.src.claim,
                     j.src.group.empty() ? j.group : j.src.group});
-    by_claim.emplace(j.src.claim, i);
+    b.details.push_back(text::Dump(ReceivedDetail(j.group, j.src)));
   }
+  b.rows = text::Dump(rows);
+  b.jobs = std::move(jobs);
+  return b;
+}
+
+Result<std::vector<std::optional<JobId>>> Store::InsertPlainJobs(const PlainBatch& b, std::int64_t max_attempts,
+                                                                 std::int64_t max_interruptions) {
+  std::vector<std::optional<JobId>> ids(b.jobs.size());
+  if (b.jobs.empty()) return ids;
+  const TimeMs now = clock_.NowMs();
+  std::unordered_map<std::string_view, std::size_t> by_claim;
+  for (std::size_t i = 0; i < b.jobs.size(); ++i) by_claim.emplace(b.jobs[i].src.claim, i);
   // The same columns as InsertJob's insert with RunRequest's defaults
   // (priority 0, no client id, timeout, after or unique key). WHERE 1: an
   // upsert after a SELECT needs it to parse.
@@ -435,14 +442,14 @@ Result<std::vector<std::optional<JobId>>> Store::InsertPlainJobs(const std::vect
       "SELECT value->>0, 'run', 'queued', value->>1, 0, ?2, value->>2, ?3, value->>3, value->>4, value->>5, ?2, "
       "value->>6, ?4 FROM json_each(?1) WHERE 1 ORDER BY key "
       "ON CONFLICT(source_claim) DO NOTHING RETURNING id, source_claim");
-  ins.Bind(1, text::Dump(rows)).BindTime(2, now).Bind(3, max_attempts).Bind(4, max_interruptions);
+  ins.Bind(1, b.rows).BindTime(2, now).Bind(3, max_attempts).Bind(4, max_interruptions);
   Status s = ForEachRow(ins, [&](const SqlStmt& r) {
     if (auto it = by_claim.find(r.Text(1)); it != by_claim.end()) ids[it->second] = r.Int(0);
   });
   if (!s.ok()) return s;
   nlohmann::json events = nlohmann::json::array();
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    if (ids[i]) events.push_back({*ids[i], jobs[i].group, text::Dump(ReceivedDetail(jobs[i].group, jobs[i].src))});
+  for (std::size_t i = 0; i < b.jobs.size(); ++i) {
+    if (ids[i]) events.push_back({*ids[i], b.jobs[i].group, b.details[i]});
   }
   if (events.empty()) return ids;
   s = Prepare(

@@ -189,8 +189,20 @@ class Store {
     ContextMode context_mode = ContextMode::kIsolated;
     JobSource src;
   };
-  Result<std::vector<std::optional<JobId>>> InsertPlainJobs(const std::vector<PlainJob>& jobs,
-                                                            std::int64_t max_attempts, std::int64_t max_interruptions);
+  // The text of the two statements' rows, made ahead (the timer builds it
+  // before the slot it fires for, docs/SCHEDULER.md "Timing").
+  struct PlainBatch {
+    std::vector<PlainJob> jobs;
+    std::string rows;                  // JSON, the jobs insert's rows
+    std::vector<std::string> details;  // each job's received-event detail
+  };
+  static PlainBatch PreparePlainJobs(std::vector<PlainJob> jobs);
+  Result<std::vector<std::optional<JobId>>> InsertPlainJobs(const PlainBatch& batch, std::int64_t max_attempts,
+                                                            std::int64_t max_interruptions);
+  Result<std::vector<std::optional<JobId>>> InsertPlainJobs(std::vector<PlainJob> jobs, std::int64_t max_attempts,
+                                                            std::int64_t max_interruptions) {
+    return InsertPlainJobs(PreparePlainJobs(std::move(jobs)), max_attempts, max_interruptions);
+  }
   // True when a job was already recorded from this claim token (start-up
   // reconciliation of data/claimed/).
   Result<bool> HasClaim(const std::string& claim);

@@ -172,6 +172,37 @@ TEST_CASE("a task whose previous job is still queued is skipped under overlap fo
   CHECK(f.Query("SELECT status FROM task_runs ORDER BY id") == "queued\nskipped\n");
 }
 
+TEST_CASE("a pass prepared ahead of its slot makes its jobs only once the clock reaches the slot") {
+  TimerFixture f;
+  f.Schedule("quarter", "interval", "15m");
+  f.Start();
+  const TimeMs slot = kStart + 15 * 60'000;
+  f.clock.Advance(15 * 60'000 - 2);
+  f.clock.AdvancePerRead(1);  // the clock moves while the pass waits on it
+  f.timer->Tick(slot);
+  f.clock.AdvancePerRead(0);
+  REQUIRE(f.enqueued.size() == 1);
+  CHECK(f.Query("SELECT j.created_at >= r.scheduled_at, r.fired_at >= r.scheduled_at, r.scheduled_at "
+                "FROM jobs j JOIN task_runs r ON r.job_id = j.id") ==
+        "1|1|" + FormatIsoUtc(slot) + "\n");
+}
+
+TEST_CASE("a pass prepared for a slot the clock does not reach makes nothing and waits for the slot again") {
+  TimerFixture f;
+  f.Schedule("quarter", "interval", "15m");
+  f.Start();
+  const TimeMs slot = kStart + 15 * 60'000;
+  f.clock.Advance(15 * 60'000 - 2);
+  f.timer->Tick(slot);  // the manual clock stands still
+  CHECK(f.enqueued.empty());
+  CHECK(f.Query("SELECT count(*) FROM jobs") == "0\n");
+  CHECK(f.Query("SELECT count(*) FROM task_runs") == "0\n");
+  CHECK(f.timer->next_wakeup() == slot);
+  f.clock.Advance(2);
+  f.timer->Tick();
+  CHECK(f.enqueued.size() == 1);
+}
+
 TEST_CASE("a task's run history is trimmed to keep_runs once the pass has committed") {
   TimerFixture f;
   f.Schedule("quarter", "interval", "15m", "forbid", 2);
