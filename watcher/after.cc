@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
+#include <queue>
 #include <map>
 #include <optional>
 
@@ -78,18 +80,23 @@ Result<AfterPlan> PlanAfter(Store& store, const std::vector<GroupIdentity>& grou
       }
     }
   }
+  // Of the files ready, the first in the pass (by name) goes first: a file
+  // is placed after what it names and otherwise keeps its name's place, so
+  // a later file with the same unique key never overtakes it (the chaos
+  // suite: a file naming an earlier one went behind every file ready before
+  // it, and a later duplicate made the job).
   std::vector<bool> placed(n, false);
-  std::deque<std::size_t> ready;
+  std::priority_queue<std::size_t, std::vector<std::size_t>, std::greater<>> ready;
   for (std::size_t i = 0; i < n; ++i) {
-    if (pending[i] == 0 && refused[i].empty()) ready.push_back(i);
+    if (pending[i] == 0 && refused[i].empty()) ready.push(i);
   }
   while (!ready.empty()) {
-    std::size_t i = ready.front();
-    ready.pop_front();
+    std::size_t i = ready.top();
+    ready.pop();
     placed[i] = true;
     plan.order.push_back(i);
     for (std::size_t d : dependents[i]) {
-      if (--pending[d] == 0 && refused[d].empty()) ready.push_back(d);
+      if (--pending[d] == 0 && refused[d].empty()) ready.push(d);
     }
   }
   // Refusals travel down the pass's edges: a file naming a refused file is

@@ -60,6 +60,18 @@ TEST_CASE("a file naming an earlier file of the same pass keeps the order", "[af
   CHECK(p.order == std::vector<std::size_t>{0, 1});
 }
 
+TEST_CASE("a file naming an earlier file keeps its place before later files of the pass", "[after]") {
+  // Name order decides which of two files with one unique key makes the
+  // job (FILES.md): a dependency must not send a file behind later ones.
+  Fixture f;
+  f.File("first", {});
+  f.File("then", {"first"});
+  f.File("later", {});
+  AfterPlan p = f.Plan();
+  CHECK(p.rejected.empty());
+  CHECK(p.order == std::vector<std::size_t>{0, 1, 2});
+}
+
 TEST_CASE("a client id already in the database names that job", "[after]") {
   Fixture f;
   JobId earlier = f.Existing("team", "build");
