@@ -35,8 +35,10 @@ class ManualClock final : public Clock {
  public:
   explicit ManualClock(TimeMs start = 1'800'000'000'000) : now_(start) {}
   TimeMs NowMs() const override {
-    now_ += per_read_;
-    mono_ += per_read_;
+    if (per_read_ != 0) {  // never a write otherwise: other threads may read it
+      now_ += per_read_;
+      mono_ += per_read_;
+    }
     return now_;
   }
   TimeMs MonotonicMs() const override { return mono_; }

@@ -15,6 +15,7 @@
 
 #include "jobs/wait.h"
 #include "tests/fakes/process.h"
+#include "tests/fakes/sqlite_read.h"
 #include "tests/fakes/temp_dir.h"
 
 namespace dropq::testing {
@@ -126,19 +127,7 @@ struct Root {
   }
   // One value from the database, through the sqlite3 C API as a user's
   // sqlite3 shell would see it.
-  std::string Query(const std::string& sql) const {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2((Var() / "store/dropq.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-    std::string out;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
-      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return out;
-  }
+  std::string Query(const std::string& sql) const { return QueryOne(Var() / "store/dropq.db", sql); }
 };
 
 // A daemon running in the background for the length of a test.

@@ -10,6 +10,7 @@
 
 #include "base/text.h"
 #include "schema/migrations.h"
+#include "tests/fakes/sqlite_read.h"
 #include "tests/fakes/temp_dir.h"
 
 namespace dropq {
@@ -626,30 +627,16 @@ TEST_CASE("the queue loaded at start carries each job's group, priority and run_
 namespace dropq {
 namespace {
 
-// One value (the first column of the first row) read through a separate
-// connection, as the sqlite3 shell would.
-std::string ReadOne(const std::filesystem::path& db, const std::string& sql) {
-  sqlite3* c = nullptr;
-  REQUIRE(sqlite3_open_v2(db.c_str(), &c, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(c, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-  std::string out;
-  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
-    out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(c);
-  return out;
-}
+using testing::QueryOne;
 
 // Every column of a jobs row but id and source_claim, which differ by
 // construction, quoted and joined.
 std::string JobRowWithout(const std::filesystem::path& db, JobId id) {
-  std::string cols = ReadOne(db,
+  std::string cols = QueryOne(db,
                              "SELECT group_concat('quote(' || name || ')', ' || ''|'' || ') FROM pragma_table_info('jobs') "
                              "WHERE name NOT IN ('id','source_claim')");
   REQUIRE_FALSE(cols.empty());
-  return ReadOne(db, "SELECT " + cols + " FROM jobs WHERE id=" + std::to_string(id));
+  return QueryOne(db, "SELECT " + cols + " FROM jobs WHERE id=" + std::to_string(id));
 }
 
 TEST_CASE("plain jobs inserted in bulk are stored as InsertJob stores them", "[store]") {
@@ -688,8 +675,8 @@ TEST_CASE("a bulk insert makes no second job for a claim already taken and says 
   REQUIRE(again->size() == 2);
   CHECK((*again)[0].has_value());
   CHECK_FALSE((*again)[1].has_value());
-  CHECK(ReadOne(f.dir / "dropq.db", "SELECT count(*) FROM jobs") == "2");
-  CHECK(ReadOne(f.dir / "dropq.db", "SELECT id FROM jobs WHERE source_claim='task:t:1'") == std::to_string(*(*first)[0]));
+  CHECK(QueryOne(f.dir / "dropq.db", "SELECT count(*) FROM jobs") == "2");
+  CHECK(QueryOne(f.dir / "dropq.db", "SELECT id FROM jobs WHERE source_claim='task:t:1'") == std::to_string(*(*first)[0]));
 }
 
 }  // namespace
