@@ -706,7 +706,8 @@ class Daemon final : public watcher::CommandHandler {
         break;
       }
       auto run =
-          store_->StartAttempt(q.id, std::string(runtime_->name()), container_names_.Next(q.group, clock_.NowMs()));
+          store_->StartAttempt(q.id, std::string(runtime_->name()), container_names_.Next(q.group, clock_.NowMs()),
+                               dispatcher_.TakenAt(q.id));
       if (!run.ok()) {
         s = run.status();
         break;

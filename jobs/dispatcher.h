@@ -94,6 +94,13 @@ class Dispatcher {
 
   std::size_t queued() const { return by_id_.size(); }
   int running() const { return static_cast<int>(running_.size()); }
+  // When TakeStartable took this running job: the instant its group's rate
+  // window counts, and so the attempt's recorded start.
+  std::optional<TimeMs> TakenAt(JobId id) const {
+    auto it = running_.find(id);
+    if (it == running_.end()) return std::nullopt;
+    return it->second.started;
+  }
   // Jobs of `group` running now.
   int RunningIn(const std::string& group) const;
   bool idle() const { return by_id_.empty() && running_.empty(); }

@@ -469,8 +469,9 @@ Result<bool> Store::HasClaim(const std::string& claim) {
   return known;
 }
 
-Result<JobRun> Store::StartAttempt(JobId id, const std::string& runtime, const std::string& container_name) {
-  TimeMs now = clock_.NowMs();
+Result<JobRun> Store::StartAttempt(JobId id, const std::string& runtime, const std::string& container_name,
+                                   std::optional<TimeMs> at) {
+  TimeMs now = at.value_or(clock_.NowMs());
   auto& up = Prepare(
                  "UPDATE jobs SET state='running', attempts=attempts+1, started_at=?2, finished_at=NULL "
                  "WHERE id=?1 AND state='queued' RETURNING attempts, group_folder")

@@ -214,7 +214,11 @@ class Store {
                      const std::string& detail_json);
 
   // queued → running, attempts+1, a job_runs row, a `started` event.
-  Result<JobRun> StartAttempt(JobId id, const std::string& runtime, const std::string& container_name);
+  // `at`: the start to record (the dispatcher's, so the rate window rebuilt
+  // from job_runs after a restart is the one it kept); the clock's now
+  // when absent.
+  Result<JobRun> StartAttempt(JobId id, const std::string& runtime, const std::string& container_name,
+                              std::optional<TimeMs> at = std::nullopt);
   // running → succeeded | failed (or queued again, see retry_at); fills the
   // job_runs row; a `succeeded` / `failed` / `retry` event; stores the
   // group's new session id when given; counts an interruption when the
