@@ -30,6 +30,10 @@ constexpr TimeMs kPrepareAheadMs = 5;
 // poll: an idle daemon wakes at most every 5 minutes for it.)
 constexpr TimeMs kMaxTimerDelayMs = 5 * 60'000;
 
+// A task whose jobs are inserted on their own, each checked against its
+// unique key, after the slot; every other task's go in the bulk insert.
+bool InsertsAlone(const Task& t, const FirePlan& plan) { return t.unique_key.has_value() && !plan.fire.empty(); }
+
 Task FromConfig(const ScheduleConfig& s, const Config& cfg) {
   Task t;
   t.id = s.id;
@@ -222,16 +226,17 @@ void TaskTimer::Tick(std::optional<TimeMs> at) {
     // Before the slot: every task that makes its jobs in the bulk insert is
     // planned into the pass and the insert's text made. After it: the
     // tasks with a unique key, each checked and inserted on its own.
-    auto inserts_alone = [](const Task& t, const FirePlan& plan) {
-      return t.unique_key.has_value() && !plan.fire.empty();
-    };
-    for (const auto& [d, plan] : plans) {
-      if (inserts_alone(d->task, plan)) continue;
-      if (Status s = FireOne(d->task, d->active_jobs, plan, now, p); !s.ok()) {
-        spdlog::error("task {}: cannot fire: {}; trying again in a minute", d->task.id, s.message());
-        p.done.push_back({d->task.id, now + 60'000, ""});
+    auto fire = [&](bool alone) {
+      for (const auto& [d, plan] : plans) {
+        if (!pass.ok()) break;
+        if (InsertsAlone(d->task, plan) != alone) continue;
+        if (Status s = FireOne(d->task, d->active_jobs, plan, now, p); !s.ok()) {
+          spdlog::error("task {}: cannot fire: {}; trying again in a minute", d->task.id, s.message());
+          p.done.push_back({d->task.id, now + 60'000, ""});
+        }
       }
-    }
+    };
+    fire(false);
     p.batch = Store::PreparePlainJobs(std::move(p.plain));
     if (at && !WaitForSlot(*at)) {
       // The clock did not get there (it stepped back, or a test holds it):
@@ -241,14 +246,7 @@ void TaskTimer::Tick(std::optional<TimeMs> at) {
       Arm();
       return;
     }
-    for (const auto& [d, plan] : plans) {
-      if (!pass.ok()) break;
-      if (!inserts_alone(d->task, plan)) continue;
-      if (Status s = FireOne(d->task, d->active_jobs, plan, now, p); !s.ok()) {
-        spdlog::error("task {}: cannot fire: {}; trying again in a minute", d->task.id, s.message());
-        p.done.push_back({d->task.id, now + 60'000, ""});
-      }
-    }
+    fire(true);
     if (pass.ok()) pass = InsertPlain(p, now);
     // fired_at is when the rows are written, after the jobs and just before
     // the commit that makes them visible; the lag shown in /metrics is the
@@ -311,7 +309,7 @@ Status TaskTimer::FireOne(const Task& t, const std::vector<JobId>& prev, const F
   // against the key) under a savepoint, so a failure undoes this task
   // alone. Every other task's jobs wait for the pass's bulk insert
   // (Store::InsertPlainJobs), their run rows kept in place meanwhile.
-  const bool one_by_one = t.unique_key.has_value() && !plan.fire.empty();
+  const bool one_by_one = InsertsAlone(t, plan);
   if (one_by_one) {
     if (Status s = store_.Savepoint("fire_one"); !s.ok()) return s;
   }
