@@ -7,6 +7,10 @@
 // A stdin containing `flood N` (e.g. the prompt "flood 10485760") makes it
 // print N bytes of 'x' in lines of 100 (newline included) first, and a
 // newline if N is not a multiple of 100.
+//
+// `--sleep-ms N` as its first arguments makes it sleep N ms after reading
+// stdin (the "many slots" scenario's work); further arguments are ignored
+// (xargs appends one).
 #include <time.h>
 #include <unistd.h>
 
@@ -27,7 +31,7 @@ void WriteAll(const char* p, size_t n) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   long long started_ns = static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
@@ -43,6 +47,13 @@ int main() {
     if (into == input + have) have += static_cast<size_t>(n);
   }
   input[have] = '\0';
+
+  if (argc >= 3 && std::strcmp(argv[1], "--sleep-ms") == 0) {
+    long long ms = std::atoll(argv[2]);
+    timespec d{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1000000L};
+    while (nanosleep(&d, &d) != 0) {
+    }
+  }
 
   long long flood = 0;
   if (const char* f = std::strstr(input, "flood ")) flood = std::atoll(f + 6);

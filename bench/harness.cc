@@ -85,6 +85,107 @@ ProcStat ReadProc(pid_t pid) {
   return s;
 }
 
+namespace {
+
+struct TableCopy {
+  std::string insert;                         // INSERT INTO "t" VALUES (?, ...)
+  std::vector<std::vector<sqlite3_value*>> rows;  // sqlite3_value_dup'ed
+};
+
+void Exec(sqlite3* db, const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string why = err ? err : "?";
+    sqlite3_free(err);
+    throw BenchError("floor: " + sql.substr(0, 80) + ": " + why);
+  }
+}
+
+}  // namespace
+
+double StartupFloorS(const fs::path& db_path, const fs::path& tree, const fs::path& skip) {
+  // Read everything first: the schema, every row, every directory and file.
+  sqlite3* src = nullptr;
+  if (sqlite3_open_v2(db_path.c_str(), &src, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    throw BenchError("floor: cannot open " + db_path.string());
+  }
+  std::vector<std::string> tables_sql, indexes_sql;
+  std::vector<TableCopy> copies;
+  {
+    Db schema(db_path);
+    for (const auto& r : schema.Rows("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND "
+                                     "name NOT LIKE 'sqlite_%' AND type IN ('table', 'index') ORDER BY type DESC")) {
+      if (r[0] == "index") {
+        indexes_sql.push_back(r[2]);
+        continue;
+      }
+      tables_sql.push_back(r[2]);
+      TableCopy t;
+      sqlite3_stmt* st = nullptr;
+      std::string q = "SELECT * FROM \"" + r[1] + "\"";
+      if (sqlite3_prepare_v2(src, q.c_str(), -1, &st, nullptr) != SQLITE_OK) throw BenchError("floor: " + q);
+      int cols = sqlite3_column_count(st);
+      t.insert = "INSERT INTO \"" + r[1] + "\" VALUES (";
+      for (int i = 0; i < cols; ++i) t.insert += i ? ", ?" : "?";
+      t.insert += ")";
+      while (sqlite3_step(st) == SQLITE_ROW) {
+        std::vector<sqlite3_value*> row;
+        for (int i = 0; i < cols; ++i) row.push_back(sqlite3_value_dup(sqlite3_column_value(st, i)));
+        t.rows.push_back(std::move(row));
+      }
+      sqlite3_finalize(st);
+      copies.push_back(std::move(t));
+    }
+  }
+  sqlite3_close(src);
+  std::vector<fs::path> dirs;
+  std::vector<std::pair<fs::path, std::string>> files;
+  for (auto it = fs::recursive_directory_iterator(tree); it != fs::recursive_directory_iterator(); ++it) {
+    if (it->path() == skip) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    fs::path rel = fs::relative(it->path(), tree);
+    if (it->is_directory()) {
+      dirs.push_back(rel);
+    } else if (it->is_regular_file()) {
+      files.emplace_back(rel, ReadText(it->path()));
+    }
+  }
+
+  TempRoot out("startup-floor");
+  std::int64_t t0 = NowNs();
+  sqlite3* db = nullptr;
+  if (sqlite3_open((out.path() / "floor.db").c_str(), &db) != SQLITE_OK) throw BenchError("floor: open db");
+  Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; BEGIN IMMEDIATE");
+  for (const auto& sql : tables_sql) Exec(db, sql);
+  for (const auto& sql : indexes_sql) Exec(db, sql);
+  for (auto& t : copies) {
+    sqlite3_stmt* ins = nullptr;
+    if (sqlite3_prepare_v2(db, t.insert.c_str(), -1, &ins, nullptr) != SQLITE_OK) throw BenchError("floor: " + t.insert);
+    for (auto& row : t.rows) {
+      for (std::size_t i = 0; i < row.size(); ++i) sqlite3_bind_value(ins, static_cast<int>(i + 1), row[i]);
+      if (sqlite3_step(ins) != SQLITE_DONE) throw BenchError("floor: insert: " + std::string(sqlite3_errmsg(db)));
+      sqlite3_reset(ins);
+    }
+    sqlite3_finalize(ins);
+  }
+  Exec(db, "COMMIT");
+  for (const auto& d : dirs) fs::create_directories(out.path() / d);
+  for (const auto& [rel, body] : files) WriteText(out.path() / rel, body);
+  int fd = ::open(out.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::syncfs(fd) != 0) throw BenchError("floor: syncfs");
+  ::close(fd);
+  double secs = static_cast<double>(NowNs() - t0) / 1e9;
+  sqlite3_close(db);
+  for (auto& t : copies) {
+    for (auto& row : t.rows) {
+      for (auto* v : row) sqlite3_value_free(v);
+    }
+  }
+  return secs;
+}
+
 void WriteText(const fs::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out << text;
@@ -117,7 +218,9 @@ Root::Root(const fs::path& agent, const RootOptions& o) : tmp_("root") {
     yaml += "agent: [/opt/bench/agent]\nbwrap:\n  ro_binds:\n    - {host: " + agent.string() +
             ", container: /opt/bench/agent}\n";
   } else {
-    yaml += "agent: [" + agent.string() + "]\n";
+    yaml += "agent: [" + agent.string();
+    for (const auto& a : o.agent_args) yaml += ", \"" + a + "\"";
+    yaml += "]\n";
   }
   yaml += "max_concurrent: " + std::to_string(o.max_concurrent) +
           "\nmax_queued_per_group: 1000000\nlog_level: info\nsecrets: []\ngroups:\n";
@@ -127,7 +230,7 @@ Root::Root(const fs::path& agent, const RootOptions& o) : tmp_("root") {
   yaml += o.extra;
   WriteText(Config(), yaml);
   for (const auto& g : o.groups) {
-    fs::create_directories(Tasks(g));
+    if (o.make_dirs) fs::create_directories(Tasks(g));
     fs::create_directories(Stage() / g);
   }
 }

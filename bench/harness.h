@@ -45,6 +45,14 @@ struct ProcStat {
 };
 ProcStat ReadProc(pid_t pid);
 
+// The start-up floor: the same rows as the database at `db` (every table and
+// index, created from its own schema) written into a fresh database in one
+// transaction (WAL, synchronous=FULL), and the same directories and files as
+// under `tree` (skipping `skip`, e.g. the store) created under a scratch
+// directory, with one syncfs at the end. Everything is read before the clock
+// starts; returns the seconds the writing took.
+double StartupFloorS(const fs::path& db, const fs::path& tree, const fs::path& skip);
+
 void WriteText(const fs::path& p, const std::string& text);
 std::string ReadText(const fs::path& p);
 
@@ -66,6 +74,8 @@ struct RootOptions {
   std::vector<std::string> groups = {"g0"};
   int max_concurrent = 2;
   std::string extra;  // more top-level YAML (schedules:, max_output:, ...)
+  std::vector<std::string> agent_args;  // after the agent's path (process runtime)
+  bool make_dirs = true;  // create each group's tasks/ (false: a first start creates them)
 };
 
 // A dropq root: config at <dir>/dropq.yaml, root <dir>/var, staged files in

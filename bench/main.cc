@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--agent", c.agent, "the bench agent binary")->required()->check(CLI::ExistingFile);
   app.add_option("--doc", doc, "replace the table in this Markdown file")->check(CLI::ExistingFile);
-  app.add_option("--only", only, "comma-separated scenarios: commit,start,ingest,e2e,scheduler,idle,output");
+  app.add_option("--only", only, "comma-separated scenarios: commit,start,ingest,e2e,slots,startup,memory,scheduler,idle,output");
   CLI11_PARSE(app, argc, argv);
 
   struct Scenario {
@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
     void (*run)(Context&);
   };
   const Scenario all[] = {{"commit", BenchCommitLatency}, {"start", BenchStartLatency},  {"ingest", BenchIngestBurst},
-                          {"e2e", BenchEndToEnd},         {"scheduler", BenchScheduler}, {"idle", BenchIdle},
+                          {"e2e", BenchEndToEnd},         {"slots", BenchManySlots},     {"startup", BenchStartup},
+                          {"memory", BenchBurstMemory},   {"scheduler", BenchScheduler}, {"idle", BenchIdle},
                           {"output", BenchBigOutput}};
   try {
     c.dropq = std::filesystem::absolute(c.dropq);
