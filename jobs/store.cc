@@ -84,7 +84,13 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock&
   sqlite3_extended_result_codes(db, 0);
   // WAL: readers never block the writer. synchronous=FULL: a COMMIT that
   // returned is on disk, which is what "remove the file after COMMIT" relies on.
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+  // temp_store=MEMORY: a statement inside a long transaction keeps its
+  // statement journal (SQLite's temporary file for undoing one statement) in
+  // memory; on disk, start-up's 100,000 schedule upserts wrote it 800,000
+  // times (docs/PERFORMANCE.md, "Start-up"). It holds only the pages one
+  // statement changes; nothing durable lives in temporary files.
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA temp_store=MEMORY"}) {
     if (Status s = store->Exec(pragma); !s.ok()) {
       return Status::Corruption(path + " cannot be used as dropq's database: " + s.message());
     }
