@@ -1,6 +1,6 @@
 #include "config/config.h"
 
-#include <yaml-cpp/yaml.h>
+#include <yaml-cpp/exceptions.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "config/listen_address.h"
+#include "config/yaml_tree.h"
 #include "jobs/cron.h"
 #include "base/units.h"
 
@@ -24,6 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 
 using Keys = std::initializer_list<std::string_view>;
+using yaml::Node;
 
 std::string Join(const std::string& parent, const std::string& key) {
   return parent.empty() ? key : parent + "." + key;
@@ -56,9 +58,9 @@ std::size_t EditDistance(const std::string& a, const std::string& b) {
 // not exist (a required key left out) resolves to its nearest existing
 // parent; the last of duplicate keys wins, which is the one a "duplicate key"
 // error is about. Null mark when nothing matches.
-YAML::Mark MarkOf(const YAML::Node& root, const std::string& key_path) {
-  YAML::Mark found = YAML::Mark::null_mark();
-  YAML::Node node = root;
+yaml::Mark MarkOf(const Node& root, const std::string& key_path) {
+  yaml::Mark found;
+  Node node = root;
   std::size_t i = 0;
   while (i < key_path.size() && node && (node.IsMap() || node.IsSequence())) {
     if (key_path[i] == '.' && ++i == key_path.size()) break;
@@ -77,7 +79,7 @@ YAML::Mark MarkOf(const YAML::Node& root, const std::string& key_path) {
     if (stop == std::string::npos) stop = key_path.size();
     const std::string name = key_path.substr(i, stop - i);
     if (!node.IsMap()) break;
-    YAML::Node next;
+    Node next;
     bool matched = false;
     for (const auto& kv : node) {
       if (kv.first.IsScalar() && kv.first.Scalar() == name) {
@@ -96,11 +98,11 @@ YAML::Mark MarkOf(const YAML::Node& root, const std::string& key_path) {
 // Every mapping is checked against the keys it may hold, so a typo such as
 // `bwrap.netwrok` fails loudly instead of silently keeping a default. yaml-cpp
 // keeps duplicate keys (a lookup sees only the first), so those fail too.
-void CheckKeys(const YAML::Node& map, const std::string& path, Keys allowed) {
+void CheckKeys(const Node& map, const std::string& path, Keys allowed) {
   std::set<std::string> seen;
   for (const auto& kv : map) {
     if (!kv.first.IsScalar()) throw ConfigError(Join(path, "(key)"), "keys must be strings");
-    const std::string key = kv.first.Scalar();
+    const std::string key(kv.first.Scalar());
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       const std::string near = ClosestKey(key, std::vector<std::string>(allowed.begin(), allowed.end()));
       throw ConfigError(Join(path, key), near.empty() ? "unknown key" : "unknown key; did you mean `" + near + "`?");
@@ -111,52 +113,52 @@ void CheckKeys(const YAML::Node& map, const std::string& path, Keys allowed) {
 
 // A mapping section; `key:` with nothing after it (null) counts as empty, so
 // a section whose entries are all commented out still loads.
-bool IsMapOrNull(const YAML::Node& node) { return node.IsMap() || node.IsNull(); }
+bool IsMapOrNull(const Node& node) { return node.IsMap() || node.IsNull(); }
 
-std::string String(const YAML::Node& node, const std::string& key) {
+std::string String(const Node& node, const std::string& key) {
   if (!node.IsScalar()) throw ConfigError(key, "must be a string");
-  return node.Scalar();
+  return std::string(node.Scalar());
 }
 
-std::string NonEmptyString(const YAML::Node& node, const std::string& key) {
+std::string NonEmptyString(const Node& node, const std::string& key) {
   std::string s = String(node, key);
   if (s.empty()) throw ConfigError(key, "must be a non-empty string");
   return s;
 }
 
-std::int64_t IntBetween(const YAML::Node& node, const std::string& key, std::int64_t min, std::int64_t max,
+std::int64_t IntBetween(const Node& node, const std::string& key, std::int64_t min, std::int64_t max,
                         const std::string& reason) {
   if (!node.IsScalar()) throw ConfigError(key, reason);
-  const std::string& s = node.Scalar();
+  const std::string_view s = node.Scalar();
   std::int64_t value = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   if (ec != std::errc() || end != s.data() + s.size() || value < min || value > max) throw ConfigError(key, reason);
   return value;
 }
 
-std::int64_t IntAtLeast(const YAML::Node& node, const std::string& key, std::int64_t min) {
+std::int64_t IntAtLeast(const Node& node, const std::string& key, std::int64_t min) {
   return IntBetween(node, key, min, std::numeric_limits<std::int64_t>::max(),
                     "must be an integer >= " + std::to_string(min));
 }
 
 // max_concurrent and max_concurrent_per_group: 1..kMaxConcurrentLimit.
-std::int64_t Concurrency(const YAML::Node& node, const std::string& key) {
+std::int64_t Concurrency(const Node& node, const std::string& key) {
   return IntBetween(node, key, 1, kMaxConcurrentLimit,
                     "must be an integer from 1 to " + std::to_string(kMaxConcurrentLimit));
 }
 
 // YAML 1.2 core booleans only: yaml-cpp would also take yes/no/on/off, which
 // is the kind of surprise (`network: no` vs `network: "no"`) strictness avoids.
-bool Bool(const YAML::Node& node, const std::string& key) {
+bool Bool(const Node& node, const std::string& key) {
   if (node.IsScalar()) {
-    const std::string& s = node.Scalar();
+    const std::string_view s = node.Scalar();
     if (s == "true" || s == "True" || s == "TRUE") return true;
     if (s == "false" || s == "False" || s == "FALSE") return false;
   }
   throw ConfigError(key, "must be true or false");
 }
 
-std::int64_t DurationMs(const YAML::Node& node, const std::string& key, std::int64_t min) {
+std::int64_t DurationMs(const Node& node, const std::string& key, std::int64_t min) {
   const std::string reason = "must be a duration >= " + std::to_string(min) +
                              "ms (integer milliseconds or a number with a unit: ms, s, m, h, d)";
   if (!node.IsScalar()) throw ConfigError(key, reason);
@@ -165,7 +167,7 @@ std::int64_t DurationMs(const YAML::Node& node, const std::string& key, std::int
   return *ms;
 }
 
-std::int64_t SizeBytes(const YAML::Node& node, const std::string& key, std::int64_t min) {
+std::int64_t SizeBytes(const Node& node, const std::string& key, std::int64_t min) {
   const std::string reason = "must be a size >= " + std::to_string(min) +
                              " bytes (integer bytes or a number with a unit: B, KiB, MiB, GiB, KB, MB, GB)";
   if (!node.IsScalar()) throw ConfigError(key, reason);
@@ -174,7 +176,7 @@ std::int64_t SizeBytes(const YAML::Node& node, const std::string& key, std::int6
   return *bytes;
 }
 
-std::vector<std::string> StringList(const YAML::Node& node, const std::string& key) {
+std::vector<std::string> StringList(const Node& node, const std::string& key) {
   std::vector<std::string> out;
   if (node.IsNull()) return out;
   if (!node.IsSequence()) throw ConfigError(key, "must be a list of strings");
@@ -185,20 +187,20 @@ std::vector<std::string> StringList(const YAML::Node& node, const std::string& k
 // Host paths the operator writes relative to the config file resolve against
 // its directory (not the working directory), in lexically normal form without
 // a trailing slash, so other modules can join and compare them as strings.
-std::string ResolvePath(const YAML::Node& node, const std::string& key, const fs::path& base) {
+std::string ResolvePath(const Node& node, const std::string& key, const fs::path& base) {
   const std::string s = NonEmptyString(node, key);
   std::string out = (base / s).lexically_normal().string();
   while (out.size() > 1 && out.back() == '/') out.pop_back();
   return out;
 }
 
-std::string ContainerPath(const YAML::Node& node, const std::string& key) {
+std::string ContainerPath(const Node& node, const std::string& key) {
   std::string s = NonEmptyString(node, key);
   if (s.front() != '/') throw ConfigError(key, "must be an absolute path");
   return s;
 }
 
-void LoadBwrap(const YAML::Node& node, BwrapConfig& out, const fs::path& base) {
+void LoadBwrap(const Node& node, BwrapConfig& out, const fs::path& base) {
   const std::string path = "bwrap";
   if (!node) return;  // absent (yaml-cpp throws on the type of an absent node)
   if (!IsMapOrNull(node)) throw ConfigError(path, "must be a mapping");
@@ -207,12 +209,12 @@ void LoadBwrap(const YAML::Node& node, BwrapConfig& out, const fs::path& base) {
   if (auto n = node["rootfs"]) out.rootfs = ResolvePath(n, "bwrap.rootfs", base);
   if (auto n = node["network"]) out.network = Bool(n, "bwrap.network");
   if (auto n = node["extra_args"]) out.extra_args = StringList(n, "bwrap.extra_args");
-  if (const YAML::Node n = node["ro_binds"]) {
+  if (const Node n = node["ro_binds"]) {
     if (n.IsNull()) return;
     if (!n.IsSequence()) throw ConfigError("bwrap.ro_binds", "must be a list of {host, container}");
     for (std::size_t i = 0; i < n.size(); ++i) {
       const std::string at = Index("bwrap.ro_binds", i);
-      const YAML::Node bind = n[i];
+      const Node bind = n[i];
       if (!bind.IsMap()) throw ConfigError(at, "must be a mapping with host and container");
       CheckKeys(bind, at, {"host", "container"});
       if (!bind["host"]) throw ConfigError(at + ".host", "required");
@@ -223,7 +225,7 @@ void LoadBwrap(const YAML::Node& node, BwrapConfig& out, const fs::path& base) {
   }
 }
 
-void LoadContainerRuntime(const YAML::Node& node, const std::string& path, ContainerRuntimeConfig& out,
+void LoadContainerRuntime(const Node& node, const std::string& path, ContainerRuntimeConfig& out,
                           const std::string& default_binary) {
   out.binary = default_binary;
   if (!node || node.IsNull()) return;
@@ -247,7 +249,7 @@ bool IsDnsSubdomain(const std::string& s) {
 
 // requests/limits: resource name → a Kubernetes quantity ("500m", "2",
 // "4Gi", "1e3").
-std::map<std::string, std::string> Quantities(const YAML::Node& node, const std::string& key) {
+std::map<std::string, std::string> Quantities(const Node& node, const std::string& key) {
   static const std::regex kQuantity("[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?");
   static const std::regex kName("([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?");
   std::map<std::string, std::string> out;
@@ -264,7 +266,7 @@ std::map<std::string, std::string> Quantities(const YAML::Node& node, const std:
   return out;
 }
 
-void LoadKubernetes(const YAML::Node& node, KubernetesConfig& out, const fs::path& base) {
+void LoadKubernetes(const Node& node, KubernetesConfig& out, const fs::path& base) {
   const std::string path = "kubernetes";
   if (!node || node.IsNull()) return;
   if (!node.IsMap()) throw ConfigError(path, "must be a mapping");
@@ -279,11 +281,11 @@ void LoadKubernetes(const YAML::Node& node, KubernetesConfig& out, const fs::pat
       throw ConfigError("kubernetes.namespace", "must be a DNS-1123 label (a-z, 0-9, '-'; at most 63 characters)");
     }
   }
-  if (const YAML::Node n = node["volumes"]; n && !n.IsNull()) {
+  if (const Node n = node["volumes"]; n && !n.IsNull()) {
     if (!n.IsSequence()) throw ConfigError("kubernetes.volumes", "must be a list of {claim, host_path, sub_path}");
     for (std::size_t i = 0; i < n.size(); ++i) {
       const std::string at = Index("kubernetes.volumes", i);
-      const YAML::Node v = n[i];
+      const Node v = n[i];
       if (!v.IsMap()) throw ConfigError(at, "must be a mapping with claim and host_path");
       CheckKeys(v, at, {"claim", "host_path", "sub_path"});
       if (!v["claim"]) throw ConfigError(at + ".claim", "required");
@@ -307,7 +309,7 @@ void LoadKubernetes(const YAML::Node& node, KubernetesConfig& out, const fs::pat
       out.volumes.push_back(std::move(vol));
     }
   }
-  if (const YAML::Node n = node["resources"]; n && !n.IsNull()) {
+  if (const Node n = node["resources"]; n && !n.IsNull()) {
     if (!n.IsMap()) throw ConfigError("kubernetes.resources", "must be a mapping with requests and/or limits");
     CheckKeys(n, "kubernetes.resources", {"requests", "limits"});
     if (auto r = n["requests"]) out.requests = Quantities(r, "kubernetes.resources.requests");
@@ -334,7 +336,7 @@ void CheckKubernetes(const Config& c) {
 
 // slurm: (docs/CONFIG.md, "slurm"). shared_root is required with
 // runtime: slurm, and the root must lie inside it.
-void LoadSlurm(const YAML::Node& node, SlurmConfig& out, const fs::path& base) {
+void LoadSlurm(const Node& node, SlurmConfig& out, const fs::path& base) {
   const std::string path = "slurm";
   if (!node || node.IsNull()) return;
   if (!node.IsMap()) throw ConfigError(path, "must be a mapping");
@@ -366,13 +368,13 @@ void LoadSlurm(const YAML::Node& node, SlurmConfig& out, const fs::path& base) {
   }
 }
 
-std::vector<AdditionalMountConfig> LoadAdditionalMounts(const YAML::Node& n, const std::string& path) {
+std::vector<AdditionalMountConfig> LoadAdditionalMounts(const Node& n, const std::string& path) {
   std::vector<AdditionalMountConfig> out;
   if (!n || n.IsNull()) return out;
   if (!n.IsSequence()) throw ConfigError(path, "must be a list of {hostPath, containerPath, readonly}");
   for (std::size_t i = 0; i < n.size(); ++i) {
     const std::string at = Index(path, i);
-    const YAML::Node m = n[i];
+    const Node m = n[i];
     if (!m.IsMap()) throw ConfigError(at, "must be a mapping with hostPath");
     CheckKeys(m, at, {"hostPath", "containerPath", "readonly"});
     if (!m["hostPath"]) throw ConfigError(at + ".hostPath", "required");
@@ -394,19 +396,19 @@ std::string Lower(std::string s) {
 
 // on_finish, global or a group's. null: none (a group's turns the global
 // one off for it).
-FinishHook LoadFinishHook(const YAML::Node& n, const std::string& at) {
+FinishHook LoadFinishHook(const Node& n, const std::string& at) {
   FinishHook h;
   if (n.IsNull()) return h;
   if (!n.IsMap()) throw ConfigError(at, "must be a mapping with command or url (or null for none)");
   CheckKeys(n, at, {"command", "url", "when", "timeout", "max_attempts"});
   if (n["command"] && n["url"]) throw ConfigError(at + ".url", "set either command or url, not both");
-  if (const YAML::Node c = n["command"]) {
+  if (const Node c = n["command"]) {
     if (!c.IsSequence() || c.size() == 0) {
       throw ConfigError(at + ".command", "must be a non-empty list of strings (an argv; no shell)");
     }
     h.command = StringList(c, at + ".command");
     if (h.command.front().empty()) throw ConfigError(at + ".command[0]", "must be a non-empty string");
-  } else if (const YAML::Node u = n["url"]) {
+  } else if (const Node u = n["url"]) {
     h.url = NonEmptyString(u, at + ".url");
     const std::size_t scheme = h.url.find("://");
     const std::string prefix = scheme == std::string::npos ? "" : h.url.substr(0, scheme);
@@ -429,7 +431,7 @@ FinishHook LoadFinishHook(const YAML::Node& n, const std::string& at) {
   return h;
 }
 
-RateLimit Rate(const YAML::Node& node, const std::string& key) {
+RateLimit Rate(const Node& node, const std::string& key) {
   std::string why = "must be <count>/<period>, e.g. 10/min";
   if (node.IsScalar()) {
     if (auto r = ParseRateLimit(node.Scalar(), &why)) return *r;
@@ -437,7 +439,7 @@ RateLimit Rate(const YAML::Node& node, const std::string& key) {
   throw ConfigError(key, why);
 }
 
-GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
+GroupConfig LoadGroup(const Node& node, const std::string& at) {
   if (!node.IsMap()) throw ConfigError(at, "must be a mapping with at least folder");
   CheckKeys(node, at,
             {"folder", "name", "jid", "main", "timeout", "rate", "max_concurrent_per_group", "containerConfig",
@@ -468,7 +470,7 @@ GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
     }
   }
   // NanoClaw's per-group containerConfig: timeout and additionalMounts.
-  if (const YAML::Node cc = node["containerConfig"]; cc && !cc.IsNull()) {
+  if (const Node cc = node["containerConfig"]; cc && !cc.IsNull()) {
     const std::string cat = at + ".containerConfig";
     if (!cc.IsMap()) throw ConfigError(cat, "must be a mapping");
     CheckKeys(cc, cat, {"timeout", "additionalMounts"});
@@ -481,13 +483,13 @@ GroupConfig LoadGroup(const YAML::Node& node, const std::string& at) {
   return g;
 }
 
-void LoadSchedules(const YAML::Node& node, Config& c) {
+void LoadSchedules(const Node& node, Config& c) {
   if (!node || node.IsNull()) return;
   if (!node.IsSequence()) throw ConfigError("schedules", "must be a list of tasks");
   std::set<std::string> ids;
   for (std::size_t i = 0; i < node.size(); ++i) {
     const std::string at = Index("schedules", i);
-    const YAML::Node n = node[i];
+    const Node n = node[i];
     if (!n.IsMap()) throw ConfigError(at, "must be a mapping with id, group, prompt and one of cron, interval, once");
     CheckKeys(n, at,
               {"id", "group", "prompt", "cron", "interval", "once", "tz", "context_mode", "overlap", "catch_up",
@@ -546,7 +548,7 @@ void LoadSchedules(const YAML::Node& node, Config& c) {
   }
 }
 
-void LoadDashboard(const YAML::Node& node, DashboardConfig& d, const fs::path& base) {
+void LoadDashboard(const Node& node, DashboardConfig& d, const fs::path& base) {
   if (!node || node.IsNull()) return;
   if (!node.IsMap()) throw ConfigError("dashboard", "must be a mapping");
   CheckKeys(node, "dashboard", {"listen", "allow_remote", "tls_cert", "tls_key", "token_file"});
@@ -590,7 +592,7 @@ void LoadDashboard(const YAML::Node& node, DashboardConfig& d, const fs::path& b
   d.port = addr->port;
 }
 
-void LoadGroups(const YAML::Node& node, Config& c) {
+void LoadGroups(const Node& node, Config& c) {
   if (!node || node.IsNull()) throw ConfigError("groups", "required (a non-empty list of groups)");
   if (!node.IsSequence() || node.size() == 0) {
     throw ConfigError("groups", "must be a non-empty list of groups");
@@ -617,7 +619,7 @@ void LoadGroups(const YAML::Node& node, Config& c) {
   if (!main_at) throw ConfigError("groups", "exactly one group must have main: true (found none)");
 }
 
-Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
+Config LoadFromNode(const Node& root, const fs::path& base) {
   // An empty file parses as null: load it as an empty mapping so the error
   // names the first missing required key rather than the document's shape.
   if (!IsMapOrNull(root)) throw ConfigError("(document)", "must be a mapping of keys");
@@ -656,7 +658,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
                "dashboard"});
   }
   // An empty document has no keys: an undefined node, not a null value.
-  auto get = [&](const char* key) { return root.IsMap() ? root[key] : YAML::Node(YAML::NodeType::Undefined); };
+  auto get = [&](const char* key) { return root.IsMap() ? root[key] : Node(); };
 
   Config c;
   if (auto n = get("runtime")) {
@@ -672,7 +674,7 @@ Config LoadFromNode(const YAML::Node& root, const fs::path& base) {
     // nothing else to run.
     const bool image_runs_agent =
         c.runtime == "docker" || c.runtime == "podman" || c.runtime == "container" || c.runtime == "kubernetes";
-    const YAML::Node n = get("agent");
+    const Node n = get("agent");
     if (!n || n.IsNull()) {
       if (!image_runs_agent) {
         throw ConfigError("agent", "required with runtime: " + c.runtime +
@@ -800,36 +802,33 @@ const FinishHook* Config::FinishHookFor(const GroupConfig* group) const {
 }
 
 Config LoadConfigString(const std::string& yaml, const std::string& base_dir) {
-  std::vector<YAML::Node> docs;
+  std::size_t documents = 0;
+  yaml::Mark second;
+  std::optional<yaml::Document> doc;
   try {
-    docs = YAML::LoadAll(yaml);
+    doc.emplace(yaml::Document::Parse(yaml, &documents, &second));
   } catch (const YAML::Exception& e) {
     // e.msg without yaml-cpp's "error at line N, column M" prefix: the
     // location goes in front, in the same form as every other config error.
     if (e.mark.is_null()) throw ConfigError("(yaml)", e.msg);
     throw ConfigError("(yaml)", e.msg, e.mark.line + 1, e.mark.column + 1);
   }
-  // A second document would be ignored silently by YAML::Load; refuse it.
-  if (docs.size() > 1) {
-    const YAML::Mark m = docs[1].Mark();
-    throw ConfigError("(yaml)", "expected one YAML document, found " + std::to_string(docs.size()),
-                      m.is_null() ? 0 : m.line + 1, m.is_null() ? 0 : m.column + 1);
+  // A second document would be ignored silently; refuse it.
+  if (documents > 1) {
+    throw ConfigError("(yaml)", "expected one YAML document, found " + std::to_string(documents),
+                      second.is_null() ? 0 : second.line + 1, second.is_null() ? 0 : second.column + 1);
   }
   const fs::path base = fs::absolute(base_dir.empty() ? fs::path(".") : fs::path(base_dir)).lexically_normal();
-  const YAML::Node root = docs.empty() ? YAML::Node() : docs.front();
+  const Node root = doc->root();
   try {
     return LoadFromNode(root, base);
   } catch (const ConfigError& e) {
     // Every error names its key path; the location is looked up from it
     // here, in one place, so each check need not carry its node's mark.
     if (e.line() > 0) throw;
-    const YAML::Mark m = MarkOf(root, e.key());
+    const yaml::Mark m = MarkOf(root, e.key());
     if (m.is_null()) throw;
     throw ConfigError(e.key(), e.reason(), m.line + 1, m.column + 1);
-  } catch (const YAML::Exception& e) {
-    // Not expected (every access is type-checked first), but never let a
-    // yaml-cpp exception escape as something other than a ConfigError.
-    throw ConfigError("(yaml)", e.what());
   }
 }
 
