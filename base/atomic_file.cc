@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/self_pid.h"
+
 namespace dropq {
 namespace {
 
@@ -21,7 +23,7 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view conte
   static std::atomic<std::uint64_t> counter{0};
   // Hidden and not ending in ".json": a watcher of this directory ignores it.
   std::filesystem::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp-" +
-                                                    std::to_string(::getpid()) + "-" + std::to_string(++counter));
+                                                    std::to_string(SelfPid()) + "-" + std::to_string(++counter));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) return Fail("cannot create", tmp);
   const char* p = content.data();

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/atomic_file.h"
+#include "base/self_pid.h"
 #include "base/text.h"
 #include "base/unique_fd.h"
 
@@ -48,7 +49,7 @@ std::optional<std::string> DroppedNameProblem(std::string_view name) {
 
 std::string NewClaimToken(TimeMs now) {
   static std::atomic<std::uint64_t> counter{0};
-  return std::to_string(now) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+  return std::to_string(now) + "-" + std::to_string(SelfPid()) + "-" + std::to_string(++counter);
 }
 
 namespace {

@@ -40,14 +40,26 @@ fs::path DropFolder::ClaimedDir(const std::string& group) const {
 }
 
 void DropFolder::Add(const std::string& group, const std::string& name) {
-  if (!EndsWithJson(name) || name.find('/') != std::string::npos) return;
+  if (!Wanted(name)) return;
+  // The event of this folder's own claim (rename out of Dir) of a name the
+  // last pass took: nothing is there to claim, and the attempt was one more
+  // rename and claim token per file. Each claim expects one such event; a
+  // later event for the name (the writer dropping it again) is claimed as
+  // usual.
+  if (!own_moves_.empty() && own_moves_.erase(group + "/" + name) > 0) return;
   names_.emplace_back(group, name);
 }
+
+bool DropFolder::Wanted(const std::string& name) { return EndsWithJson(name) && name.find('/') == std::string::npos; }
 
 void DropFolder::ScanAll() {
   for (const auto& g : groups_) {
     std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(Dir(g.folder), ec)) Add(g.folder, entry.path().filename().string());
+    // A listed name is there now: it never counts as a claim's own event.
+    for (const auto& entry : fs::directory_iterator(Dir(g.folder), ec)) {
+      std::string name = entry.path().filename().string();
+      if (Wanted(name)) names_.emplace_back(g.folder, std::move(name));
+    }
     if (ec) spdlog::warn("cannot scan {}: {}", Dir(g.folder).string(), ec.message());
   }
 }
@@ -58,6 +70,7 @@ DropFolder::Pass DropFolder::Claim(TimeMs now) {
   claimed_.clear();
   std::map<std::string, bool> usable;                  // one lstat per group per pass
   std::set<std::pair<std::string, std::string>> seen;  // a name noticed twice in a pass is claimed once
+  std::unordered_set<std::string> moved;               // claimed now: each makes one event of its own
   for (const auto& [group, name] : names_) {
     if (!seen.insert({group, name}).second) continue;
     auto u = usable.find(group);
@@ -89,6 +102,7 @@ DropFolder::Pass DropFolder::Claim(TimeMs now) {
     auto c = ClaimFile(group, Dir(group), name, ClaimedDir(group), now);
     if (c.ok()) {
       NoteClaimed(group, name);
+      moved.insert(group + "/" + name);
       pass.claimed.push_back(std::move(*c));
     } else if (c.status().code() != Status::Code::kNotFound) {
       spdlog::error("{}", c.status().message());
@@ -97,6 +111,10 @@ DropFolder::Pass DropFolder::Claim(TimeMs now) {
     }
   }
   names_.clear();
+  // The events of this pass's renames are read before the next pass (the
+  // loop polls between passes); one not seen by then (an inotify overflow)
+  // is not waited for, so a stale expectation never hides a later drop.
+  own_moves_ = std::move(moved);
   return pass;
 }
 

@@ -65,7 +65,8 @@ class DropFolder {
   std::filesystem::path Dir(const std::string& group) const;
   std::filesystem::path ClaimedDir(const std::string& group) const;
 
-  // Step 1: notes that Dir(group)/name may hold a new file.
+  // Step 1: an event says Dir(group)/name may hold a new file. The one
+  // event a claim of the last pass made itself is skipped.
   void Add(const std::string& group, const std::string& name);
   // Adds every name currently in each group's Dir().
   void ScanAll();
@@ -99,6 +100,7 @@ class DropFolder {
   std::string_view word() const { return kind_ == DropKind::kTasks ? "tasks" : "messages"; }
   void NoteClaimed(const std::string& group, const std::string& name);
   bool RecentlyClaimed(const std::string& group, const std::string& name) const;
+  static bool Wanted(const std::string& name);
 
   DropKind kind_;
   const Layout& layout_;
@@ -109,6 +111,7 @@ class DropFolder {
   static constexpr std::size_t kRecentClaims = 4096;
   std::unordered_set<std::string> recent_;  // "<group>/<name>" claimed lately
   std::deque<std::string> recent_order_;    // the same, oldest first
+  std::unordered_set<std::string> own_moves_;  // "<group>/<name>" claimed by the last pass, its event not yet seen
 };
 
 }  // namespace dropq::watcher

@@ -262,6 +262,32 @@ TEST_CASE("a name noticed again after its file was claimed leaves no vanished ro
   CHECK(f.Events("vanished").empty());
 }
 
+TEST_CASE("a file dropped again under a name just claimed is claimed after the claim's own event", "[ingest][names]") {
+  Fixture f;
+  f.Drop("a.json");
+  REQUIRE(f.Flush().size() == 1);
+  f.ingestor->Add(kGroup, "a.json");  // the event of the claim's own rename out of tasks/
+  f.Drop("a.json");
+  f.ingestor->Add(kGroup, "a.json");  // the writer's drop
+  auto again = f.ingestor->Flush();
+  REQUIRE(again.ok());
+  CHECK(again->size() == 1);
+  CHECK(fs::is_empty(f.layout.TasksDir(kGroup)));
+}
+
+TEST_CASE("a claim expects its own event for one pass only, so a later drop of the name is claimed",
+          "[ingest][names]") {
+  Fixture f;
+  f.Drop("a.json");
+  REQUIRE(f.Flush().size() == 1);
+  REQUIRE(f.ingestor->Flush().ok());  // a pass in which the claim's event never came
+  f.Drop("a.json");
+  f.ingestor->Add(kGroup, "a.json");
+  auto again = f.ingestor->Flush();
+  REQUIRE(again.ok());
+  CHECK(again->size() == 1);
+}
+
 TEST_CASE("random hostile names each end as a job or a rejection, never left in tasks", "[ingest][names]") {
   Fixture f;
   std::mt19937 rng(12);
