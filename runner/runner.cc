@@ -251,6 +251,13 @@ class Runner::Execution {
       truncated = true;
       chunk = chunk.substr(0, room);
     }
+    // Past 1 MiB the buffer is sized for max_output at once. Grown by
+    // doubling, each step copied the block into one twice its size while the
+    // old one was still held (the daemon keeps its heap, RunDaemon), so a
+    // 10 MiB output peaked at 23 MiB; a reserved block is resident only as
+    // far as it is written.
+    constexpr std::size_t kReserveAt = std::size_t{1} << 20;
+    if (into.size() + chunk.size() > kReserveAt && into.capacity() < cap) into.reserve(cap);
     into.append(chunk);
   }
 
