@@ -46,9 +46,11 @@ void DropFolder::Add(const std::string& group, const std::string& name) {
   // rename and claim token per file. Each claim expects one such event; a
   // later event for the name (the writer dropping it again) is claimed as
   // usual.
-  if (!own_moves_.empty() && own_moves_.erase(group + "/" + name) > 0) return;
+  if (!own_moves_.empty() && own_moves_.erase(NameKey(group, name)) > 0) return;
   names_.emplace_back(group, name);
 }
+
+std::string DropFolder::NameKey(const std::string& group, const std::string& name) { return group + "/" + name; }
 
 bool DropFolder::Wanted(const std::string& name) { return EndsWithJson(name) && name.find('/') == std::string::npos; }
 
@@ -102,7 +104,7 @@ DropFolder::Pass DropFolder::Claim(TimeMs now) {
     auto c = ClaimFile(group, Dir(group), name, ClaimedDir(group), now);
     if (c.ok()) {
       NoteClaimed(group, name);
-      moved.insert(group + "/" + name);
+      moved.insert(NameKey(group, name));
       pass.claimed.push_back(std::move(*c));
     } else if (c.status().code() != Status::Code::kNotFound) {
       spdlog::error("{}", c.status().message());
@@ -162,7 +164,7 @@ Status DropFolder::Reconcile(const std::function<Result<bool>(const ClaimedFile&
 // written in place makes several) is not taken for a file someone removed
 // before it could be claimed.
 void DropFolder::NoteClaimed(const std::string& group, const std::string& name) {
-  std::string key = group + "/" + name;
+  std::string key = NameKey(group, name);
   if (!recent_.insert(key).second) return;
   recent_order_.push_back(std::move(key));
   if (recent_order_.size() > kRecentClaims) {
@@ -172,7 +174,7 @@ void DropFolder::NoteClaimed(const std::string& group, const std::string& name) 
 }
 
 bool DropFolder::RecentlyClaimed(const std::string& group, const std::string& name) const {
-  return recent_.count(group + "/" + name) > 0;
+  return recent_.count(NameKey(group, name)) > 0;
 }
 
 }  // namespace dropq::watcher

@@ -101,6 +101,8 @@ class DropFolder {
   void NoteClaimed(const std::string& group, const std::string& name);
   bool RecentlyClaimed(const std::string& group, const std::string& name) const;
   static bool Wanted(const std::string& name);
+  // "<group>/<name>": the key of recent_ and own_moves_.
+  static std::string NameKey(const std::string& group, const std::string& name);
 
   DropKind kind_;
   const Layout& layout_;

@@ -262,6 +262,15 @@ TEST_CASE("a name noticed again after its file was claimed leaves no vanished ro
   CHECK(f.Events("vanished").empty());
 }
 
+TEST_CASE("the event of a claim's own rename leaves nothing to claim", "[ingest][names]") {
+  Fixture f;
+  f.Drop("a.json");
+  REQUIRE(f.Flush().size() == 1);
+  REQUIRE_FALSE(f.ingestor->pending());
+  f.ingestor->Add(kGroup, "a.json");  // the event of the claim's own rename out of tasks/
+  CHECK_FALSE(f.ingestor->pending());
+}
+
 TEST_CASE("a file dropped again under a name just claimed is claimed after the claim's own event", "[ingest][names]") {
   Fixture f;
   f.Drop("a.json");
