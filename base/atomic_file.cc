@@ -1,11 +1,13 @@
 #include "base/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "base/self_pid.h"
 
@@ -52,7 +54,7 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view conte
     ::unlink(tmp.c_str());
     return s;
   }
-  if (flush == Flush::kLater) return Status::Ok();
+  if (flush == Flush::kNever) return Status::Ok();
   // The rename itself is durable only once the directory is synced.
   int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
@@ -62,16 +64,36 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view conte
   return Status::Ok();
 }
 
-Status SyncFilesystem(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Fail("cannot open", path);
-  if (::syncfs(fd) != 0) {
-    Status s = Fail("cannot flush the filesystem of", path);
-    ::close(fd);
-    return s;
+Status NewDirs::Create(const std::filesystem::path& dir) {
+  // The missing levels, deepest first.
+  std::vector<std::filesystem::path> missing;
+  for (std::filesystem::path p = dir; !p.empty() && p != p.root_path(); p = p.parent_path()) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) == 0) break;
+    if (errno != ENOENT) return Fail("cannot look at", p);
+    missing.push_back(p);
   }
-  ::close(fd);
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0777) != 0 && errno != EEXIST) return Fail("cannot create", *it);
+    // Made now, by this call or by another at the same time: either way
+    // its entry in the parent is not known to be durable.
+    std::filesystem::path parent = it->parent_path();
+    parents_.insert(parent.empty() ? std::filesystem::path(".") : parent);
+  }
   return Status::Ok();
+}
+
+Status NewDirs::Flush() {
+  Status first;
+  for (const auto& p : parents_) {
+    int fd = ::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    Status s = fd < 0 ? Fail("cannot open", p) : Status::Ok();
+    if (fd >= 0 && ::fsync(fd) != 0) s = Fail("cannot fsync", p);
+    if (fd >= 0) ::close(fd);
+    if (first.ok() && !s.ok()) first = s;
+  }
+  parents_.clear();
+  return first;
 }
 
 }  // namespace dropq

@@ -126,11 +126,16 @@ class Daemon final : public watcher::CommandHandler {
     auto registered = store_->ListRegisteredGroups();
     if (!registered.ok()) return registered.status();
     for (const auto& why : groups_.AddRegistered(*registered)) spdlog::error("{}", why);
+    // Every group's new directories made durable together, after the last
+    // (one journal commit, not one per group).
+    NewDirs made;
     for (const auto& g : groups_.all()) {
       // A group whose folders are broken (a symlink it planted) is logged
       // and left alone; the other groups are still served.
-      if (Status s = PrepareGroupDirs(layout_, g.folder); !s.ok()) spdlog::error("group {}: {}", g.folder, s.message());
+      if (Status s = PrepareGroupDirs(layout_, g.folder, &made); !s.ok())
+        spdlog::error("group {}: {}", g.folder, s.message());
     }
+    if (Status s = made.Flush(); !s.ok()) return s;
 
     if (Status s = runner::CheckMountablePath(layout_.root().string()); !s.ok()) {
       return Status::InvalidArgument("root " + layout_.root().string() + ": " + s.message());
@@ -321,10 +326,10 @@ class Daemon final : public watcher::CommandHandler {
     // The durable "ready and watching" (docs/DESIGN.md, "One signal to wait on").
     if (Status s = store_->AppendEvent(std::nullopt, std::nullopt, "ready", ReadyDetail()); !s.ok()) return s;
     ServiceNotify("READY=1");  // systemd's Type=notify (docs/SERVICE.md)
-    // On this thread: the first runs must see them. Every group's files,
-    // and the group directories made above, flushed once at the end (a first
-    // start of 2,000 groups flushed two files and two directories per group).
-    if (Status s = snapshots_->WriteNow(*store_, groups_.identities(), std::nullopt, false, Flush::kLater); s.ok()) {
+    // On this thread: the first runs must see them. Not flushed: derived
+    // files, rewritten by every start that finds them different
+    // (runner/snapshots.h).
+    if (Status s = snapshots_->WriteNow(*store_, groups_.identities(), std::nullopt, false, Flush::kNever); s.ok()) {
       snapshots_dirty_ = false;
     }
     SchedulePump();

@@ -6,8 +6,8 @@
 
 namespace dropq::app {
 
-Status PrepareGroupDirs(const Layout& layout, const std::string& folder) {
-  if (Status s = layout.CreateGroup(folder); !s.ok()) return s;
+Status PrepareGroupDirs(const Layout& layout, const std::string& folder, NewDirs* batch) {
+  if (Status s = layout.CreateGroup(folder, batch); !s.ok()) return s;
   for (const auto& dir : {layout.ResultsDir(folder), layout.GroupLogsDir(folder)}) {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {

@@ -15,8 +15,9 @@
 namespace dropq::app {
 
 // A group's directories, and no temporary files of atomic writes a crash
-// cut short.
-Status PrepareGroupDirs(const Layout& layout, const std::string& folder);
+// cut short. The directories it makes are durable on return, or after
+// `batch`'s Flush (Layout::CreateGroup).
+Status PrepareGroupDirs(const Layout& layout, const std::string& folder, NewDirs* batch = nullptr);
 
 // containerConfig.additionalMounts, checked against the mount allowlist
 // (kept outside root, never mounted; read once, when a group first needs

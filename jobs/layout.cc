@@ -2,14 +2,19 @@
 
 #include <system_error>
 
+#include "base/atomic_file.h"
+
 namespace dropq {
 namespace {
 
-Status MakeDirs(std::initializer_list<std::filesystem::path> dirs) {
+// Each directory made here is made durable: by `batch`'s Flush when given,
+// else before returning.
+Status MakeDirs(std::initializer_list<std::filesystem::path> dirs, NewDirs* batch) {
+  NewDirs own;
+  NewDirs& made = batch ? *batch : own;
   for (const auto& d : dirs) {
+    if (Status s = made.Create(d); !s.ok()) return s;
     std::error_code ec;
-    std::filesystem::create_directories(d, ec);
-    if (ec) return Status::IOError("cannot create " + d.string() + ": " + ec.message());
     // A path that exists but is not a directory (or is a symlink to one a
     // group planted) is refused rather than used.
     auto st = std::filesystem::symlink_status(d, ec);
@@ -17,7 +22,7 @@ Status MakeDirs(std::initializer_list<std::filesystem::path> dirs) {
       return Status::IOError(d.string() + " is not a directory");
     }
   }
-  return Status::Ok();
+  return batch ? Status::Ok() : own.Flush();
 }
 
 }  // namespace
@@ -33,11 +38,11 @@ Status Layout::CheckRealDir(const std::filesystem::path& dir) {
   return Status::Ok();
 }
 
-Status Layout::CreateGroup(const std::string& g) const {
+Status Layout::CreateGroup(const std::string& g, NewDirs* batch) const {
   return MakeDirs(
-      {GroupDir(g), GroupLogsDir(g), TasksDir(g), MessagesDir(g), ResultsDir(g), SessionDir(g), ClaimedDir(g)});
+      {GroupDir(g), GroupLogsDir(g), TasksDir(g), MessagesDir(g), ResultsDir(g), SessionDir(g), ClaimedDir(g)}, batch);
 }
 
-Status Layout::CreateCommon() const { return MakeDirs({StoreDir(), ErrorsDir(), root_ / "groups"}); }
+Status Layout::CreateCommon() const { return MakeDirs({StoreDir(), ErrorsDir(), root_ / "groups"}, nullptr); }
 
 }  // namespace dropq

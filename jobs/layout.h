@@ -10,6 +10,8 @@
 
 namespace dropq {
 
+class NewDirs;  // base/atomic_file.h
+
 class Layout {
  public:
   explicit Layout(std::filesystem::path root) : root_(std::move(root)) {}
@@ -30,15 +32,18 @@ class Layout {
   // Held with flock(2) by the one daemon of this root (daemon/instance_lock.h).
   std::filesystem::path LockPath() const { return StoreDir() / "dropq.lock"; }
 
-  // Creates every directory of the layout for group `g` (idempotent).
-  Status CreateGroup(const std::string& g) const;
+  // Creates every directory of the layout for group `g` (idempotent). The
+  // ones it makes are durable when it returns, or, given a `batch`, after
+  // the batch's Flush (many groups at start-up: base/atomic_file.h).
+  Status CreateGroup(const std::string& g, NewDirs* batch = nullptr) const;
   // A directory a group can write into (tasks/, results/, logs/) must still
   // be a real directory when dropq uses it: a group that replaced it with a
   // symlink would otherwise make dropq read or write outside the group.
   // lstat, so the link itself is seen; IOError naming the path otherwise.
   static Status CheckRealDir(const std::filesystem::path& dir);
 
-  // Creates the directories shared by all groups (store/, errors/).
+  // Creates the directories shared by all groups (store/, errors/,
+  // groups/), durable when it returns.
   Status CreateCommon() const;
 
  private:

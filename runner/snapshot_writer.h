@@ -50,7 +50,7 @@ class SnapshotWriter {
   void WhenWritten(std::function<void()> fn);
   // Writes on the calling thread through `store` (start-up, refresh_groups),
   // never at the same time as a write on the pool.
-  // Flush::kLater: one flush at the end, not one per file (WriteSnapshots).
+  // Flush::kNever: no file flushed (start-up; WriteSnapshots says why).
   Status WriteNow(Store& store, const std::vector<watcher::GroupIdentity>& groups,
                   const std::optional<std::string>& only = std::nullopt, bool refresh = false,
                   Flush flush = Flush::kNow);

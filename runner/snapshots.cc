@@ -107,7 +107,6 @@ Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watche
     }
     note(WriteFileAtomic(groups_path, content, flush), groups_path);
   }
-  if (flush == Flush::kLater) note(SyncFilesystem(layout.root()), layout.root());
   return first;
 }
 

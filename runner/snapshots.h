@@ -29,11 +29,12 @@ namespace dropq {
 // available_groups.json is rewritten even when the list is unchanged, so
 // its `lastSync` says the list was just checked.
 //
-// With Flush::kLater (the first write at start-up, every group's files at
-// once) no file is flushed on its own: one SyncFilesystem after the last
-// makes them, and the group directories created before them, durable. A
-// crash before it can leave a snapshot empty or old; the next start writes
-// every snapshot again before any agent runs, so nothing reads it.
+// With Flush::kNever (the first write at start-up, every group's files at
+// once) no file is flushed: they are derived from the database, and a crash
+// that leaves one empty or old is mended by the next start, which writes
+// every snapshot that differs again before any agent runs. Flushing them
+// cost a flush per file, or a syncfs that also wrote back every job file
+// waiting in tasks/ (docs/PERFORMANCE.md).
 Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watcher::GroupIdentity> groups,
                       const std::optional<std::string>& only = std::nullopt, bool refresh = false,
                       Flush flush = Flush::kNow);
