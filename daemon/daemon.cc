@@ -438,11 +438,32 @@ class Daemon final : public watcher::CommandHandler {
     return Status::Ok();
   }
 
+  // A line per queued job, or for a group that queued more than
+  // kQueuedLines in one pass one line with their count and ids (a burst of
+  // 10,000 files wrote 10,000 lines, a tenth of the ingest's CPU); each
+  // job's own line is still there at debug level, and its `received` event
+  // in job_events.
+  static constexpr std::size_t kQueuedLines = 10;
+  static void LogQueued(const std::vector<QueuedJob>& jobs) {
+    std::map<std::string, std::vector<JobId>> by_group;
+    for (const auto& j : jobs) by_group[j.group].push_back(j.id);
+    for (const auto& [group, ids] : by_group) {
+      if (ids.size() <= kQueuedLines) {
+        for (JobId id : ids) spdlog::info("job {} queued for group {}", id, group);
+        continue;
+      }
+      auto [lo, hi] = std::minmax_element(ids.begin(), ids.end());
+      spdlog::info("{} jobs queued for group {}, ids {} to {}", ids.size(), group, *lo, *hi);
+      if (spdlog::should_log(spdlog::level::debug))
+        for (JobId id : ids) spdlog::debug("job {} queued for group {}", id, group);
+    }
+  }
+
   // After the turn that ingested `jobs` committed (they are in the
   // dispatcher already, and those that could start have).
   void OnIngested(const std::vector<QueuedJob>& jobs) {
     if (!jobs.empty()) snapshots_dirty_ = true;  // lastActivity
-    for (const auto& j : jobs) spdlog::info("job {} queued for group {}", j.id, j.group);
+    LogQueued(jobs);
     if (opts_.observer) opts_.observer->JobsQueued(jobs.size());
     ServeRegisteredGroups();
   }

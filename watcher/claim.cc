@@ -155,11 +155,12 @@ Result<std::string> ReadClaimed(const std::filesystem::path& path, std::int64_t 
                                    std::to_string(max_bytes) + "-byte limit");
   }
   std::string data;
-  data.resize(static_cast<std::size_t>(st.st_size));
+  // Room for one byte past the size fstat gave: a file still growing fills
+  // it and is read on. A regular file reads short only at its end, so the
+  // usual file takes one read, not a second that returns 0.
+  data.resize(static_cast<std::size_t>(st.st_size) + 1);
   std::size_t got = 0;
-  // Read one byte past the size fstat gave: a file still growing is noticed.
   for (;;) {
-    if (got == data.size()) data.resize(data.size() + 1);
     ssize_t n = ::read(fd.get(), data.data() + got, data.size() - got);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -170,6 +171,8 @@ Result<std::string> ReadClaimed(const std::filesystem::path& path, std::int64_t 
     if (static_cast<std::int64_t>(got) > max_bytes) {
       return Status::InvalidArgument("grew past the " + std::to_string(max_bytes) + "-byte limit while read");
     }
+    if (got < data.size()) break;
+    data.resize(std::min<std::size_t>(data.size() * 2, static_cast<std::size_t>(max_bytes) + 1));
   }
   data.resize(got);
   return data;

@@ -70,27 +70,33 @@ DropFolder::Pass DropFolder::Claim(TimeMs now) {
   Pass pass;
   pass.claimed = std::move(claimed_);
   claimed_.clear();
-  std::map<std::string, bool> usable;                  // one lstat per group per pass
+  struct Dirs {
+    bool usable;
+    fs::path drop, claimed;
+  };
+  std::map<std::string, Dirs> dirs;                    // one lstat and one path each per group per pass
   std::set<std::pair<std::string, std::string>> seen;  // a name noticed twice in a pass is claimed once
   std::unordered_set<std::string> moved;               // claimed now: each makes one event of its own
   for (const auto& [group, name] : names_) {
     if (!seen.insert({group, name}).second) continue;
-    auto u = usable.find(group);
-    if (u == usable.end()) {
-      Status s = Layout::CheckRealDir(Dir(group));
+    auto u = dirs.find(group);
+    if (u == dirs.end()) {
+      Dirs d{false, Dir(group), ClaimedDir(group)};
+      Status s = Layout::CheckRealDir(d.drop);
       if (s.ok()) {
         std::error_code ec;
-        fs::create_directories(ClaimedDir(group), ec);
-        if (ec) s = Status::IOError("cannot create " + ClaimedDir(group).string() + ": " + ec.message());
+        fs::create_directories(d.claimed, ec);
+        if (ec) s = Status::IOError("cannot create " + d.claimed.string() + ": " + ec.message());
       }
       if (!s.ok()) spdlog::error("group {}: not reading {}/: {}", group, word(), s.message());
-      u = usable.emplace(group, s.ok()).first;
+      d.usable = s.ok();
+      u = dirs.emplace(group, std::move(d)).first;
     }
-    if (!u->second) continue;
+    if (!u->second.usable) continue;
     if (auto problem = DroppedNameProblem(name)) {
       // Never claimed: "<token>.<name>" may not even fit. It goes from the
       // drop folder to errors/ under a safe name once its audit row commits.
-      fs::path path = Dir(group) / name;
+      fs::path path = u->second.drop / name;
       struct stat st {};
       if (::lstat(path.c_str(), &st) != 0) {
         // Already moved (the move's own event), or removed by the writer.
@@ -101,7 +107,7 @@ DropFolder::Pass DropFolder::Claim(TimeMs now) {
       pass.bad_names.push_back({{group, name, NewClaimToken(now), path}, *problem});
       continue;
     }
-    auto c = ClaimFile(group, Dir(group), name, ClaimedDir(group), now);
+    auto c = ClaimFile(group, u->second.drop, name, u->second.claimed, now);
     if (c.ok()) {
       NoteClaimed(group, name);
       moved.insert(NameKey(group, name));
