@@ -87,11 +87,6 @@ ProcStat ReadProc(pid_t pid) {
 
 namespace {
 
-struct TableCopy {
-  std::string insert;                         // INSERT INTO "t" VALUES (?, ...)
-  std::vector<std::vector<sqlite3_value*>> rows;  // sqlite3_value_dup'ed
-};
-
 void Exec(sqlite3* db, const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
@@ -103,41 +98,82 @@ void Exec(sqlite3* db, const std::string& sql) {
 
 }  // namespace
 
-double StartupFloorS(const fs::path& db_path, const fs::path& tree, const fs::path& skip) {
-  // Read everything first: the schema, every row, every directory and file.
+DbCopy::DbCopy(const fs::path& db_path, const std::optional<std::map<std::string, std::string>>& only) {
   sqlite3* src = nullptr;
   if (sqlite3_open_v2(db_path.c_str(), &src, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(src);
     throw BenchError("floor: cannot open " + db_path.string());
   }
-  std::vector<std::string> tables_sql, indexes_sql;
-  std::vector<TableCopy> copies;
-  {
-    Db schema(db_path);
-    for (const auto& r : schema.Rows("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND "
-                                     "name NOT LIKE 'sqlite_%' AND type IN ('table', 'index') ORDER BY type DESC")) {
-      if (r[0] == "index") {
-        indexes_sql.push_back(r[2]);
-        continue;
-      }
-      tables_sql.push_back(r[2]);
-      TableCopy t;
-      sqlite3_stmt* st = nullptr;
-      std::string q = "SELECT * FROM \"" + r[1] + "\"";
-      if (sqlite3_prepare_v2(src, q.c_str(), -1, &st, nullptr) != SQLITE_OK) throw BenchError("floor: " + q);
-      int cols = sqlite3_column_count(st);
-      t.insert = "INSERT INTO \"" + r[1] + "\" VALUES (";
-      for (int i = 0; i < cols; ++i) t.insert += i ? ", ?" : "?";
-      t.insert += ")";
-      while (sqlite3_step(st) == SQLITE_ROW) {
-        std::vector<sqlite3_value*> row;
-        for (int i = 0; i < cols; ++i) row.push_back(sqlite3_value_dup(sqlite3_column_value(st, i)));
-        t.rows.push_back(std::move(row));
-      }
-      sqlite3_finalize(st);
-      copies.push_back(std::move(t));
+  Db schema(db_path);
+  for (const auto& r : schema.Rows("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND "
+                                   "name NOT LIKE 'sqlite_%' AND type IN ('table', 'index') ORDER BY type DESC")) {
+    if (r[0] == "index") {
+      indexes_sql_.push_back(r[2]);
+      continue;
     }
+    tables_sql_.push_back(r[2]);
+    std::string where = "1";
+    if (only) {
+      auto w = only->find(r[1]);
+      if (w == only->end()) continue;
+      where = w->second;
+    }
+    Table t;
+    sqlite3_stmt* st = nullptr;
+    std::string q = "SELECT * FROM \"" + r[1] + "\" WHERE " + where;
+    if (sqlite3_prepare_v2(src, q.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+      sqlite3_close(src);
+      throw BenchError("floor: " + q);
+    }
+    int cols = sqlite3_column_count(st);
+    t.insert = "INSERT INTO \"" + r[1] + "\" VALUES (";
+    for (int i = 0; i < cols; ++i) t.insert += i ? ", ?" : "?";
+    t.insert += ")";
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      std::vector<sqlite3_value*> row;
+      for (int i = 0; i < cols; ++i) row.push_back(sqlite3_value_dup(sqlite3_column_value(st, i)));
+      t.rows.push_back(std::move(row));
+      ++rows_;
+    }
+    sqlite3_finalize(st);
+    tables_.push_back(std::move(t));
   }
   sqlite3_close(src);
+}
+
+DbCopy::~DbCopy() {
+  for (auto& t : tables_) {
+    for (auto& row : t.rows) {
+      for (auto* v : row) sqlite3_value_free(v);
+    }
+  }
+}
+
+void DbCopy::CreateSchema(sqlite3* db) const {
+  for (const auto& sql : tables_sql_) Exec(db, sql);
+  for (const auto& sql : indexes_sql_) Exec(db, sql);
+}
+
+void DbCopy::InsertRows(sqlite3* db) const {
+  for (const auto& t : tables_) {
+    sqlite3_stmt* ins = nullptr;
+    if (sqlite3_prepare_v2(db, t.insert.c_str(), -1, &ins, nullptr) != SQLITE_OK) throw BenchError("floor: " + t.insert);
+    for (const auto& row : t.rows) {
+      for (std::size_t i = 0; i < row.size(); ++i) sqlite3_bind_value(ins, static_cast<int>(i + 1), row[i]);
+      if (sqlite3_step(ins) != SQLITE_DONE) {
+        std::string why = sqlite3_errmsg(db);
+        sqlite3_finalize(ins);
+        throw BenchError("floor: insert: " + why);
+      }
+      sqlite3_reset(ins);
+    }
+    sqlite3_finalize(ins);
+  }
+}
+
+double StartupFloorS(const fs::path& db_path, const fs::path& tree, const fs::path& skip) {
+  // Read everything first: the schema, every row, every directory and file.
+  DbCopy copy(db_path, std::nullopt);
   std::vector<fs::path> dirs;
   std::vector<std::pair<fs::path, std::string>> files;
   for (auto it = fs::recursive_directory_iterator(tree); it != fs::recursive_directory_iterator(); ++it) {
@@ -158,18 +194,8 @@ double StartupFloorS(const fs::path& db_path, const fs::path& tree, const fs::pa
   sqlite3* db = nullptr;
   if (sqlite3_open((out.path() / "floor.db").c_str(), &db) != SQLITE_OK) throw BenchError("floor: open db");
   Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; BEGIN IMMEDIATE");
-  for (const auto& sql : tables_sql) Exec(db, sql);
-  for (const auto& sql : indexes_sql) Exec(db, sql);
-  for (auto& t : copies) {
-    sqlite3_stmt* ins = nullptr;
-    if (sqlite3_prepare_v2(db, t.insert.c_str(), -1, &ins, nullptr) != SQLITE_OK) throw BenchError("floor: " + t.insert);
-    for (auto& row : t.rows) {
-      for (std::size_t i = 0; i < row.size(); ++i) sqlite3_bind_value(ins, static_cast<int>(i + 1), row[i]);
-      if (sqlite3_step(ins) != SQLITE_DONE) throw BenchError("floor: insert: " + std::string(sqlite3_errmsg(db)));
-      sqlite3_reset(ins);
-    }
-    sqlite3_finalize(ins);
-  }
+  copy.CreateSchema(db);
+  copy.InsertRows(db);
   Exec(db, "COMMIT");
   for (const auto& d : dirs) fs::create_directories(out.path() / d);
   for (const auto& [rel, body] : files) WriteText(out.path() / rel, body);
@@ -178,11 +204,6 @@ double StartupFloorS(const fs::path& db_path, const fs::path& tree, const fs::pa
   ::close(fd);
   double secs = static_cast<double>(NowNs() - t0) / 1e9;
   sqlite3_close(db);
-  for (auto& t : copies) {
-    for (auto& row : t.rows) {
-      for (auto* v : row) sqlite3_value_free(v);
-    }
-  }
   return secs;
 }
 

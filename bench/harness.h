@@ -16,6 +16,7 @@
 #include <vector>
 
 struct sqlite3;
+struct sqlite3_value;
 
 namespace dropq::bench {
 
@@ -44,6 +45,31 @@ struct ProcStat {
   std::int64_t wakeups = 0;  // voluntary + involuntary context switches, all threads
 };
 ProcStat ReadProc(pid_t pid);
+
+// Another database's schema and rows, read into memory to be written again
+// by a floor program. `only` names the tables whose rows are copied and a
+// WHERE clause for each (nullopt: every row of every table); the schema is
+// always whole (every table and index).
+class DbCopy {
+ public:
+  DbCopy(const fs::path& db, const std::optional<std::map<std::string, std::string>>& only);
+  ~DbCopy();
+  DbCopy(const DbCopy&) = delete;
+  DbCopy& operator=(const DbCopy&) = delete;
+
+  void CreateSchema(sqlite3* db) const;  // every table, then every index
+  void InsertRows(sqlite3* db) const;    // one prepared INSERT per table
+  std::size_t rows() const { return rows_; }
+
+ private:
+  struct Table {
+    std::string insert;                             // INSERT INTO "t" VALUES (?, ...)
+    std::vector<std::vector<sqlite3_value*>> rows;  // sqlite3_value_dup'ed
+  };
+  std::vector<std::string> tables_sql_, indexes_sql_;
+  std::vector<Table> tables_;
+  std::size_t rows_ = 0;
+};
 
 // The start-up floor: the same rows as the database at `db` (every table and
 // index, created from its own schema) written into a fresh database in one
