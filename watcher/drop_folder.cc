@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <map>
-#include <set>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -75,10 +74,13 @@ DropFolder::Pass DropFolder::Claim(TimeMs now) {
     fs::path drop, claimed;
   };
   std::map<std::string, Dirs> dirs;                    // one lstat and one path each per group per pass
-  std::set<std::pair<std::string, std::string>> seen;  // a name noticed twice in a pass is claimed once
-  std::unordered_set<std::string> moved;               // claimed now: each makes one event of its own
+  std::unordered_set<std::string> seen;   // a name noticed twice in a pass is claimed once
+  std::unordered_set<std::string> moved;  // claimed now: each makes one event of its own
+  seen.reserve(names_.size());
   for (const auto& [group, name] : names_) {
-    if (!seen.insert({group, name}).second) continue;
+    auto [at, fresh] = seen.insert(NameKey(group, name));
+    if (!fresh) continue;
+    const std::string& key = *at;
     auto u = dirs.find(group);
     if (u == dirs.end()) {
       Dirs d{false, Dir(group), ClaimedDir(group)};
@@ -100,21 +102,21 @@ DropFolder::Pass DropFolder::Claim(TimeMs now) {
       struct stat st {};
       if (::lstat(path.c_str(), &st) != 0) {
         // Already moved (the move's own event), or removed by the writer.
-        if (!RecentlyClaimed(group, name)) pass.vanished.emplace_back(group, name);
+        if (!RecentlyClaimed(key)) pass.vanished.emplace_back(group, name);
         continue;
       }
-      NoteClaimed(group, name);
+      NoteClaimed(key);
       pass.bad_names.push_back({{group, name, NewClaimToken(now), path}, *problem});
       continue;
     }
     auto c = ClaimFile(group, u->second.drop, name, u->second.claimed, now);
     if (c.ok()) {
-      NoteClaimed(group, name);
-      moved.insert(NameKey(group, name));
+      NoteClaimed(key);
+      moved.insert(key);
       pass.claimed.push_back(std::move(*c));
     } else if (c.status().code() != Status::Code::kNotFound) {
       spdlog::error("{}", c.status().message());
-    } else if (!RecentlyClaimed(group, name)) {
+    } else if (!RecentlyClaimed(key)) {
       pass.vanished.emplace_back(group, name);
     }
   }
@@ -169,18 +171,15 @@ Status DropFolder::Reconcile(const std::function<Result<bool>(const ClaimedFile&
 // Names claimed lately, so a second event for a name already taken (a file
 // written in place makes several) is not taken for a file someone removed
 // before it could be claimed.
-void DropFolder::NoteClaimed(const std::string& group, const std::string& name) {
-  std::string key = NameKey(group, name);
+void DropFolder::NoteClaimed(const std::string& key) {
   if (!recent_.insert(key).second) return;
-  recent_order_.push_back(std::move(key));
+  recent_order_.push_back(key);
   if (recent_order_.size() > kRecentClaims) {
     recent_.erase(recent_order_.front());
     recent_order_.pop_front();
   }
 }
 
-bool DropFolder::RecentlyClaimed(const std::string& group, const std::string& name) const {
-  return recent_.count(NameKey(group, name)) > 0;
-}
+bool DropFolder::RecentlyClaimed(const std::string& key) const { return recent_.count(key) > 0; }
 
 }  // namespace dropq::watcher

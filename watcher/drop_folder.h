@@ -98,8 +98,9 @@ class DropFolder {
 
  private:
   std::string_view word() const { return kind_ == DropKind::kTasks ? "tasks" : "messages"; }
-  void NoteClaimed(const std::string& group, const std::string& name);
-  bool RecentlyClaimed(const std::string& group, const std::string& name) const;
+  // By NameKey.
+  void NoteClaimed(const std::string& key);
+  bool RecentlyClaimed(const std::string& key) const;
   static bool Wanted(const std::string& name);
   // "<group>/<name>": the key of recent_ and own_moves_.
   static std::string NameKey(const std::string& group, const std::string& name);
