@@ -87,6 +87,9 @@ Status NewDirs::Flush() {
   Status first;
   for (const auto& p : parents_) {
     int fd = ::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    // A parent dropq may write in but not list (mode -wx) cannot be
+    // opened to be flushed; that is no reason to stop.
+    if (fd < 0 && (errno == EACCES || errno == EPERM)) continue;
     Status s = fd < 0 ? Fail("cannot open", p) : Status::Ok();
     if (fd >= 0 && ::fsync(fd) != 0) s = Fail("cannot fsync", p);
     if (fd >= 0) ::close(fd);

@@ -24,7 +24,8 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view conte
 // cheap fsync per parent, not a commit each; a directory that already
 // existed costs nothing, and nothing else on the filesystem is flushed (a
 // syncfs would also write back every file a writer dropped, and whatever
-// other programs have pending).
+// other programs have pending). A parent that cannot be opened for want of
+// read permission is left unflushed.
 class NewDirs {
  public:
   NewDirs() = default;

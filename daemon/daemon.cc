@@ -135,7 +135,9 @@ class Daemon final : public watcher::CommandHandler {
       if (Status s = PrepareGroupDirs(layout_, g.folder, &made); !s.ok())
         spdlog::error("group {}: {}", g.folder, s.message());
     }
-    if (Status s = made.Flush(); !s.ok()) return s;
+    // The directories exist; only their surviving a crash is in doubt, and
+    // the next start makes any that are missing.
+    if (Status s = made.Flush(); !s.ok()) spdlog::error("group directories: {}", s.message());
 
     if (Status s = runner::CheckMountablePath(layout_.root().string()); !s.ok()) {
       return Status::InvalidArgument("root " + layout_.root().string() + ": " + s.message());
