@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <regex>
+#include <set>
+#include <string>
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -367,6 +369,44 @@ TEST_CASE("the daemon logs one JSON object per line on stderr when it is not a t
     saw_queued = saw_queued || j["msg"].get<std::string>().find("queued for group team") != std::string::npos;
   }
   CHECK(saw_queued);
+}
+
+// Eleven files in one pass: one over the per-job lines' limit (docs/CLI.md "Logs").
+void DropEleven(Root& r) {
+  for (int i = 0; i < 11; ++i) r.Drop("team", "j" + std::to_string(10 + i) + ".json", {{"prompt", "echo a"}});
+}
+
+TEST_CASE("a burst queued in one pass gets one info line with its count and ids", "[e2e][cli]") {
+  Root r;
+  DropEleven(r);
+  ScopedEnv env("DROPQ_LOG_LEVEL", "info");
+  auto run = r.RunOnce();
+  REQUIRE(run.exit_code == 0);
+  int summaries = 0, per_job = 0;
+  for (const auto& l : Lines(run.err)) {
+    auto msg = json::parse(l)["msg"].get<std::string>();
+    if (msg == "11 jobs queued for group team, ids 1 to 11") ++summaries;
+    if (msg.rfind("job ", 0) == 0 && msg.find(" queued for group ") != std::string::npos) ++per_job;
+  }
+  CHECK(summaries == 1);
+  CHECK(per_job == 0);
+}
+
+TEST_CASE("each job of a burst still has its own queued line at debug level", "[e2e][cli]") {
+  Root r;  // log_level: debug in the config
+  DropEleven(r);
+  auto run = r.RunOnce();
+  REQUIRE(run.exit_code == 0);
+  std::set<std::string> per_job;
+  for (const auto& l : Lines(run.err)) {
+    auto j = json::parse(l);
+    auto msg = j["msg"].get<std::string>();
+    if (msg.rfind("job ", 0) == 0 && msg.find(" queued for group team") != std::string::npos) {
+      CHECK(j["level"] == "debug");
+      per_job.insert(msg);
+    }
+  }
+  CHECK(per_job.size() == 11);
 }
 
 TEST_CASE("DROPQ_LOG_LEVEL overrides the config's log level", "[e2e][cli]") {
