@@ -99,11 +99,10 @@ void Exec(sqlite3* db, const std::string& sql) {
 }  // namespace
 
 DbCopy::DbCopy(const fs::path& db_path, const std::optional<std::map<std::string, std::string>>& only) {
-  sqlite3* src = nullptr;
-  if (sqlite3_open_v2(db_path.c_str(), &src, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(src);
-    throw BenchError("floor: cannot open " + db_path.string());
-  }
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(db_path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> src(raw, &sqlite3_close);  // closed on every way out
+  if (rc != SQLITE_OK) throw BenchError("floor: cannot open " + db_path.string());
   Db schema(db_path);
   for (const auto& r : schema.Rows("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND "
                                    "name NOT LIKE 'sqlite_%' AND type IN ('table', 'index') ORDER BY type DESC")) {
@@ -121,31 +120,18 @@ DbCopy::DbCopy(const fs::path& db_path, const std::optional<std::map<std::string
     Table t;
     sqlite3_stmt* st = nullptr;
     std::string q = "SELECT * FROM \"" + r[1] + "\" WHERE " + where;
-    if (sqlite3_prepare_v2(src, q.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-      sqlite3_close(src);
-      throw BenchError("floor: " + q);
-    }
+    if (sqlite3_prepare_v2(src.get(), q.c_str(), -1, &st, nullptr) != SQLITE_OK) throw BenchError("floor: " + q);
     int cols = sqlite3_column_count(st);
     t.insert = "INSERT INTO \"" + r[1] + "\" VALUES (";
     for (int i = 0; i < cols; ++i) t.insert += i ? ", ?" : "?";
     t.insert += ")";
     while (sqlite3_step(st) == SQLITE_ROW) {
-      std::vector<sqlite3_value*> row;
-      for (int i = 0; i < cols; ++i) row.push_back(sqlite3_value_dup(sqlite3_column_value(st, i)));
+      std::vector<Value> row;
+      for (int i = 0; i < cols; ++i) row.emplace_back(sqlite3_value_dup(sqlite3_column_value(st, i)), &sqlite3_value_free);
       t.rows.push_back(std::move(row));
-      ++rows_;
     }
     sqlite3_finalize(st);
     tables_.push_back(std::move(t));
-  }
-  sqlite3_close(src);
-}
-
-DbCopy::~DbCopy() {
-  for (auto& t : tables_) {
-    for (auto& row : t.rows) {
-      for (auto* v : row) sqlite3_value_free(v);
-    }
   }
 }
 
@@ -159,7 +145,7 @@ void DbCopy::InsertRows(sqlite3* db) const {
     sqlite3_stmt* ins = nullptr;
     if (sqlite3_prepare_v2(db, t.insert.c_str(), -1, &ins, nullptr) != SQLITE_OK) throw BenchError("floor: " + t.insert);
     for (const auto& row : t.rows) {
-      for (std::size_t i = 0; i < row.size(); ++i) sqlite3_bind_value(ins, static_cast<int>(i + 1), row[i]);
+      for (std::size_t i = 0; i < row.size(); ++i) sqlite3_bind_value(ins, static_cast<int>(i + 1), row[i].get());
       if (sqlite3_step(ins) != SQLITE_DONE) {
         std::string why = sqlite3_errmsg(db);
         sqlite3_finalize(ins);

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -53,22 +54,20 @@ ProcStat ReadProc(pid_t pid);
 class DbCopy {
  public:
   DbCopy(const fs::path& db, const std::optional<std::map<std::string, std::string>>& only);
-  ~DbCopy();
   DbCopy(const DbCopy&) = delete;
   DbCopy& operator=(const DbCopy&) = delete;
 
   void CreateSchema(sqlite3* db) const;  // every table, then every index
   void InsertRows(sqlite3* db) const;    // one prepared INSERT per table
-  std::size_t rows() const { return rows_; }
 
  private:
+  using Value = std::unique_ptr<sqlite3_value, void (*)(sqlite3_value*)>;  // sqlite3_value_dup'ed
   struct Table {
-    std::string insert;                             // INSERT INTO "t" VALUES (?, ...)
-    std::vector<std::vector<sqlite3_value*>> rows;  // sqlite3_value_dup'ed
+    std::string insert;                     // INSERT INTO "t" VALUES (?, ...)
+    std::vector<std::vector<Value>> rows;
   };
   std::vector<std::string> tables_sql_, indexes_sql_;
   std::vector<Table> tables_;
-  std::size_t rows_ = 0;
 };
 
 // The start-up floor: the same rows as the database at `db` (every table and
