@@ -46,6 +46,7 @@
 #include "watcher/watcher.h"
 #include "base/text.h"
 #include "base/guard.h"
+#include "base/loop_time.h"
 #include "base/service_notify.h"
 
 namespace dropq::app {
@@ -215,6 +216,7 @@ class Daemon final : public watcher::CommandHandler {
 
     uv_loop_init(&loop_);
     loop_.data = this;
+    StartLoopTimeRefresh(&loop_, &loop_time_);
     uv_idle_init(&loop_, &pump_idle_);
     pump_idle_.data = this;
     uv_timer_init(&loop_, &trim_timer_);
@@ -1089,7 +1091,8 @@ class Daemon final : public watcher::CommandHandler {
                            reinterpret_cast<uv_handle_t*>(&sigterm_), reinterpret_cast<uv_handle_t*>(&sighup_),
                            reinterpret_cast<uv_handle_t*>(&notify_timer_),
                            reinterpret_cast<uv_handle_t*>(&trim_timer_),
-                           reinterpret_cast<uv_handle_t*>(&spawn_later_)}) {
+                           reinterpret_cast<uv_handle_t*>(&spawn_later_),
+                           reinterpret_cast<uv_handle_t*>(&loop_time_)}) {
       uv_close(h, nullptr);
     }
   }
@@ -1115,6 +1118,7 @@ class Daemon final : public watcher::CommandHandler {
   std::unique_ptr<MessageInbox> inbox_;
   uv_timer_t wake_{};
   uv_idle_t pump_idle_{};
+  uv_prepare_t loop_time_{};  // the loop's clock read again before it sleeps (base/loop_time.h)
   uv_timer_t trim_timer_{};
   uv_timer_t spawn_later_{};                    // SpawnAround: the held starts, just after a slot
   std::vector<runner::Attempt> held_spawns_;

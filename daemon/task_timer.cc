@@ -133,6 +133,10 @@ void TaskTimer::Arm() {
     uv_timer_stop(&timer_);
     return;
   }
+  // libuv counts the delay from the time it read at the start of this turn;
+  // read it now, or the timer is early by whatever this turn has run so far
+  // (a pass, its commit) and wakes for an empty pass before the real one.
+  uv_update_time(loop_);
   TimeMs delay = std::clamp<TimeMs>(*next - store_.clock().NowMs() - kPrepareAheadMs, 0, kMaxTimerDelayMs);
   uv_timer_start(
       &timer_, [](uv_timer_t* t) { Guard("task timer", [&] { static_cast<TaskTimer*>(t->data)->OnTimer(); }); },
@@ -198,6 +202,12 @@ void TaskTimer::Tick(std::optional<TimeMs> at) {
   // waits for it before inserting anything: no job exists before its slot.
   TimeMs now = at ? *at : store_.clock().NowMs();
   auto due = queue_.PopDue(now, kFireBatch);
+  if (due.empty()) {
+    // Woken before any task is due: no pass, no transaction, and nothing
+    // the snapshots show has changed (main's lists every task).
+    Arm();
+    return;
+  }
   // Group commit: every task due in this pass is recorded in ONE
   // transaction (one fsync, not one per task: 200 tasks due at the same
   // second took ~1 s with a commit each). The tasks are read in one

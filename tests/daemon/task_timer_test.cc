@@ -146,6 +146,16 @@ TEST_CASE("a tick at the same instant again fires nothing more") {
   CHECK(f.Query("SELECT count(*) FROM jobs") == "1\n");
 }
 
+TEST_CASE("a tick before any task is due reports no change to the snapshots") {
+  TimerFixture f;
+  f.Schedule("quarter", "interval", "15m");
+  f.Start();
+  f.clock.Advance(15 * 60'000 - 1);
+  f.timer->Tick();
+  CHECK(f.changed == 0);
+  CHECK(f.Query("SELECT count(*) FROM task_runs") == "0\n");
+}
+
 TEST_CASE("a paused task does not fire when its time comes and a resumed one does") {
   TimerFixture f;
   f.Schedule("quarter", "interval", "15m");
