@@ -45,6 +45,7 @@
 #include "watcher/ingest.h"
 #include "watcher/watcher.h"
 #include "base/text.h"
+#include "base/atomic_file.h"
 #include "base/guard.h"
 #include "base/loop_time.h"
 #include "base/service_notify.h"
@@ -333,7 +334,7 @@ class Daemon final : public watcher::CommandHandler {
     // On this thread: the first runs must see them. Not flushed: derived
     // files, rewritten by every start that finds them different
     // (runner/snapshots.h).
-    if (Status s = snapshots_->WriteNow(*store_, groups_.identities(), std::nullopt, false, Flush::kNever); s.ok()) {
+    if (Status s = snapshots_->WriteNow(*store_, groups_.identities()); s.ok()) {
       snapshots_dirty_ = false;
     }
     SchedulePump();

@@ -63,15 +63,15 @@ void SnapshotWriter::WhenWritten(std::function<void()> fn) {
 }
 
 Status SnapshotWriter::WriteNow(Store& store, const std::vector<watcher::GroupIdentity>& groups,
-                                const std::optional<std::string>& only, bool refresh, Flush flush) {
+                                const std::optional<std::string>& only, bool refresh) {
   std::lock_guard<std::mutex> lock(write_mu_);
-  return Timed(store, groups, only, refresh, flush);
+  return Timed(store, groups, only, refresh);
 }
 
 Status SnapshotWriter::Timed(Store& store, const std::vector<watcher::GroupIdentity>& groups,
-                             const std::optional<std::string>& only, bool refresh, Flush flush) {
+                             const std::optional<std::string>& only, bool refresh) {
   std::int64_t t0 = ThreadCpuUs();
-  Status s = WriteSnapshots(layout_, store, groups, only, refresh, flush);
+  Status s = WriteSnapshots(layout_, store, groups, only, refresh);
   // Only a whole write says what the next one will cost.
   if (!only) last_cpu_us_ = ThreadCpuUs() - t0;
   return s;

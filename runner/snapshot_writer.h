@@ -22,7 +22,6 @@
 #include <vector>
 
 #include "base/clock.h"
-#include "base/atomic_file.h"
 #include "jobs/layout.h"
 #include "base/status.h"
 #include "jobs/store.h"
@@ -50,10 +49,8 @@ class SnapshotWriter {
   void WhenWritten(std::function<void()> fn);
   // Writes on the calling thread through `store` (start-up, refresh_groups),
   // never at the same time as a write on the pool.
-  // Flush::kNever: no file flushed (start-up; WriteSnapshots says why).
   Status WriteNow(Store& store, const std::vector<watcher::GroupIdentity>& groups,
-                  const std::optional<std::string>& only = std::nullopt, bool refresh = false,
-                  Flush flush = Flush::kNow);
+                  const std::optional<std::string>& only = std::nullopt, bool refresh = false);
   // The last pool write failed (logged): the snapshots may be stale.
   bool failed() const { return failed_; }
   // A write is running or waiting (the loop stays alive until it is done).
@@ -62,7 +59,7 @@ class SnapshotWriter {
  private:
   void Start();
   Status Timed(Store& store, const std::vector<watcher::GroupIdentity>& groups, const std::optional<std::string>& only,
-               bool refresh, Flush flush = Flush::kNow);
+               bool refresh);
   static void Work(uv_work_t* req);
   static void After(uv_work_t* req, int status);
 

@@ -24,10 +24,10 @@ std::optional<std::string> ReadExisting(const std::filesystem::path& path, std::
   return std::move(*r);
 }
 
-Status WriteIfChanged(const std::filesystem::path& path, const std::string& content, Flush flush) {
+Status WriteIfChanged(const std::filesystem::path& path, const std::string& content) {
   auto old = ReadExisting(path, content.size());
   if (old && *old == content) return Status::Ok();
-  return WriteFileAtomic(path, content, flush);
+  return WriteFileAtomic(path, content, Flush::kNever);
 }
 
 // current_tasks.json as Dump() of the whole array would print it, built one
@@ -62,7 +62,7 @@ Result<std::string> TasksJson(TaskStore& tasks, const watcher::GroupIdentity& g)
 }  // namespace
 
 Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watcher::GroupIdentity> groups,
-                      const std::optional<std::string>& only, bool refresh, Flush flush) {
+                      const std::optional<std::string>& only, bool refresh) {
   TaskStore tasks_store(store);
 
   // Main's view of the groups, built only when a main group is written.
@@ -92,7 +92,7 @@ Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watche
     auto tasks_path = layout.IpcDir(g.folder) / "current_tasks.json";
     auto tasks_json = TasksJson(tasks_store, g);
     if (!tasks_json.ok()) return tasks_json.status();
-    note(WriteIfChanged(tasks_path, *tasks_json, flush), tasks_path);
+    note(WriteIfChanged(tasks_path, *tasks_json), tasks_path);
 
     // available_groups.json: rewritten only when the list changed, so
     // `lastSync` says when the list was last found different.
@@ -105,7 +105,7 @@ Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watche
       Json parsed = Json::parse(*old, nullptr, false);
       if (parsed.is_object() && parsed.contains("groups") && parsed["groups"] == list) continue;
     }
-    note(WriteFileAtomic(groups_path, content, flush), groups_path);
+    note(WriteFileAtomic(groups_path, content, Flush::kNever), groups_path);
   }
   return first;
 }

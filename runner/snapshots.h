@@ -14,7 +14,6 @@
 #include <span>
 #include <string>
 
-#include "base/atomic_file.h"
 #include "jobs/layout.h"
 #include "base/status.h"
 #include "jobs/store.h"
@@ -29,14 +28,13 @@ namespace dropq {
 // available_groups.json is rewritten even when the list is unchanged, so
 // its `lastSync` says the list was just checked.
 //
-// With Flush::kNever (the first write at start-up, every group's files at
-// once) no file is flushed: they are derived from the database, and a crash
-// that leaves one empty or old is mended by the next start, which writes
-// every snapshot that differs again before any agent runs. Flushing them
-// cost a flush per file, or a syncfs that also wrote back every job file
-// waiting in tasks/ (docs/PERFORMANCE.md).
+// No file is flushed (Flush::kNever), at start-up or later: they are
+// derived from the database, and a crash that leaves one empty or old is
+// mended by the next start, which writes every snapshot that differs again
+// before any agent runs. Flushing them cost a file and a directory fsync
+// before each start whose group's lastActivity changed, and at start-up a
+// flush per file (docs/PERFORMANCE.md).
 Status WriteSnapshots(const Layout& layout, Store& store, std::span<const watcher::GroupIdentity> groups,
-                      const std::optional<std::string>& only = std::nullopt, bool refresh = false,
-                      Flush flush = Flush::kNow);
+                      const std::optional<std::string>& only = std::nullopt, bool refresh = false);
 
 }  // namespace dropq
