@@ -7,7 +7,7 @@ namespace dropq {
 void Dispatcher::Add(const QueuedJob& job) {
   if (by_id_.count(job.id)) return;
   Key k = KeyOf(job);
-  groups_[job.group].jobs.emplace(k, job);
+  Group(job.group).jobs.emplace(k, job);
   by_id_.emplace(job.id, k);
   group_of_.emplace(job.id, job.group);
 }
@@ -16,10 +16,19 @@ bool Dispatcher::Remove(JobId id) {
   auto it = by_id_.find(id);
   if (it == by_id_.end()) return false;
   auto g = group_of_.find(id);
-  groups_[g->second].jobs.erase(it->second);
+  Group(g->second).jobs.erase(it->second);
   group_of_.erase(g);
   by_id_.erase(it);
+  ReleaseIfEmpty();
   return true;
+}
+
+Dispatcher::GroupQueue& Dispatcher::Group(const std::string& name) {
+  return groups_.try_emplace(name, &nodes_).first->second;
+}
+
+void Dispatcher::ReleaseIfEmpty() {
+  if (by_id_.empty()) nodes_.release();
 }
 
 const QueuedJob* Dispatcher::ReadyHead(const GroupQueue& g, TimeMs now) const {
@@ -65,6 +74,7 @@ std::vector<QueuedJob> Dispatcher::TakeStartable() {
       progressed = true;
     }
   }
+  ReleaseIfEmpty();
   return out;
 }
 
@@ -87,7 +97,7 @@ void Dispatcher::Unstarted(JobId id) {
 void Dispatcher::SetMaxPerGroup(int default_n, const std::map<std::string, int>& own) {
   max_per_group_ = default_n;
   for (auto& [name, g] : groups_) g.max_running.reset();
-  for (const auto& [name, n] : own) groups_[name].max_running = n;
+  for (const auto& [name, n] : own) Group(name).max_running = n;
 }
 
 int Dispatcher::MaxPerGroupOf(const std::string& group) const {
@@ -123,7 +133,7 @@ bool Dispatcher::SetRateLimit(const std::string& group, std::optional<RateLimit>
     it->second.rate.reset();
     return true;
   }
-  GroupQueue& g = it == groups_.end() ? groups_[group] : it->second;
+  GroupQueue& g = it == groups_.end() ? Group(group) : it->second;
   if (g.rate && g.rate->limit() == *limit) return false;
   g.rate.emplace(*limit);
   return true;

@@ -26,6 +26,7 @@
 // feeds it every change.
 #include <cstdint>
 #include <map>
+#include <memory_resource>
 #include <optional>
 #include <set>
 #include <string>
@@ -111,7 +112,8 @@ class Dispatcher {
   static Key KeyOf(const QueuedJob& j) { return {-j.priority, j.run_at, j.id}; }
 
   struct GroupQueue {
-    std::map<Key, QueuedJob> jobs;
+    explicit GroupQueue(std::pmr::memory_resource* nodes) : jobs(nodes) {}
+    std::pmr::map<Key, QueuedJob> jobs;
     int running = 0;                 // its jobs TakeStartable started that have not finished
     std::optional<int> max_running;  // its own max_concurrent_per_group; nullopt: the default
     std::optional<RateWindow> rate;  // set when the group has a limit
@@ -124,6 +126,9 @@ class Dispatcher {
   };
   // The best job of `g` that is ready now, if any.
   const QueuedJob* ReadyHead(const GroupQueue& g, TimeMs now) const;
+  GroupQueue& Group(const std::string& name);
+  // The last queued job left: every node of the pool is free.
+  void ReleaseIfEmpty();
   bool Full(const GroupQueue& g) const { return g.running >= g.max_running.value_or(max_per_group_); }
   bool AtCapacity() const { return static_cast<int>(running_.size()) >= max_concurrent_; }
 
@@ -131,9 +136,16 @@ class Dispatcher {
   int max_concurrent_;
   int max_per_group_;
   std::map<JobId, Running> running_;
+  // The queued jobs' nodes (three per job) come from a pool of their own,
+  // in chunks, not from the heap among whatever the ingest pass that queued
+  // them allocated meanwhile: a burst of 100,000 jobs otherwise left pages
+  // that held a few nodes each and could not be given back
+  // (docs/PERFORMANCE.md, "Memory after a burst"). Declared before the maps
+  // that draw from it; given back whole when the queue empties.
+  std::pmr::unsynchronized_pool_resource nodes_;
   std::map<std::string, GroupQueue> groups_;
-  std::map<JobId, Key> by_id_;
-  std::map<JobId, std::string> group_of_;
+  std::pmr::map<JobId, Key> by_id_{&nodes_};
+  std::pmr::map<JobId, std::string> group_of_{&nodes_};
   std::string last_served_;
 };
 

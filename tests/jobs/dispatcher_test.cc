@@ -22,6 +22,35 @@ TEST_CASE("by default a group runs one job at a time even with free slots", "[di
   CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{2});
 }
 
+TEST_CASE("jobs queued after the queue emptied by starts are served in order", "[dispatcher]") {
+  // The queue's nodes are given back when it empties; the next jobs get new ones.
+  ManualClock clock(1000);
+  Dispatcher d(clock, 4, 4);
+  for (JobId i = 1; i <= 3; ++i) d.Add({i, "a", 0, 0});
+  CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{1, 2, 3});
+  CHECK(d.queued() == 0);
+  for (JobId i = 1; i <= 3; ++i) d.Finished(i);
+  d.Add({4, "a", 0, 0});
+  d.Add({5, "a", 7, 0});
+  d.Add({6, "a", 0, 0});
+  CHECK(d.queued() == 3);
+  CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{5, 4, 6});
+}
+
+TEST_CASE("jobs queued after the queue emptied by removals are served in order", "[dispatcher]") {
+  ManualClock clock(1000);
+  Dispatcher d(clock, 4, 4);
+  d.Add({1, "a", 0, 0});
+  d.Add({2, "b", 0, 0});
+  CHECK(d.Remove(1));
+  CHECK(d.Remove(2));
+  CHECK(d.queued() == 0);
+  d.Add({3, "a", 0, 0});
+  d.Add({4, "a", 1, 0});
+  CHECK_FALSE(d.Remove(1));
+  CHECK(Ids(d.TakeStartable()) == std::vector<JobId>{4, 3});
+}
+
 TEST_CASE("no more jobs run than max_concurrent", "[dispatcher]") {
   ManualClock clock(1000);
   Dispatcher d(clock, 2);
